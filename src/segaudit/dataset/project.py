@@ -1,0 +1,261 @@
+"""The project file: datasets declared by path templates, labels, regions and metadata.
+
+Example (``segaudit.yaml``)::
+
+    datasets:
+      BraTS2020:
+        root: data/BraTS2020                 # relative paths are relative to this file
+        images: "{root}/BraTS2020_images/{case}/{case}_{sequence}.nii.gz"
+        sequences: [t1, t1ce, t2, flair]
+        ground_truth: "{root}/BraTS2020_images/{case}/{case}_seg.nii.gz"
+        predictions: "{root}/BraTS2020_seg/{model}/{case}/{case}_pred.nii.gz"
+        label_convention: audit              # or labels: {ENH: 1, NEC: 2, EDE: 3} + regions
+        metadata: {path: clinical.csv, id_column: case}
+        longitudinal: {pattern: "(?P<subject>.+)-week-(?P<timepoint>\\d+)"}
+
+``images`` is either one template with ``{sequence}`` or a mapping sequence -> template;
+``predictions`` is one template with ``{model}``, a list of such templates, or a mapping model -> template.
+``mask_encoding`` / ``prediction_encoding`` say how 2D masks are drawn (see
+:class:`segaudit.io.MaskEncoding`). Unknown keys are errors, so a typo never silently disables a check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from segaudit.dataset.labels import LabelMap
+from segaudit.dataset.templates import template_fields, validate_template
+from segaudit.errors import ConfigError
+from segaudit.io.image import MaskEncoding
+
+DATASET_KEYS = {
+    "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",
+    "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
+    "longitudinal", "description",
+}
+TOP_KEYS = {"datasets", "version", "name", "qc"}
+METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
+
+
+@dataclass
+class MetadataSpec:
+    """A table of per-case information (CSV, TSV or XLSX) joined on a case-id column."""
+
+    path: Path
+    id_column: str | None = None
+    sheet: str | int | None = None
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset of a project.
+
+    ``images`` maps sequence -> template (a single ``{sequence}`` template is stored under the key ``"*"``);
+    ``predictions`` maps model -> template (``"*"`` for templates with a ``{model}`` field, possibly several).
+    """
+
+    name: str
+    root: Path
+    images: dict[str, str] = field(default_factory=dict)
+    sequences: list[str] = field(default_factory=list)
+    ground_truth: str | None = None
+    instances: str | None = None
+    predictions: list[tuple[str, str]] = field(default_factory=list)  # (model or "*", template)
+    models: list[str] = field(default_factory=list)
+    label_map: LabelMap = field(default_factory=LabelMap)
+    mask_encoding: MaskEncoding = field(default_factory=MaskEncoding)
+    prediction_encoding: MaskEncoding | None = None
+    spacing: tuple[float, ...] | None = None
+    metadata: MetadataSpec | None = None
+    longitudinal: re.Pattern | None = None
+    description: str = ""
+
+    @property
+    def pred_encoding(self) -> MaskEncoding:
+        """Encoding of prediction files (defaults to the ground truth's)."""
+        return self.prediction_encoding or self.mask_encoding
+
+
+@dataclass
+class ProjectConfig:
+    """A whole project: its datasets, where the file lives, and a hash of its content for provenance."""
+
+    datasets: list[DatasetConfig]
+    path: Path | None = None
+    raw: dict = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of the canonical JSON of the project file's content."""
+        blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def dataset(self, name: str) -> DatasetConfig:
+        for ds in self.datasets:
+            if ds.name == name:
+                return ds
+        raise KeyError(name)
+
+
+def _where(path: Path | None, ds: str | None = None) -> str:
+    loc = str(path) if path else "project"
+    return f"{loc}: dataset {ds!r}" if ds else loc
+
+
+def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None = None) -> DatasetConfig:
+    """Validate and build one dataset entry; ``base_dir`` resolves a relative ``root``."""
+    where = _where(where_file, name)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a mapping of settings")
+    unknown = sorted(set(data) - DATASET_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
+                          f"{', '.join(sorted(DATASET_KEYS))}")
+    if "root" not in data:
+        raise ConfigError(f"{where}: 'root' is required (the folder the templates start from)")
+    root = Path(str(data["root"])).expanduser()
+    if not root.is_absolute():
+        root = (base_dir / root).resolve()
+    ds = DatasetConfig(name=str(name), root=root, description=str(data.get("description", "")))
+
+    seqs = data.get("sequences") or []
+    if not isinstance(seqs, list):
+        raise ConfigError(f"{where}: sequences must be a list")
+    ds.sequences = [str(s) for s in seqs]
+    images = data.get("images")
+    if isinstance(images, str):
+        validate_template(images, f"{where}: images")
+        if "sequence" not in template_fields(images):
+            # One image per case: a single-channel dataset (x-ray, fundus, H&E).
+            ds.images = {(ds.sequences[0] if ds.sequences else "image"): images}
+        else:
+            ds.images = {"*": images}
+    elif isinstance(images, dict):
+        for seq, tpl in images.items():
+            validate_template(tpl, f"{where}: images.{seq}")
+            ds.images[str(seq)] = tpl
+        if not ds.sequences:
+            ds.sequences = list(ds.images)
+    elif images is not None:
+        raise ConfigError(f"{where}: images must be a template string or a mapping sequence -> template")
+    if ds.images and not ds.sequences and "*" not in ds.images:
+        ds.sequences = list(ds.images)
+
+    for role in ("ground_truth", "instances"):
+        tpl = data.get(role)
+        if tpl is not None:
+            validate_template(tpl, f"{where}: {role}")
+            setattr(ds, role, tpl)
+
+    preds = data.get("predictions")
+    models = data.get("models") or []
+    if not isinstance(models, list):
+        raise ConfigError(f"{where}: models must be a list")
+    ds.models = [str(m) for m in models]
+    if isinstance(preds, str):
+        preds = [preds]
+    if isinstance(preds, list):
+        for tpl in preds:
+            validate_template(tpl, f"{where}: predictions")
+            if "model" not in template_fields(tpl):
+                raise ConfigError(f"{where}: prediction template {tpl!r} has no {{model}} field; use a "
+                                  "mapping model -> template instead")
+            ds.predictions.append(("*", tpl))
+    elif isinstance(preds, dict):
+        for model, tpl in preds.items():
+            validate_template(tpl, f"{where}: predictions.{model}")
+            ds.predictions.append((str(model), tpl))
+    elif preds is not None:
+        raise ConfigError(f"{where}: predictions must be a template, a list of templates or a mapping")
+
+    ds.label_map = LabelMap.from_config(data.get("labels"), data.get("regions"), data.get("label_convention"),
+                                        where)
+    try:
+        ds.mask_encoding = MaskEncoding.from_dict(data.get("mask_encoding"))
+        if data.get("prediction_encoding") is not None:
+            ds.prediction_encoding = MaskEncoding.from_dict(data.get("prediction_encoding"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+    if data.get("spacing") is not None:
+        sp = data["spacing"]
+        if not isinstance(sp, list) or not all(isinstance(v, int | float) and v > 0 for v in sp):
+            raise ConfigError(f"{where}: spacing must be a list of positive numbers, one per array axis")
+        ds.spacing = tuple(float(v) for v in sp)
+
+    meta = data.get("metadata")
+    if meta is not None:
+        if isinstance(meta, str):
+            meta = {"path": meta}
+        if not isinstance(meta, dict) or "path" not in meta:
+            raise ConfigError(f"{where}: metadata must be a path or a mapping with 'path'")
+        bad = sorted(set(meta) - METADATA_KEYS)
+        if bad:
+            raise ConfigError(f"{where}: unknown metadata key(s) {bad}; allowed: {sorted(METADATA_KEYS)}")
+        mpath = Path(str(meta["path"])).expanduser()
+        if not mpath.is_absolute():
+            mpath = (base_dir / mpath).resolve()
+        ds.metadata = MetadataSpec(mpath, meta.get("id_column"), meta.get("sheet"))
+
+    lon = data.get("longitudinal")
+    if lon is not None:
+        pattern = lon.get("pattern") if isinstance(lon, dict) else lon
+        try:
+            rx = re.compile(str(pattern))
+        except re.error as exc:
+            raise ConfigError(f"{where}: longitudinal pattern {pattern!r} is not a valid regex: {exc}") from exc
+        if not {"subject", "timepoint"} <= set(rx.groupindex):
+            raise ConfigError(f"{where}: longitudinal pattern must have named groups (?P<subject>...) and "
+                              "(?P<timepoint>...)")
+        ds.longitudinal = rx
+
+    if not (ds.images or ds.ground_truth or ds.predictions or ds.instances):
+        raise ConfigError(f"{where}: declares no files (give images, ground_truth or predictions)")
+    return ds
+
+
+def parse_project(data: dict, base_dir: Path, path: Path | None = None) -> ProjectConfig:
+    """Validate a project mapping (as loaded from YAML) and build a :class:`ProjectConfig`."""
+    where = _where(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the project file must be a mapping with a 'datasets' key")
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed top-level keys: "
+                          f"{', '.join(sorted(TOP_KEYS))}")
+    datasets = data.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise ConfigError(f"{where}: 'datasets' must map dataset names to their settings")
+    parsed = [parse_dataset(n, d, base_dir, path) for n, d in datasets.items()]
+    return ProjectConfig(datasets=parsed, path=path, raw=data, name=str(data.get("name", "")))
+
+
+def load_project(path: str | Path) -> ProjectConfig:
+    """Read and validate a YAML project file.
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, invalid YAML, unknown keys, templates without ``{case}``, unknown label
+        conventions... The message names the file and the offending entry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: project file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    return parse_project(data, path.parent.resolve(), path)
+
+
+def dump_project(raw: dict) -> str:
+    """YAML text of a project mapping, keys in the order given."""
+    return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110)

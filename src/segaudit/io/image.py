@@ -1,0 +1,452 @@
+"""Reading images and masks into one :class:`Image` record.
+
+Axis order
+----------
+segaudit never transposes what it reads. The array axes are the file's own storage axes:
+
+- NIfTI (``.nii``, ``.nii.gz``): ``array[i, j, k]`` with ``i, j, k`` the voxel indices of the NIfTI header, as
+  nibabel returns them. ``spacing[n]`` is the voxel size along array axis ``n`` (``pixdim[n + 1]``, in mm),
+  so ``spacing`` is always in the same order as ``array.shape``. ``affine`` maps ``(i, j, k, 1)`` to RAS+
+  world coordinates in mm; ``origin`` is the world position of voxel ``(0, 0, 0)`` and ``direction`` holds the
+  unit column vectors of the three voxel axes. A 1 x 1 x 5 mm volume therefore has ``spacing == (1, 1, 5)``
+  whatever its orientation code (``LPS``, ``RAS``...).
+- 2D images (PNG, JPEG, TIFF, BMP): ``array[row, column]`` (that is ``y, x``) and, for colour images, a last
+  channel axis (``array[row, column, channel]``, RGB order). ``spacing`` defaults to ``(1.0, 1.0)`` pixel
+  units; TIFF files that carry a resolution tag are not trusted for physical size (it is usually the DPI of
+  a screenshot), so pass the pixel size explicitly where it is known.
+
+Masks
+-----
+:func:`read_mask` returns an integer array. Masks stored as floats (the AUDIT sample predictions are float64)
+are converted only when every value is integral and finite; otherwise :class:`~segaudit.errors.MaskValueError`
+names the file and shows offending values. Binary 2D masks drawn as 0/255 or in one colour channel are read
+through a :class:`MaskEncoding`, declared in the project file, not through special-case code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from segaudit.errors import ImageReadError, MaskValueError
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+ARRAY_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + RASTER_SUFFIXES + ARRAY_SUFFIXES
+
+Channel = Literal["red", "green", "blue", "gray", "any"]
+_CHANNEL_INDEX = {"red": 0, "green": 1, "blue": 2}
+
+
+@dataclass
+class Image:
+    """An image or mask as read from disk.
+
+    Attributes
+    ----------
+    array:
+        Voxel/pixel values, axes as stored (see the module docstring); colour images carry a last channel axis.
+    spacing:
+        Physical size of one voxel along each *spatial* array axis, same order as ``array.shape`` (mm for
+        NIfTI, pixel units for 2D images unless given).
+    origin:
+        World coordinate (mm) of the first voxel's centre, one value per spatial axis.
+    direction:
+        ``ndim x ndim`` matrix whose column ``n`` is the unit world direction of array axis ``n``.
+    path:
+        The file the image was read from ('' for in-memory images).
+    affine:
+        The 4x4 voxel-to-world matrix of a NIfTI file, ``None`` for 2D images.
+    disk_dtype:
+        The data type stored on disk (before any scaling or mask conversion), as a string.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: np.ndarray
+    path: str = ""
+    affine: np.ndarray | None = None
+    disk_dtype: str = ""
+    is_color: bool = False
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions (2 or 3); a colour channel axis is not counted."""
+        return len(self.spacing)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape (colour channel axis left out)."""
+        return tuple(self.array.shape[: self.ndim])
+
+    @property
+    def voxel_volume(self) -> float:
+        """Volume (mm^3) or area (mm^2 / pixel units) of one voxel: the product of ``spacing``."""
+        return float(np.prod(self.spacing))
+
+    def orientation(self) -> str:
+        """Orientation code of the voxel axes, e.g. ``'LPS'`` or ``'RAS'`` (``''`` for 2D images)."""
+        if self.affine is None:
+            return ""
+        import nibabel as nib
+
+        return "".join(nib.aff2axcodes(self.affine))
+
+
+@dataclass(frozen=True)
+class MaskEncoding:
+    """How label values are stored in a mask file.
+
+    Parameters
+    ----------
+    kind:
+        ``"labels"`` (default): the stored values are the label values (after an integral check for floats).
+        ``"binary"``: a drawn binary mask; pixels whose (selected) value exceeds ``threshold`` become
+        ``foreground``, all others 0. Use it for 0/255 PNGs and colour drawings.
+    channel:
+        For colour files: ``"red"``, ``"green"`` or ``"blue"`` selects one channel, ``"gray"`` converts to
+        luminance (ITU-R 601), ``"any"`` takes the maximum over channels. ``None`` (default) refuses colour
+        masks with a clear error rather than guessing.
+    threshold:
+        Strict lower bound for foreground with ``kind="binary"`` (default 127, the midpoint of 8-bit values).
+    foreground:
+        Label value written for foreground pixels with ``kind="binary"`` (default 1).
+    """
+
+    kind: Literal["labels", "binary"] = "labels"
+    channel: Channel | None = None
+    threshold: float = 127.0
+    foreground: int = 1
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> MaskEncoding:
+        """Build from the ``mask_encoding`` mapping of a project file (unknown keys are an error)."""
+        if not data:
+            return cls()
+        unknown = set(data) - {"kind", "channel", "threshold", "foreground"}
+        if unknown:
+            raise ValueError(f"unknown mask_encoding key(s) {sorted(unknown)}; allowed: kind, channel, "
+                             "threshold, foreground")
+        enc = cls(**data)
+        if enc.kind not in ("labels", "binary"):
+            raise ValueError(f"mask_encoding.kind must be 'labels' or 'binary', not {enc.kind!r}")
+        if enc.channel not in (None, "red", "green", "blue", "gray", "any"):
+            raise ValueError(f"mask_encoding.channel must be red, green, blue, gray or any, not {enc.channel!r}")
+        return enc
+
+    def to_dict(self) -> dict:
+        """The non-default fields, as written in a project file."""
+        out: dict = {"kind": self.kind}
+        if self.channel is not None:
+            out["channel"] = self.channel
+        if self.kind == "binary":
+            out["threshold"] = self.threshold
+            out["foreground"] = self.foreground
+        return out
+
+
+def image_kind(path: str | Path) -> str:
+    """Return ``'nifti'``, ``'raster'`` or ``'array'`` from the file name, or raise ImageReadError."""
+    name = str(path).lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if name.endswith(RASTER_SUFFIXES):
+        return "raster"
+    if name.endswith(ARRAY_SUFFIXES):
+        return "array"
+    raise ImageReadError(path, f"unknown image format (expected one of {', '.join(IMAGE_SUFFIXES)})")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(path, "file not found")
+    if path.is_dir():
+        raise ImageReadError(path, "is a directory, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(path, "empty file (0 bytes)")
+
+
+def _nifti_failure(path: Path, exc: BaseException) -> ImageReadError:
+    """Turn the many ways nibabel/gzip fail into one precise reason."""
+    if str(path).lower().endswith(".gz"):
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        if magic != b"\x1f\x8b":
+            return ImageReadError(path, "not a gzip file (bad magic bytes), although named .gz")
+    if isinstance(exc, EOFError) or "end-of-stream" in str(exc) or "ended before" in str(exc):
+        return ImageReadError(path, "truncated file: the gzip stream ends before the image data does")
+    if isinstance(exc, zlib.error | gzip.BadGzipFile):
+        return ImageReadError(path, f"corrupt gzip data ({exc})")
+    return ImageReadError(path, f"not a readable NIfTI file ({type(exc).__name__}: {exc})")
+
+
+def _load_nifti(path: Path) -> Image:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        hdr = img.header
+        shape = tuple(int(s) for s in img.shape)
+        array = np.asanyarray(img.dataobj)
+    except Exception as exc:  # nibabel raises many types; all mean "cannot read"
+        raise _nifti_failure(path, exc) from exc
+    if array.shape != shape:
+        raise ImageReadError(path, f"data has shape {array.shape}, header says {shape}")
+    ndim = min(len(shape), 3)  # 4D files keep their data; the first three axes are the spatial ones
+    zooms = tuple(float(z) for z in hdr.get_zooms()[:ndim])
+    affine = np.asarray(img.affine, dtype=float)
+    lin = affine[:ndim, :ndim]
+    norms = np.linalg.norm(lin, axis=0)
+    norms[norms == 0] = 1.0
+    direction = lin / norms
+    origin = tuple(float(v) for v in affine[:ndim, 3])
+    return Image(
+        array=array,
+        spacing=zooms,
+        origin=origin,
+        direction=direction,
+        path=str(path),
+        affine=affine,
+        disk_dtype=str(hdr.get_data_dtype()),
+    )
+
+
+def _load_raster(path: Path) -> Image:
+    name = str(path).lower()
+    try:
+        if name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            array = np.asarray(tifffile.imread(str(path)))
+            disk_dtype = str(array.dtype)
+        else:
+            from PIL import Image as PILImage
+
+            with PILImage.open(path) as pil:
+                pil.load()
+                if pil.mode in ("P", "PA"):
+                    # Palette images: the palette colours are what a person sees.
+                    pil = pil.convert("RGBA" if "transparency" in pil.info or pil.mode == "PA" else "RGB")
+                elif pil.mode == "LA":
+                    pil = pil.convert("L")
+                array = np.asarray(pil)
+                disk_dtype = str(array.dtype)
+    except Exception as exc:
+        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    if array.ndim == 3 and array.shape[-1] == 4:
+        array = array[..., :3]  # alpha carries no image content for segmentation
+    is_color = array.ndim == 3 and array.shape[-1] == 3
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3):
+        raise ImageReadError(path, f"unsupported raster shape {array.shape}")
+    ndim = 2 if (is_color or array.ndim == 2) else 3
+    return Image(
+        array=array,
+        spacing=(1.0,) * ndim,
+        origin=(0.0,) * ndim,
+        direction=np.eye(ndim),
+        path=str(path),
+        disk_dtype=disk_dtype,
+        is_color=is_color,
+    )
+
+
+def _load_array(path: Path) -> Image:
+    try:
+        if str(path).lower().endswith(".npz"):
+            with np.load(path) as data:
+                keys = list(data.keys())
+                if not keys:
+                    raise ValueError("archive holds no array")
+                array = np.asarray(data[keys[0]])
+        else:
+            array = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise ImageReadError(path, f"not a readable numpy file ({type(exc).__name__}: {exc})") from exc
+    ndim = min(array.ndim, 3)
+    return Image(array=array, spacing=(1.0,) * ndim, origin=(0.0,) * ndim, direction=np.eye(ndim),
+                 path=str(path), disk_dtype=str(array.dtype))
+
+
+def read_image(path: str | Path) -> Image:
+    """Read an image with its geometry, values untouched.
+
+    Parameters
+    ----------
+    path:
+        A NIfTI (``.nii``/``.nii.gz``), raster (PNG, JPEG, TIFF, BMP) or numpy (``.npy``/``.npz``) file.
+
+    Returns
+    -------
+    Image
+        See the module docstring for the axis order. Scaled NIfTI data (``scl_slope``) come back as floats.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, empty, truncated or corrupt file, or an unknown format; the message names the file.
+    """
+    path = Path(path)
+    _check_file(path)
+    kind = image_kind(path)
+    if kind == "nifti":
+        return _load_nifti(path)
+    if kind == "raster":
+        return _load_raster(path)
+    return _load_array(path)
+
+
+def _smallest_int_dtype(lo: int, hi: int) -> np.dtype:
+    for dt in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+def to_label_array(array: np.ndarray, path: str | Path = "") -> np.ndarray:
+    """Convert a label array to the smallest integer dtype that holds it.
+
+    Floats are accepted only when all values are finite and integral (``x == round(x)`` exactly);
+    anything else raises :class:`MaskValueError` with the count and a few examples of the bad values.
+    Integer and boolean arrays are returned unchanged except for the dtype.
+    """
+    if array.dtype == bool:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size == 0:
+            return array
+        lo, hi = int(array.min()), int(array.max())
+        dt = _smallest_int_dtype(lo, hi)
+        return array if array.dtype == dt else array.astype(dt)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise MaskValueError(path, f"mask has unsupported dtype {array.dtype}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        n_bad = int((~finite).sum())
+        raise MaskValueError(path, f"mask contains {n_bad} NaN/inf value(s); labels must be finite integers")
+    rounded = np.rint(array)
+    bad = rounded != array
+    if bad.any():
+        examples = np.unique(array[bad])[:5]
+        shown = ", ".join(f"{v:g}" for v in examples)
+        raise MaskValueError(
+            path,
+            f"mask stored as {array.dtype} has {int(bad.sum())} non-integral value(s) (e.g. {shown}); "
+            "labels must be whole numbers (declare the file as a probability map to threshold it)",
+        )
+    if array.size == 0:
+        return array.astype(np.uint8)
+    dt = _smallest_int_dtype(int(rounded.min()), int(rounded.max()))
+    return rounded.astype(dt)
+
+
+def decode_mask(array: np.ndarray, encoding: MaskEncoding, path: str | Path = "",
+                is_color: bool = False) -> np.ndarray:
+    """Apply a :class:`MaskEncoding` to raw stored values and return integer labels.
+
+    Colour arrays (last axis of length 3) need ``encoding.channel``; without it the call fails with a
+    message that lists the channels, because guessing a channel silently is how masks go wrong.
+    """
+    if is_color:
+        if encoding.channel is None:
+            raise MaskValueError(
+                path,
+                "mask is an RGB colour image; declare mask_encoding: {kind: binary, channel: red|green|blue|gray}"
+                " to say which channel holds the mask",
+            )
+        if encoding.channel in _CHANNEL_INDEX:
+            array = array[..., _CHANNEL_INDEX[encoding.channel]]
+        elif encoding.channel == "gray":
+            array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        else:  # any
+            array = array.max(axis=-1)
+    if encoding.kind == "binary":
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise MaskValueError(path, "binary mask contains NaN/inf values")
+        fg = array > encoding.threshold
+        dt = _smallest_int_dtype(0, int(encoding.foreground))
+        return fg.astype(dt) * dt.type(encoding.foreground)
+    return to_label_array(array, path)
+
+
+def read_mask(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
+    """Read a label mask and return it with integer values.
+
+    Parameters
+    ----------
+    path:
+        Mask file (any format :func:`read_image` reads).
+    encoding:
+        How labels are stored (default: values are labels). See :class:`MaskEncoding`.
+
+    Returns
+    -------
+    Image
+        ``array`` holds integers (smallest fitting dtype); ``disk_dtype`` keeps the stored type.
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read.
+    MaskValueError
+        Non-integral or non-finite values, or a colour mask without a declared channel.
+    """
+    img = read_image(path)
+    img.array = decode_mask(img.array, encoding or MaskEncoding(), img.path, img.is_color)
+    img.is_color = False
+    return img
+
+
+@dataclass
+class Geometry:
+    """The grid of an image without its values: enough to compare two files."""
+
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: np.ndarray = field(repr=False)
+    orientation: str = ""
+
+    @classmethod
+    def of(cls, img: Image) -> Geometry:
+        return cls(img.shape, img.spacing, img.origin, img.direction, img.orientation())
+
+
+def compare_geometry(a: Geometry, b: Geometry, spacing_tol: float = 1e-3, origin_tol: float = 1e-2,
+                     direction_tol: float = 1e-3) -> list[str]:
+    """List how two grids differ; an empty list means they match within tolerance.
+
+    Parameters
+    ----------
+    spacing_tol:
+        Relative tolerance on each spacing value (default 0.1 %).
+    origin_tol:
+        Absolute tolerance on each origin coordinate, in mm (default 0.01 mm).
+    direction_tol:
+        Absolute tolerance on each direction-cosine entry (default 1e-3).
+    """
+    diffs: list[str] = []
+    if a.shape != b.shape:
+        diffs.append(f"shape {a.shape} vs {b.shape}")
+        return diffs  # spacing etc. are meaningless to compare across different grids' dimensionality
+    if not np.allclose(a.spacing, b.spacing, rtol=spacing_tol, atol=0):
+        diffs.append(f"spacing {_fmt(a.spacing)} vs {_fmt(b.spacing)}")
+    if not np.allclose(a.origin, b.origin, rtol=0, atol=origin_tol):
+        diffs.append(f"origin {_fmt(a.origin)} vs {_fmt(b.origin)}")
+    if a.direction.shape != b.direction.shape or not np.allclose(a.direction, b.direction, atol=direction_tol):
+        codes = f" ({a.orientation} vs {b.orientation})" if a.orientation != b.orientation else ""
+        diffs.append(f"direction differs{codes}")
+    return diffs
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"

@@ -1,0 +1,234 @@
+"""Quality control of one case: every file read once, every problem a row with a severity and a message.
+
+Checks (``check`` column) and their severities:
+
+============================  ========  ==========================================================
+check                         severity  meaning
+============================  ========  ==========================================================
+missing_file                  error     ground truth missing
+missing_file                  warning   a sequence, prediction or instance mask missing
+unreadable                    error     empty, truncated, corrupt or unknown-format file
+nonintegral_mask              error     float mask with non-integral or NaN values
+float_mask                    info      mask stored as float, converted to integers without loss
+unknown_label                 error     mask values not in the label map (counted per value)
+empty_mask                    warning   a ground truth or prediction without any foreground
+empty_label                   info      a declared label absent from a ground truth or prediction
+nonfinite_image               error     NaN or inf voxels in an image
+all_zero_image                error     an image whose voxels are all 0
+shape_mismatch                error     grids differ in shape (cannot be compared voxel-wise)
+spacing_mismatch              error     voxel sizes differ beyond tolerance
+origin_mismatch               warning   world positions of voxel (0,0,0) differ
+direction_mismatch            warning   axis directions (orientation) differ
+noncontiguous_instances       info      instance ids are not 1..n (they are used as given)
+============================  ========  ==========================================================
+
+Geometry is compared between sequences (against the first readable one), between the ground truth and the
+images, and between each prediction and the ground truth (or the first image when there is no ground truth).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segaudit.dataset.discover import FileRecord
+from segaudit.dataset.project import DatasetConfig
+from segaudit.errors import ImageReadError, MaskValueError
+from segaudit.io.image import Geometry, Image, MaskEncoding, compare_geometry, decode_mask, read_image
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class QCFinding:
+    """One QC result row."""
+
+    dataset: str
+    case: str
+    role: str
+    key: str
+    path: str
+    check: str
+    severity: str
+    message: str
+
+
+@dataclass
+class FileInfo:
+    """What was learnt about one file while checking it (the ``files`` table)."""
+
+    dataset: str
+    case: str
+    role: str
+    key: str
+    path: str
+    exists: bool
+    readable: bool = False
+    size_bytes: int | None = None
+    shape: str | None = None
+    spacing: str | None = None
+    origin: str | None = None
+    orientation: str | None = None
+    disk_dtype: str | None = None
+    labels_present: str | None = None
+
+
+@dataclass
+class QCOptions:
+    """Tolerances for geometry comparison (see :func:`segaudit.io.compare_geometry`)."""
+
+    spacing_tol: float = 1e-3
+    origin_tol: float = 1e-2
+    direction_tol: float = 1e-3
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> QCOptions:
+        if not data:
+            return cls()
+        unknown = set(data) - {"spacing_tol", "origin_tol", "direction_tol"}
+        if unknown:
+            raise ValueError(f"unknown qc option(s) {sorted(unknown)}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+
+@dataclass
+class CaseQC:
+    """QC findings and file facts of one case; ``masks`` keeps decoded masks only when asked for."""
+
+    findings: list[QCFinding] = field(default_factory=list)
+    files: list[FileInfo] = field(default_factory=list)
+
+
+def _fmt(values) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
+
+
+def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions | None = None) -> CaseQC:
+    """Run every QC check on the files of one case.
+
+    Never raises for bad data: each problem becomes a :class:`QCFinding` naming the file and the reason.
+    """
+    options = options or QCOptions()
+    out = CaseQC()
+    geoms: dict[tuple[str, str], tuple[Geometry, str]] = {}
+
+    def add(rec: FileRecord, check: str, severity: str, message: str) -> None:
+        out.findings.append(QCFinding(rec.dataset, rec.case, rec.role, rec.key, rec.path, check, severity,
+                                      message))
+
+    for rec in records:
+        info = FileInfo(rec.dataset, rec.case, rec.role, rec.key, rec.path, rec.exists)
+        out.files.append(info)
+        what = _describe(rec)
+        if not rec.exists:
+            severity = "error" if rec.role == "ground_truth" else "warning"
+            add(rec, "missing_file", severity, f"{rec.path}: missing {what}")
+            continue
+        try:
+            info.size_bytes = os.path.getsize(rec.path)
+            img = read_image(rec.path)
+        except ImageReadError as exc:
+            add(rec, "unreadable", "error", str(exc))
+            continue
+        info.readable = True
+        if ds.spacing is not None and len(ds.spacing) == img.ndim:
+            img.spacing = ds.spacing
+        info.shape = str(img.shape)
+        info.spacing = _fmt(img.spacing)
+        info.origin = _fmt(img.origin)
+        info.orientation = img.orientation()
+        info.disk_dtype = img.disk_dtype
+        geoms[(rec.role, rec.key)] = (Geometry.of(img), rec.path)
+        if rec.role == "image":
+            _check_image(img, rec, add)
+        else:
+            _check_mask(ds, img, rec, info, add)
+
+    _check_geometry(records, geoms, options, add)
+    return out
+
+
+def _describe(rec: FileRecord) -> str:
+    if rec.role == "image":
+        return f"sequence {rec.key!r}" if rec.key else "image"
+    if rec.role == "prediction":
+        return f"prediction of model {rec.key!r}"
+    return rec.role.replace("_", " ")
+
+
+def _check_image(img: Image, rec: FileRecord, add) -> None:
+    a = img.array
+    if np.issubdtype(a.dtype, np.floating):
+        bad = ~np.isfinite(a)
+        n_bad = int(bad.sum())
+        if n_bad:
+            add(rec, "nonfinite_image", "error",
+                f"{rec.path}: {n_bad} NaN/inf voxel(s) ({100 * n_bad / a.size:.3g} % of the image)")
+    if not np.any(a):
+        add(rec, "all_zero_image", "error", f"{rec.path}: every voxel is 0 (blank image)")
+
+
+def _check_mask(ds: DatasetConfig, img: Image, rec: FileRecord, info: FileInfo, add) -> None:
+    encoding = ds.pred_encoding if rec.role == "prediction" else ds.mask_encoding
+    if rec.role == "instances":
+        encoding = MaskEncoding()  # instance ids are stored as plain integers
+    try:
+        labels = decode_mask(img.array, encoding, rec.path, img.is_color)
+    except MaskValueError as exc:
+        add(rec, "nonintegral_mask", "error", str(exc))
+        return
+    if encoding.kind == "labels" and np.issubdtype(img.array.dtype, np.floating):
+        add(rec, "float_mask", "info",
+            f"{rec.path}: mask stored as {img.disk_dtype}; all values are integral, converted without loss")
+    values, counts = np.unique(labels, return_counts=True)
+    present = {int(v): int(c) for v, c in zip(values, counts, strict=True) if v != 0}
+    info.labels_present = ",".join(str(v) for v in sorted(present))
+    if rec.role == "instances":
+        ids = sorted(present)
+        if ids and ids != list(range(1, len(ids) + 1)):
+            add(rec, "noncontiguous_instances", "info",
+                f"{rec.path}: {len(ids)} instances with ids from {ids[0]} to {ids[-1]} (not 1..{len(ids)}); "
+                "ids are used as given")
+        if not ids:
+            add(rec, "empty_mask", "warning", f"{rec.path}: instance mask holds no instance")
+        return
+    lm = ds.label_map
+    if lm.labels:
+        unknown = {v: c for v, c in present.items() if v not in lm.values}
+        if unknown:
+            shown = ", ".join(f"{v} ({c} voxels)" for v, c in sorted(unknown.items()))
+            declared = ", ".join(f"{n}={v}" for n, v in lm.labels.items())
+            add(rec, "unknown_label", "error",
+                f"{rec.path}: value(s) {shown} not in the label map ({declared})")
+    who = "prediction" if rec.role == "prediction" else "ground truth"
+    if not present:
+        add(rec, "empty_mask", "warning", f"{rec.path}: {who} has no foreground voxel")
+        return
+    for name, value in lm.labels.items():
+        if value not in present:
+            add(rec, "empty_label", "info", f"{rec.path}: {who} has no voxel of label {name} ({value})")
+
+
+def _check_geometry(records: list[FileRecord], geoms: dict, options: QCOptions, add) -> None:
+    by_key = {(r.role, r.key): r for r in records}
+    image_keys = [k for k in geoms if k[0] == "image"]
+    ref_image = image_keys[0] if image_keys else None
+    gt_key = ("ground_truth", "") if ("ground_truth", "") in geoms else None
+    pairs: list[tuple[tuple[str, str], tuple[str, str], str]] = []
+    for k in image_keys[1:]:
+        pairs.append((k, ref_image, "sequence"))
+    if gt_key and ref_image:
+        pairs.append((gt_key, ref_image, "ground truth vs image"))
+    mask_ref = gt_key or ref_image
+    for k in geoms:
+        if k[0] in ("prediction", "instances") and mask_ref:
+            pairs.append((k, mask_ref, f"{k[0].replace('_', ' ')} vs {mask_ref[0].replace('_', ' ')}"))
+    for k, ref, label in pairs:
+        (g, path), (gref, ref_path) = geoms[k], geoms[ref]
+        for diff in compare_geometry(g, gref, options.spacing_tol, options.origin_tol, options.direction_tol):
+            check = diff.split(" ", 1)[0] + "_mismatch"
+            severity = "error" if check in ("shape_mismatch", "spacing_mismatch") else "warning"
+            add(by_key[k], check, severity,
+                f"{path}: {diff.replace(' vs ', ' here vs ', 1)} in {os.path.basename(ref_path)} ({label})")

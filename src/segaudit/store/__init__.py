@@ -1,0 +1,5 @@
+"""The results store: one DuckDB database per project run, one long-format schema."""
+
+from segaudit.store.store import DB_NAME, SCHEMAS, ResultsStore, atomic_write_text, package_versions
+
+__all__ = ["DB_NAME", "SCHEMAS", "ResultsStore", "atomic_write_text", "package_versions"]

@@ -1,0 +1,244 @@
+"""The results store: one directory per project run holding one DuckDB database, ``segaudit.duckdb``.
+
+Tables (created on first use, columns fixed here so every stage writes the same schema):
+
+``runs``      one row per step run, with provenance (package versions, config hash, arguments, times)
+``cases``     dataset, case, subject, timepoint, metadata (JSON of the joined metadata row)
+``files``     every expected file with what was learnt reading it (shape, spacing, orientation, dtype)
+``qc``        QC findings: dataset, case, role, key, path, check, severity, message
+``metrics``   long results: dataset, case, model, region, metric, value (filled by ``evaluate``)
+``lesions``   per-lesion rows (filled by ``evaluate``)
+``features``  long features: dataset, case, source, group, feature, value (filled by ``features``)
+``errors``    per-case failures of a step: step, dataset, case, model, path, message
+
+Writes are atomic: :meth:`ResultsStore.replace` deletes the step's own rows (for the datasets it touched) and
+inserts the new ones in one transaction, so a crash leaves the previous rows intact, and a re-run of one step
+never touches another step's rows. Exported files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from segaudit.errors import SegauditError
+
+DB_NAME = "segaudit.duckdb"
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    "runs": {
+        "run_id": "VARCHAR", "step": "VARCHAR", "started_at": "TIMESTAMPTZ", "finished_at": "TIMESTAMPTZ",
+        "status": "VARCHAR", "segaudit_version": "VARCHAR", "python_version": "VARCHAR", "platform": "VARCHAR",
+        "packages": "VARCHAR", "config_hash": "VARCHAR", "config": "VARCHAR", "argv": "VARCHAR",
+        "summary": "VARCHAR",
+    },
+    "cases": {"dataset": "VARCHAR", "case": "VARCHAR", "subject": "VARCHAR", "timepoint": "VARCHAR",
+              "metadata": "VARCHAR", "run_id": "VARCHAR"},
+    "files": {
+        "dataset": "VARCHAR", "case": "VARCHAR", "role": "VARCHAR", "key": "VARCHAR", "path": "VARCHAR",
+        "exists": "BOOLEAN", "readable": "BOOLEAN", "size_bytes": "BIGINT", "shape": "VARCHAR",
+        "spacing": "VARCHAR", "origin": "VARCHAR", "orientation": "VARCHAR", "disk_dtype": "VARCHAR",
+        "labels_present": "VARCHAR", "run_id": "VARCHAR",
+    },
+    "qc": {"dataset": "VARCHAR", "case": "VARCHAR", "role": "VARCHAR", "key": "VARCHAR", "path": "VARCHAR",
+           "check": "VARCHAR", "severity": "VARCHAR", "message": "VARCHAR", "run_id": "VARCHAR"},
+    "metrics": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                "metric": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
+    "lesions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                "source": "VARCHAR", "lesion_id": "INTEGER", "volume": "DOUBLE", "centroid": "VARCHAR",
+                "bbox": "VARCHAR", "matched": "BOOLEAN", "dice": "DOUBLE", "hd95": "DOUBLE",
+                "run_id": "VARCHAR"},
+    "features": {"dataset": "VARCHAR", "case": "VARCHAR", "source": "VARCHAR", "group": "VARCHAR",
+                 "feature": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
+    "errors": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR",
+               "path": "VARCHAR", "message": "VARCHAR", "run_id": "VARCHAR"},
+}
+
+PROVENANCE_PACKAGES = ("segaudit", "numpy", "scipy", "nibabel", "pillow", "pandas", "duckdb")
+
+
+def package_versions(names=PROVENANCE_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape results ('' when not installed)."""
+    out = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = ""
+    return out
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class ResultsStore:
+    """A run directory with its DuckDB database. Use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    directory:
+        Run directory; created if needed.
+    read_only:
+        Open an existing store without writing (raises SegauditError when there is none).
+    """
+
+    def __init__(self, directory: str | Path, read_only: bool = False):
+        self.directory = Path(directory)
+        self.path = self.directory / DB_NAME
+        if read_only:
+            if not self.path.is_file():
+                raise SegauditError(f"{self.directory}: no results store here (expected {DB_NAME})")
+        else:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise SegauditError(f"{self.path}: cannot open results store ({exc})") from exc
+        if not read_only:
+            for table in SCHEMAS:
+                self._ensure(table)
+
+    # ------------------------------------------------------------------ basics
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _ensure(self, table: str) -> None:
+        cols = ", ".join(f"{_quote(c)} {t}" for c, t in SCHEMAS[table].items())
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} ({cols})")
+
+    def tables(self) -> list[str]:
+        """Names of the tables in the store."""
+        return [r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables "
+                                               "WHERE table_schema = 'main' ORDER BY table_name").fetchall()]
+
+    def read(self, table: str) -> pd.DataFrame:
+        """A whole table as a DataFrame."""
+        if table not in self.tables():
+            raise SegauditError(f"{self.path}: no table {table!r}")
+        return self.con.execute(f"SELECT * FROM {_quote(table)}").df()
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run SQL against the store and return a DataFrame."""
+        return self.con.execute(sql, params or []).df()
+
+    # ------------------------------------------------------------------ writes
+    def replace(self, table: str, rows: pd.DataFrame, where: dict[str, list] | None = None) -> int:
+        """Replace rows atomically: delete those matching ``where``, insert ``rows``, in one transaction.
+
+        Parameters
+        ----------
+        table:
+            One of :data:`SCHEMAS`.
+        rows:
+            New rows; missing columns are filled with NULL, extra columns are an error.
+        where:
+            Column -> values identifying the rows this write owns (e.g. ``{"dataset": ["BraTS2020"]}``).
+            ``None`` deletes nothing (append).
+
+        Returns
+        -------
+        int
+            Number of rows inserted.
+        """
+        schema = SCHEMAS[table]
+        extra = set(rows.columns) - set(schema)
+        if extra:
+            raise SegauditError(f"table {table!r} has no column(s) {sorted(extra)}")
+        frame = rows.reindex(columns=list(schema))
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if where:
+                clauses, params = [], []
+                for col, values in where.items():
+                    values = list(values)
+                    if not values:
+                        clauses.append("FALSE")
+                        continue
+                    clauses.append(f"{_quote(col)} IN ({', '.join('?' * len(values))})")
+                    params += values
+                self.con.execute(f"DELETE FROM {_quote(table)} WHERE {' AND '.join(clauses)}", params)
+            if len(frame):
+                self.con.register("_incoming", frame)
+                cols = ", ".join(_quote(c) for c in schema)
+                casts = ", ".join(f"CAST({_quote(c)} AS {t})" for c, t in schema.items())
+                self.con.execute(f"INSERT INTO {_quote(table)} ({cols}) SELECT {casts} FROM _incoming")
+                self.con.unregister("_incoming")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return len(frame)
+
+    def start_run(self, step: str, config_hash: str = "", config: dict | None = None,
+                  argv: list[str] | None = None) -> str:
+        """Record the start of a step; returns its run id."""
+        run_id = uuid.uuid4().hex[:12]
+        row = pd.DataFrame([{
+            "run_id": run_id, "step": step, "started_at": datetime.now(timezone.utc), "status": "running",
+            "segaudit_version": package_versions(("segaudit",))["segaudit"],
+            "python_version": sys.version.split()[0], "platform": platform.platform(),
+            "packages": json.dumps(package_versions()), "config_hash": config_hash,
+            "config": json.dumps(config or {}, default=str), "argv": json.dumps(argv or sys.argv),
+        }])
+        self.replace("runs", row)
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "ok", summary: dict | None = None) -> None:
+        """Mark a run finished with a status and a JSON summary."""
+        self.con.execute("UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+                         [datetime.now(timezone.utc), status, json.dumps(summary or {}, default=str), run_id])
+
+    # ------------------------------------------------------------------ export
+    def export(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
+        """Write every table to ``out_dir/<table>.<csv|parquet>``; each file appears whole or not at all."""
+        if fmt not in ("csv", "parquet"):
+            raise SegauditError(f"unknown export format {fmt!r} (csv or parquet)")
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for table in self.tables():
+            target = out_dir / f"{table}.{fmt}"
+            fd, tmp = tempfile.mkstemp(prefix=f".{table}.", suffix=f".{fmt}", dir=out_dir)
+            os.close(fd)
+            try:
+                opts = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT parquet)"
+                sql_path = tmp.replace("'", "''")
+                self.con.execute(f"COPY {_quote(table)} TO '{sql_path}' {opts}")
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            written.append(target)
+        return written
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
