@@ -320,9 +320,9 @@ def _sniff_encoding(files: list[Path]) -> tuple[dict, set[int], str]:
 
 
 def _label_name(folder: str) -> str:
-    core = re.sub(r"^(masks?|labels?|gt|seg)[_-]?", "", folder, flags=re.I)
-    core = re.sub(r"[_-]?(binary|png|jpe?g|original|masks?)\b", "", core, flags=re.I).strip("_-")
-    return core or "foreground"
+    noise = {"mask", "masks", "label", "labels", "gt", "seg", "binary", "png", "jpg", "jpeg", "original"}
+    tokens = [t for t in re.split(r"[_\-]", folder) if t and t.lower() not in noise]
+    return "_".join(tokens) or "foreground"
 
 
 def _detect_flat2d(data_dir: Path, det: Detection) -> bool:

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real sample data bundled with the repo (tests/data and the package's demo data).
+
+The full public sample set can be used too: set SEGAUDIT_SAMPLE_DATA to its folder (``.ci/run`` does when it
+is present) and the tests in ``test_sample_data.py`` scan all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from segaudit.pipeline.demo import demo_project_path
+
+TESTS_DATA = Path(__file__).parent / "data"
+DEMO_DATA = demo_project_path().parent
+
+
+@pytest.fixture(scope="session")
+def tests_data() -> Path:
+    return TESTS_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> Path:
+    return DEMO_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    root = os.environ.get("SEGAUDIT_SAMPLE_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip("SEGAUDIT_SAMPLE_DATA not set: the full public sample set is not on this machine")
+    return Path(root)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under root (to prove inputs are never modified)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def brats_copy(tmp_path, demo_data) -> Path:
+    """A writable copy of the bundled AUDIT-layout BraTS2020 masks-only datasets (small files)."""
+    dst = tmp_path / "brats_audit"
+    for ds in ("BraTS2024_PED", "LUMIERE", "UCSF"):
+        shutil.copytree(demo_data / "brats_audit" / ds, dst / ds)
+    return dst

@@ -1,0 +1,75 @@
+"""The installed ``segaudit`` console script, run as a user runs it."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import tree_digest
+
+
+def run(*args, cwd=None):
+    return subprocess.run(["segaudit", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_init_writes_outside_data_and_scan_uses_it(tmp_path, demo_data):
+    before = tree_digest(demo_data / "fundus_exudates")
+    r = run("init", demo_data / "fundus_exudates", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "flat2d" in r.stdout and "masks_EX_original_jpg" not in r.stdout or "lossy" in r.stdout
+    proj = tmp_path / "segaudit.yaml"
+    data = yaml.safe_load(proj.read_text())
+    assert data["datasets"]["fundus_exudates"]["prediction_encoding"]["channel"] == "red"
+    r = run("init", demo_data / "fundus_exudates", cwd=tmp_path)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = run("scan", proj, "--out", tmp_path / "res", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "fundus_exudates" in r.stdout and "Results store" in r.stdout
+    r = run("export", tmp_path / "res", "--format", "parquet", "--out", tmp_path / "exp")
+    assert r.returncode == 0 and (tmp_path / "exp" / "qc.parquet").is_file()
+    assert tree_digest(demo_data / "fundus_exudates") == before
+
+
+def test_init_refuses_data_folder(tmp_path, tests_data):
+    r = run("init", tests_data / "histology_consep", "--out", tests_data / "histology_consep" / "p.yaml")
+    assert r.returncode == 2 and "refusing to write into the data folder" in r.stderr
+    assert not (tests_data / "histology_consep" / "p.yaml").exists()
+
+
+def test_scan_data_dir_without_yaml(tmp_path, tests_data):
+    r = run("scan", tests_data / "brats_audit" / "BraTS2024_SSA", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "AUDIT layout" in r.stdout and "direction_mismatch" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["scan", "nope.yaml"], "nope.yaml: project file not found"),
+    (["scan", "README"], "not a project file"),
+    (["export", "nowhere"], "no results store here"),
+])
+def test_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "README").write_text("x")
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_yaml_key_one_line_and_debug_traceback(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("datasets:\n  A: {root: ., ground_truth: '{root}/{case}.png', colour: red}\n")
+    r = run("scan", p)
+    assert r.returncode == 2 and "unknown key(s) 'colour'" in r.stderr and "Traceback" not in r.stderr
+    r = run("--debug", "scan", p)
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_demo_command(tmp_path):
+    r = run("demo", "--out", tmp_path / "demo", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "BraTS20_Training_369" in r.stdout and "missing sequence 't1'" in r.stdout
+    assert (tmp_path / "demo" / "segaudit.duckdb").is_file()
+
+
+def test_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "segaudit.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "segaudit" in r.stdout
