@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import yaml
+
 from conftest import tree_digest
 
 
@@ -73,3 +74,12 @@ def test_demo_command(tmp_path):
 def test_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "segaudit.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "segaudit" in r.stdout
+
+
+def test_slices_command(tmp_path, tests_data):
+    r = run("slices", tests_data / "brats_audit" / "BraTS2024_SSA", "--out", tmp_path / "sl", "--format", "png",
+            "--nonempty", "--norm", "percentile", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    pngs = list((tmp_path / "sl").rglob("*.png"))
+    masks = [p for p in pngs if p.parent.name == "mask"]
+    assert masks and len(pngs) == 5 * len(masks)  # four sequences + the mask per slice

@@ -96,6 +96,22 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_slices(args) -> int:
+    from segaudit.pipeline.scan import resolve_project
+    from segaudit.pipeline.slices import export_project_slices
+
+    project, _ = resolve_project(args.target)
+    if args.dataset:
+        project.datasets = [d for d in project.datasets if d.name in args.dataset]
+    method = None if args.norm == "none" else args.norm
+    res = export_project_slices(project, args.out, args.axis, method, args.format, args.nonempty,
+                                progress=not args.no_progress)
+    console.print(f"wrote {len(res.written)} file(s) under {args.out}")
+    for ds, case, reason in res.skipped:
+        console.print(f"  [yellow]skipped[/] {ds}/{case}: {reason}", soft_wrap=True)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from segaudit.pipeline.demo import run_demo
 
@@ -129,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["csv", "parquet"], default="csv")
     s.add_argument("--out", help="output folder (default RESULTS/export)")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("slices", help="export normalised image/mask slices (PNG or .npz) for training")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--axis", type=int, default=2, help="array axis to slice along (default 2)")
+    s.add_argument("--norm", choices=["zscore", "minmax", "percentile", "none"], default="zscore")
+    s.add_argument("--format", choices=["npz", "png"], default="npz")
+    s.add_argument("--nonempty", action="store_true", help="only slices with ground-truth foreground")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_slices)
 
     s = sub.add_parser("demo", help="run segaudit on the bundled sample data")
     s.add_argument("--out", default="segaudit-demo", help="results directory (default ./segaudit-demo)")

@@ -4,8 +4,8 @@ other cases, and nothing on disk changes."""
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import tree_digest
 
+from conftest import tree_digest
 from segaudit.dataset import parse_project
 from segaudit.pipeline.scan import scan_project
 
