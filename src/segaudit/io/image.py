@@ -448,5 +448,9 @@ def compare_geometry(a: Geometry, b: Geometry, spacing_tol: float = 1e-3, origin
     return diffs
 
 
-def _fmt(values: tuple[float, ...]) -> str:
-    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
+def format_vector(values) -> str:
+    """``(1, 1, 5)``-style text of a spacing/origin vector (negative zero printed as 0)."""
+    return "(" + ", ".join(f"{float(v) + 0.0:g}" for v in values) + ")"
+
+
+_fmt = format_vector

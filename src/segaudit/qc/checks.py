@@ -36,7 +36,15 @@ import numpy as np
 from segaudit.dataset.discover import FileRecord
 from segaudit.dataset.project import DatasetConfig
 from segaudit.errors import ImageReadError, MaskValueError
-from segaudit.io.image import Geometry, Image, MaskEncoding, compare_geometry, decode_mask, read_image
+from segaudit.io.image import (
+    Geometry,
+    Image,
+    MaskEncoding,
+    compare_geometry,
+    decode_mask,
+    read_image,
+)
+from segaudit.io.image import format_vector as _fmt
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -99,10 +107,6 @@ class CaseQC:
 
     findings: list[QCFinding] = field(default_factory=list)
     files: list[FileInfo] = field(default_factory=list)
-
-
-def _fmt(values) -> str:
-    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
 
 
 def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions | None = None) -> CaseQC:
