@@ -439,9 +439,9 @@ def compare_geometry(a: Geometry, b: Geometry, spacing_tol: float = 1e-3, origin
         diffs.append(f"shape {a.shape} vs {b.shape}")
         return diffs  # spacing etc. are meaningless to compare across different grids' dimensionality
     if not np.allclose(a.spacing, b.spacing, rtol=spacing_tol, atol=0):
-        diffs.append(f"spacing {_fmt(a.spacing)} vs {_fmt(b.spacing)}")
+        diffs.append(f"spacing {format_vector(a.spacing)} vs {format_vector(b.spacing)}")
     if not np.allclose(a.origin, b.origin, rtol=0, atol=origin_tol):
-        diffs.append(f"origin {_fmt(a.origin)} vs {_fmt(b.origin)}")
+        diffs.append(f"origin {format_vector(a.origin)} vs {format_vector(b.origin)}")
     if a.direction.shape != b.direction.shape or not np.allclose(a.direction, b.direction, atol=direction_tol):
         codes = f" ({a.orientation} vs {b.orientation})" if a.orientation != b.orientation else ""
         diffs.append(f"direction differs{codes}")
@@ -452,5 +452,3 @@ def format_vector(values) -> str:
     """``(1, 1, 5)``-style text of a spacing/origin vector (negative zero printed as 0)."""
     return "(" + ", ".join(f"{float(v) + 0.0:g}" for v in values) + ")"
 
-
-_fmt = format_vector

@@ -42,9 +42,9 @@ from segaudit.io.image import (
     MaskEncoding,
     compare_geometry,
     decode_mask,
+    format_vector,
     read_image,
 )
-from segaudit.io.image import format_vector as _fmt
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -140,8 +140,8 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         if ds.spacing is not None and len(ds.spacing) == img.ndim:
             img.spacing = ds.spacing
         info.shape = str(img.shape)
-        info.spacing = _fmt(img.spacing)
-        info.origin = _fmt(img.origin)
+        info.spacing = format_vector(img.spacing)
+        info.origin = format_vector(img.origin)
         info.orientation = img.orientation()
         info.disk_dtype = img.disk_dtype
         geoms[(rec.role, rec.key)] = (Geometry.of(img), rec.path)
