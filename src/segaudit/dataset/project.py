@@ -39,7 +39,7 @@ DATASET_KEYS = {
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
     "longitudinal", "description",
 }
-TOP_KEYS = {"datasets", "version", "name", "qc"}
+TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
 
 
@@ -71,6 +71,7 @@ class DatasetConfig:
     label_map: LabelMap = field(default_factory=LabelMap)
     mask_encoding: MaskEncoding = field(default_factory=MaskEncoding)
     prediction_encoding: MaskEncoding | None = None
+    model_encodings: dict[str, MaskEncoding] = field(default_factory=dict)
     spacing: tuple[float, ...] | None = None
     metadata: MetadataSpec | None = None
     longitudinal: re.Pattern | None = None
@@ -80,6 +81,10 @@ class DatasetConfig:
     def pred_encoding(self) -> MaskEncoding:
         """Encoding of prediction files (defaults to the ground truth's)."""
         return self.prediction_encoding or self.mask_encoding
+
+    def encoding_for(self, model: str) -> MaskEncoding:
+        """Encoding of one model's predictions: its own entry, else the dataset's prediction encoding."""
+        return self.model_encodings.get(model) or self.pred_encoding
 
 
 @dataclass
@@ -179,8 +184,13 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
                                         where)
     try:
         ds.mask_encoding = MaskEncoding.from_dict(data.get("mask_encoding"))
-        if data.get("prediction_encoding") is not None:
-            ds.prediction_encoding = MaskEncoding.from_dict(data.get("prediction_encoding"))
+        pe = data.get("prediction_encoding")
+        enc_keys = set(MaskEncoding.__dataclass_fields__)
+        if isinstance(pe, dict) and pe and all(isinstance(v, dict) for v in pe.values()) and not set(pe) & enc_keys:
+            # A mapping model -> encoding (e.g. one model writes probability maps).
+            ds.model_encodings = {str(m): MaskEncoding.from_dict(e) for m, e in pe.items()}
+        elif pe is not None:
+            ds.prediction_encoding = MaskEncoding.from_dict(pe)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 

@@ -10,7 +10,9 @@ from segaudit.io.image import (
     image_kind,
     read_image,
     read_mask,
+    read_probability,
     to_label_array,
+    to_probability,
 )
 
 __all__ = [
@@ -23,5 +25,7 @@ __all__ = [
     "image_kind",
     "read_image",
     "read_mask",
+    "read_probability",
     "to_label_array",
+    "to_probability",
 ]

@@ -116,11 +116,13 @@ class MaskEncoding:
         masks with a clear error rather than guessing.
     threshold:
         Strict lower bound for foreground with ``kind="binary"`` (default 127, the midpoint of 8-bit values).
+        With ``kind="probability"`` (a soft map in [0, 1]; 8/16-bit rasters are scaled to [0, 1]) voxels with
+        probability >= ``threshold`` are foreground (default 0.5), as MONAI's ``AsDiscrete(threshold=...)``.
     foreground:
         Label value written for foreground pixels with ``kind="binary"`` (default 1).
     """
 
-    kind: Literal["labels", "binary"] = "labels"
+    kind: Literal["labels", "binary", "probability"] = "labels"
     channel: Channel | None = None
     threshold: float = 127.0
     foreground: int = 1
@@ -134,9 +136,14 @@ class MaskEncoding:
         if unknown:
             raise ValueError(f"unknown mask_encoding key(s) {sorted(unknown)}; allowed: kind, channel, "
                              "threshold, foreground")
+        data = dict(data)
+        if data.get("kind") == "probability" and "threshold" not in data:
+            data["threshold"] = 0.5
         enc = cls(**data)
-        if enc.kind not in ("labels", "binary"):
-            raise ValueError(f"mask_encoding.kind must be 'labels' or 'binary', not {enc.kind!r}")
+        if enc.kind not in ("labels", "binary", "probability"):
+            raise ValueError(f"mask_encoding.kind must be 'labels', 'binary' or 'probability', not {enc.kind!r}")
+        if enc.kind == "probability" and not 0 <= float(enc.threshold) <= 1:
+            raise ValueError(f"a probability threshold must lie in [0, 1], not {enc.threshold!r}")
         if enc.channel not in (None, "red", "green", "blue", "gray", "any"):
             raise ValueError(f"mask_encoding.channel must be red, green, blue, gray or any, not {enc.channel!r}")
         return enc
@@ -149,6 +156,8 @@ class MaskEncoding:
         if self.kind == "binary":
             out["threshold"] = self.threshold
             out["foreground"] = self.foreground
+        if self.kind == "probability":
+            out["threshold"] = self.threshold
         return out
 
 
@@ -187,14 +196,58 @@ def _nifti_failure(path: Path, exc: BaseException) -> ImageReadError:
     return ImageReadError(path, f"not a readable NIfTI file ({type(exc).__name__}: {exc})")
 
 
-def _load_nifti(path: Path) -> Image:
+def _gunzip(raw: bytes) -> bytes:
+    try:  # ISA-L inflates about twice as fast as zlib; evaluation of large float masks is bound by it
+        from isal import igzip
+
+        return igzip.decompress(raw)
+    except ImportError:
+        import zlib
+
+        return zlib.decompress(raw, 31)
+
+
+def _fast_nifti_gz(path: Path):
+    """(image, array) of a well-formed ``.nii.gz`` read in one pass, or None to take nibabel's own path.
+
+    The file is inflated once in memory and the voxels are viewed in place (no second copy). Anything unusual
+    (a truncated stream, scaled data, NIfTI-2) returns None so that the regular reader reports or handles it.
+    """
+    import io
+
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        data = _gunzip(path.read_bytes())
+        hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(data[:352]))
+        slope, inter = hdr.get_slope_inter()
+        if slope not in (None, 1.0) or inter not in (None, 0.0):
+            return None
+        shape = tuple(int(s) for s in hdr.get_data_shape())
+        dtype = hdr.get_data_dtype()
+        offset = int(hdr.get_data_offset())
+        n = int(np.prod(shape)) * dtype.itemsize
+        if len(data) < offset + n:
+            return None
+        array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape, order="F")
+        img = nib.Nifti1Image(None, hdr.get_best_affine(), hdr)
+        return img, array
+    except Exception:  # any surprise: let nibabel read it and explain the failure
+        return None
+
+
+def _load_nifti(path: Path) -> Image:
+    import nibabel as nib
+
+    fast = _fast_nifti_gz(path) if str(path).lower().endswith(".gz") else None
+    try:
+        if fast is not None:
+            img, array = fast
+        else:
+            img = nib.load(str(path))
+            array = np.asanyarray(img.dataobj)
         hdr = img.header
-        shape = tuple(int(s) for s in img.shape)
-        array = np.asanyarray(img.dataobj)
+        shape = tuple(int(s) for s in hdr.get_data_shape())
     except Exception as exc:  # nibabel raises many types; all mean "cannot read"
         raise _nifti_failure(path, exc) from exc
     if array.shape != shape:
@@ -329,6 +382,10 @@ def to_label_array(array: np.ndarray, path: str | Path = "") -> np.ndarray:
         return array if array.dtype == dt else array.astype(dt)
     if not np.issubdtype(array.dtype, np.floating):
         raise MaskValueError(path, f"mask has unsupported dtype {array.dtype}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        as_int = array.astype(np.int64)
+    if array.size and not (as_int != array).any():  # integral and finite: the common, fast case
+        return as_int.astype(_smallest_int_dtype(int(as_int.min()), int(as_int.max())))
     finite = np.isfinite(array)
     if not finite.all():
         n_bad = int((~finite).sum())
@@ -369,6 +426,9 @@ def decode_mask(array: np.ndarray, encoding: MaskEncoding, path: str | Path = ""
             array = array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         else:  # any
             array = array.max(axis=-1)
+    if encoding.kind == "probability":
+        prob = to_probability(array, path)
+        return (prob >= encoding.threshold).astype(np.uint8) * np.uint8(encoding.foreground)
     if encoding.kind == "binary":
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise MaskValueError(path, "binary mask contains NaN/inf values")
@@ -376,6 +436,43 @@ def decode_mask(array: np.ndarray, encoding: MaskEncoding, path: str | Path = ""
         dt = _smallest_int_dtype(0, int(encoding.foreground))
         return fg.astype(dt) * dt.type(encoding.foreground)
     return to_label_array(array, path)
+
+
+def to_probability(array: np.ndarray, path: str | Path = "") -> np.ndarray:
+    """A soft map as float32 in [0, 1]: floats are checked, 8/16-bit integers are divided by 255/65535.
+
+    Raises :class:`MaskValueError` for NaN/inf or values outside [0, 1].
+    """
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if not np.issubdtype(array.dtype, np.floating):
+        raise MaskValueError(path, f"probability map has dtype {array.dtype}; expected floats in [0, 1] or 8/16-bit")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise MaskValueError(path, f"probability map contains {int((~finite).sum())} NaN/inf value(s)")
+    lo, hi = float(array.min(initial=0)), float(array.max(initial=0))
+    if lo < 0 or hi > 1:
+        raise MaskValueError(path, f"probability map has values outside [0, 1] (min {lo:g}, max {hi:g})")
+    return array.astype(np.float32, copy=False)
+
+
+def read_probability(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
+    """Read a soft prediction (``kind="probability"``) as float32 in [0, 1] (colour files need a channel)."""
+    img = read_image(path)
+    array = img.array
+    if img.is_color:
+        enc = encoding or MaskEncoding()
+        if enc.channel in _CHANNEL_INDEX:
+            array = array[..., _CHANNEL_INDEX[enc.channel]]
+        else:
+            raise MaskValueError(path, "probability map is an RGB image; declare channel: red|green|blue")
+    img.array = to_probability(np.asarray(array), img.path)
+    img.is_color = False
+    return img
 
 
 def read_mask(path: str | Path, encoding: MaskEncoding | None = None) -> Image:

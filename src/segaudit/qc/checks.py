@@ -175,7 +175,7 @@ def _check_image(img: Image, rec: FileRecord, add) -> None:
 
 
 def _check_mask(ds: DatasetConfig, img: Image, rec: FileRecord, info: FileInfo, add) -> None:
-    encoding = ds.pred_encoding if rec.role == "prediction" else ds.mask_encoding
+    encoding = ds.encoding_for(rec.key) if rec.role == "prediction" else ds.mask_encoding
     if rec.role == "instances":
         encoding = MaskEncoding()  # instance ids are stored as plain integers
     try:

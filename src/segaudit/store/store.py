@@ -9,7 +9,7 @@ Tables (created on first use, columns fixed here so every stage writes the same 
 ``metrics``   long results: dataset, case, model, region, metric, value (filled by ``evaluate``)
 ``lesions``   per-lesion rows (filled by ``evaluate``)
 ``features``  long features: dataset, case, source, group, feature, value (filled by ``features``)
-``errors``    per-case failures of a step: step, dataset, case, model, path, message
+``errors``    per-case failures and warnings of a step: step, dataset, case, model, path, message, severity
 
 Writes are atomic: :meth:`ResultsStore.replace` deletes the step's own rows (for the datasets it touched) and
 inserts the new ones in one transaction, so a crash leaves the previous rows intact, and a re-run of one step
@@ -57,11 +57,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "lesions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
                 "source": "VARCHAR", "lesion_id": "INTEGER", "volume": "DOUBLE", "centroid": "VARCHAR",
                 "bbox": "VARCHAR", "matched": "BOOLEAN", "dice": "DOUBLE", "hd95": "DOUBLE",
-                "run_id": "VARCHAR"},
+                "counted": "BOOLEAN", "run_id": "VARCHAR"},
     "features": {"dataset": "VARCHAR", "case": "VARCHAR", "source": "VARCHAR", "group": "VARCHAR",
                  "feature": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
     "errors": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR",
-               "path": "VARCHAR", "message": "VARCHAR", "run_id": "VARCHAR"},
+               "path": "VARCHAR", "message": "VARCHAR", "severity": "VARCHAR", "run_id": "VARCHAR"},
 }
 
 PROVENANCE_PACKAGES = ("segaudit", "numpy", "scipy", "nibabel", "pillow", "pandas", "duckdb")
@@ -122,6 +122,12 @@ class ResultsStore:
     def _ensure(self, table: str) -> None:
         cols = ", ".join(f"{_quote(c)} {t}" for c, t in SCHEMAS[table].items())
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} ({cols})")
+        # Stores written by an older segaudit gain the columns added since (filled with NULL).
+        have = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        for col, typ in SCHEMAS[table].items():
+            if col not in have:
+                self.con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(col)} {typ}")
 
     def tables(self) -> list[str]:
         """Names of the tables in the store."""
@@ -157,11 +163,6 @@ class ResultsStore:
         int
             Number of rows inserted.
         """
-        schema = SCHEMAS[table]
-        extra = set(rows.columns) - set(schema)
-        if extra:
-            raise SegauditError(f"table {table!r} has no column(s) {sorted(extra)}")
-        frame = rows.reindex(columns=list(schema))
         self.con.execute("BEGIN TRANSACTION")
         try:
             if where:
@@ -174,17 +175,50 @@ class ResultsStore:
                     clauses.append(f"{_quote(col)} IN ({', '.join('?' * len(values))})")
                     params += values
                 self.con.execute(f"DELETE FROM {_quote(table)} WHERE {' AND '.join(clauses)}", params)
-            if len(frame):
-                self.con.register("_incoming", frame)
-                cols = ", ".join(_quote(c) for c in schema)
-                casts = ", ".join(f"CAST({_quote(c)} AS {t})" for c, t in schema.items())
-                self.con.execute(f"INSERT INTO {_quote(table)} ({cols}) SELECT {casts} FROM _incoming")
-                self.con.unregister("_incoming")
+            n = self._insert(table, rows)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
+        return n
+
+    def _insert(self, table: str, rows: pd.DataFrame) -> int:
+        schema = SCHEMAS[table]
+        extra = set(rows.columns) - set(schema)
+        if extra:
+            raise SegauditError(f"table {table!r} has no column(s) {sorted(extra)}")
+        frame = rows.reindex(columns=list(schema))
+        if len(frame):
+            self.con.register("_incoming", frame)
+            cols = ", ".join(_quote(c) for c in schema)
+            casts = ", ".join(f"CAST({_quote(c)} AS {t})" for c, t in schema.items())
+            self.con.execute(f"INSERT INTO {_quote(table)} ({cols}) SELECT {casts} FROM _incoming")
+            self.con.unregister("_incoming")
         return len(frame)
+
+    def replace_keyed(self, frames: dict[str, pd.DataFrame], keys: pd.DataFrame,
+                      step: str | None = None) -> None:
+        """Replace the rows of several tables for a set of keys, in one transaction.
+
+        ``keys`` holds key tuples (its columns, e.g. dataset, case, model); every row of each table in
+        ``frames`` whose key columns equal one of the tuples is deleted (in ``errors`` only those of ``step``),
+        then the new rows are inserted. A crash in between leaves the previous rows untouched.
+        """
+        cols = list(keys.columns)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.register("_keys", keys.astype(str))
+            for table, frame in frames.items():
+                cond = " AND ".join(f"t.{_quote(c)} = k.{_quote(c)}" for c in cols)
+                if table == "errors" and step:
+                    cond += " AND t.step = '" + step.replace("'", "''") + "'"
+                self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}")
+                self._insert(table, frame)
+            self.con.unregister("_keys")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
 
     def start_run(self, step: str, config_hash: str = "", config: dict | None = None,
                   argv: list[str] | None = None) -> str:

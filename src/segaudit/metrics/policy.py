@@ -1,0 +1,126 @@
+"""The empty-case policy: what each metric reports when the ground truth, the prediction or both are empty.
+
+The field disagrees here (Dice of two empty masks is 1 in BraTS and AUDIT, NaN in MetricsReloaded; the distance
+to an empty mask is NaN, inf, 0 or a fixed penalty depending on the library), so segaudit makes the choice
+explicit, configurable, and visible: every region row also carries the flags ``gt_empty`` and ``pred_empty``
+(1.0 / 0.0), so an analysis can always tell a perfect empty case from a perfect segmentation. No metric uses
+epsilon smoothing: a total miss is exactly 0, never 2.5e-10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DISTANCE_EMPTY_CHOICES = ("penalty", "nan", "inf")
+
+
+@dataclass(frozen=True)
+class EmptyPolicy:
+    """Values used where a metric is undefined because a mask is empty.
+
+    Parameters
+    ----------
+    both_empty:
+        Value of the similarity metrics (dice, iou, precision, sensitivity, nsd, lesion f1/precision/recall,
+        lesion_dice) when ground truth and prediction are both empty: ``1.0`` (default: nothing to find and
+        nothing found, as BraTS and AUDIT report) or ``nan`` (undefined, as MetricsReloaded reports).
+    distance_both_empty:
+        Value of the distance metrics (hd, hd95, assd, masd, lesion_hd95) when both are empty (default 0.0).
+    distance_one_empty:
+        Distance metrics when exactly one mask is empty: ``"penalty"`` (default: the penalty distance, by
+        default the diagonal of the image in mm, like BraTS's 374 mm), ``"nan"`` or ``"inf"``.
+    penalty:
+        Penalty distance in mm; ``None`` (default) means the diagonal of the image grid,
+        ``sqrt(sum((shape * spacing) ** 2))`` (373.1 mm for a 240x240x155 1 mm volume).
+    """
+
+    both_empty: float = 1.0
+    distance_both_empty: float = 0.0
+    distance_one_empty: str = "penalty"
+    penalty: float | None = None
+
+    def __post_init__(self):
+        if self.distance_one_empty not in DISTANCE_EMPTY_CHOICES:
+            raise ValueError(f"distance_one_empty must be one of {DISTANCE_EMPTY_CHOICES}, "
+                             f"not {self.distance_one_empty!r}")
+        if not (np.isnan(self.both_empty) or self.both_empty in (0.0, 1.0)):
+            raise ValueError(f"both_empty must be 1, 0 or nan, not {self.both_empty!r}")
+
+    def penalty_for(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+        """The penalty distance in mm for an image grid."""
+        if self.penalty is not None:
+            return float(self.penalty)
+        return image_diagonal(shape, spacing)
+
+    def one_empty_distance(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+        """Distance reported when exactly one of the masks is empty."""
+        if self.distance_one_empty == "nan":
+            return np.nan
+        if self.distance_one_empty == "inf":
+            return np.inf
+        return self.penalty_for(shape, spacing)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def image_diagonal(shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+    """Length in mm of the diagonal of an image grid: ``sqrt(sum((shape_i * spacing_i) ** 2))``."""
+    return float(np.sqrt(np.sum((np.asarray(shape, float) * np.asarray(spacing, float)) ** 2)))
+
+
+# metric -> (definition, units, gt empty only, pred empty only, both empty). Printed by `segaudit metrics --explain`.
+METRIC_DEFINITIONS: dict[str, tuple[str, str, str, str, str]] = {
+    "tp": ("voxels in both masks", "voxels", "0", "0", "0"),
+    "fp": ("voxels in the prediction only", "voxels", "count", "0", "0"),
+    "fn": ("voxels in the ground truth only", "voxels", "0", "count", "0"),
+    "tn": ("voxels in neither mask (whole image)", "voxels", "count", "count", "all voxels"),
+    "dice": ("2TP / (2TP + FP + FN)", "1", "0", "0", "both_empty (1)"),
+    "iou": ("TP / (TP + FP + FN) (Jaccard)", "1", "0", "0", "both_empty (1)"),
+    "precision": ("TP / (TP + FP) (positive predictive value)", "1", "0", "nan", "both_empty (1)"),
+    "sensitivity": ("TP / (TP + FN) (recall)", "1", "nan", "0", "both_empty (1)"),
+    "specificity": ("TN / (TN + FP)", "1", "defined", "1", "1"),
+    "accuracy": ("(TP + TN) / all voxels", "1", "defined", "defined", "1"),
+    "gt_volume": ("ground-truth voxels x voxel volume", "mm3 (mm2 in 2D)", "count", "0", "0"),
+    "pred_volume": ("predicted voxels x voxel volume", "mm3 (mm2 in 2D)", "0", "count", "0"),
+    "volume_difference": ("pred_volume - gt_volume", "mm3 (mm2 in 2D)", "pred_volume", "-gt_volume", "0"),
+    "relative_volume_error": ("(pred_volume - gt_volume) / gt_volume", "1", "nan", "-1", "0"),
+    "hd": ("max of the two directed maximum surface distances", "mm", "distance_one_empty (penalty)",
+           "distance_one_empty (penalty)", "distance_both_empty (0)"),
+    "hd95": ("max of the two directed 95th-percentile surface distances (surfel: area-weighted; voxel: linear "
+             "interpolation)", "mm", "distance_one_empty (penalty)", "distance_one_empty (penalty)",
+             "distance_both_empty (0)"),
+    "assd": ("weighted mean surface distance over both surfaces pooled", "mm", "distance_one_empty (penalty)",
+             "distance_one_empty (penalty)", "distance_both_empty (0)"),
+    "masd": ("mean of the two directed weighted mean surface distances", "mm", "distance_one_empty (penalty)",
+             "distance_one_empty (penalty)", "distance_both_empty (0)"),
+    "nsd@<tau>": ("surface Dice: weight of surface points within tau mm of the other surface / total weight",
+                  "1", "0", "0", "both_empty (1)"),
+    "gt_empty": ("1 when the ground truth of the region is empty", "flag", "1", "0", "1"),
+    "pred_empty": ("1 when the prediction of the region is empty", "flag", "0", "1", "1"),
+    "lesion_tp": ("ground-truth lesions matched by the prediction", "lesions", "0", "0", "0"),
+    "lesion_fp": ("predicted lesions matching no ground-truth lesion", "lesions", "count", "0", "0"),
+    "lesion_fn": ("ground-truth lesions not matched", "lesions", "0", "count", "0"),
+    "lesion_precision": ("lesion_tp_pred / predicted lesions", "1", "0", "nan", "both_empty (1)"),
+    "lesion_recall": ("lesion_tp / ground-truth lesions", "1", "nan", "0", "both_empty (1)"),
+    "lesion_f1": ("2 P R / (P + R) over lesions", "1", "0", "0", "both_empty (1)"),
+    "lesion_dice": ("sum of per-lesion Dice / (gt lesions + fp lesions); misses and fps count 0", "1", "0", "0",
+                    "both_empty (1)"),
+    "lesion_hd95": ("(sum of per-lesion HD95 + penalty x (fn + fp)) / (gt lesions + fp lesions)", "mm",
+                    "penalty", "penalty", "distance_both_empty (0)"),
+    "pearson": ("voxel-wise Pearson correlation of the probability map with the ground truth", "1", "nan",
+                "defined", "nan"),
+    "roc_auc": ("area under the voxel-wise ROC curve of the probability map", "1", "nan", "defined", "nan"),
+    "average_precision": ("sum_n (R_n - R_n-1) P_n over probability thresholds (scikit-learn's definition)",
+                          "1", "nan", "defined", "nan"),
+    "brier": ("mean squared difference between probability and ground truth over all voxels", "1", "defined",
+              "defined", "defined"),
+}
+
+
+def explain_table() -> list[dict[str, str]]:
+    """One row per metric: definition, units and the value for each empty case (default policy)."""
+    return [{"metric": m, "definition": d, "units": u, "gt empty": g, "pred empty": p, "both empty": b}
+            for m, (d, u, g, p, b) in METRIC_DEFINITIONS.items()]

@@ -1,0 +1,366 @@
+"""The ``evaluate`` step: score every (dataset, case, model) of a project and store long metric rows.
+
+:func:`evaluate_project` is the Python API behind ``segaudit evaluate``. Work is split per case (the ground
+truth is read once and scored against every model's prediction). Each finished case is written to the store at
+once, in one transaction (``metrics``, ``lesions`` and its ``errors`` rows), so an interrupted run keeps what it
+finished and a re-run skips case-models already scored with the same settings (``force`` re-scores them).
+
+A broken or missing file fails only its own case-model: the reason is stored in ``errors`` (with the path) and
+the run goes on. Parallelism: worker processes, a local Dask cluster, or an existing Dask scheduler; the rows
+are identical whichever is used (they are sorted before they are compared or exported).
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segaudit.dataset.discover import discover
+from segaudit.dataset.project import DatasetConfig, ProjectConfig
+from segaudit.errors import SegauditError
+from segaudit.io.image import Image, compare_geometry, format_vector, read_mask, read_probability
+from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
+from segaudit.pipeline.scan import _progress
+from segaudit.store.store import ResultsStore
+
+KEY = ["dataset", "case", "model"]
+METRIC_COLUMNS = ["dataset", "case", "model", "region", "metric", "value"]
+
+
+@dataclass
+class CaseJob:
+    """One case to score: its ground truth and the predictions of the models still to do."""
+
+    dataset: DatasetConfig
+    case: str
+    ground_truth: str | None
+    gt_exists: bool
+    instances: str | None
+    predictions: list[tuple[str, str, bool]]  # model, path, exists
+    options: EvaluationOptions
+    missing_as_empty: bool = False
+    resample: bool = False
+
+
+@dataclass
+class CaseOutput:
+    """What scoring one case produced (plain rows, cheap to send between processes)."""
+
+    dataset: str
+    case: str
+    models: list[str]
+    metrics: list[tuple] = field(default_factory=list)  # dataset, case, model, region, metric, value
+    lesions: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # model, path, message, severity
+
+
+@dataclass
+class EvaluateResult:
+    """Outcome of an evaluation run."""
+
+    run_id: str
+    metrics: pd.DataFrame
+    lesions: pd.DataFrame
+    errors: pd.DataFrame
+    summary: pd.DataFrame
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def resample_nearest(pred: Image, ref: Image) -> np.ndarray:
+    """Resample a label map onto another image's grid with nearest-neighbour interpolation (via the affines).
+
+    Voxels of the reference grid falling outside the prediction are background (0).
+    """
+    from scipy import ndimage
+
+    nd = ref.array.ndim
+    a_ref = _affine(ref, nd)
+    a_pred = _affine(pred, nd)
+    m = np.linalg.inv(a_pred) @ a_ref  # reference voxel -> prediction voxel
+    return ndimage.affine_transform(pred.array, m[:nd, :nd], offset=m[:nd, nd], output_shape=ref.array.shape,
+                                    order=0, mode="constant", cval=0)
+
+
+def _affine(img: Image, nd: int) -> np.ndarray:
+    if img.affine is not None and img.affine.shape[0] >= nd + 1:
+        a = np.eye(nd + 1)
+        a[:nd, :nd] = img.affine[:nd, :nd]
+        a[:nd, nd] = img.affine[:nd, 3] if img.affine.shape[1] == 4 else img.affine[:nd, nd]
+        return a
+    a = np.eye(nd + 1)
+    a[:nd, :nd] = np.diag(img.spacing[:nd])
+    a[:nd, nd] = img.origin[:nd]
+    return a
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, SegauditError | ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+
+
+def evaluate_case(job: CaseJob) -> CaseOutput:
+    """Score one case against every model of the job; never raises (failures become error rows)."""
+    ds, opts = job.dataset, job.options
+    out = CaseOutput(ds.name, job.case, [m for m, _, _ in job.predictions])
+
+    def fail(model: str, path: str, message: str, severity: str = "error") -> None:
+        out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
+
+    if not job.ground_truth or not job.gt_exists:
+        for model, _, _ in job.predictions:
+            fail(model, job.ground_truth or "", f"{job.ground_truth}: ground truth file not found")
+        return out
+    try:
+        gt = read_mask(job.ground_truth, ds.mask_encoding)
+        inst = read_mask(job.instances).array if job.instances else None
+    except Exception as exc:  # noqa: BLE001 - any failure is this case's, recorded with its reason
+        for model, _, _ in job.predictions:
+            fail(model, job.ground_truth, _message(exc))
+        return out
+    spacing = ds.spacing or gt.spacing
+    labels = dict(ds.label_map.labels) or None
+    regions = dict(ds.label_map.regions)
+    for model, path, exists in job.predictions:
+        try:
+            prob = None
+            enc = ds.encoding_for(model)
+            if not exists:
+                if not job.missing_as_empty:
+                    fail(model, path, f"{path}: prediction file not found")
+                    continue
+                fail(model, path, f"{path}: prediction file not found; scored as an empty prediction", "warning")
+                pred_arr = np.zeros(gt.array.shape, dtype=np.uint8)
+            else:
+                if enc.kind == "probability":
+                    pimg = read_probability(path, enc)
+                    prob = pimg.array
+                    pimg.array = (prob >= enc.threshold).astype(np.uint8) * np.uint8(enc.foreground)
+                else:
+                    pimg = read_mask(path, enc)
+                diffs = compare_geometry_strict(pimg, gt)
+                if diffs:
+                    if not job.resample:
+                        fail(model, path, f"{path}: prediction grid differs from the ground truth "
+                                          f"{job.ground_truth} ({'; '.join(diffs)}); pass --resample-nearest to "
+                                          "resample it onto the ground-truth grid")
+                        continue
+                    fail(model, path, f"{path}: resampled onto the ground-truth grid (nearest neighbour): "
+                                      f"{'; '.join(diffs)}", "warning")
+                    pimg.array = resample_nearest(pimg, gt)
+                    if prob is not None:
+                        prob = None  # a resampled soft map would need interpolation: skip soft metrics
+                pred_arr = pimg.array
+            res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
+                                gt_instances=inst)
+        except Exception as exc:  # noqa: BLE001
+            fail(model, path, _message(exc) if not isinstance(exc, AssertionError) else traceback.format_exc())
+            continue
+        for note in res.notes:
+            fail(model, path, f"{path}: {note}", "warning")
+        out.metrics += [(ds.name, job.case, model, r, m, v) for r, m, v in res.rows]
+        for region, les in res.lesions:
+            out.lesions.append({
+                "dataset": ds.name, "case": job.case, "model": model, "region": region, "source": les.source,
+                "lesion_id": les.lesion_id, "volume": les.volume, "centroid": format_vector(les.centroid),
+                "bbox": format_vector(les.bbox), "matched": les.matched, "dice": les.dice, "hd95": les.hd95,
+                "counted": les.counted})
+    return out
+
+
+def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
+    """Shape or spacing differences between a prediction and its ground truth (origin/direction are QC's)."""
+    if pred.array.shape != gt.array.shape:
+        return [f"shape {pred.array.shape} vs {gt.array.shape}"]
+    diffs = compare_geometry_fields(pred, gt)
+    return [d for d in diffs if d.startswith("spacing")]
+
+
+def compare_geometry_fields(a: Image, b: Image) -> list[str]:
+    from segaudit.io.image import Geometry
+
+    return compare_geometry(Geometry.of(a), Geometry.of(b))
+
+
+def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tuple[str, str, str]] | None = None,
+               missing_as_empty: bool = False, resample: bool = False) -> tuple[list[CaseJob], list[tuple]]:
+    """One job per case with at least one model left to score; also the case-models skipped as done."""
+    done = done or set()
+    disc = discover(project)
+    files = disc.files_frame()
+    jobs: list[CaseJob] = []
+    skipped: list[tuple] = []
+    for ds in project.datasets:
+        if not ds.predictions or not ds.ground_truth:
+            continue
+        f = files[files.dataset == ds.name]
+        for case, rows in f.groupby("case", sort=True):
+            gt_rows = rows[rows.role == "ground_truth"]
+            inst_rows = rows[(rows.role == "instances") & rows.exists.astype(bool)]
+            preds = []
+            for _, r in rows[rows.role == "prediction"].sort_values("key").iterrows():
+                if (ds.name, str(case), r.key) in done:
+                    skipped.append((ds.name, str(case), r.key))
+                    continue
+                preds.append((r.key, r.path, bool(r.exists)))
+            if not preds:
+                continue
+            gt_path = gt_rows.path.iloc[0] if len(gt_rows) else None
+            gt_exists = bool(gt_rows.exists.iloc[0]) if len(gt_rows) else False
+            jobs.append(CaseJob(ds, str(case), gt_path, gt_exists,
+                                inst_rows.path.iloc[0] if len(inst_rows) else None, preds, options,
+                                missing_as_empty, resample))
+    return jobs, skipped
+
+
+def _run_jobs(jobs: list[CaseJob], workers: int, scheduler: str | None, executor: str) -> Iterator[CaseOutput]:
+    if scheduler or (workers > 1 and executor in ("auto", "dask") and len(jobs) > 1 and _has_dask()) \
+            or executor == "dask":
+        yield from _run_dask(jobs, workers, scheduler)
+    elif workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(evaluate_case, jobs, chunksize=1)
+    else:
+        for job in jobs:
+            yield evaluate_case(job)
+
+
+def _has_dask() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _run_dask(jobs: list[CaseJob], workers: int, scheduler: str | None) -> Iterator[CaseOutput]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise SegauditError("Dask is not installed: pip install 'segaudit[dask]'") from exc
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+    else:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    try:
+        futures = client.map(evaluate_case, jobs, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def completed_case_models(store: ResultsStore, options_hash: str) -> set[tuple[str, str, str]]:
+    """Case-models that already have metric rows from an evaluation with the same settings."""
+    rows = store.con.execute(
+        "SELECT DISTINCT m.dataset, m.\"case\", m.model FROM metrics m JOIN runs r USING (run_id) "
+        "WHERE r.step = 'evaluate' AND r.config_hash = ?", [options_hash]).fetchall()
+    return {(a, b, c) for a, b, c in rows}
+
+
+def evaluation_hash(project: ProjectConfig, options: EvaluationOptions, extra: dict) -> str:
+    import hashlib
+
+    blob = json.dumps({"project": project.raw, "options": options.to_dict(), **extra}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
+                     workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
+                     missing_as_empty: bool = False, resample: bool = False, executor: str = "auto",
+                     argv: list[str] | None = None) -> EvaluateResult:
+    """Score every case-model of a project and write ``metrics``, ``lesions`` and ``errors`` to the store.
+
+    Parameters
+    ----------
+    project:
+        The project (datasets without predictions or ground truth are skipped).
+    out_dir:
+        Run directory of the results store.
+    options:
+        Metric settings; default: the project's ``evaluate:`` section, else :class:`EvaluationOptions`.
+    workers:
+        Parallel workers: > 1 starts a local Dask cluster of that many processes when Dask is installed
+        (``executor="processes"`` forces a process pool).
+    scheduler:
+        Address of a running Dask scheduler (``tcp://host:8786``); overrides ``workers``.
+    force:
+        Re-score case-models already in the store with the same settings.
+    missing_as_empty:
+        Score a missing prediction file as an empty prediction (recorded as a warning) instead of failing it.
+    resample:
+        Resample a prediction on another grid onto the ground truth's with nearest neighbour (a warning is
+        recorded) instead of failing it.
+    """
+    if options is None:
+        options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
+    settings = {"missing_as_empty": missing_as_empty, "resample": resample}
+    ohash = evaluation_hash(project, options, settings)
+    datasets = [ds.name for ds in project.datasets]
+    with ResultsStore(out_dir) as store:
+        done = set() if force else completed_case_models(store, ohash)
+        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample)
+        run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
+                                                      **settings}, argv)
+        n_models = sum(len(j.predictions) for j in jobs)
+        bar = _progress(progress)
+        status = "ok"
+        try:
+            with bar:
+                task = bar.add_task("Scoring case-models", total=n_models)
+                for res in _run_jobs(jobs, workers, scheduler, executor):
+                    _write_case(store, res, run_id)
+                    bar.advance(task, len(res.models))
+        except BaseException:
+            status = "interrupted"
+            raise
+        finally:
+            summary = _summary_from_store(store, datasets)
+            store.finish_run(run_id, status, {"case_models": n_models, "skipped": len(skipped),
+                                              "summary": summary.to_dict(orient="records")})
+        metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics "
+                              "ORDER BY dataset, \"case\", model, region, metric")
+        lesions = store.query("SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, \"case\", model, region, "
+                              "source, lesion_id")
+        errors = store.query("SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' "
+                             "ORDER BY dataset, \"case\", model")
+    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped)
+
+
+def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
+    keys = pd.DataFrame([(res.dataset, res.case, m) for m in res.models], columns=KEY)
+    metrics = pd.DataFrame(res.metrics, columns=METRIC_COLUMNS)
+    metrics["run_id"] = run_id
+    lesions = pd.DataFrame(res.lesions)
+    if len(lesions):
+        lesions["run_id"] = run_id
+    errors = pd.DataFrame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
+                           for e in res.errors])
+    store.replace_keyed({"metrics": metrics, "lesions": lesions, "errors": errors}, keys, step="evaluate")
+
+
+def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.DataFrame:
+    """Per dataset/model/region: n case-models, mean Dice and HD95 with their counts of undefined values."""
+    names = list(datasets)
+    if not names:
+        return pd.DataFrame()
+    ph = ", ".join("?" * len(names))
+    return store.query(
+        f"""SELECT dataset, model, region, count(DISTINCT "case") AS n,
+                   avg(value) FILTER (WHERE metric = 'dice' AND NOT isnan(value)) AS dice_mean,
+                   count(*) FILTER (WHERE metric = 'dice' AND isnan(value)) AS dice_undefined,
+                   avg(value) FILTER (WHERE metric = 'hd95' AND NOT isnan(value) AND NOT isinf(value)) AS hd95_mean,
+                   count(*) FILTER (WHERE metric = 'hd95' AND (isnan(value) OR isinf(value))) AS hd95_undefined,
+                   sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
+            FROM metrics WHERE dataset IN ({ph}) GROUP BY dataset, model, region
+            ORDER BY dataset, model, region""", names)
