@@ -50,3 +50,20 @@ def brats_copy(tmp_path, demo_data) -> Path:
     for ds in ("BraTS2024_PED", "LUMIERE", "UCSF"):
         shutil.copytree(demo_data / "brats_audit" / ds, dst / ds)
     return dst
+
+
+def brats_pairs(extra_roots: list[Path] | None = None) -> list[tuple[str, Path, Path]]:
+    """(id, ground truth, prediction) for every real AUDIT-layout BraTS case-model bundled with the repo."""
+    roots = [DEMO_DATA / "brats_audit", TESTS_DATA / "brats_audit"] + list(extra_roots or [])
+    pairs = []
+    for root in roots:
+        for pred in sorted(root.glob("*/*_seg/*/*/*_pred.nii.gz")):
+            case = pred.parent.name
+            ds = pred.parents[3].name
+            gt = root / ds / f"{ds}_images" / case / f"{case}_seg.nii.gz"
+            if gt.is_file():
+                pairs.append((f"{case}-{pred.parents[1].name}", gt, pred))
+    return pairs
+
+
+AUDIT_REGIONS = {"ENH": (1,), "NEC": (2,), "EDE": (3,), "WT": (1, 2, 3), "TC": (1, 2)}

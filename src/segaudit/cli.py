@@ -1,6 +1,6 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``export``, ``demo``. Errors print as one line (``segaudit: error: ...``) and exit
+Verbs: ``init``, ``scan``, ``evaluate``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``. Errors print as one line (``segaudit: error: ...``) and exit
 with status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -88,11 +88,91 @@ def cmd_scan(args) -> int:
 
 def cmd_export(args) -> int:
     from segaudit.store import ResultsStore
+    from segaudit.store.audit import export_audit
 
     with ResultsStore(args.results, read_only=True) as store:
-        paths = store.export(args.out or Path(args.results) / "export", args.format)
+        out = args.out or Path(args.results) / "export"
+        paths = export_audit(store, out) if args.format == "audit" else store.export(out, args.format)
     for p in paths:
         console.print(f"wrote {p}")
+    return 0
+
+
+def evaluation_options(args):
+    """EvaluationOptions from the project's ``evaluate:`` section overridden by command-line flags."""
+    from segaudit.metrics import EmptyPolicy, EvaluationOptions
+
+    base = EvaluationOptions.from_dict(getattr(args, "_project_evaluate", None))
+    changes = {}
+    for flag, name in (("surface", "surface"), ("percentile", "percentile"), ("lesion_matching", "lesion_matching"),
+                       ("dilation", "dilation"), ("min_lesion_volume", "min_lesion_volume"),
+                       ("iou_threshold", "iou_threshold"), ("connectivity", "connectivity"),
+                       ("unknown_labels", "unknown_labels")):
+        if getattr(args, flag, None) is not None:
+            changes[name] = getattr(args, flag)
+    if args.tolerance:
+        changes["tolerances"] = tuple(args.tolerance)
+    if args.no_distances:
+        changes["distances"] = False
+    pol = base.policy
+    if args.empty_both is not None or args.empty_distance is not None or args.penalty is not None:
+        pol = EmptyPolicy(float(args.empty_both) if args.empty_both is not None else pol.both_empty,
+                          pol.distance_both_empty, args.empty_distance or pol.distance_one_empty,
+                          args.penalty if args.penalty is not None else pol.penalty)
+    try:
+        return base.with_changes(policy=pol, **changes)
+    except ValueError as exc:
+        raise SegauditError(str(exc)) from exc
+
+
+def cmd_evaluate(args) -> int:
+    from segaudit.pipeline.evaluate import evaluate_project
+    from segaudit.pipeline.scan import resolve_project
+
+    project, notes = resolve_project(args.target)
+    for n in notes:
+        console.print(f"detected: {n}", soft_wrap=True)
+    if args.dataset:
+        project.datasets = [d for d in project.datasets if d.name in args.dataset]
+    args._project_evaluate = project.raw.get("evaluate") if project.raw else None
+    options = evaluation_options(args)
+    res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
+                           force=args.force, progress=not args.no_progress, missing_as_empty=args.missing_as_empty,
+                           resample=args.resample_nearest, executor=args.executor, argv=sys.argv)
+    if res.skipped:
+        console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
+                      "(--force to re-score)")
+    if not res.summary.empty:
+        _print_summary(res.summary.round(4), f"Evaluation summary ({options.surface} surfaces)")
+    errs = res.errors
+    for _, e in errs.iterrows():
+        colour = "red" if e.severity == "error" else "yellow"
+        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case} {e.model}: {e.message}", soft_wrap=True)
+    console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from segaudit.metrics import explain_table
+
+    if not args.explain:
+        console.print("use --explain to print every metric's definition, units and empty-case values")
+        return 0
+    import pandas as pd
+
+    table = pd.DataFrame(explain_table())
+    _print_summary(table, "Metrics: definition, units and value when a mask is empty (default policy)")
+    console.print("Policy flags: --empty-both 1|nan, --empty-distance penalty|nan|inf, --penalty MM "
+                  "(default penalty: the image diagonal in mm).", soft_wrap=True)
+    return 0
+
+
+def cmd_import_audit(args) -> int:
+    from segaudit.store.audit import import_audit
+
+    counts = import_audit(args.out, args.metrics or [], args.features or [], args.dataset, argv=sys.argv)
+    for table, n in counts.items():
+        console.print(f"imported {n} {table} row(s) into {Path(args.out) / 'segaudit.duckdb'}")
     return 0
 
 
@@ -140,9 +220,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("export", help="write every table of a results store to CSV or Parquet")
+    s = sub.add_parser("evaluate", help="score every case-model: overlap, surface, lesion-wise metrics")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
+                   help="how --workers run (auto: Dask when installed, else processes)")
+    s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
+    s.add_argument("--tolerance", type=float, action="append", help="NSD tolerance in mm (repeatable; default 1)")
+    s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--lesion-matching", choices=["brats", "hungarian", "none"], help="default brats")
+    s.add_argument("--dilation", type=int, help="ground-truth dilation of the brats rule, voxels (default 3)")
+    s.add_argument("--min-lesion-volume", type=float, help="lesions <= this volume (mm3) are not counted")
+    s.add_argument("--iou-threshold", type=float, help="IoU a hungarian match must exceed (default 0.5)")
+    s.add_argument("--connectivity", type=int, help="component connectivity: 6/18/26 (3D), 4/8 (2D)")
+    s.add_argument("--empty-both", choices=["1", "nan"], help="similarity metrics when both masks are empty")
+    s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
+                   help="distance metrics when one mask is empty (default penalty)")
+    s.add_argument("--penalty", type=float, help="penalty distance in mm (default: the image diagonal)")
+    s.add_argument("--unknown-labels", choices=["background", "error"], help="values not in the label map")
+    s.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics")
+    s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
+    s.add_argument("--resample-nearest", action="store_true",
+                   help="resample predictions on another grid onto the ground truth's (nearest neighbour)")
+    s.add_argument("--force", action="store_true", help="re-score case-models already in the store")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
+    s.add_argument("--explain", action="store_true", help="print the table")
+    s.set_defaults(func=cmd_metrics)
+
+    s = sub.add_parser("import-audit", help="read AUDIT metric/feature CSVs into a results store")
+    s.add_argument("--metrics", nargs="+", help="AUDIT metric CSV(s)")
+    s.add_argument("--features", nargs="+", help="AUDIT feature CSV(s)")
+    s.add_argument("--dataset", help="dataset name (default: from each file name)")
+    s.add_argument("--out", required=True, help="results directory")
+    s.set_defaults(func=cmd_import_audit)
+
+    s = sub.add_parser("export", help="write every table of a results store to CSV/Parquet, or AUDIT metric CSVs")
     s.add_argument("results", help="results directory")
-    s.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    s.add_argument("--format", choices=["csv", "parquet", "audit"], default="csv")
     s.add_argument("--out", help="output folder (default RESULTS/export)")
     s.set_defaults(func=cmd_export)
 

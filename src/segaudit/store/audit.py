@@ -1,0 +1,144 @@
+"""AUDIT compatibility: export segaudit metrics as AUDIT metric CSVs and import AUDIT's tables into a store.
+
+AUDIT (github caumente/AUDIT) writes metric tables long per region::
+
+    ID, region, DICE, JACC, ACCU, PREC, SENS, SPEC, HAUS, SIZE, model
+
+and feature tables wide, one row per case (``ID`` + numeric columns). Column meanings differ from segaudit's in
+two places, so the import keeps them apart instead of pretending they are equal:
+
+* ``HAUS`` is AUDIT's one-directional Hausdorff distance from the prediction's voxels to the ground truth's, in
+  voxel units; it is imported as ``hd_audit``. On export, ``HAUS`` receives segaudit's symmetric ``hd`` (mm).
+* ``SIZE`` is the predicted volume (voxel count x voxel volume): imported as and exported from ``pred_volume``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segaudit.errors import SegauditError
+from segaudit.store.store import ResultsStore, atomic_write_text
+
+AUDIT_METRIC_COLUMNS = ["ID", "region", "DICE", "JACC", "ACCU", "PREC", "SENS", "SPEC", "HAUS", "SIZE", "model"]
+# AUDIT column -> segaudit metric (export uses the reverse).
+AUDIT_TO_SEGAUDIT = {"DICE": "dice", "JACC": "iou", "ACCU": "accuracy", "PREC": "precision",
+                     "SENS": "sensitivity", "SPEC": "specificity", "HAUS": "hd_audit", "SIZE": "pred_volume",
+                     "FBETA": "f1", "ASSD": "assd_audit", "MASD": "masd_audit"}
+EXPORT_MAP = {"DICE": "dice", "JACC": "iou", "ACCU": "accuracy", "PREC": "precision", "SENS": "sensitivity",
+              "SPEC": "specificity", "HAUS": "hd", "SIZE": "pred_volume"}
+
+
+def dataset_name(path: str | Path) -> str:
+    """Dataset name from an AUDIT file name: ``extracted_information_<name>.csv`` -> ``<name>``."""
+    stem = Path(path).stem
+    return re.sub(r"^extracted_information_", "", stem) or stem
+
+
+def read_audit_metrics(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """An AUDIT metric CSV as long segaudit rows: dataset, case, model, region, metric, value."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise SegauditError(f"{path}: not a readable CSV ({exc})") from exc
+    missing = {"ID", "region", "model"} - set(df.columns)
+    if missing:
+        raise SegauditError(f"{path}: not an AUDIT metric table (missing column(s) {sorted(missing)})")
+    value_cols = [c for c in df.columns if c not in ("ID", "region", "model")]
+    unknown = [c for c in value_cols if c.upper() not in AUDIT_TO_SEGAUDIT]
+    if unknown:
+        raise SegauditError(f"{path}: unknown AUDIT metric column(s) {unknown}")
+    long = df.melt(id_vars=["ID", "region", "model"], value_vars=value_cols, var_name="metric", value_name="value")
+    long["metric"] = long["metric"].str.upper().map(AUDIT_TO_SEGAUDIT)
+    long = long.rename(columns={"ID": "case"})
+    long.insert(0, "dataset", dataset or dataset_name(path))
+    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+    for col in ("case", "model", "region"):
+        long[col] = long[col].astype(str)
+    return long[["dataset", "case", "model", "region", "metric", "value"]]
+
+
+def read_audit_features(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """An AUDIT feature CSV (wide) as long segaudit feature rows: dataset, case, source, group, feature, value.
+
+    Non-numeric columns are skipped; ``source`` is ``"audit"`` and ``group`` the feature family guessed from the
+    column name (``spatial``, ``tumor``, ``statistical``, ``texture`` or ``other``).
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise SegauditError(f"{path}: not a readable CSV ({exc})") from exc
+    if "ID" not in df.columns:
+        raise SegauditError(f"{path}: not an AUDIT feature table (no ID column)")
+    numeric = [c for c in df.columns if c != "ID" and pd.api.types.is_numeric_dtype(df[c])]
+    long = df.melt(id_vars=["ID"], value_vars=numeric, var_name="feature", value_name="value")
+    long = long.rename(columns={"ID": "case"})
+    long.insert(0, "dataset", dataset or dataset_name(path))
+    long.insert(2, "source", "audit")
+    long.insert(3, "group", long["feature"].map(_feature_group))
+    long["case"] = long["case"].astype(str)
+    long["value"] = long["value"].astype(float)
+    return long[["dataset", "case", "source", "group", "feature", "value"]]
+
+
+def _feature_group(name: str) -> str:
+    n = name.lower()
+    if "resolution" in n or "center" in n or "centre" in n:
+        return "spatial"
+    if any(k in n for k in ("lesion", "tumor", "tumour", "_size", "volume")):
+        return "tumor"
+    if any(k in n for k in ("mean", "std", "max", "min", "median", "percentile", "skew", "kurt", "range")):
+        return "statistical"
+    if any(k in n for k in ("glcm", "contrast", "homogeneity", "energy", "correlation", "entropy", "dissimil")):
+        return "texture"
+    return "other"
+
+
+def import_audit(out_dir: str | Path, metrics: list[str | Path] = (), features: list[str | Path] = (),
+                 dataset: str | None = None, argv: list[str] | None = None) -> dict[str, int]:
+    """Read AUDIT metric/feature CSVs into a results store; returns rows imported per table.
+
+    Rows of the same datasets already in the store are replaced (each table in one transaction).
+    """
+    if not metrics and not features:
+        raise SegauditError("give at least one AUDIT table (--metrics CSV or --features CSV)")
+    m = pd.concat([read_audit_metrics(p, dataset) for p in metrics]) if metrics else None
+    f = pd.concat([read_audit_features(p, dataset) for p in features]) if features else None
+    counts = {}
+    with ResultsStore(out_dir) as store:
+        run_id = store.start_run("import-audit", "", {"metrics": [str(p) for p in metrics],
+                                                      "features": [str(p) for p in features]}, argv)
+        if m is not None:
+            m = m.assign(run_id=run_id)
+            counts["metrics"] = store.replace("metrics", m, {"dataset": sorted(m.dataset.unique())})
+        if f is not None:
+            f = f.assign(run_id=run_id)
+            counts["features"] = store.replace("features", f, {"dataset": sorted(f.dataset.unique())})
+        store.finish_run(run_id, "ok", counts)
+    return counts
+
+
+def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
+    """Write one AUDIT-style metric CSV per dataset (``extracted_information_<dataset>.csv``), atomically.
+
+    Regions are segaudit's labels and regions; values missing in the store (e.g. no ``hd`` computed) are empty.
+    """
+    df = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE metric IN "
+                     f"({', '.join(repr(v) for v in EXPORT_MAP.values())})")
+    out_dir = Path(out_dir)
+    written = []
+    for ds, part in df.groupby("dataset", sort=True):
+        wide = part.pivot_table(index=["case", "region", "model"], columns="metric", values="value",
+                                aggfunc="first", dropna=False).reset_index()
+        table = pd.DataFrame({"ID": wide["case"], "region": wide["region"]})
+        for col, metric in EXPORT_MAP.items():
+            table[col] = wide[metric] if metric in wide else np.nan
+        table["model"] = wide["model"]
+        table = table.sort_values(["model", "ID", "region"], kind="stable")[AUDIT_METRIC_COLUMNS]
+        written.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv", table.to_csv(index=False)))
+    return written
