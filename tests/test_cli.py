@@ -83,3 +83,33 @@ def test_slices_command(tmp_path, tests_data):
     pngs = list((tmp_path / "sl").rglob("*.png"))
     masks = [p for p in pngs if p.parent.name == "mask"]
     assert masks and len(pngs) == 5 * len(masks)  # four sequences + the mask per slice
+
+
+def test_evaluate_export_audit_and_explain(tmp_path, brats_copy):
+    before = tree_digest(brats_copy)
+    proj = tmp_path / "p.yaml"
+    proj.write_text(yaml.safe_dump({"datasets": {"UCSF": {
+        "root": str(brats_copy / "UCSF"), "ground_truth": "{root}/UCSF_images/{case}/{case}_seg.nii.gz",
+        "predictions": "{root}/UCSF_seg/{model}/{case}/{case}_pred.nii.gz", "label_convention": "audit"}}}))
+    r = run("evaluate", proj, "--out", tmp_path / "res", "--no-progress", "--surface", "voxel", "--tolerance", "2")
+    assert r.returncode == 0, r.stderr
+    assert "Evaluation summary (voxel surfaces)" in r.stdout and "UCSF" in r.stdout
+    r = run("evaluate", proj, "--out", tmp_path / "res", "--no-progress", "--surface", "voxel", "--tolerance", "2")
+    assert "2 case-model(s) already scored" in r.stdout
+    r = run("export", tmp_path / "res", "--format", "audit", "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stderr
+    head = (tmp_path / "exp" / "extracted_information_UCSF.csv").read_text().splitlines()[0]
+    assert head == "ID,region,DICE,JACC,ACCU,PREC,SENS,SPEC,HAUS,SIZE,model"
+    r = run("metrics", "--explain")
+    assert r.returncode == 0 and "hd95" in r.stdout and "penalty" in r.stdout
+    r = run("evaluate", proj, "--out", tmp_path / "res2", "--surface", "mesh")
+    assert r.returncode == 2
+    assert tree_digest(brats_copy) == before
+
+
+def test_import_audit_cli(tmp_path, tests_data):
+    r = run("import-audit", "--metrics", tests_data / "audit_outputs" / "metrics" / "BraTS_2024_by_site" /
+            "extracted_information_Indiana.csv", "--out", tmp_path / "imp")
+    assert r.returncode == 0, r.stderr and "metrics row(s)" in r.stdout
+    r = run("import-audit", "--out", tmp_path / "imp")
+    assert r.returncode == 2 and "at least one AUDIT table" in r.stderr

@@ -7,7 +7,7 @@ from scipy import ndimage
 
 from conftest import brats_pairs
 from segaudit.io import MaskEncoding, read_mask
-from segaudit.metrics import EvaluationOptions, EmptyPolicy, evaluate_pair, lesion_metrics
+from segaudit.metrics import EmptyPolicy, EvaluationOptions, evaluate_pair, lesion_metrics
 
 surface_distance = pytest.importorskip("surface_distance")
 cc3d = pytest.importorskip("cc3d")

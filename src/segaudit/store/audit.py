@@ -133,8 +133,9 @@ def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     written = []
     for ds, part in df.groupby("dataset", sort=True):
-        wide = part.pivot_table(index=["case", "region", "model"], columns="metric", values="value",
-                                aggfunc="first", dropna=False).reset_index()
+        keys = ["case", "region", "model", "metric"]
+        wide = (part.drop_duplicates(keys, keep="last").set_index(keys)["value"].unstack("metric")
+                .reset_index())
         table = pd.DataFrame({"ID": wide["case"], "region": wide["region"]})
         for col, metric in EXPORT_MAP.items():
             table[col] = wide[metric] if metric in wide else np.nan
