@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``. Errors print as one line (``segaudit: error: ...``) and exit
-with status 2; ``--debug`` shows the traceback instead.
+Verbs: ``init``, ``scan``, ``evaluate``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
+Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def brats_reference(gt: np.ndarray, pred: np.ndarray, spacing, dil: int, thresh:
         p = np.isin(pred_cc, hits)
         dice = 2 * (g & p).sum() / (g.sum() + p.sum())
         if hits:
-            hd = surface_distance.compute_robust_hausdorff(surface_distance.compute_surface_distances(g, p, spacing), 95)
+            sd = surface_distance.compute_surface_distances(g, p, spacing)
+            hd = surface_distance.compute_robust_hausdorff(sd, 95)
         else:
             hd = penalty
         rows.append((g.sum() * vox, bool(hits), dice, hd))
