@@ -68,6 +68,7 @@ def test_demo_command(tmp_path):
     r = run("demo", "--out", tmp_path / "demo", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "BraTS20_Training_369" in r.stdout and "missing sequence 't1'" in r.stdout
+    assert "Evaluation" in r.stdout and "brainmets_t2w_slices" in r.stdout
     assert (tmp_path / "demo" / "segaudit.duckdb").is_file()
 
 

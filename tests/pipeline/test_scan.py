@@ -34,7 +34,14 @@ def test_demo_scan_counts_and_store(tmp_path):
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert {"cases", "files", "qc", "runs", "metrics", "lesions", "features", "errors"} <= tables
     assert con.execute("SELECT count(*) FROM cases").fetchone()[0] == 39
-    run = con.execute("SELECT step, status, config_hash, packages FROM runs").fetchone()
+    # The demo also evaluates every case-model: 2x2 PED, 3x2 LUMIERE, 2 UCSF, 6 fundus, 24 metastasis slices.
+    n = con.execute("SELECT count(*) FROM (SELECT DISTINCT dataset, \"case\", model FROM metrics)").fetchone()[0]
+    assert n == 4 + 6 + 2 + 6 + 24
+    empty_preds = con.execute("SELECT count(*) FROM metrics WHERE dataset = 'brainmets_t2w_slices' AND "
+                              "metric = 'pred_empty' AND value = 1").fetchone()[0]
+    assert empty_preds == 4  # the four slices the U-Net leaves empty are flagged, not hidden
+    assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 0
+    run = con.execute("SELECT step, status, config_hash, packages FROM runs ORDER BY started_at").fetchone()
     assert run[0] == "scan" and run[1] == "ok" and run[2] == demo_project().config_hash
     assert "nibabel" in json.loads(run[3])
     meta = con.execute("SELECT metadata FROM cases WHERE \"case\" = 'IDRiD_02'").fetchone()[0]

@@ -221,7 +221,9 @@ def _fast_nifti_gz(path: Path):
         data = _gunzip(path.read_bytes())
         hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(data[:352]))
         slope, inter = hdr.get_slope_inter()
-        if slope not in (None, 1.0) or inter not in (None, 0.0):
+        unscaled = (slope is None or np.isnan(slope) or slope == 1.0) and (inter is None or np.isnan(inter)
+                                                                            or inter == 0.0)
+        if not unscaled or int(hdr["sizeof_hdr"]) != 348:
             return None
         shape = tuple(int(s) for s in hdr.get_data_shape())
         dtype = hdr.get_data_dtype()
@@ -230,7 +232,7 @@ def _fast_nifti_gz(path: Path):
         if len(data) < offset + n:
             return None
         array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset).reshape(shape, order="F")
-        img = nib.Nifti1Image(None, hdr.get_best_affine(), hdr)
+        img = nib.Nifti1Image(array, hdr.get_best_affine(), hdr)
         return img, array
     except Exception:  # any surprise: let nibabel read it and explain the failure
         return None
@@ -365,6 +367,29 @@ def _smallest_int_dtype(lo: int, hi: int) -> np.dtype:
     return np.dtype(np.int64)
 
 
+def _sparse_float_labels(array: np.ndarray) -> np.ndarray | None:
+    """Integer labels of a float label map when every value is finite and integral, else None.
+
+    Masks are mostly background, so only the non-zero voxels are checked and converted: one pass over the
+    array in memory order instead of several full-size temporaries (float64 predictions are 8 bytes a voxel).
+    """
+    if array.size == 0:
+        return None
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    flat = array.ravel(order=order)
+    nz = np.flatnonzero(flat)
+    vals = flat[nz]
+    with np.errstate(invalid="ignore", over="ignore"):
+        ints = vals.astype(np.int64)
+    if (ints != vals).any():  # NaN, inf or a fraction: let the caller explain
+        return None
+    lo = min(int(ints.min(initial=0)), 0)
+    hi = max(int(ints.max(initial=0)), 0)
+    out = np.zeros(flat.size, dtype=_smallest_int_dtype(lo, hi))
+    out[nz] = ints
+    return out.reshape(array.shape, order=order)
+
+
 def to_label_array(array: np.ndarray, path: str | Path = "") -> np.ndarray:
     """Convert a label array to the smallest integer dtype that holds it.
 
@@ -382,10 +407,9 @@ def to_label_array(array: np.ndarray, path: str | Path = "") -> np.ndarray:
         return array if array.dtype == dt else array.astype(dt)
     if not np.issubdtype(array.dtype, np.floating):
         raise MaskValueError(path, f"mask has unsupported dtype {array.dtype}")
-    with np.errstate(invalid="ignore", over="ignore"):
-        as_int = array.astype(np.int64)
-    if array.size and not (as_int != array).any():  # integral and finite: the common, fast case
-        return as_int.astype(_smallest_int_dtype(int(as_int.min()), int(as_int.max())))
+    fast = _sparse_float_labels(array)
+    if fast is not None:
+        return fast
     finite = np.isfinite(array)
     if not finite.all():
         n_bad = int((~finite).sum())

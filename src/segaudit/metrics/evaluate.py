@@ -25,7 +25,15 @@ from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
 from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts
 from segaudit.metrics.policy import EmptyPolicy
 from segaudit.metrics.probability import probability_metrics
-from segaudit.metrics.surface import SURFACE_DEFINITIONS, assd, hausdorff, masd, nsd, surface_distances
+from segaudit.metrics.surface import (
+    SURFACE_DEFINITIONS,
+    assd,
+    bounding_box,
+    hausdorff,
+    masd,
+    nsd,
+    surface_distances,
+)
 
 UNKNOWN_LABEL_CHOICES = ("background", "error")
 
@@ -144,18 +152,6 @@ class PairResult:
         return pd.DataFrame(rows)
 
 
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, ...] | None:
-    """Bounding box of a boolean array grown by ``margin`` (clipped), or None when empty."""
-    sl: list[slice] = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        nz = np.flatnonzero(mask.any(axis=other))
-        if nz.size == 0:
-            return None
-        sl.append(slice(max(0, int(nz[0]) - margin), min(mask.shape[axis], int(nz[-1]) + 1 + margin)))
-    return tuple(sl)
-
-
 def _clean_labels(arr: np.ndarray, known: set[int], what: str, options: EvaluationOptions,
                   notes: list[str]) -> np.ndarray:
     if arr.size == 0:
@@ -226,7 +222,7 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     known = set(labels.values())
 
     margin = (options.dilation + 1) if options.lesion_matching == "brats" else 1
-    box = _box((gt != 0) | (pred != 0), margin)
+    box = bounding_box((gt != 0) | (pred != 0), margin)
     if box is None:
         box = tuple(slice(0, 0) for _ in gt.shape)
     # Every non-zero voxel lies inside the box, so label values are checked on the crop only.
@@ -244,7 +240,15 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     penalty = policy.penalty_for(gt.shape, spacing)
 
     items = [(name, (v,)) for name, v in labels.items()] + [(name, tuple(vals)) for name, vals in regions.items()]
+    done: dict[frozenset, str] = {}
     for name, vals in items:
+        key = frozenset(vals)
+        if key in done:  # a region equal to a label (BraTS ET = enhancing tumour): same masks, same values
+            first = done[key]
+            result.rows += [(name, m, v) for r, m, v in list(result.rows) if r == first]
+            result.lesions += [(name, les) for r, les in list(result.lesions) if r == first]
+            continue
+        done[key] = name
         members = [index[v] for v in vals if v in index]
         c = region_counts(confusion, members, gt.size)
         metrics = overlap_metrics(c, voxel_volume, policy.both_empty)

@@ -30,7 +30,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from segaudit.metrics.policy import EmptyPolicy
-from segaudit.metrics.surface import hausdorff, surface_distances
+from segaudit.metrics.surface import bounding_box, hausdorff, surface_distances
 
 MATCHING_RULES = ("brats", "hungarian", "none")
 
@@ -58,20 +58,12 @@ def connected_components(mask: np.ndarray, connectivity: int | None = None) -> t
     """
     mask = np.asarray(mask, dtype=bool)
     labels = np.zeros(mask.shape, dtype=np.int32)
-    box = _grow(ndimage.find_objects(mask.view(np.uint8)), mask.shape, 0)
+    box = bounding_box(mask)
     if box is None:
         return labels, 0
     sub, n = ndimage.label(mask[box], structure=structure(mask.ndim, connectivity), output=np.int32)
     labels[box] = sub
     return labels, int(n)
-
-
-def _grow(found: list, shape, margin: int) -> tuple[slice, ...] | None:
-    """The first box of ``find_objects`` grown by ``margin`` voxels (clipped), or None."""
-    if not found or found[0] is None:
-        return None
-    return tuple(slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(found[0], shape,
-                                                                                           strict=True))
 
 
 @dataclass
@@ -103,12 +95,11 @@ class LesionResult:
     lesions: list[Lesion] = field(default_factory=list)
 
 
-def _describe(labels: np.ndarray, n: int, spacing, offset) -> list[tuple[float, tuple, tuple]]:
-    """Volume (mm³), centroid and bbox of labels 1..n."""
+def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[float, tuple, tuple]]:
+    """Volume (mm³), centroid and bbox of labels 1..n (``boxes``: their ``find_objects`` slices)."""
     if n == 0:
         return []
     vox = float(np.prod(spacing))
-    boxes = ndimage.find_objects(labels, n)
     nz = np.nonzero(labels)
     ids = labels[nz]
     sizes = np.bincount(ids, minlength=n + 1)[1:]
@@ -223,31 +214,42 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
 def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, vox, dilation, min_volume, connectivity, definition, percentile,
            penalty, policy, offset, merged: bool, whole=None) -> LesionResult:
     struct = ndimage.generate_binary_structure(gt.ndim, min(2, gt.ndim))
+    hits_of: dict[int, list[int]] | None = None
     if merged and n_cc and dilation > 0:
         # Lesions whose dilated footprints touch become one lesion: label the dilated mask, keep gt voxels.
-        # Only the ground truth's box (grown by the dilation) is processed.
-        box = _grow(ndimage.find_objects(gt.view(np.uint8)), gt.shape, dilation + 1)
+        # Only the ground truth's box (grown by the dilation) is processed. Every dilated component holds
+        # ground truth, so lesion j's footprint (its own dilation) is exactly dilated component j, and the
+        # predicted components touching each footprint come from one pass over the overlap.
+        box = bounding_box(gt, dilation + 1)
         dil = ndimage.binary_dilation(gt[box], structure=struct, iterations=dilation)
         dil_lab, _ = connected_components(dil, connectivity)
         g_lab = np.zeros(gt.shape, dtype=np.int32)
-        g_lab[box] = _relabel(np.where(gt[box], dil_lab, 0))
+        g_lab[box] = np.where(gt[box], dil_lab, 0)
+        pb = p_lab[box]
+        both = (dil_lab > 0) & (pb > 0)
+        pairs = np.unique(dil_lab[both].astype(np.int64) * (n_p + 1) + pb[both])
+        hits_of = {}
+        for code in pairs.tolist():
+            hits_of.setdefault(code // (n_p + 1), []).append(code % (n_p + 1))
     else:
         g_lab = g_cc
     n_g = int(g_lab.max(initial=0))
-    g_info = _describe(g_lab, n_g, spacing, offset)
-    p_info = _describe(p_lab, n_p, spacing, offset)
     g_boxes = ndimage.find_objects(g_lab, n_g) if n_g else []
     p_boxes = ndimage.find_objects(p_lab, n_p) if n_p else []
+    g_info = _describe(g_lab, n_g, spacing, offset, g_boxes)
+    p_info = _describe(p_lab, n_p, spacing, offset, p_boxes)
     tp_pred: set[int] = set()
     lesions: list[Lesion] = []
     dices, hds = [], []
     tp_gt = n_counted = 0
     for j in range(1, n_g + 1):
-        box = _union_box([g_boxes[j - 1]], gt.shape, margin=dilation + 1)
-        lesion = g_lab[box] == j
-        foot = ndimage.binary_dilation(lesion, structure=struct, iterations=dilation) if dilation > 0 else lesion
-        hits = np.unique(p_lab[box][foot])
-        hits = [int(h) for h in hits if h]
+        if hits_of is not None:
+            hits = hits_of.get(j, [])
+        else:
+            box = _union_box([g_boxes[j - 1]], gt.shape, margin=dilation + 1)
+            lesion = g_lab[box] == j
+            foot = ndimage.binary_dilation(lesion, structure=struct, iterations=dilation) if dilation else lesion
+            hits = [int(h) for h in np.unique(p_lab[box][foot]) if h]
         tp_pred.update(hits)
         volume, cen, bb = g_info[j - 1]
         counted = volume > min_volume
@@ -274,8 +276,10 @@ def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, vox, dilation, min_volume, conne
 
 def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, definition, percentile, penalty,
                policy, offset) -> LesionResult:
-    g_info = _describe(g_lab, n_g, spacing, offset)
-    p_info = _describe(p_lab, n_p, spacing, offset)
+    g_boxes = ndimage.find_objects(g_lab, n_g) if n_g else []
+    p_boxes = ndimage.find_objects(p_lab, n_p) if n_p else []
+    g_info = _describe(g_lab, n_g, spacing, offset, g_boxes)
+    p_info = _describe(p_lab, n_p, spacing, offset, p_boxes)
     g_keep = np.array([v > min_volume for v, _, _ in g_info], dtype=bool)
     p_keep = np.array([v > min_volume for v, _, _ in p_info], dtype=bool)
     # Intersections of every (gt, pred) pair from one bincount over the overlapping voxels.
@@ -291,8 +295,6 @@ def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, 
     if n_g and n_p:
         rows, cols = linear_sum_assignment(-iou)
         pairs = {int(r) + 1: int(c) + 1 for r, c in zip(rows, cols, strict=True) if iou[r, c] > iou_threshold}
-    g_boxes = ndimage.find_objects(g_lab, n_g) if n_g else []
-    p_boxes = ndimage.find_objects(p_lab, n_p) if n_p else []
     lesions: list[Lesion] = []
     dices, hds = [], []
     pred_scores: dict[int, tuple[float, float]] = {}

@@ -1,7 +1,7 @@
 """``segaudit demo``: the whole journey on the sample data bundled with the package.
 
-Today the demo scans the bundled project (discovery + QC into a results store); later stages (evaluate,
-features, report) extend it as they land.
+The demo scans the bundled project (discovery + QC), then evaluates every case-model (overlap, surface and
+lesion-wise metrics) into one results store; later stages (features, report) extend it as they land.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from segaudit.dataset.project import ProjectConfig, load_project
+from segaudit.pipeline.evaluate import evaluate_project
 from segaudit.pipeline.scan import ScanResult, scan_project
 
 
@@ -23,8 +24,9 @@ def demo_project() -> ProjectConfig:
     return load_project(demo_project_path())
 
 
-def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, console=None) -> ScanResult:
-    """Scan the bundled sample data into ``out_dir`` and print what was found."""
+def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, console=None,
+             workers: int = 2) -> ScanResult:
+    """Scan and evaluate the bundled sample data into ``out_dir`` and print what was found."""
     project = demo_project()
     if console is not None:
         console.print(f"segaudit demo: bundled sample data in {demo_project_path().parent}")
@@ -34,6 +36,17 @@ def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, conso
 
         _print_summary(result.summary, "Scan summary (bundled sample data)")
         _print_findings(result.qc, 25)
+    # Worker processes, not Dask: the demo runs on the core install.
+    ev = evaluate_project(project, out_dir, workers=workers, executor="processes", progress=progress)
+    if console is not None:
+        from segaudit.cli import _print_summary
+
+        summ = ev.summary
+        shown = summ[~summ.region.isin(["ENH", "NEC", "EDE"])] if not summ.empty else summ
+        _print_summary(shown.round(3), "Evaluation (surfel surfaces; hd95 in mm; empty structures scored with the "
+                                       "image-diagonal penalty and counted in gt_empty)")
+        for _, e in ev.errors.iterrows():
+            console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case} {e.model}: {e.message}", soft_wrap=True)
         console.print(f"Results store: {Path(out_dir) / 'segaudit.duckdb'}")
-        console.print(f"Export the tables with: segaudit export {out_dir} --format csv")
+        console.print(f"Export the tables with: segaudit export {out_dir} --format csv (or --format audit)")
     return result
