@@ -188,12 +188,15 @@ def main(argv=None) -> int:
                 "root": str(root), "ground_truth": "{root}/images/{case}/{case}_seg.nii.gz",
                 "predictions": "{root}/seg/{model}/{case}/{case}_pred.nii.gz", "label_convention": "audit",
                 "regions": {"WT": ["ENH", "NEC", "EDE"], "TC": ["ENH", "NEC"]}}}}, Path(tmp))
-            t = time.perf_counter()
-            res = evaluate_project(project, Path(tmp) / "out", opts, workers=args.workers, progress=False)
-            wall = time.perf_counter() - t
-            n = res.metrics.groupby(["case", "model"]).ngroups
-        print(f"{f'segaudit evaluate: {n} case-models, {args.workers} Dask workers (end to end)':58} "
-              f"{wall:9.1f} s total, {wall / max(n, 1):.3f} s per case-model, {len(res.errors)} errors")
+            for executor in ("processes", "dask"):
+                t = time.perf_counter()
+                res = evaluate_project(project, Path(tmp) / f"out-{executor}", opts, workers=args.workers,
+                                       executor=executor, progress=False)
+                wall = time.perf_counter() - t
+                n = res.metrics.groupby(["case", "model"]).ngroups
+                label = f"segaudit evaluate: {n} case-models, {args.workers} {executor} workers, end to end"
+                print(f"{label:58} {wall:9.1f} s total, {wall / max(n, 1):.3f} s per case-model, "
+                      f"{len(res.errors)} errors")
     return 0
 
 

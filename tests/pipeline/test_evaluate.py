@@ -105,7 +105,7 @@ def test_external_scheduler(brats_copy, tmp_path):
     distributed = pytest.importorskip("distributed")
     project = _project(brats_copy)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         res = evaluate_project(project, tmp_path / "ext", FAST, scheduler=cluster.scheduler_address, progress=False)
     seq = evaluate_project(project, tmp_path / "seq", FAST, progress=False)
     pd.testing.assert_frame_equal(seq.metrics.reset_index(drop=True), res.metrics.reset_index(drop=True))
