@@ -13,7 +13,6 @@ are identical whichever is used (they are sorted before they are compared or exp
 from __future__ import annotations
 
 import json
-import traceback
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import pandas as pd
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import SegauditError
-from segaudit.io.image import Image, compare_geometry, format_vector, read_mask, read_probability
+from segaudit.io.image import Geometry, Image, compare_geometry, format_vector, read_mask, read_probability
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
 from segaudit.pipeline.scan import _progress
 from segaudit.store.store import ResultsStore
@@ -159,7 +158,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
                                 gt_instances=inst)
         except Exception as exc:  # noqa: BLE001
-            fail(model, path, _message(exc) if not isinstance(exc, AssertionError) else traceback.format_exc())
+            fail(model, path, f"{path}: {_message(exc)}" if path not in _message(exc) else _message(exc))
             continue
         for note in res.notes:
             fail(model, path, f"{path}: {note}", "warning")
@@ -177,14 +176,7 @@ def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
     """Shape or spacing differences between a prediction and its ground truth (origin/direction are QC's)."""
     if pred.array.shape != gt.array.shape:
         return [f"shape {pred.array.shape} vs {gt.array.shape}"]
-    diffs = compare_geometry_fields(pred, gt)
-    return [d for d in diffs if d.startswith("spacing")]
-
-
-def compare_geometry_fields(a: Image, b: Image) -> list[str]:
-    from segaudit.io.image import Geometry
-
-    return compare_geometry(Geometry.of(a), Geometry.of(b))
+    return [d for d in compare_geometry(Geometry.of(pred), Geometry.of(gt)) if d.startswith("spacing")]
 
 
 def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tuple[str, str, str]] | None = None,
