@@ -100,10 +100,12 @@ def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[
     if n == 0:
         return []
     vox = float(np.prod(spacing))
-    nz = np.nonzero(labels)
-    ids = labels[nz]
-    sizes = np.bincount(ids, minlength=n + 1)[1:]
-    cents = np.stack([np.bincount(ids, weights=ax, minlength=n + 1)[1:] for ax in nz], axis=1) / sizes[:, None]
+    sizes, cents = [], []
+    for i, box in enumerate(boxes, start=1):
+        # Within each object's own box: cheap for many small objects and for one large one alike.
+        idx = np.nonzero(labels[box] == i)
+        sizes.append(len(idx[0]))
+        cents.append([ax.mean() + b.start for ax, b in zip(idx, box, strict=True)])
     out = []
     for size, c, box in zip(sizes, cents, boxes, strict=True):
         cen = tuple(float(ci + o) for ci, o in zip(c, offset, strict=True))
@@ -187,6 +189,8 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
     if gt_instances is not None:
         g_lab = _relabel(gt_instances)
         n_g = int(g_lab.max(initial=0))
+    elif rule == "brats" and dilation > 0:
+        g_lab, n_g = None, int(gt.any())  # the brats rule labels the dilated mask instead
     else:
         g_lab, n_g = connected_components(gt, connectivity)
     if pred_instances is not None:
@@ -232,7 +236,7 @@ def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, vox, dilation, min_volume, conne
         for code in pairs.tolist():
             hits_of.setdefault(code // (n_p + 1), []).append(code % (n_p + 1))
     else:
-        g_lab = g_cc
+        g_lab = g_cc if g_cc is not None else np.zeros(gt.shape, dtype=np.int32)
     n_g = int(g_lab.max(initial=0))
     g_boxes = ndimage.find_objects(g_lab, n_g) if n_g else []
     p_boxes = ndimage.find_objects(p_lab, n_p) if n_p else []
