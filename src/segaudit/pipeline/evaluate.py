@@ -244,7 +244,9 @@ def _run_dask(jobs: list[CaseJob], workers: int, scheduler: str | None) -> Itera
         # Dask makes its workers return freed memory to the OS at once (MALLOC_TRIM_THRESHOLD_=64 KiB); with the
         # tens-of-MB temporaries of reading 3D masks that costs ~30 % of the run, so our own cluster keeps the
         # C library's default.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 128 * 1024 * 1024}):
+        # The worker's sampling profiler also competes for the GIL with the scoring thread: off for our cluster.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 128 * 1024 * 1024,
+                              "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
                                    dashboard_address=":0", silence_logs=40)
         client = Client(cluster)
