@@ -202,8 +202,6 @@ def _gunzip(raw: bytes) -> bytes:
 
         return igzip.decompress(raw)
     except ImportError:
-        import zlib
-
         return zlib.decompress(raw, 31)
 
 
@@ -451,8 +449,7 @@ def decode_mask(array: np.ndarray, encoding: MaskEncoding, path: str | Path = ""
         else:  # any
             array = array.max(axis=-1)
     if encoding.kind == "probability":
-        prob = to_probability(array, path)
-        return (prob >= encoding.threshold).astype(np.uint8) * np.uint8(encoding.foreground)
+        return threshold_probability(to_probability(array, path), encoding)
     if encoding.kind == "binary":
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise MaskValueError(path, "binary mask contains NaN/inf values")
@@ -482,6 +479,11 @@ def to_probability(array: np.ndarray, path: str | Path = "") -> np.ndarray:
     if lo < 0 or hi > 1:
         raise MaskValueError(path, f"probability map has values outside [0, 1] (min {lo:g}, max {hi:g})")
     return array.astype(np.float32, copy=False)
+
+
+def threshold_probability(prob: np.ndarray, encoding: MaskEncoding) -> np.ndarray:
+    """Labels of a soft map: ``encoding.foreground`` where ``prob >= encoding.threshold``, else 0."""
+    return (prob >= encoding.threshold).astype(np.uint8) * np.uint8(encoding.foreground)
 
 
 def read_probability(path: str | Path, encoding: MaskEncoding | None = None) -> Image:

@@ -14,8 +14,6 @@ label and region; each region's surface distances are computed once and reused b
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -123,10 +121,6 @@ class EvaluationOptions:
     def with_changes(self, **changes) -> EvaluationOptions:
         return replace(self, **changes)
 
-    @property
-    def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
-
 
 @dataclass
 class PairResult:
@@ -214,8 +208,7 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     gt = gt.astype(np.uint8) if gt.dtype == bool else gt
     pred = pred.astype(np.uint8) if pred.dtype == bool else pred
     if labels is None:
-        values = sorted({int(v) for v in np.unique(gt)} | {int(v) for v in np.unique(pred)} - {0})
-        values = [v for v in values if v != 0]
+        values = sorted(({int(v) for v in np.unique(gt)} | {int(v) for v in np.unique(pred)}) - {0})
         labels = {f"label_{v}": v for v in values}
     regions = dict(regions or {})
     result = PairResult()

@@ -207,7 +207,7 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         p_lab, n_p = connected_components(pred, connectivity)
     vox = float(np.prod(spacing))
     if rule == "brats":
-        return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, vox, dilation, min_volume, connectivity, definition,
+        return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, dilation, min_volume, connectivity, definition,
                       percentile, penalty, policy, offset, merged=gt_instances is None, whole=whole)
     return _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, definition, percentile,
                       penalty, policy, offset)
@@ -222,7 +222,7 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
     return lut[instances]
 
 
-def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, vox, dilation, min_volume, connectivity, definition, percentile,
+def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, dilation, min_volume, connectivity, definition, percentile,
            penalty, policy, offset, merged: bool, whole=None) -> LesionResult:
     struct = ndimage.generate_binary_structure(gt.ndim, min(2, gt.ndim))
     hits_of: dict[int, list[int]] | None = None

@@ -159,10 +159,6 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     return tuple(sl)
 
 
-def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
-    return bounding_box(mask)
-
-
 def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Surface points of a cropped mask as a boolean grid, with the per-point weight grid for ``surfel``.
 
@@ -176,26 +172,6 @@ def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) 
         return border, surfel_area_table(spacing)[codes]
     eroded = ndimage.binary_erosion(np.pad(crop, 1))[(slice(1, -1),) * crop.ndim]
     return crop & ~eroded, None
-
-
-def surface_points(mask: np.ndarray, spacing, definition: str = "surfel") -> tuple[np.ndarray, np.ndarray]:
-    """Physical coordinates (mm, relative to the array's first voxel) and weights of a mask's surface points.
-
-    See the module docstring for the two definitions. An empty mask gives empty arrays. (Corner points of the
-    ``surfel`` grid are reported at the position of the voxel after them; only differences matter.)
-    """
-    if definition not in SURFACE_DEFINITIONS:
-        raise ValueError(f"surface definition must be one of {SURFACE_DEFINITIONS}, not {definition!r}")
-    mask = np.asarray(mask, dtype=bool)
-    box = _bbox(mask)
-    if box is None:
-        return np.zeros((0, mask.ndim)), np.zeros(0)
-    sp = tuple(float(x) for x in spacing)
-    border, weights = _border_grid(mask[box], sp, definition)
-    idx = np.nonzero(border)
-    start = np.array([b.start for b in box], dtype=np.float64)
-    coords = (np.stack(idx, axis=1) + start) * np.asarray(sp)
-    return coords, (weights[idx] if weights is not None else np.ones(len(coords)))
 
 
 def _directed(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
@@ -264,7 +240,7 @@ def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing, definition: str
     if len(spacing) != gt.ndim:
         raise ValueError(f"spacing has {len(spacing)} values for a {gt.ndim}D mask")
     sp = tuple(float(x) for x in spacing)
-    box = _bbox(gt | pred)
+    box = bounding_box(gt | pred)
     if box is None:
         empty = np.zeros(0)
         return SurfaceDistances(empty, empty, empty, empty, definition)

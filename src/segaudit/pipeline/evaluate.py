@@ -12,6 +12,7 @@ are identical whichever is used (they are sorted before they are compared or exp
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,9 +25,17 @@ import pandas as pd
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import SegauditError
-from segaudit.io.image import Geometry, Image, compare_geometry, format_vector, read_mask, read_probability
+from segaudit.io.image import (
+    Geometry,
+    Image,
+    compare_geometry,
+    format_vector,
+    read_mask,
+    read_probability,
+    threshold_probability,
+)
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
-from segaudit.pipeline.scan import _progress
+from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
@@ -139,7 +148,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                 if enc.kind == "probability":
                     pimg = read_probability(path, enc)
                     prob = pimg.array
-                    pimg.array = (prob >= enc.threshold).astype(np.uint8) * np.uint8(enc.foreground)
+                    pimg.array = threshold_probability(prob, enc)
                 else:
                     pimg = read_mask(path, enc)
                 diffs = compare_geometry_strict(pimg, gt)
@@ -158,7 +167,8 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
                                 gt_instances=inst)
         except Exception as exc:  # noqa: BLE001
-            fail(model, path, f"{path}: {_message(exc)}" if path not in _message(exc) else _message(exc))
+            msg = _message(exc)
+            fail(model, path, msg if path in msg else f"{path}: {msg}")
             continue
         for note in res.notes:
             fail(model, path, f"{path}: {note}", "warning")
@@ -269,8 +279,7 @@ def completed_case_models(store: ResultsStore, options_hash: str) -> set[tuple[s
 
 
 def evaluation_hash(project: ProjectConfig, options: EvaluationOptions, extra: dict) -> str:
-    import hashlib
-
+    """Hash of the project and the evaluation settings: case-models scored under it are skipped on re-runs."""
     blob = json.dumps({"project": project.raw, "options": options.to_dict(), **extra}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -313,7 +322,7 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
         run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
                                                       **settings}, argv)
         n_models = sum(len(j.predictions) for j in jobs)
-        bar = _progress(progress)
+        bar = progress_bar(progress)
         status = "ok"
         try:
             with bar:

@@ -76,7 +76,7 @@ def scan_project(project: ProjectConfig, out_dir: str | Path | None = None, work
             jobs.append((ds, discovery.for_case(ds.name, case.case), options))
 
     results: list[CaseQC] = []
-    bar = _progress(progress)
+    bar = progress_bar(progress)
     with bar:
         task = bar.add_task("Checking cases", total=len(jobs))
         if workers > 1 and len(jobs) > 1:
@@ -143,7 +143,8 @@ def write_scan(result: ScanResult, out_dir: str | Path, argv: list[str] | None =
     return run_id
 
 
-def _progress(enabled: bool):
+def progress_bar(enabled: bool):
+    """The rich progress bar every step shows (description, bar, done/total, elapsed); off when not enabled."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -13,7 +13,7 @@ from segaudit.dataset.discover import discover
 from segaudit.dataset.project import ProjectConfig
 from segaudit.errors import SegauditError
 from segaudit.io.image import decode_mask, read_image
-from segaudit.pipeline.scan import _progress
+from segaudit.pipeline.scan import progress_bar
 from segaudit.preprocess.slices import export_slices
 
 
@@ -31,7 +31,7 @@ def export_project_slices(project: ProjectConfig, out_dir: str | Path, axis: int
     disc = discover(project)
     result = SliceExport()
     jobs = [(ds, c.case) for ds in project.datasets if ds.images for c in disc.cases if c.dataset == ds.name]
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("Exporting slices", total=len(jobs))
         for ds, case in jobs:
             files = disc.for_case(ds.name, case)

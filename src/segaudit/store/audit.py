@@ -38,13 +38,17 @@ def dataset_name(path: str | Path) -> str:
     return re.sub(r"^extracted_information_", "", stem) or stem
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise SegauditError(f"{path}: not a readable CSV ({exc})") from exc
+
+
 def read_audit_metrics(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
     """An AUDIT metric CSV as long segaudit rows: dataset, case, model, region, metric, value."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise SegauditError(f"{path}: not a readable CSV ({exc})") from exc
+    df = _read_csv(path)
     missing = {"ID", "region", "model"} - set(df.columns)
     if missing:
         raise SegauditError(f"{path}: not an AUDIT metric table (missing column(s) {sorted(missing)})")
@@ -69,10 +73,7 @@ def read_audit_features(path: str | Path, dataset: str | None = None) -> pd.Data
     column name (``spatial``, ``tumor``, ``statistical``, ``texture`` or ``other``).
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise SegauditError(f"{path}: not a readable CSV ({exc})") from exc
+    df = _read_csv(path)
     if "ID" not in df.columns:
         raise SegauditError(f"{path}: not an AUDIT feature table (no ID column)")
     numeric = [c for c in df.columns if c != "ID" and pd.api.types.is_numeric_dtype(df[c])]
