@@ -72,26 +72,32 @@ class SurfaceDistances:
 
 # ----------------------------------------------------------------------------------------------- surfel tables
 @lru_cache(maxsize=1)
-def _surfel_normals_3d() -> tuple[np.ndarray, ...]:
-    """Area vectors (unit spacing) of the marching-cubes triangles of each of the 256 neighbourhood codes.
+def cube_triangles(code: int) -> np.ndarray:
+    """Classic (Lorensen) marching-cubes triangles of one 2x2x2 neighbourhood code, shape ``(T, 3, 3)``.
 
-    Derived with scikit-image's classic (Lorensen) marching cubes on each 2x2x2 configuration. Configurations
-    with more than four foreground corners use the triangulation of their complement (the same surface seen
-    from the other side), which is how the surface-distance table was built; tests check all 256 codes.
+    Vertex coordinates are in voxel units inside the cube (corner voxel centres at 0 and 1), ordered as the
+    axes of :func:`neighbour_codes`; derived with scikit-image on the single configuration.
     """
     from skimage.measure import marching_cubes
 
+    if code in (0, 255):
+        return np.zeros((0, 3, 3))
+    cube = ((code & _KERNEL_3D) > 0).astype(np.float32)
+    verts, faces, _, _ = marching_cubes(cube, 0.5, method="lorensen", allow_degenerate=True)
+    return verts[faces].astype(np.float64)
+
+
+def _surfel_normals_3d() -> tuple[np.ndarray, ...]:
+    """Area vectors (unit spacing) of the marching-cubes triangles of each of the 256 neighbourhood codes.
+
+    Configurations with more than four foreground corners use the triangulation of their complement (the same
+    surface seen from the other side), which is how the surface-distance table was built; tests check all 256
+    codes.
+    """
     normals: list[np.ndarray] = []
     for code in range(256):
-        if code in (0, 255):
-            normals.append(np.zeros((0, 3)))
-            continue
-        use = code if bin(code).count("1") <= 4 else 255 - code
-        cube = ((use & _KERNEL_3D) > 0).astype(np.float32)
-        verts, faces, _, _ = marching_cubes(cube, 0.5, method="lorensen", allow_degenerate=True)
-        a = verts[faces[:, 1]] - verts[faces[:, 0]]
-        b = verts[faces[:, 2]] - verts[faces[:, 0]]
-        normals.append(0.5 * np.cross(a, b).astype(np.float64))
+        tri = cube_triangles(code if bin(code).count("1") <= 4 else 255 - code)
+        normals.append(0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
     return tuple(normals)
 
 
