@@ -1,6 +1,6 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -152,6 +152,41 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_features(args) -> int:
+    from segaudit.features.case import FeatureOptions
+    from segaudit.pipeline.features import extract_project
+    from segaudit.pipeline.scan import resolve_project
+
+    project, notes = resolve_project(args.target)
+    for n in notes:
+        console.print(f"detected: {n}", soft_wrap=True)
+    if args.dataset:
+        project.datasets = [d for d in project.datasets if d.name in args.dataset]
+    try:
+        base = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
+        options = base.with_changes(groups=tuple(args.groups) if args.groups else None, bin_count=args.bin_count,
+                                    bin_width=args.bin_width, foreground=args.foreground)
+        if args.no_shape:
+            options = options.with_changes(shape=False)
+    except (TypeError, ValueError) as exc:
+        raise SegauditError(str(exc)) from exc
+    res = extract_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
+                          force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv)
+    if res.skipped:
+        console.print(f"{len(res.skipped)} case(s) already extracted with these settings were skipped "
+                      "(--force to re-extract)")
+    f = res.features
+    if not f.empty:
+        summary = f.groupby(["dataset", "group"]).agg(cases=("case", "nunique"), rows=("value", "size"),
+                                                      nan=("value", lambda v: int(v.isna().sum()))).reset_index()
+        _print_summary(summary, "Features")
+    for _, e in res.errors.iterrows():
+        colour = "red" if e.severity == "error" else "yellow"
+        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case}: {e.message}", soft_wrap=True)
+    console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
+    return 0
+
+
 def cmd_metrics(args) -> int:
     from segaudit.metrics import explain_table
 
@@ -200,6 +235,8 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from segaudit.features.case import GROUPS
+
     p = argparse.ArgumentParser(prog="segaudit", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"segaudit {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -248,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
+    s.add_argument("--bin-count", type=int, help="texture quantisation: fixed bin count (default 32)")
+    s.add_argument("--bin-width", type=float, help="texture quantisation: fixed bin width instead")
+    s.add_argument("--foreground", choices=["auto", "nonzero"],
+                   help="brain/foreground: auto (differs from the corner value, holes filled) or nonzero (AUDIT)")
+    s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
+    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto")
+    s.add_argument("--force", action="store_true", help="re-extract cases already in the store")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
     s.add_argument("--explain", action="store_true", help="print the table")

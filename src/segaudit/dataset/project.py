@@ -39,7 +39,7 @@ DATASET_KEYS = {
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
     "longitudinal", "description",
 }
-TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate"}
+TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
 
 

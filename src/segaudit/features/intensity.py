@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from segaudit.metrics.surface import bounding_box
+
 PERCENTILES = (1, 5, 10, 25, 75, 90, 95, 99)
 
 
@@ -25,7 +27,49 @@ def foreground_mask(image: np.ndarray, background: float | None = None) -> np.nd
         raise ValueError("foreground_mask takes a single-channel image; convert RGB images first")
     bg = a.flat[0] if background is None else background
     fg = (a != bg) & ~np.isnan(a) if np.issubdtype(a.dtype, np.floating) else a != bg
-    return ndimage.binary_fill_holes(fg)
+    return fill_holes(fg)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` (face connectivity), computed on the mask's bounding box only.
+
+    Background not connected to the border of the bounding box (grown by one voxel) is a hole; the labelling
+    of one cropped volume is several times faster than the iterative propagation over the whole image.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    box = bounding_box(mask, margin=1)
+    out = np.zeros(mask.shape, dtype=bool)
+    if box is None:
+        return out
+    crop = np.pad(mask[box], 1)
+    lab, _ = ndimage.label(~crop)
+    outside = lab == lab.flat[0]  # the padding is background connected to everything outside the box
+    inner = tuple(slice(1, -1) for _ in crop.shape)
+    out[box] = ~outside[inner]
+    return out
+
+
+def percentiles(values: np.ndarray, q) -> np.ndarray:
+    """``np.percentile(values, q)`` (linear interpolation), from a histogram when the values are integers.
+
+    MRI and CT are mostly stored as integers: counting values and reading the order statistics off the
+    cumulative counts is exact and avoids partitioning millions of values once per percentile.
+    """
+    v = np.asarray(values)
+    q = np.asarray(q, dtype=np.float64)
+    if v.size == 0:
+        return np.full(q.shape, np.nan)
+    lo, hi = v.min(), v.max()
+    integral = np.issubdtype(v.dtype, np.integer) or bool(np.all(v == np.round(v)))
+    if not integral or hi - lo > 4 * v.size + 65536:
+        return np.percentile(v, q)
+    counts = np.bincount((v - lo).astype(np.int64).ravel())
+    cum = np.cumsum(counts)
+    pos = q / 100.0 * (v.size - 1)
+    k = np.floor(pos).astype(np.int64)
+    below = np.searchsorted(cum, k, side="right").astype(np.float64)  # value index of order statistic k
+    above = np.searchsorted(cum, np.minimum(k + 1, v.size - 1), side="right").astype(np.float64)
+    return float(lo) + below + (above - below) * (pos - k)
 
 
 def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins: int = 64) -> dict[str, float]:
@@ -55,9 +99,10 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
     region = np.asarray(region, dtype=bool)
     if region.shape != a.shape:
         raise ValueError(f"region shape {region.shape} differs from the image shape {a.shape}")
-    v = a[region].astype(np.float64)
-    nan = np.isnan(v)
-    v = v[~nan]
+    box = bounding_box(region)
+    v = a[box][region[box]] if box is not None else a[region]  # crop first: fewer voxels to scan
+    nan = np.isnan(v) if np.issubdtype(v.dtype, np.floating) else np.zeros(v.shape, dtype=bool)
+    v = v[~nan].astype(np.float64)
     keys = ["mean", "std", "min", "max", "median", *[f"p{p}" for p in PERCENTILES], "iqr", "skewness",
             "kurtosis", "entropy", "snr"]
     out = {"count": float(v.size), "nan_count": float(nan.sum())}
@@ -65,14 +110,15 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
         out.update(dict.fromkeys(keys, np.nan))
         return out
     mean, std = float(v.mean()), float(v.std())
-    pct = np.percentile(v, [50, *PERCENTILES])
+    pct = percentiles(v, [50, *PERCENTILES])
     out.update({"mean": mean, "std": std, "min": float(v.min()), "max": float(v.max()), "median": float(pct[0])})
     out.update({f"p{p}": float(x) for p, x in zip(PERCENTILES, pct[1:], strict=True)})
     out["iqr"] = out["p75"] - out["p25"]
     if std > 0:
         z = (v - mean) / std
-        out["skewness"] = float(np.mean(z**3))
-        out["kurtosis"] = float(np.mean(z**4) - 3.0)
+        z2 = z * z  # products, not powers: np.power is several times slower
+        out["skewness"] = float(np.dot(z2, z) / v.size)
+        out["kurtosis"] = float(np.dot(z2, z2) / v.size - 3.0)
         out["snr"] = mean / std
     else:
         out["skewness"] = out["kurtosis"] = out["snr"] = np.nan

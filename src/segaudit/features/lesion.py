@@ -143,7 +143,8 @@ def shape_features(mask: np.ndarray, spacing: tuple[float, ...]) -> dict[str, fl
         flat = float(np.sqrt(ev[2] / ev[0])) if ev[0] > 0 else np.nan
         return {"surface_area": area, "mesh_volume": volume,
                 "sphericity": float(np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / area) if area > 0 else np.nan,
-                "max_diameter": _max_pairwise(_boundary_points(crop, spacing)), "major_axis": float(axes[0]), "minor_axis": float(axes[1]),
+                "max_diameter": _max_pairwise(_boundary_points(crop, spacing)), "major_axis": float(axes[0]),
+                "minor_axis": float(axes[1]),
                 "least_axis": float(axes[2]), "elongation": elong, "flatness": flat}
     from skimage.measure import find_contours
 

@@ -104,11 +104,12 @@ def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None =
     code_t = np.uint16 if (n + 1) ** 2 <= np.iinfo(np.uint16).max else np.int64
     q = np.zeros(img.shape, dtype=code_t)
     q[reg] = levels
+    q_row = q * code_t(n + 1)  # the first voxel's level, pre-multiplied once for all directions
     mats = np.empty((len(dirs), n, n), dtype=np.float64)
     for k, d in enumerate(dirs):
         src = tuple(slice(max(0, -o), s - max(0, o)) for o, s in zip(d, q.shape, strict=True))
         dst = tuple(slice(max(0, o), s - max(0, -o)) for o, s in zip(d, q.shape, strict=True))
-        codes = q[src] * code_t(n + 1) + q[dst]
+        codes = q_row[src] + q[dst]
         counts = np.bincount(codes.ravel(), minlength=(n + 1) ** 2).reshape(n + 1, n + 1)[1:, 1:]
         mats[k] = counts + counts.T
     return mats

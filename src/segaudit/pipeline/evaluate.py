@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from segaudit.io.image import (
     threshold_probability,
 )
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
+from segaudit.pipeline.parallel import run_jobs
 from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
 
@@ -220,56 +220,6 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
     return jobs, skipped
 
 
-def _run_jobs(jobs: list[CaseJob], workers: int, scheduler: str | None, executor: str) -> Iterator[CaseOutput]:
-    if scheduler or (workers > 1 and executor in ("auto", "dask") and len(jobs) > 1 and _has_dask()) \
-            or executor == "dask":
-        yield from _run_dask(jobs, workers, scheduler)
-    elif workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            yield from pool.map(evaluate_case, jobs, chunksize=1)
-    else:
-        for job in jobs:
-            yield evaluate_case(job)
-
-
-def _has_dask() -> bool:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _run_dask(jobs: list[CaseJob], workers: int, scheduler: str | None) -> Iterator[CaseOutput]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:
-        raise SegauditError("Dask is not installed: pip install 'segaudit[dask]'") from exc
-    cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout="30s")
-    else:
-        import dask
-
-        # Dask makes its workers return freed memory to the OS at once (MALLOC_TRIM_THRESHOLD_=64 KiB); with the
-        # tens-of-MB temporaries of reading 3D masks that costs ~30 % of the run, so our own cluster keeps the
-        # C library's default.
-        # The worker's sampling profiler also competes for the GIL with the scoring thread: off for our cluster.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 128 * 1024 * 1024,
-                              "distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=40)
-        client = Client(cluster)
-    try:
-        futures = client.map(evaluate_case, jobs, pure=False)
-        for fut in as_completed(futures):
-            yield fut.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def completed_case_models(store: ResultsStore, options_hash: str) -> set[tuple[str, str, str]]:
     """Case-models that already have metric rows from an evaluation with the same settings."""
     rows = store.con.execute(
@@ -327,7 +277,7 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
         try:
             with bar:
                 task = bar.add_task("Scoring case-models", total=n_models)
-                for res in _run_jobs(jobs, workers, scheduler, executor):
+                for res in run_jobs(evaluate_case, jobs, workers, scheduler, executor):
                     _write_case(store, res, run_id)
                     bar.advance(task, len(res.models))
         except BaseException:

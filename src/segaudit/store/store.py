@@ -8,7 +8,7 @@ Tables (created on first use, columns fixed here so every stage writes the same 
 ``qc``        QC findings: dataset, case, role, key, path, check, severity, message
 ``metrics``   long results: dataset, case, model, region, metric, value (filled by ``evaluate``)
 ``lesions``   per-lesion rows (filled by ``evaluate``)
-``features``  long features: dataset, case, source, group, feature, value (filled by ``features``)
+``features``  long features: dataset, case, model ('' for images and ground truth), source, group, feature, value
 ``errors``    per-case failures and warnings of a step: step, dataset, case, model, path, message, severity
 
 Writes are atomic: :meth:`ResultsStore.replace` deletes the step's own rows (for the datasets it touched) and
@@ -58,7 +58,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
                 "source": "VARCHAR", "lesion_id": "INTEGER", "volume": "DOUBLE", "centroid": "VARCHAR",
                 "bbox": "VARCHAR", "matched": "BOOLEAN", "dice": "DOUBLE", "hd95": "DOUBLE",
                 "counted": "BOOLEAN", "run_id": "VARCHAR"},
-    "features": {"dataset": "VARCHAR", "case": "VARCHAR", "source": "VARCHAR", "group": "VARCHAR",
+    "features": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "source": "VARCHAR", "group": "VARCHAR",
                  "feature": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
     "errors": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR",
                "path": "VARCHAR", "message": "VARCHAR", "severity": "VARCHAR", "run_id": "VARCHAR"},

@@ -1,0 +1,87 @@
+"""Cross-sequence features of multimodal cases: which sequences carry signal, and where.
+
+Both functions take the sequences of one case on one grid (``{name: array}``) and skip missing ones, so a case
+without its T1 still gets the pairs of its other sequences.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> dict[tuple[str, str], float]:
+    """Pearson correlation of the intensities of every pair of sequences over the voxels of ``region``.
+
+    Returns ``{(a, b): r}`` for each unordered pair in the order of ``images`` (dimensionless, -1..1). Voxels
+    NaN in either sequence are left out of that pair. NaN when fewer than 2 voxels remain or a sequence is
+    constant there.
+    """
+    region = np.asarray(region, dtype=bool)
+    vals = {k: np.asarray(v)[region].astype(np.float64) for k, v in images.items()}
+    out = {}
+    for a, b in itertools.combinations(vals, 2):
+        x, y = vals[a], vals[b]
+        ok = ~(np.isnan(x) | np.isnan(y))
+        x, y = x[ok], y[ok]
+        if x.size < 2:
+            out[(a, b)] = np.nan
+            continue
+        x = x - x.mean()
+        y = y - y.mean()
+        den = np.sqrt((x @ x) * (y @ y))
+        out[(a, b)] = float(x @ y / den) if den > 0 else np.nan
+    return out
+
+
+def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray], foreground: np.ndarray
+                   ) -> dict[str, dict[str, float]]:
+    """How each label stands out from the rest of the foreground in each sequence, and between sequences.
+
+    The reference tissue of a label is the foreground without the label. For each sequence ``s``: ``z_<s>`` =
+    (mean of ``s`` in the label - mean in the reference) / std in the reference (dimensionless: reference
+    standard deviations, so sequences in arbitrary units compare). For each pair of sequences ``(a, b)`` in the
+    order of ``images``: ``contrast_<a>_vs_<b>`` = ``z_a - z_b``. For enhancing tumour with sequences
+    ``t1, t1ce, ...``, ``contrast_t1_vs_t1ce`` < 0 means it is brighter on contrast-enhanced T1 than on native
+    T1 relative to the brain: the signature of enhancement.
+
+    Returns ``{label: features}``. An empty label or reference, or a constant reference, gives NaN. NaN voxels
+    are left out. Reference sums are the foreground's minus the label's (one pass over the foreground per
+    sequence, one over each label's bounding box).
+    """
+    from segaudit.metrics.surface import bounding_box
+
+    fg = np.asarray(foreground, dtype=bool)
+    totals = {}
+    for name, img in images.items():
+        v = np.asarray(img)[fg].astype(np.float64)
+        v = v[~np.isnan(v)]
+        totals[name] = (v.size, v.sum(), (v * v).sum())
+    out: dict[str, dict[str, float]] = {}
+    for lname, mask in labels.items():
+        mask = np.asarray(mask, dtype=bool)
+        box = bounding_box(mask)
+        z: dict[str, float] = {}
+        for name, img in images.items():
+            if box is None:
+                z[name] = np.nan
+                continue
+            a, m, f = np.asarray(img)[box], mask[box], fg[box]
+            inside = a[m].astype(np.float64)
+            inside = inside[~np.isnan(inside)]
+            shared = a[m & f].astype(np.float64)
+            shared = shared[~np.isnan(shared)]
+            n, s1, s2 = totals[name]
+            n_ref, s_ref, q_ref = n - shared.size, s1 - shared.sum(), s2 - (shared * shared).sum()
+            if inside.size == 0 or n_ref < 1:
+                z[name] = np.nan
+                continue
+            mean_ref = s_ref / n_ref
+            var_ref = max(q_ref / n_ref - mean_ref**2, 0.0)
+            z[name] = float((inside.mean() - mean_ref) / np.sqrt(var_ref)) if var_ref > 0 else np.nan
+        feats = {f"z_{k}": v for k, v in z.items()}
+        for a_name, b_name in itertools.combinations(z, 2):
+            feats[f"contrast_{a_name}_vs_{b_name}"] = z[a_name] - z[b_name]
+        out[lname] = feats
+    return out

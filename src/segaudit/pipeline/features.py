@@ -1,0 +1,316 @@
+"""The ``features`` step: image, texture, spatial, lesion and multimodal features of every case, stored long.
+
+:func:`extract_project` is the Python API behind ``segaudit features``. One job per case reads each file once
+(sequences, ground truth, instance map, every model's prediction) and calls
+:func:`segaudit.features.case.case_features`. Each finished case is written at once, in one transaction
+(``features`` rows and its ``errors`` rows of step ``features``), so an interrupted run keeps what it finished
+and a re-run skips cases already extracted with the same settings (``force`` re-extracts them).
+
+Bad input never stops the run and never silently drops a row: a missing or unreadable sequence is recorded
+(warning) and the case's other features are still computed; a ground truth whose grid differs from the images
+is recorded (error) and only its lesion features are left out; an RGB image is split into its channels
+(``<sequence>.red`` ...); NaN voxels, constant images and empty labels are recorded as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segaudit.dataset.discover import discover
+from segaudit.dataset.project import DatasetConfig, ProjectConfig
+from segaudit.errors import SegauditError
+from segaudit.features.case import FeatureOptions, case_features
+from segaudit.features.lesion import instance_features
+from segaudit.io.image import read_image, read_mask, read_probability, threshold_probability
+from segaudit.pipeline.parallel import run_jobs
+from segaudit.pipeline.scan import progress_bar
+from segaudit.store.store import ResultsStore
+
+FEATURE_COLUMNS = ["dataset", "case", "model", "source", "group", "feature", "value"]
+_CHANNELS = ("red", "green", "blue")
+
+
+@dataclass
+class FeatureJob:
+    """One case: its files (path, exists) by role, and the settings."""
+
+    dataset: DatasetConfig
+    case: str
+    images: list[tuple[str, str, bool]]  # sequence, path, exists
+    ground_truth: tuple[str, bool] | None
+    instances: tuple[str, bool] | None
+    predictions: list[tuple[str, str, bool]]  # model, path, exists
+    options: FeatureOptions
+
+
+@dataclass
+class FeatureOutput:
+    """What extracting one case produced (plain rows, cheap to send between processes)."""
+
+    dataset: str
+    case: str
+    rows: list[tuple] = field(default_factory=list)  # model, source, group, feature, value
+    errors: list[dict] = field(default_factory=list)  # model, path, message, severity
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, SegauditError | ValueError | OSError) else f"{type(exc).__name__}: {exc}"
+
+
+def extract_case(job: FeatureJob) -> FeatureOutput:
+    """All features of one case; never raises (problems become error or warning rows naming the file)."""
+    ds, opts = job.dataset, job.options
+    out = FeatureOutput(ds.name, job.case)
+
+    def note(path: str, message: str, severity: str = "warning", model: str = "") -> None:
+        out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
+
+    images: dict[str, np.ndarray] = {}
+    spacing: tuple[float, ...] | None = ds.spacing
+    orientation = ""
+    ref_path = ""
+    for seq, path, exists in job.images:
+        if not exists:
+            note(path, f"{path}: sequence {seq} not found; its features are missing, the others are computed")
+            continue
+        try:
+            img = read_image(path)
+        except Exception as exc:  # noqa: BLE001 - any failure is this file's, recorded with its reason
+            note(path, f"{path}: sequence {seq} unreadable ({_message(exc)}); its features are missing", "error")
+            continue
+        arrays = {seq: img.array}
+        if img.is_color or img.array.ndim == len(img.spacing) + 1:
+            chans = [img.array[..., c] for c in range(img.array.shape[-1])]
+            if all(np.array_equal(chans[0], c) for c in chans[1:]):
+                arrays = {seq: chans[0]}  # a grey image saved as RGB (JPEG slices): one channel says it all
+            else:
+                arrays = {f"{seq}.{_CHANNELS[c] if c < 3 else c}": a for c, a in enumerate(chans)}
+                note(path, f"{path}: colour image; features are computed per channel ({', '.join(arrays)})",
+                     "info")
+        first_shape = next(iter(images.values())).shape if images else None
+        if first_shape is not None and img.shape != first_shape:
+            note(path, f"{path}: sequence {seq} has shape {img.shape}, {ref_path} has {first_shape}; "
+                       "left out", "error")
+            continue
+        if not images:
+            ref_path = path
+            spacing = spacing or img.spacing
+            orientation = img.orientation()
+        images.update(arrays)
+
+    gt = None
+    if job.ground_truth is not None:
+        path, exists = job.ground_truth
+        if not exists:
+            note(path, f"{path}: ground truth not found; lesion features are missing", "error")
+        else:
+            try:
+                m = read_mask(path, ds.mask_encoding)
+                shape = next(iter(images.values())).shape if images else None
+                if shape is not None and m.array.shape != shape:
+                    note(path, f"{path}: ground truth shape {m.array.shape} differs from the image shape {shape} "
+                               f"({ref_path}); lesion and per-label features are missing", "error")
+                else:
+                    gt = m.array
+                    spacing = spacing or m.spacing
+            except Exception as exc:  # noqa: BLE001
+                note(path, f"{path}: ground truth unreadable ({_message(exc)}); lesion features are missing",
+                     "error")
+
+    preds: dict[str, np.ndarray] = {}
+    for model, path, exists in job.predictions:
+        if not exists:
+            note(path, f"{path}: prediction not found; its volume and count are missing", model=model)
+            continue
+        try:
+            enc = ds.encoding_for(model)
+            if enc.kind == "probability":
+                preds[model] = threshold_probability(read_probability(path, enc).array, enc)
+            else:
+                preds[model] = read_mask(path, enc).array
+        except Exception as exc:  # noqa: BLE001
+            note(path, f"{path}: prediction unreadable ({_message(exc)})", "error", model)
+
+    if spacing is None:
+        if not images and gt is None:
+            return out
+        spacing = (1.0,) * (next(iter(images.values())).ndim if images else gt.ndim)
+    labels = dict(ds.label_map.labels) or None
+    regions = dict(ds.label_map.regions)
+    try:
+        res = case_features(images, tuple(spacing), gt, labels, regions, preds, opts, orientation)
+    except Exception as exc:  # noqa: BLE001
+        note(ref_path, f"{ref_path or job.case}: feature extraction failed ({_message(exc)})", "error")
+        return out
+    for n in res.notes:
+        note(ref_path, f"{job.case}: {n}")
+    out.rows = [(m, s, g, f, v) for m, s, g, f, v in res.rows]
+
+    if job.instances is not None and "lesion" in opts.groups:
+        path, exists = job.instances
+        if exists:
+            try:
+                inst = read_image(path).array
+                names = {v: k for k, v in (labels or {}).items()}
+                per_class = instance_features(inst, tuple(spacing)[:2], gt if gt is not None and
+                                              gt.shape == inst.shape else None, names)
+                for cls, feats in per_class.items():
+                    out.rows += [("", f"instances/{cls}", "lesion", k, float(v)) for k, v in feats.items()]
+            except Exception as exc:  # noqa: BLE001
+                note(path, f"{path}: instance map unusable ({_message(exc)})", "error")
+    return out
+
+
+def _spec(rows: pd.DataFrame, role: str) -> tuple[str, bool] | None:
+    r = rows[rows.role == role]
+    return (str(r.path.iloc[0]), bool(r.exists.iloc[0])) if len(r) else None
+
+
+def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[str, str]] | None = None
+               ) -> tuple[list[FeatureJob], list[tuple[str, str]], pd.DataFrame]:
+    """One job per case not yet extracted; also the cases skipped as done and the discovered cases frame."""
+    done = done or set()
+    disc = discover(project)
+    files = disc.files_frame()
+    jobs: list[FeatureJob] = []
+    skipped: list[tuple[str, str]] = []
+    for ds in project.datasets:
+        f = files[files.dataset == ds.name]
+        for case, rows in f.groupby("case", sort=True):
+            if (ds.name, str(case)) in done:
+                skipped.append((ds.name, str(case)))
+                continue
+            imgs = rows[rows.role == "image"]
+            rank = {s: i for i, s in enumerate(ds.sequences)}
+            imgs = imgs.iloc[np.argsort([rank.get(k, len(rank)) for k in imgs.key], kind="stable")]
+            preds = rows[rows.role == "prediction"].sort_values("key")
+            jobs.append(FeatureJob(ds, str(case), [(r.key or "image", r.path, bool(r.exists))
+                                                   for r in imgs.itertuples()],
+                                   _spec(rows, "ground_truth"), _spec(rows, "instances"),
+                                   [(r.key, r.path, bool(r.exists)) for r in preds.itertuples()], options))
+    return jobs, skipped, disc.cases_frame()
+
+
+def features_hash(project: ProjectConfig, options: FeatureOptions) -> str:
+    """Hash of the project and the feature settings: cases extracted under it are skipped on re-runs."""
+    blob = json.dumps({"project": project.raw, "options": options.to_dict()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def completed_cases(store: ResultsStore, config_hash: str) -> set[tuple[str, str]]:
+    """Cases that already have feature rows from a run with the same settings."""
+    rows = store.con.execute(
+        "SELECT DISTINCT f.dataset, f.\"case\" FROM features f JOIN runs r USING (run_id) "
+        "WHERE r.step = 'features' AND r.config_hash = ?", [config_hash]).fetchall()
+    return {(a, b) for a, b in rows}
+
+
+@dataclass
+class FeaturesResult:
+    """Outcome of a features run: every stored feature row of the project's datasets, and the problems."""
+
+    run_id: str
+    features: pd.DataFrame
+    errors: pd.DataFrame
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def extract_project(project: ProjectConfig, out_dir: str | Path, options: FeatureOptions | None = None,
+                    workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
+                    executor: str = "auto", argv: list[str] | None = None) -> FeaturesResult:
+    """Extract the features of every case of a project into the store's ``features`` table.
+
+    Parameters
+    ----------
+    project:
+        The project; every dataset with images, ground truth or instance maps contributes.
+    out_dir:
+        Run directory of the results store.
+    options:
+        Default: the project's ``features:`` section, else :class:`FeatureOptions`.
+    workers, scheduler, executor:
+        Parallelism, as for :func:`segaudit.pipeline.evaluate.evaluate_project`.
+    force:
+        Re-extract cases already stored with the same settings.
+    """
+    if options is None:
+        options = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
+    fhash = features_hash(project, options)
+    names = [ds.name for ds in project.datasets]
+    with ResultsStore(out_dir) as store:
+        done = set() if force else completed_cases(store, fhash)
+        jobs, skipped, cases = build_jobs(project, options, done)
+        run_id = store.start_run("features", fhash, {"project": project.raw, "options": options.to_dict()}, argv)
+        _ensure_cases(store, cases, run_id)
+        status = "ok"
+        try:
+            with progress_bar(progress) as bar:
+                task = bar.add_task("Extracting features", total=len(jobs))
+                for res in run_jobs(extract_case, jobs, workers, scheduler, executor):
+                    _write_case(store, res, run_id)
+                    bar.advance(task)
+        except BaseException:
+            status = "interrupted"
+            raise
+        finally:
+            store.finish_run(run_id, status, {"cases": len(jobs), "skipped": len(skipped)})
+        ph = ", ".join("?" * len(names)) or "NULL"
+        feats = store.query(f"SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
+                            f"WHERE dataset IN ({ph}) ORDER BY ALL", names)
+        errors = store.query(f"SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'features' AND dataset IN ({ph})"
+                             " ORDER BY dataset, \"case\", path", names)
+    return FeaturesResult(run_id, feats, errors, skipped)
+
+
+def _ensure_cases(store: ResultsStore, cases: pd.DataFrame, run_id: str) -> None:
+    """Write the ``cases`` rows (subject, timepoint, metadata) of datasets that ``scan`` has not stored yet."""
+    if cases.empty:
+        return
+    have = {r[0] for r in store.con.execute("SELECT DISTINCT dataset FROM cases").fetchall()}
+    new = cases[~cases.dataset.isin(have)].copy()
+    if new.empty:
+        return
+    new["metadata"] = new["metadata"].map(lambda m: json.dumps(m, default=str))
+    new["run_id"] = run_id
+    store.replace("cases", new, {"dataset": sorted(new.dataset.unique())})
+
+
+def _write_case(store: ResultsStore, res: FeatureOutput, run_id: str) -> None:
+    keys = pd.DataFrame([(res.dataset, res.case)], columns=["dataset", "case"])
+    feats = pd.DataFrame([(res.dataset, res.case, *r) for r in res.rows], columns=FEATURE_COLUMNS)
+    feats["run_id"] = run_id
+    errors = pd.DataFrame([{"step": "features", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
+                           for e in res.errors])
+    store.replace_keyed({"features": feats, "errors": errors}, keys, step="features")
+
+
+def features_table(out_dir: str | Path, wide: bool = False, metadata: bool = True) -> pd.DataFrame:
+    """The stored features, long or wide (one row per case), with the cases' metadata columns beside them.
+
+    Wide columns are named ``<group>:<source>:<feature>`` (prefixed ``<model>:`` for prediction features).
+    Metadata columns (from the project's metadata table, plus ``subject`` and ``timepoint``) keep their names.
+    """
+    with ResultsStore(out_dir, read_only=True) as store:
+        feats = store.query("SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
+                            "ORDER BY ALL")
+        cases = store.query("SELECT dataset, \"case\", subject, timepoint, metadata FROM cases") if metadata \
+            else pd.DataFrame()
+    if wide:
+        model = feats.model.fillna("")
+        feats = feats.assign(column=np.where(model == "", "", model + ":") + feats.group + ":" + feats.source
+                             + ":" + feats.feature)
+        feats = feats.pivot_table(index=["dataset", "case"], columns="column", values="value",
+                                  aggfunc="first", dropna=False).reset_index()
+        feats.columns.name = None
+    if metadata and not cases.empty:
+        meta = pd.json_normalize([json.loads(m) if isinstance(m, str) and m else {} for m in cases.metadata])
+        meta.index = cases.index
+        cases = pd.concat([cases.drop(columns="metadata"), meta], axis=1).drop_duplicates(["dataset", "case"])
+        feats = feats.merge(cases, on=["dataset", "case"], how="left")
+    return feats
