@@ -292,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
     s.add_argument("--bin-count", type=int, help="texture quantisation: fixed bin count (default 32)")
     s.add_argument("--bin-width", type=float, help="texture quantisation: fixed bin width instead")
-    s.add_argument("--foreground", choices=["auto", "nonzero"],
-                   help="brain/foreground: auto (differs from the corner value, holes filled) or nonzero (AUDIT)")
+    s.add_argument("--foreground", choices=["auto", "nonzero", "positive"],
+                   help="brain/foreground: auto (differs from the corner value, holes filled), nonzero (!= 0) or "
+                        "positive (> 0, AUDIT's intensity region)")
     s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
     s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
     s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")

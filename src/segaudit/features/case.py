@@ -17,8 +17,8 @@ multimodal ``<a>~<b>``, ``<label>``              sequence correlation over the b
 (lesion group, size and count only: what longitudinal and bias analyses compare with the ground truth).
 
 The foreground ("brain") of a sequence is :func:`~segaudit.features.intensity.foreground_mask` (or voxels
-``!= 0`` with ``foreground="nonzero"``, AUDIT's choice); the case foreground is the union over sequences, the
-multimodal correlation uses their intersection (voxels every sequence covers).
+``!= 0`` / ``> 0`` with ``foreground="nonzero"`` / ``"positive"``, AUDIT's choices); the case foreground is
+the union over sequences, the multimodal correlation uses their intersection (voxels every sequence covers).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class FeatureOptions:
     histogram_bins:
         Bins of the first-order entropy histogram.
     foreground:
-        ``"auto"`` (voxels differing from the corner value, holes filled) or ``"nonzero"`` (AUDIT's ``!= 0``).
+        ``"auto"`` (voxels differing from the corner value, holes filled), ``"nonzero"`` (``!= 0``, AUDIT's
+        brain for its centre of mass) or ``"positive"`` (``> 0``, AUDIT's region for intensity statistics).
     connectivity:
         Connected-component neighbourhood for lesion counts (3D 6/18/26, 2D 4/8; default full).
     shape:
@@ -74,8 +75,8 @@ class FeatureOptions:
         bad = set(self.groups) - set(GROUPS)
         if bad:
             raise ValueError(f"unknown feature group(s) {sorted(bad)}; choose from {', '.join(GROUPS)}")
-        if self.foreground not in ("auto", "nonzero"):
-            raise ValueError(f"foreground must be 'auto' or 'nonzero', not {self.foreground!r}")
+        if self.foreground not in ("auto", "nonzero", "positive"):
+            raise ValueError(f"foreground must be 'auto', 'nonzero' or 'positive', not {self.foreground!r}")
 
     @classmethod
     def from_dict(cls, data: dict | None) -> FeatureOptions:
@@ -113,6 +114,8 @@ class CaseFeatures:
 
 
 def _foreground(image: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "positive":
+        return image > 0  # NaN compares False
     if mode == "nonzero":
         return (image != 0) & ~np.isnan(image) if np.issubdtype(image.dtype, np.floating) else image != 0
     return foreground_mask(image)

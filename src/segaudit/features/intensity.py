@@ -88,7 +88,8 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
     -------
     dict
         ``count`` (voxels), ``mean``, ``std`` (population, ddof 0), ``min``, ``max``, ``median``,
-        ``p1 .. p99`` (linear interpolation), ``iqr`` (p75 - p25), ``skewness`` and ``kurtosis`` (Fisher,
+        ``p1 .. p99`` (linear interpolation), ``iqr`` (p75 - p25), ``range`` (max - min), ``skewness`` and
+        ``kurtosis`` (Fisher,
         excess; population moments), ``entropy`` (bits, of the ``bins``-bin histogram), ``snr`` (mean / std),
         ``nan_count`` (NaN voxels in the region, excluded from every statistic). With an empty region (or only
         NaN voxels) every statistic is NaN and ``count`` is 0; ``std`` 0 gives NaN skewness, kurtosis and SNR.
@@ -103,7 +104,7 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
     v = a[box][region[box]] if box is not None else a[region]  # crop first: fewer voxels to scan
     nan = np.isnan(v) if np.issubdtype(v.dtype, np.floating) else np.zeros(v.shape, dtype=bool)
     v = v[~nan].astype(np.float64)
-    keys = ["mean", "std", "min", "max", "median", *[f"p{p}" for p in PERCENTILES], "iqr", "skewness",
+    keys = ["mean", "std", "min", "max", "median", *[f"p{p}" for p in PERCENTILES], "iqr", "range", "skewness",
             "kurtosis", "entropy", "snr"]
     out = {"count": float(v.size), "nan_count": float(nan.sum())}
     if v.size == 0:
@@ -114,6 +115,7 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
     out.update({"mean": mean, "std": std, "min": float(v.min()), "max": float(v.max()), "median": float(pct[0])})
     out.update({f"p{p}": float(x) for p, x in zip(PERCENTILES, pct[1:], strict=True)})
     out["iqr"] = out["p75"] - out["p25"]
+    out["range"] = out["max"] - out["min"]
     if std > 0:
         z = (v - mean) / std
         z2 = z * z  # products, not powers: np.power is several times slower

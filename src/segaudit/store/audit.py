@@ -144,3 +144,89 @@ def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
         table = table.sort_values(["model", "ID", "region"], kind="stable")[AUDIT_METRIC_COLUMNS]
         written.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv", table.to_csv(index=False)))
     return written
+
+
+# ---------------------------------------------------------------------------------------------- feature parity
+AUDIT_PLANES = {"axial": 2, "coronal": 1, "sagittal": 0}  # AUDIT's (z, y, x) arrays vs NIfTI storage (i, j, k)
+AUDIT_LABELS = {"enh": "ENH", "nec": "NEC", "ede": "EDE", "whole": "WT"}
+AUDIT_SEQUENCES = ("t1", "t2", "t1ce", "flair")
+AUDIT_STATS = {"max_intensity": "max", "min_intensity": "min", "mean_intensity": "mean",
+               "median_intensity": "median", "std_intensity": "std", "10th_percentile_intensity": "p10",
+               "90th_percentile_intensity": "p90", "range_intensity": "range", "skewness": "skewness",
+               "kurtosis": "kurtosis"}
+AUDIT_TEXTURES = {"contrast": "contrast", "dissimilarity": "dissimilarity", "homogeneity": "homogeneity",
+                  "asm": "asm", "energy": "energy", "correlation": "correlation"}
+
+_AXES_NOTE = ("AUDIT reads (z, y, x) arrays and multiplies them by (x, y, z) spacing; segaudit pairs each array "
+              "axis with its own spacing (equal on isotropic 1 mm BraTS, different on anisotropic scans)")
+
+
+def audit_feature_map(sequences=AUDIT_SEQUENCES, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every AUDIT feature column and the segaudit feature it corresponds to, or why there is none.
+
+    Columns: ``audit`` (AUDIT's column), ``group``, ``source``, ``feature`` (segaudit's long keys; empty when
+    not provided), ``agreement`` and ``note``. ``agreement`` is ``same`` (same definition: values agree),
+    ``fixed`` (AUDIT's value is wrong in a documented way; segaudit's differs on purpose), ``different`` (a
+    different, documented definition), ``metadata`` (a cases-table column) or ``not provided``.
+    """
+    labels = labels or AUDIT_LABELS
+    rows = []
+
+    def add(audit, group="", source="", feature="", agreement="same", note=""):
+        rows.append({"audit": audit, "group": group, "source": source, "feature": feature,
+                     "agreement": agreement, "note": note})
+
+    for plane, axis in AUDIT_PLANES.items():
+        add(f"{plane}_plane_resolution", "spatial", "image", f"shape_{axis}", "same",
+            "AUDIT calls the array shape 'resolution'; the physical voxel size is spacing_<i> (mm)")
+        add(f"{plane}_plane_center_of_mass", "spatial", "image", f"com_{axis}_mm", "fixed",
+            "AUDIT: voxels != 0 of the first sequence, no hole filling; segaudit: union of the sequences' "
+            "foregrounds (holes filled). " + _AXES_NOTE)
+    for name, label in labels.items():
+        for plane, axis in AUDIT_PLANES.items():
+            add(f"{plane}_{name}_center_mass", "lesion", label, f"com_{axis}_mm", "fixed", _AXES_NOTE)
+        add(f"{name}_tumor_location", "lesion", label, "distance", "fixed",
+            "distance (mm) from the foreground centre of mass; inherits both centres' axis handling")
+        add(f"lesion_size_{name}", "lesion", label, "volume", "fixed",
+            "AUDIT truncates volumes to integers (lesion_size_whole excepted); segaudit keeps the float mm³")
+    for plane, axis in AUDIT_PLANES.items():
+        whole = labels.get("whole", "WT")
+        add(f"{plane}_tumor_slices", "lesion", whole, f"slices_{axis}", "same", "slices holding any label")
+        add(f"lower_{plane}_tumor_slice", "lesion", whole, f"bbox_lo_{axis}", "same", "first slice index")
+        add(f"upper_{plane}_tumor_slice", "lesion", whole, f"bbox_hi_{axis}", "same", "last slice index")
+    for seq in sequences:
+        for audit, ours in AUDIT_STATS.items():
+            add(f"{seq}_{audit}", "intensity", seq, ours, "fixed",
+                "AUDIT: voxels > 0 (drops zero and negative tissue of z-scored MRI or CT); segaudit: the "
+                "foreground. Same values when no foreground voxel is <= 0 (skull-stripped, unnormalised MRI)")
+        for stat in ("mean", "std"):
+            for audit, ours in AUDIT_TEXTURES.items():
+                add(f"{seq}_{stat}_{audit}", "texture", seq, ours if stat == "mean" else "", "different",
+                    "AUDIT: 2D GLCMs of every axial slice of the brain's bounding box, background included, "
+                    "rescaled to 256 levels, 4 angles, mean/std over slices (empty slices count). segaudit: "
+                    "one 3D GLCM over foreground voxels only (13 directions, 32 bins); no per-slice std")
+    add("longitudinal_id", "metadata", "cases", "subject", "metadata", "cases.subject (project longitudinal:)")
+    add("time_point", "metadata", "cases", "timepoint", "metadata", "cases.timepoint")
+    add("*", "metadata", "cases", "", "metadata", "any other column (age, survival_days, Grade, ...) is a column of "
+        "the dataset's metadata table: segaudit.pipeline.features.features_table joins it beside the features")
+    return pd.DataFrame(rows)
+
+
+def to_audit_features(features: pd.DataFrame, sequences=AUDIT_SEQUENCES,
+                      labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """segaudit long features (ground truth and images) as an AUDIT-style wide table: ``ID`` + AUDIT columns.
+
+    Only columns with a segaudit counterpart are filled (see :func:`audit_feature_map`); lesion sizes stay
+    floats. Prediction rows (non-empty ``model``) are ignored.
+    """
+    fmap = audit_feature_map(sequences, labels)
+    fmap = fmap[fmap.feature.ne("") & fmap.group.ne("metadata")]
+    f = features
+    if "model" in f:
+        f = f[f.model.fillna("").eq("")]
+    out = []
+    for case, sub in f.groupby("case", sort=True):
+        vals = {(g, s, k): v for g, s, k, v in zip(sub.group, sub.source, sub.feature, sub.value, strict=True)}
+        out.append({"ID": case, **{r.audit: float(vals.get((r.group, r.source, r.feature), np.nan))
+                                   for r in fmap.itertuples()}})
+    return pd.DataFrame(out, columns=["ID", *fmap.audit])
