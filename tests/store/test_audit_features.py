@@ -64,7 +64,7 @@ def test_every_audit_column_is_mapped(tests_data):
 def test_values_agree_where_definitions_agree(extracted, extracted_positive, tests_data, dataset, case):
     ours = to_audit_features(extracted.features[extracted.features.case == case]).set_index("ID").loc[case]
     positive = to_audit_features(extracted_positive.features[extracted_positive.features.case == case])
-    positive = nonzero.set_index("ID").loc[case]
+    positive = positive.set_index("ID").loc[case]
     theirs = _audit(tests_data, dataset).set_index("ID").loc[case]
     fmap = audit_feature_map().set_index("audit")
     compared = 0
