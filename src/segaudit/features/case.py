@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from segaudit.features.intensity import foreground_mask, intensity_features
+from segaudit.features.intensity import fill_holes, intensity_features
 from segaudit.features.lesion import lesion_features
 from segaudit.features.multimodal import label_contrast, sequence_correlations
-from segaudit.features.spatial import spatial_features
+from segaudit.features.spatial import centre_of_mass, spatial_features
 from segaudit.features.texture import glcm_features
 from segaudit.metrics.surface import bounding_box
 
@@ -113,12 +113,33 @@ class CaseFeatures:
             self.rows.append((model, source, group, k, float(v)))
 
 
-def _foreground(image: np.ndarray, mode: str) -> np.ndarray:
+def _foreground(image: np.ndarray, mode: str, seen: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The foreground of one sequence; ``seen`` caches (raw, filled) pairs of the case's other sequences."""
     if mode == "positive":
         return image > 0  # NaN compares False
+    floating = np.issubdtype(image.dtype, np.floating)
     if mode == "nonzero":
-        return (image != 0) & ~np.isnan(image) if np.issubdtype(image.dtype, np.floating) else image != 0
-    return foreground_mask(image)
+        return (image != 0) & ~np.isnan(image) if floating else image != 0
+    bg = image.flat[0]
+    raw = (image != bg) & ~np.isnan(image) if floating else image != bg
+    for prev_raw, prev_filled in seen:
+        if np.array_equal(prev_raw, raw):  # co-registered, skull-stripped sequences share one brain mask
+            return prev_filled
+    filled = fill_holes(raw)
+    seen.append((raw, filled))
+    return filled
+
+
+def _combine(op, masks: list[np.ndarray]) -> np.ndarray | None:
+    """Union or intersection of masks, pairwise (``op.reduce`` on a list would stack them first); a mask shared
+    by several sequences (the same object) is used once."""
+    unique = list({id(m): m for m in masks}.values())
+    if not unique:
+        return None
+    out = unique[0]
+    for m in unique[1:]:
+        out = op(out, m)
+    return out
 
 
 def label_masks(gt: np.ndarray, labels: dict[str, int], regions: dict[str, tuple[int, ...]]
@@ -172,8 +193,9 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
     masks = label_masks(gt, labels, regions) if gt is not None else {}
 
     fgs = {}
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
     for name, img in images.items():
-        fg = _foreground(img, opts.foreground)
+        fg = _foreground(img, opts.foreground, seen)
         if not fg.any():
             out.notes.append(f"sequence {name}: no foreground (the image is constant): intensity and texture "
                              "features are NaN")
@@ -181,7 +203,7 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
         if nan:
             out.notes.append(f"sequence {name}: {nan} NaN voxels left out of every statistic")
         fgs[name] = fg
-    union = np.logical_or.reduce(list(fgs.values())) if fgs else None
+    union = _combine(np.logical_or, list(fgs.values()))
 
     if "spatial" in groups:
         out.add("image", "spatial", spatial_features(shape, spacing, union, orientation))
@@ -202,10 +224,9 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
                 out.add(f"{name}{suffix}", "intensity", first)
                 if tex is not None:
                     out.add(f"{name}{suffix}", "texture", tex)
-    com = None
-    if union is not None and union.any():
-        idx = np.nonzero(union)
-        com = tuple(float(i.mean()) * float(s) for i, s in zip(idx, spacing, strict=True))
+    com = centre_of_mass(union, spacing) if union is not None else None
+    if com is not None and np.isnan(com[0]):
+        com = None
     if "lesion" in groups:
         done_lesion: dict[int, dict] = {}
         for name, m in masks.items():
@@ -224,7 +245,7 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
                 out.add(name, "lesion", {k: f[k] for k in ("volume", "n_components", "largest_volume",
                                                            "distance") if k in f}, model=model)
     if "multimodal" in groups and len(images) >= 1:
-        inter = np.logical_and.reduce(list(fgs.values()))
+        inter = _combine(np.logical_and, list(fgs.values()))
         for (a, b), r in sequence_correlations(images, inter).items():
             out.add(f"{a}~{b}", "multimodal", {"correlation": r})
         for name, feats in label_contrast(images, masks, union).items():

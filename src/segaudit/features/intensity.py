@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from segaudit.features._layout import storage_order
 from segaudit.metrics.surface import bounding_box
 
 PERCENTILES = (1, 5, 10, 25, 75, 90, 95, 99)
@@ -38,7 +39,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     """
     mask = np.asarray(mask, dtype=bool)
     box = bounding_box(mask, margin=1)
-    out = np.zeros(mask.shape, dtype=bool)
+    out = np.zeros_like(mask)  # same memory order as the image it came from
     if box is None:
         return out
     crop = np.pad(mask[box], 1)
@@ -100,6 +101,7 @@ def intensity_features(image: np.ndarray, region: np.ndarray | None = None, bins
     region = np.asarray(region, dtype=bool)
     if region.shape != a.shape:
         raise ValueError(f"region shape {region.shape} differs from the image shape {a.shape}")
+    a, region = storage_order(a, region)  # order-free statistics: walk the voxels in storage order
     box = bounding_box(region)
     v = a[box][region[box]] if box is not None else a[region]  # crop first: fewer voxels to scan
     nan = np.isnan(v) if np.issubdtype(v.dtype, np.floating) else np.zeros(v.shape, dtype=bool)

@@ -10,6 +10,8 @@ import itertools
 
 import numpy as np
 
+from segaudit.features._layout import storage_order
+
 
 def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> dict[tuple[str, str], float]:
     """Pearson correlation of the intensities of every pair of sequences over the voxels of ``region``.
@@ -19,7 +21,11 @@ def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> 
     constant there.
     """
     region = np.asarray(region, dtype=bool)
-    vals = {k: np.asarray(v)[region].astype(np.float64) for k, v in images.items()}
+    # Every array is reversed alike when the first is Fortran-ordered, so voxel pairs stay aligned.
+    names = list(images)
+    arrays = storage_order(region, *(np.asarray(images[k]) for k in names))
+    region = arrays[0]
+    vals = {k: a[region].astype(np.float64) for k, a in zip(names, arrays[1:], strict=True)}
     out = {}
     for a, b in itertools.combinations(vals, 2):
         x, y = vals[a], vals[b]
@@ -53,6 +59,11 @@ def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
     from segaudit.metrics.surface import bounding_box
 
     fg = np.asarray(foreground, dtype=bool)
+    names, lnames = list(images), list(labels)
+    arrays = storage_order(fg, *(np.asarray(images[k]) for k in names), *(np.asarray(labels[k]) for k in lnames))
+    fg = arrays[0]
+    images = dict(zip(names, arrays[1:1 + len(names)], strict=True))
+    labels = dict(zip(lnames, arrays[1 + len(names):], strict=True))
     totals = {}
     for name, img in images.items():
         v = np.asarray(img)[fg].astype(np.float64)

@@ -10,6 +10,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def centre_of_mass(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, ...]:
+    """Centre of mass (mm, from the centre of the first voxel) of a boolean mask; NaN per axis when empty.
+
+    From one profile per axis (sums over the other axes), not from the coordinates of every voxel.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    n = int(np.count_nonzero(mask))
+    if n == 0:
+        return (np.nan,) * mask.ndim
+    out = []
+    for i, s in enumerate(spacing):
+        profile = np.count_nonzero(mask, axis=tuple(a for a in range(mask.ndim) if a != i))
+        out.append(float(np.dot(profile, np.arange(mask.shape[i], dtype=np.float64)) / n) * float(s))
+    return tuple(out)
+
+
 def spatial_features(shape: tuple[int, ...], spacing: tuple[float, ...], foreground: np.ndarray | None = None,
                      orientation: str = "") -> dict[str, float | str]:
     """Grid and foreground geometry.
@@ -36,9 +52,8 @@ def spatial_features(shape: tuple[int, ...], spacing: tuple[float, ...], foregro
         fg = np.asarray(foreground, dtype=bool)
         if fg.shape != tuple(shape):
             raise ValueError(f"foreground mask shape {fg.shape} differs from the image shape {tuple(shape)}")
-        n = int(fg.sum())
+        n = int(np.count_nonzero(fg))
         out["foreground_volume"] = n * float(np.prod(spacing))
-        idx = np.nonzero(fg)
-        for i, s in enumerate(spacing):
-            out[f"com_{i}_mm"] = float(idx[i].mean()) * float(s) if n else np.nan
+        for i, c in enumerate(centre_of_mass(fg, spacing)):
+            out[f"com_{i}_mm"] = c
     return out

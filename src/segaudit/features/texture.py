@@ -31,6 +31,8 @@ import itertools
 
 import numpy as np
 
+from segaudit.features._layout import storage_order
+
 GLCM_FEATURES = ("contrast", "dissimilarity", "homogeneity", "id", "asm", "energy", "correlation", "entropy",
                  "autocorrelation", "cluster_shade", "cluster_prominence")
 
@@ -66,6 +68,10 @@ def quantise(values: np.ndarray, bin_count: int | None = 32, bin_width: float | 
     # The same edges as numpy.histogram (and pyradiomics), the top edge widened to hold the maximum.
     edges = np.histogram_bin_edges(v, bin_count)
     edges[-1] += 1
+    if hi - lo <= 65536 and bool(np.all(v == np.floor(v))):
+        # Integer intensities (most MRI and CT): bin each distinct value once, then look the voxels up.
+        lut = np.digitize(np.arange(lo, hi + 1), edges)
+        return lut[(v - lo).astype(np.int64)]
     return np.digitize(v, edges).astype(np.int64)
 
 
@@ -93,6 +99,7 @@ def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None =
     if region.shape != a.shape:
         raise ValueError(f"region shape {region.shape} differs from the image shape {a.shape}")
     dirs = directions(a.ndim)
+    a, region = storage_order(a, region)  # the 13 (4) directions are closed under reversing the axes
     box = _crop(region)
     if box is None:
         return np.zeros((len(dirs), 0, 0))
@@ -101,16 +108,37 @@ def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None =
         reg = reg & ~np.isnan(img)
     levels = quantise(img[reg], bin_count, bin_width)
     n = int(levels.max()) if levels.size else 0
-    code_t = np.uint16 if (n + 1) ** 2 <= np.iinfo(np.uint16).max else np.int64
+    m = (n + 1) ** 2
+    # Smooth images repeat the same code in runs, and counting runs into one bin serialises the increments;
+    # spreading consecutive pairs over 4 interleaved histograms (summed afterwards) is ~20 % faster.
+    copies = 4
+    code_t = np.uint16 if copies * m <= np.iinfo(np.uint16).max else np.int64
+    mats = np.empty((len(dirs), n, n), dtype=np.float64)
+    if reg.sum() * 2 < reg.size:
+        # A sparse region (a shell of oedema, a small lesion): gather each region voxel's neighbour through flat
+        # indices into a zero-padded level array instead of scanning the whole bounding box per direction.
+        q = np.zeros(tuple(s + 2 for s in img.shape), dtype=np.int64)
+        inner = tuple(slice(1, -1) for _ in img.shape)
+        q[inner][reg] = levels
+        q_flat = q.ravel()
+        idx = np.flatnonzero(q_flat)
+        first = q_flat[idx] * (n + 1)
+        strides = np.array(q.strides) // q.itemsize
+        for k, d in enumerate(dirs):
+            codes = first + q_flat[idx + int(np.dot(d, strides))]
+            counts = np.bincount(codes, minlength=m).reshape(n + 1, n + 1)[1:, 1:]
+            mats[k] = counts + counts.T
+        return mats
     q = np.zeros(img.shape, dtype=code_t)
     q[reg] = levels
     q_row = q * code_t(n + 1)  # the first voxel's level, pre-multiplied once for all directions
-    mats = np.empty((len(dirs), n, n), dtype=np.float64)
+    spread = (np.arange(q.size, dtype=np.int64) % copies * m).astype(code_t)
     for k, d in enumerate(dirs):
         src = tuple(slice(max(0, -o), s - max(0, o)) for o, s in zip(d, q.shape, strict=True))
         dst = tuple(slice(max(0, o), s - max(0, -o)) for o, s in zip(d, q.shape, strict=True))
-        codes = q_row[src] + q[dst]
-        counts = np.bincount(codes.ravel(), minlength=(n + 1) ** 2).reshape(n + 1, n + 1)[1:, 1:]
+        codes = (q_row[src] + q[dst]).ravel()
+        codes += spread[: codes.size]
+        counts = np.bincount(codes, minlength=copies * m).reshape(copies, n + 1, n + 1).sum(axis=0)[1:, 1:]
         mats[k] = counts + counts.T
     return mats
 

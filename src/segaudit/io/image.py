@@ -217,7 +217,8 @@ def _fast_nifti_gz(path: Path):
 
     try:
         data = _gunzip(path.read_bytes())
-        hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(data[:352]))
+        # The whole buffer: headers with extensions read past byte 352 (BytesIO shares the bytes, no copy).
+        hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(data))
         slope, inter = hdr.get_slope_inter()
         unscaled = (slope is None or np.isnan(slope) or slope == 1.0) and (inter is None or np.isnan(inter)
                                                                             or inter == 0.0)

@@ -153,16 +153,20 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
 def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     """Slices of the bounding box of a boolean mask grown by ``margin`` voxels (clipped), or None when empty.
 
-    One reduction per axis over the smallest remaining array, cheaper than labelling the mask.
+    One reduction per axis; after the first, each runs on the part of the mask already known to hold it.
     """
-    sl: list[slice] = []
+    bounds: list[tuple[int, int]] = []
+    sub = mask
     for axis in range(mask.ndim):
         other = tuple(a for a in range(mask.ndim) if a != axis)
-        nz = np.flatnonzero(mask.any(axis=other))
+        nz = np.flatnonzero(sub.any(axis=other))
         if nz.size == 0:
             return None
-        sl.append(slice(max(0, int(nz[0]) - margin), min(mask.shape[axis], int(nz[-1]) + 1 + margin)))
-    return tuple(sl)
+        lo, hi = int(nz[0]), int(nz[-1]) + 1
+        bounds.append((lo, hi))
+        sub = sub[(slice(None),) * axis + (slice(lo, hi),)]
+    return tuple(slice(max(0, lo - margin), min(n, hi + margin))
+                 for (lo, hi), n in zip(bounds, mask.shape, strict=True))
 
 
 def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) -> tuple[np.ndarray, np.ndarray | None]:
