@@ -69,6 +69,7 @@ def test_demo_command(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "BraTS20_Training_369" in r.stdout and "missing sequence 't1'" in r.stdout
     assert "Evaluation" in r.stdout and "brainmets_t2w_slices" in r.stdout
+    assert "Features: per dataset" in r.stdout and "sequence t1 not found" in r.stdout
     assert (tmp_path / "demo" / "segaudit.duckdb").is_file()
 
 

@@ -40,7 +40,15 @@ def test_demo_scan_counts_and_store(tmp_path):
     empty_preds = con.execute("SELECT count(*) FROM metrics WHERE dataset = 'brainmets_t2w_slices' AND "
                               "metric = 'pred_empty' AND value = 1").fetchone()[0]
     assert empty_preds == 4  # the four slices the U-Net leaves empty are flagged, not hidden
-    assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM errors WHERE step = 'evaluate'").fetchone()[0] == 0
+    # Features: the demo's traps are recorded, nothing fails: 369's missing T1, labels empty in the ground
+    # truth, and the colour fundus photos split into channels (info).
+    feat_err = con.execute("SELECT \"case\", severity, message FROM errors WHERE step = 'features'").fetchall()
+    assert not [e for e in feat_err if e[1] == "error"]
+    assert any(c == "BraTS20_Training_369" and "sequence t1 not found" in m for c, _, m in feat_err)
+    assert sum("colour image" in m for _, _, m in feat_err) == 6
+    n_feat = con.execute("SELECT count(DISTINCT (dataset, \"case\")) FROM features").fetchone()[0]
+    assert n_feat == 39
     run = con.execute("SELECT step, status, config_hash, packages FROM runs ORDER BY started_at").fetchone()
     assert run[0] == "scan" and run[1] == "ok" and run[2] == demo_project().config_hash
     assert "nibabel" in json.loads(run[3])

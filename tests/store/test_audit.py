@@ -30,7 +30,7 @@ def test_all_audit_metric_tables_import(tests_data, tmp_path):
     # Empty cells stay NaN (never 0).
     assert m.value.isna().sum() == sum(pd.read_csv(p).drop(columns=["ID", "region", "model"]).isna().sum().sum()
                                        for p in files)
-    assert {"BraTS2024_SSA", "Indiana"} == set(f.dataset)
+    assert {"BraTS2020", "BraTS2024_SSA", "Indiana"} == set(f.dataset)
 
 
 def test_all_shared_audit_tables_import(sample_data, tmp_path):
