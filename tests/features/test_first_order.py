@@ -52,6 +52,11 @@ def test_spatial_axis_order_and_centre_of_mass(t1ce):
         assert f[f"com_{i}_mm"] == pytest.approx(idx[:, i].mean() * s)
         assert f[f"extent_{i}"] == img.shape[i] * s
     assert f["foreground_volume"] == fg.sum() * 6.0 and f["orientation"] == img.orientation()
+    # Orientation codes from the affine directly: world axis (1 x, 2 y, 3 z, RAS+) the array axis runs along.
+    for i in range(3):
+        col = img.affine[:3, i]
+        k = int(np.argmax(np.abs(col)))
+        assert f[f"orientation_{i}"] == np.sign(col[k]) * (k + 1)
 
 
 def test_edge_cases():

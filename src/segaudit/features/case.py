@@ -32,6 +32,7 @@ from segaudit.features.lesion import lesion_features
 from segaudit.features.multimodal import label_contrast, sequence_correlations
 from segaudit.features.spatial import centre_of_mass, spatial_features
 from segaudit.features.texture import glcm_features
+from segaudit.metrics.overlap import values_mask
 from segaudit.metrics.surface import bounding_box
 
 GROUPS = ("spatial", "intensity", "texture", "lesion", "multimodal")
@@ -151,7 +152,7 @@ def label_masks(gt: np.ndarray, labels: dict[str, int], regions: dict[str, tuple
         if len(values) == 1 and values[0] in by_value:
             masks[name] = masks[by_value[values[0]]]
         else:
-            masks[name] = np.isin(gt, values)
+            masks[name] = values_mask(gt, values)
     return masks
 
 

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+_AXIS_LETTERS = {"R": 1, "L": -1, "A": 2, "P": -2, "S": 3, "I": -3}
+
+
+def orientation_codes(orientation: str) -> tuple[float, ...]:
+    """Orientation letters (``"RAS"``, ``"LPS"``...) as numbers, one per array axis, for the numeric store.
+
+    ``1, 2, 3`` mean the axis runs toward Right, Anterior, Superior (world x, y, z of RAS+); negative values
+    run the other way (Left, Posterior, Inferior). ``"LPS"`` gives ``(-1, -2, 3)``; unknown letters give NaN.
+    """
+    return tuple(float(_AXIS_LETTERS.get(c.upper(), np.nan)) for c in orientation)
+
 
 def centre_of_mass(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, ...]:
     """Centre of mass (mm, from the centre of the first voxel) of a boolean mask; NaN per axis when empty.
@@ -36,7 +47,7 @@ def spatial_features(shape: tuple[int, ...], spacing: tuple[float, ...], foregro
         ``shape_<i>`` (voxels), ``spacing_<i>`` (mm), ``extent_<i>`` (mm, shape x spacing), ``voxel_volume``
         (mm³, mm² in 2D), and with a foreground mask ``foreground_volume`` (mm³) and ``com_<i>_mm`` (centre of
         mass in mm from the centre of the first voxel; NaN for an empty foreground). ``orientation`` (e.g.
-        ``"RAS"``) is passed through as text.
+        ``"RAS"``) is passed through as text and as ``orientation_<i>`` codes (see :func:`orientation_codes`).
     """
     if len(shape) != len(spacing):
         raise ValueError(f"spacing {spacing} does not match a {len(shape)}D shape {shape}")
@@ -48,6 +59,8 @@ def spatial_features(shape: tuple[int, ...], spacing: tuple[float, ...], foregro
     out["voxel_volume"] = float(np.prod(spacing))
     if orientation:
         out["orientation"] = orientation
+        for i, code in enumerate(orientation_codes(orientation)):
+            out[f"orientation_{i}"] = code
     if foreground is not None:
         fg = np.asarray(foreground, dtype=bool)
         if fg.shape != tuple(shape):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
-from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts
+from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts, values_mask
 from segaudit.metrics.policy import EmptyPolicy
 from segaudit.metrics.probability import probability_metrics
 from segaudit.metrics.surface import (
@@ -247,8 +247,7 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
         metrics = overlap_metrics(c, voxel_volume, policy.both_empty)
         gm = pm = None
         if options.distances or options.lesion_matching != "none":
-            gm = np.isin(g, vals) if len(vals) > 1 else (g == vals[0])
-            pm = np.isin(p, vals) if len(vals) > 1 else (p == vals[0])
+            gm, pm = values_mask(g, vals), values_mask(p, vals)
         whole = None
         if options.distances:
             if c.gt == 0 and c.pred == 0:
