@@ -125,8 +125,8 @@ def evaluation_options(args):
         raise SegauditError(str(exc)) from exc
 
 
-def cmd_evaluate(args) -> int:
-    from segaudit.pipeline.evaluate import evaluate_project
+def _project_for(args):
+    """The project of ``args.target`` (a project file or a data folder), limited to ``--dataset`` if given."""
     from segaudit.pipeline.scan import resolve_project
 
     project, notes = resolve_project(args.target)
@@ -134,6 +134,20 @@ def cmd_evaluate(args) -> int:
         console.print(f"detected: {n}", soft_wrap=True)
     if args.dataset:
         project.datasets = [d for d in project.datasets if d.name in args.dataset]
+    return project
+
+
+def _print_step_errors(errors, with_model: bool) -> None:
+    for _, e in errors.iterrows():
+        colour = "red" if e.severity == "error" else "yellow"
+        model = f" {e.model}" if with_model and e.model else ""
+        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case}{model}: {e.message}", soft_wrap=True)
+
+
+def cmd_evaluate(args) -> int:
+    from segaudit.pipeline.evaluate import evaluate_project
+
+    project = _project_for(args)
     args._project_evaluate = project.raw.get("evaluate") if project.raw else None
     options = evaluation_options(args)
     res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
@@ -144,10 +158,7 @@ def cmd_evaluate(args) -> int:
                       "(--force to re-score)")
     if not res.summary.empty:
         _print_summary(res.summary.round(4), f"Evaluation summary ({options.surface} surfaces)")
-    errs = res.errors
-    for _, e in errs.iterrows():
-        colour = "red" if e.severity == "error" else "yellow"
-        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case} {e.model}: {e.message}", soft_wrap=True)
+    _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
 
@@ -155,13 +166,8 @@ def cmd_evaluate(args) -> int:
 def cmd_features(args) -> int:
     from segaudit.features.case import FeatureOptions
     from segaudit.pipeline.features import extract_project
-    from segaudit.pipeline.scan import resolve_project
 
-    project, notes = resolve_project(args.target)
-    for n in notes:
-        console.print(f"detected: {n}", soft_wrap=True)
-    if args.dataset:
-        project.datasets = [d for d in project.datasets if d.name in args.dataset]
+    project = _project_for(args)
     try:
         base = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
         options = base.with_changes(groups=tuple(args.groups) if args.groups else None, bin_count=args.bin_count,
@@ -180,9 +186,7 @@ def cmd_features(args) -> int:
         summary = f.groupby(["dataset", "group"]).agg(cases=("case", "nunique"), rows=("value", "size"),
                                                       nan=("value", lambda v: int(v.isna().sum()))).reset_index()
         _print_summary(summary, "Features")
-    for _, e in res.errors.iterrows():
-        colour = "red" if e.severity == "error" else "yellow"
-        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case}: {e.message}", soft_wrap=True)
+    _print_step_errors(res.errors[res.errors.severity != "info"], with_model=False)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
 

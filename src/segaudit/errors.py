@@ -32,3 +32,8 @@ class MaskValueError(ImageReadError):
 
 class GeometryError(SegauditError):
     """Two images that must share a voxel grid do not (shape, spacing, origin or direction differ)."""
+
+
+def failure_message(exc: BaseException) -> str:
+    """The one-line reason recorded for a failed case: our own messages as they are, others with their type."""
+    return str(exc) if isinstance(exc, SegauditError | ValueError | OSError) else f"{type(exc).__name__}: {exc}"

@@ -23,7 +23,7 @@ import pandas as pd
 
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
-from segaudit.errors import SegauditError
+from segaudit.errors import failure_message
 from segaudit.io.image import (
     Geometry,
     Image,
@@ -108,10 +108,6 @@ def _affine(img: Image, nd: int) -> np.ndarray:
     return a
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, SegauditError | ValueError | OSError) else f"{type(exc).__name__}: {exc}"
-
-
 def evaluate_case(job: CaseJob) -> CaseOutput:
     """Score one case against every model of the job; never raises (failures become error rows)."""
     ds, opts = job.dataset, job.options
@@ -129,7 +125,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
         inst = read_mask(job.instances).array if job.instances else None
     except Exception as exc:  # noqa: BLE001 - any failure is this case's, recorded with its reason
         for model, _, _ in job.predictions:
-            fail(model, job.ground_truth, _message(exc))
+            fail(model, job.ground_truth, failure_message(exc))
         return out
     spacing = ds.spacing or gt.spacing
     labels = dict(ds.label_map.labels) or None
@@ -167,7 +163,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
                                 gt_instances=inst)
         except Exception as exc:  # noqa: BLE001
-            msg = _message(exc)
+            msg = failure_message(exc)
             fail(model, path, msg if path in msg else f"{path}: {msg}")
             continue
         for note in res.notes:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
-from segaudit.errors import SegauditError
+from segaudit.errors import failure_message
 from segaudit.features.case import FeatureOptions, case_features
 from segaudit.features.lesion import instance_features
 from segaudit.io.image import read_image, read_mask, read_probability, threshold_probability
@@ -59,10 +59,6 @@ class FeatureOutput:
     errors: list[dict] = field(default_factory=list)  # model, path, message, severity
 
 
-def _message(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, SegauditError | ValueError | OSError) else f"{type(exc).__name__}: {exc}"
-
-
 def extract_case(job: FeatureJob) -> FeatureOutput:
     """All features of one case; never raises (problems become error or warning rows naming the file)."""
     ds, opts = job.dataset, job.options
@@ -82,7 +78,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
         try:
             img = read_image(path)
         except Exception as exc:  # noqa: BLE001 - any failure is this file's, recorded with its reason
-            note(path, f"{path}: sequence {seq} unreadable ({_message(exc)}); its features are missing", "error")
+            note(path, f"{path}: sequence {seq} unreadable ({failure_message(exc)}); its features are missing", "error")
             continue
         arrays = {seq: img.array}
         if img.is_color or img.array.ndim == len(img.spacing) + 1:
@@ -120,7 +116,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
                     gt = m.array
                     spacing = spacing or m.spacing
             except Exception as exc:  # noqa: BLE001
-                note(path, f"{path}: ground truth unreadable ({_message(exc)}); lesion features are missing",
+                note(path, f"{path}: ground truth unreadable ({failure_message(exc)}); lesion features are missing",
                      "error")
 
     preds: dict[str, np.ndarray] = {}
@@ -135,7 +131,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
             else:
                 preds[model] = read_mask(path, enc).array
         except Exception as exc:  # noqa: BLE001
-            note(path, f"{path}: prediction unreadable ({_message(exc)})", "error", model)
+            note(path, f"{path}: prediction unreadable ({failure_message(exc)})", "error", model)
 
     if spacing is None:
         if not images and gt is None:
@@ -146,7 +142,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
     try:
         res = case_features(images, tuple(spacing), gt, labels, regions, preds, opts, orientation)
     except Exception as exc:  # noqa: BLE001
-        note(ref_path, f"{ref_path or job.case}: feature extraction failed ({_message(exc)})", "error")
+        note(ref_path, f"{ref_path or job.case}: feature extraction failed ({failure_message(exc)})", "error")
         return out
     for n in res.notes:
         note(ref_path, f"{job.case}: {n}")
@@ -163,7 +159,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
                 for cls, feats in per_class.items():
                     out.rows += [("", f"instances/{cls}", "lesion", k, float(v)) for k, v in feats.items()]
             except Exception as exc:  # noqa: BLE001
-                note(path, f"{path}: instance map unusable ({_message(exc)})", "error")
+                note(path, f"{path}: instance map unusable ({failure_message(exc)})", "error")
     return out
 
 
