@@ -20,9 +20,10 @@ Co-occurrence
     per direction and averaged over the directions that have pairs.
 
 Speed
-    The region is cropped to its bounding box, levels outside the region are set to 0, and each direction is a
-    single ``np.bincount`` of ``a * (N + 1) + b`` over the shifted crops; pairs touching level 0 are dropped by
-    slicing the matrix, so no boolean indexing of the volume is needed.
+    The region is cropped to its bounding box and its levels written into a zero-padded array (0 = outside).
+    In the flattened array a neighbour at offset ``d`` is a fixed flat distance away, so each direction is the
+    sum ``a * (N + 1) + b`` of two contiguous slices, pairs of two outside voxels are dropped, and one
+    ``np.bincount`` counts the rest; pairs with one outside voxel land in row or column 0 and are sliced off.
 """
 
 from __future__ import annotations
@@ -107,38 +108,30 @@ def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None =
     if np.issubdtype(img.dtype, np.floating):
         reg = reg & ~np.isnan(img)
     levels = quantise(img[reg], bin_count, bin_width)
-    n = int(levels.max()) if levels.size else 0
+    if levels.size == 0:  # only NaN voxels
+        return np.zeros((len(dirs), 0, 0))
+    n = int(levels.max())
     m = (n + 1) ** 2
-    # Smooth images repeat the same code in runs, and counting runs into one bin serialises the increments;
-    # spreading consecutive pairs over 4 interleaved histograms (summed afterwards) is ~20 % faster.
-    copies = 4
-    code_t = np.uint16 if copies * m <= np.iinfo(np.uint16).max else np.int64
+    code_t = np.uint16 if m <= np.iinfo(np.uint16).max else np.int64
     mats = np.empty((len(dirs), n, n), dtype=np.float64)
-    if reg.sum() * 2 < reg.size:
-        # A sparse region (a shell of oedema, a small lesion): gather each region voxel's neighbour through flat
-        # indices into a zero-padded level array instead of scanning the whole bounding box per direction.
-        q = np.zeros(tuple(s + 2 for s in img.shape), dtype=np.int64)
-        inner = tuple(slice(1, -1) for _ in img.shape)
-        q[inner][reg] = levels
-        q_flat = q.ravel()
-        idx = np.flatnonzero(q_flat)
-        first = q_flat[idx] * (n + 1)
-        strides = np.array(q.strides) // q.itemsize
-        for k, d in enumerate(dirs):
-            codes = first + q_flat[idx + int(np.dot(d, strides))]
-            counts = np.bincount(codes, minlength=m).reshape(n + 1, n + 1)[1:, 1:]
-            mats[k] = counts + counts.T
-        return mats
-    q = np.zeros(img.shape, dtype=code_t)
-    q[reg] = levels
-    q_row = q * code_t(n + 1)  # the first voxel's level, pre-multiplied once for all directions
-    spread = (np.arange(q.size, dtype=np.int64) % copies * m).astype(code_t)
+    # Levels in a zero-padded array, flattened: the neighbour at offset d of every voxel is the voxel a fixed
+    # flat distance away, so each direction is two contiguous 1D slices (no strided 3D views, no gathers).
+    # Pairs that wrap around a row end touch the zero padding and fall into row/column 0, which is dropped.
+    q = np.zeros(tuple(s + 2 for s in img.shape), dtype=code_t)
+    q[tuple(slice(1, -1) for _ in img.shape)][reg] = levels
+    q_flat = q.ravel()
+    q_row = q_flat * code_t(n + 1)  # the first voxel's level, pre-multiplied once for all directions
+    nz = np.flatnonzero(q_flat)
+    lo, hi = int(nz[0]), int(nz[-1]) + 1  # only the span holding the region
+    strides = np.array(q.strides) // q.itemsize
     for k, d in enumerate(dirs):
-        src = tuple(slice(max(0, -o), s - max(0, o)) for o, s in zip(d, q.shape, strict=True))
-        dst = tuple(slice(max(0, o), s - max(0, -o)) for o, s in zip(d, q.shape, strict=True))
-        codes = (q_row[src] + q[dst]).ravel()
-        codes += spread[: codes.size]
-        counts = np.bincount(codes, minlength=copies * m).reshape(copies, n + 1, n + 1).sum(axis=0)[1:, 1:]
+        off = int(np.dot(d, strides))
+        a_lo, a_hi = max(lo, -off), min(hi, q_flat.size - off)  # first voxels with the neighbour in bounds
+        codes = q_row[a_lo:a_hi] + q_flat[a_lo + off:a_hi + off]
+        # Pairs of two outside voxels (code 0) are most of a bounding box; leaving them out before counting
+        # is cheaper than counting them (each count is a dependent increment of the same bin).
+        codes = codes[codes != 0]
+        counts = np.bincount(codes, minlength=m).reshape(n + 1, n + 1)[1:, 1:]
         mats[k] = counts + counts.T
     return mats
 
