@@ -193,11 +193,19 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
     labels, regions = labels or {}, regions or {}
     masks = label_masks(gt, labels, regions) if gt is not None else {}
 
+    box_cache: dict[int, tuple[slice, ...] | None] = {}
+
+    def box_of(m: np.ndarray) -> tuple[slice, ...] | None:
+        """Bounding box of a mask, computed once per mask object (sequences share the brain mask)."""
+        if id(m) not in box_cache:
+            box_cache[id(m)] = bounding_box(m)
+        return box_cache[id(m)]
+
     fgs = {}
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     for name, img in images.items():
         fg = _foreground(img, opts.foreground, seen)
-        if not fg.any():
+        if box_of(fg) is None:
             out.notes.append(f"sequence {name}: no foreground (the image is constant): intensity and texture "
                              "features are NaN")
         nan = int(np.isnan(img).sum()) if np.issubdtype(img.dtype, np.floating) else 0
@@ -209,13 +217,12 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
     if "spatial" in groups:
         out.add("image", "spatial", spatial_features(shape, spacing, union, orientation))
     if "intensity" in groups or "texture" in groups:
-        boxes: dict[int, tuple[slice, ...] | None] = {}
         for name, img in images.items():
             regions_of = {"": fgs[name]} | {f"/{k}": m for k, m in masks.items()}
             done: dict[int, tuple[dict, dict | None]] = {}  # a region equal to a label is computed once
             for suffix, m in regions_of.items():
                 if id(m) not in done:
-                    box = boxes.setdefault(id(m), bounding_box(m)) or tuple(slice(0, 0) for _ in m.shape)
+                    box = box_of(m) or tuple(slice(0, 0) for _ in m.shape)
                     ci, cm = img[box], m[box]  # every statistic is over the region: its bounding box suffices
                     first = intensity_features(ci, cm, opts.histogram_bins) if "intensity" in groups else {}
                     tex = (glcm_features(ci, cm, opts.bin_count, opts.bin_width)
@@ -232,10 +239,10 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
         done_lesion: dict[int, dict] = {}
         for name, m in masks.items():
             if id(m) not in done_lesion:
-                if not m.any():
+                if box_of(m) is None:
                     out.notes.append(f"label {name}: empty in the ground truth (volume 0, other lesion features "
                                      "NaN)")
-                done_lesion[id(m)] = lesion_features(m, spacing, com, opts.connectivity, opts.shape)
+                done_lesion[id(m)] = lesion_features(m, spacing, com, opts.connectivity, opts.shape, box_of(m))
             out.add(name, "lesion", done_lesion[id(m)])
         for model, pred in (predictions or {}).items():
             if pred.shape != shape:
@@ -249,6 +256,6 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
         inter = _combine(np.logical_and, list(fgs.values()))
         for (a, b), r in sequence_correlations(images, inter).items():
             out.add(f"{a}~{b}", "multimodal", {"correlation": r})
-        for name, feats in label_contrast(images, masks, union).items():
+        for name, feats in label_contrast(images, masks, union, {k: box_of(m) for k, m in masks.items()}).items():
             out.add(name, "multimodal", feats)
     return out

@@ -166,7 +166,8 @@ def shape_features(mask: np.ndarray, spacing: tuple[float, ...]) -> dict[str, fl
 
 
 def lesion_features(mask: np.ndarray, spacing: tuple[float, ...], reference: tuple[float, ...] | None = None,
-                    connectivity: int | None = None, shape: bool = True) -> dict[str, float]:
+                    connectivity: int | None = None, shape: bool = True,
+                    box: tuple[slice, ...] | None = None) -> dict[str, float]:
     """Size, position, extent and shape of a label or region mask.
 
     Parameters
@@ -181,6 +182,8 @@ def lesion_features(mask: np.ndarray, spacing: tuple[float, ...], reference: tup
         Neighbourhood of connected components (3D: 6/18/26, 2D: 4/8; default full).
     shape:
         Also compute :func:`shape_features` of the whole mask (the slowest part).
+    box:
+        The mask's bounding box when the caller already has it (else computed).
 
     Returns
     -------
@@ -195,7 +198,7 @@ def lesion_features(mask: np.ndarray, spacing: tuple[float, ...], reference: tup
     spacing = tuple(float(s) for s in spacing)
     nd = mask.ndim
     vox = float(np.prod(spacing))
-    box = bounding_box(mask)
+    box = bounding_box(mask) if box is None else box
     out: dict[str, float] = {}
     if box is None:
         out.update({"volume": 0.0, "voxels": 0.0, "n_components": 0.0, "largest_volume": np.nan})

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 
 from segaudit.features._layout import storage_order
+from segaudit.metrics.surface import bounding_box
 
 
 def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> dict[tuple[str, str], float]:
@@ -21,28 +22,38 @@ def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> 
     constant there.
     """
     region = np.asarray(region, dtype=bool)
-    # Every array is reversed alike when the first is Fortran-ordered, so voxel pairs stay aligned.
+    box = bounding_box(region)
     names = list(images)
-    arrays = storage_order(region, *(np.asarray(images[k]) for k in names))
+    if box is None:
+        return {pair: np.nan for pair in itertools.combinations(names, 2)}
+    # Every array is reversed alike when the first is Fortran-ordered, so voxel pairs stay aligned.
+    arrays = storage_order(region[box], *(np.asarray(images[k])[box] for k in names))
     region = arrays[0]
     vals = {k: a[region].astype(np.float64) for k, a in zip(names, arrays[1:], strict=True)}
+    nan = {k: np.isnan(v) for k, v in vals.items()}
+    clean = not any(m.any() for m in nan.values())
+    if clean:  # the usual case: centre each sequence once, then one dot product per pair
+        vals = {k: v - v.mean() for k, v in vals.items()}
+        norms = {k: float(v @ v) for k, v in vals.items()}
     out = {}
     for a, b in itertools.combinations(vals, 2):
-        x, y = vals[a], vals[b]
-        ok = ~(np.isnan(x) | np.isnan(y))
-        x, y = x[ok], y[ok]
+        if clean:
+            x, y, xx, yy = vals[a], vals[b], norms[a], norms[b]
+        else:
+            ok = ~(nan[a] | nan[b])
+            x, y = vals[a][ok], vals[b][ok]
+            x, y = x - x.mean() if x.size else x, y - y.mean() if y.size else y
+            xx, yy = float(x @ x), float(y @ y)
         if x.size < 2:
             out[(a, b)] = np.nan
             continue
-        x = x - x.mean()
-        y = y - y.mean()
-        den = np.sqrt((x @ x) * (y @ y))
+        den = np.sqrt(xx * yy)
         out[(a, b)] = float(x @ y / den) if den > 0 else np.nan
     return out
 
 
-def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray], foreground: np.ndarray
-                   ) -> dict[str, dict[str, float]]:
+def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray], foreground: np.ndarray,
+                   boxes: dict[str, tuple[slice, ...] | None] | None = None) -> dict[str, dict[str, float]]:
     """How each label stands out from the rest of the foreground in each sequence, and between sequences.
 
     The reference tissue of a label is the foreground without the label. For each sequence ``s``: ``z_<s>`` =
@@ -54,31 +65,29 @@ def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
 
     Returns ``{label: features}``. An empty label or reference, or a constant reference, gives NaN. NaN voxels
     are left out. Reference sums are the foreground's minus the label's (one pass over the foreground per
-    sequence, one over each label's bounding box).
+    sequence, one over each label's bounding box). ``boxes`` (label -> bounding box, in the arrays' axes) saves
+    recomputing boxes the caller already has.
     """
-    from segaudit.metrics.surface import bounding_box
-
     fg = np.asarray(foreground, dtype=bool)
-    names, lnames = list(images), list(labels)
-    arrays = storage_order(fg, *(np.asarray(images[k]) for k in names), *(np.asarray(labels[k]) for k in lnames))
-    fg = arrays[0]
-    images = dict(zip(names, arrays[1:1 + len(names)], strict=True))
-    labels = dict(zip(lnames, arrays[1 + len(names):], strict=True))
+    boxes = {k: (boxes or {}).get(k, ...) for k in labels}
+    boxes = {k: bounding_box(np.asarray(m, dtype=bool)) if boxes[k] is ... else boxes[k] for k, m in labels.items()}
+    fbox = bounding_box(fg)
     totals = {}
     for name, img in images.items():
-        v = np.asarray(img)[fg].astype(np.float64)
+        a, f = storage_order(np.asarray(img)[fbox], fg[fbox]) if fbox is not None else (np.asarray(img), fg)
+        v = a[f].astype(np.float64)
         v = v[~np.isnan(v)]
         totals[name] = (v.size, v.sum(), (v * v).sum())
     out: dict[str, dict[str, float]] = {}
     for lname, mask in labels.items():
         mask = np.asarray(mask, dtype=bool)
-        box = bounding_box(mask)
+        box = boxes[lname]
         z: dict[str, float] = {}
         for name, img in images.items():
             if box is None:
                 z[name] = np.nan
                 continue
-            a, m, f = np.asarray(img)[box], mask[box], fg[box]
+            a, m, f = storage_order(np.asarray(img)[box], mask[box], fg[box])
             inside = a[m].astype(np.float64)
             inside = inside[~np.isnan(inside)]
             shared = a[m & f].astype(np.float64)
