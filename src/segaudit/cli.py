@@ -1,6 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``compare``, ``flips``, ``metrics``, ``export``,
+``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -191,6 +192,59 @@ def cmd_features(args) -> int:
     return 0
 
 
+def cmd_flips(args) -> int:
+    from segaudit.analysis.flips import run_flips
+
+    res = run_flips(args.outcomes, args.baseline, args.candidate, args.truth, args.id_column, args.out,
+                    args.sample)
+    console.print(f"{res.n} items ({res.n_dropped} left out: an outcome missing)")
+    diff = res.candidate_accuracy - res.baseline_accuracy
+    console.print(f"accuracy {args.baseline}: {res.baseline_accuracy:.4f}   {args.candidate}: "
+                  f"{res.candidate_accuracy:.4f}   difference {diff:+.4f}")
+    _print_summary(res.groups.round(2), "Flips (sample of ids per group)")
+    counts = res.groups.set_index("group").n
+    discordant = int(counts["flip_to_correct"] + counts["flip_to_incorrect"])
+    console.print(f"exact McNemar test on the {discordant} discordant items: p = {res.p:.4g}")
+    for f in res.files:
+        console.print(f"wrote {f}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from segaudit.analysis.compare import compare_models
+    from segaudit.store import ResultsStore
+
+    with ResultsStore(args.results, read_only=True) as store:
+        metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics")
+    regions = args.region or None
+    try:
+        res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
+                             args.dataset, args.threshold)
+    except ValueError as exc:
+        raise SegauditError(str(exc)) from exc
+    for _, r in res.iterrows():
+        console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired cases ({r.n_dropped} dropped: a value "
+                      f"missing or undefined)", soft_wrap=True)
+        console.print(f"  mean {r.baseline} = {r.mean_baseline:.4f}, {r.candidate} = {r.mean_candidate:.4f}; "
+                      f"difference {r.mean_diff:+.4f} (95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), "
+                      f"improvement {r.relative_improvement_pct:+.2f} %", soft_wrap=True)
+        console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
+                      f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = {r.rank_biserial:.3f}",
+                      soft_wrap=True)
+        console.print(f"  flips at {r.pass_threshold:g}: to pass {r.n_flip_to_correct}, to fail "
+                      f"{r.n_flip_to_incorrect}, pass-pass {r.n_correct_correct}, fail-fail "
+                      f"{r.n_incorrect_incorrect}; exact McNemar p = {r.mcnemar_p:.4g}", soft_wrap=True)
+    if args.cases:
+        wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+        sub = metrics[(metrics.metric == args.metric) & metrics.case.isin(wanted)
+                      & metrics.model.isin([args.baseline, args.candidate])]
+        if regions:
+            sub = sub[sub.region.isin(regions)]
+        wide = sub.pivot_table(index=["case", "region"], columns="model", values="value", aggfunc="first")
+        _print_summary(wide.reset_index().round(4), "Per case")
+    return 0
+
+
 def cmd_metrics(args) -> int:
     from segaudit.metrics import explain_table
 
@@ -307,6 +361,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
+    s.add_argument("outcomes", help="CSV with one row per item")
+    s.add_argument("--baseline", required=True, help="column of the baseline's outcome (or answer)")
+    s.add_argument("--candidate", required=True, help="column of the candidate's outcome (or answer)")
+    s.add_argument("--truth", help="column of the true answer (outcome = answer equals truth)")
+    s.add_argument("--id-column", help="column of the item ids (default: the first column)")
+    s.add_argument("--sample", type=int, default=5, help="ids listed per group")
+    s.add_argument("--out", help="folder for flips.csv and flips.png")
+    s.set_defaults(func=cmd_flips)
+
+    s = sub.add_parser("compare", help="paired comparison of two models in a results store")
+    s.add_argument("results", help="results directory (DuckDB store)")
+    s.add_argument("--baseline", required=True)
+    s.add_argument("--candidate", required=True)
+    s.add_argument("--metric", default="dice")
+    s.add_argument("--region", action="append", help="region(s) to compare (repeatable; default all)")
+    s.add_argument("--aggregate", choices=["per-region", "mean-over-regions"], default="per-region")
+    s.add_argument("--dataset", help="only this dataset")
+    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table (default 0.5)")
+    s.add_argument("--cases", help="comma-separated case ids to list")
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
     s.add_argument("--explain", action="store_true", help="print the table")

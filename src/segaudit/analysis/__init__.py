@@ -1,0 +1,19 @@
+"""Analysis of stored results: summaries with bootstrap CIs, failure taxonomy, paired model comparison.
+
+Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a plain dict.
+"""
+
+from segaudit.analysis.compare import compare_models, flip_table, holm, mcnemar_exact, paired_test
+from segaudit.analysis.failures import (
+    failed_lesion_sizes,
+    failure_counts,
+    failure_taxonomy,
+    quality_band,
+    worst_best,
+)
+from segaudit.analysis.flips import read_outcomes, run_flips
+from segaudit.analysis.summary import bootstrap_ci, summarize, with_empty_flags
+
+__all__ = ["bootstrap_ci", "compare_models", "failed_lesion_sizes", "failure_counts", "failure_taxonomy",
+           "flip_table", "holm", "mcnemar_exact", "paired_test", "quality_band", "read_outcomes", "run_flips",
+           "summarize", "with_empty_flags", "worst_best"]

@@ -1,0 +1,182 @@
+"""Comparing two models on the same cases: paired tests on the differences, effect sizes, flips.
+
+The unit of analysis is the case: both models must have a value for it (pairs with a missing or undefined
+value on either side are counted in ``n_dropped``, never silently averaged away). Normality is checked on the
+*paired differences* (Shapiro–Wilk), which is what the paired t-test assumes; when it is rejected the
+Wilcoxon signed-rank test is the one reported. Both tests are always computed so a reader can see both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+LOWER_IS_BETTER = ("hd", "hd95", "assd", "masd", "hd_audit", "volume_difference", "relative_volume_error",
+                   "lesion_hd95", "brier", "lesion_fp", "lesion_fn", "fp", "fn")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether larger values of a metric are better (distances, errors and false counts are not)."""
+    return not (metric in LOWER_IS_BETTER or metric.startswith(("hd", "assd", "masd")))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone, capped at 1; NaN kept as NaN)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def rank_biserial(d: np.ndarray) -> float:
+    """Matched-pairs rank-biserial correlation: (W+ - W-) / (W+ + W-) over the non-zero differences."""
+    d = np.asarray(d, dtype=float)
+    d = d[d != 0]
+    if d.size == 0:
+        return 0.0
+    r = stats.rankdata(np.abs(d))
+    plus, minus = r[d > 0].sum(), r[d < 0].sum()
+    return float((plus - minus) / (plus + minus))
+
+
+def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, better: str = "higher") -> dict:
+    """Paired comparison of two vectors of per-case values (same order, same cases).
+
+    Returns a dict: ``n``, ``n_dropped``, ``mean_baseline``, ``mean_candidate``, ``mean_diff`` (candidate -
+    baseline) with its t-based ``ci_low``/``ci_high``, ``median_diff``, ``improvement`` (in the metric's good
+    direction), ``relative_improvement_pct`` (of the baseline mean), ``ratio`` (candidate/baseline mean),
+    ``shapiro_p`` (normality of the differences; NaN below 3 pairs), ``t_p`` (paired t-test), ``wilcoxon_p``,
+    ``test`` and ``p`` (the one chosen), ``reason`` (why, in words), ``cohens_dz`` (mean/std of differences),
+    ``rank_biserial``. All differences zero: both p-values are 1.
+    """
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    d = b - a
+    n = int(d.size)
+    sign = 1.0 if better == "higher" else -1.0
+    out = {"n": n, "n_dropped": int((~ok).sum()), "mean_baseline": float(a.mean()) if n else np.nan,
+           "mean_candidate": float(b.mean()) if n else np.nan, "mean_diff": float(d.mean()) if n else np.nan,
+           "median_diff": float(np.median(d)) if n else np.nan}
+    out["improvement"] = sign * out["mean_diff"]
+    base = out["mean_baseline"]
+    out["relative_improvement_pct"] = 100 * out["improvement"] / abs(base) if n and base else np.nan
+    out["ratio"] = out["mean_candidate"] / base if n and base else np.nan
+    sd = float(d.std(ddof=1)) if n > 1 else np.nan
+    if n > 1:
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
+        out["ci_low"], out["ci_high"] = out["mean_diff"] - half, out["mean_diff"] + half
+    else:
+        out["ci_low"] = out["ci_high"] = np.nan
+    out["cohens_dz"] = out["mean_diff"] / sd if n > 1 and sd > 0 else (0.0 if n > 1 else np.nan)
+    out["rank_biserial"] = rank_biserial(d) if n else np.nan
+    if n < 2:
+        out.update({"shapiro_p": np.nan, "t_p": np.nan, "wilcoxon_p": np.nan, "test": "none", "p": np.nan,
+                    "reason": f"{n} paired case(s): too few to test"})
+        return out
+    if np.all(d == 0):
+        out.update({"shapiro_p": np.nan, "t_p": 1.0, "wilcoxon_p": 1.0, "test": "none", "p": 1.0,
+                    "reason": "the two models give identical values on every case"})
+        return out
+    out["shapiro_p"] = float(stats.shapiro(d).pvalue) if n >= 3 and np.ptp(d) > 0 else np.nan
+    out["t_p"] = float(stats.ttest_rel(b, a).pvalue) if sd > 0 else (0.0 if d.mean() != 0 else 1.0)
+    out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
+    if np.isnan(out["shapiro_p"]):
+        out.update({"test": "wilcoxon", "p": out["wilcoxon_p"],
+                    "reason": "fewer than 3 differing pairs: normality cannot be checked, so the rank test"})
+    elif out["shapiro_p"] >= alpha:
+        out.update({"test": "paired t-test", "p": out["t_p"],
+                    "reason": f"the paired differences look normal (Shapiro-Wilk p = {out['shapiro_p']:.3g} >= "
+                              f"{alpha}), so the paired t-test on their mean"})
+    else:
+        out.update({"test": "wilcoxon", "p": out["wilcoxon_p"],
+                    "reason": f"the paired differences are not normal (Shapiro-Wilk p = {out['shapiro_p']:.3g} "
+                              f"< {alpha}), so the Wilcoxon signed-rank test"})
+    return out
+
+
+def mcnemar_exact(flip_to_correct: int, flip_to_incorrect: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against 1/2."""
+    n = flip_to_correct + flip_to_incorrect
+    if n == 0:
+        return 1.0
+    return float(stats.binomtest(min(flip_to_correct, flip_to_incorrect), n, 0.5).pvalue)
+
+
+def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int = 0) -> dict:
+    """Per-case outcome flips between two predictors (booleans: correct / pass).
+
+    Returns ``groups`` (a DataFrame: group, n, percent, sample ids) for ``flip_to_correct`` (baseline wrong,
+    candidate right), ``flip_to_incorrect``, ``correct_correct`` and ``incorrect_incorrect``;
+    ``baseline_accuracy``, ``candidate_accuracy``, ``n`` and the exact McNemar ``p``.
+    """
+    a = np.asarray(baseline_ok, dtype=bool)
+    b = np.asarray(candidate_ok, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"baseline and candidate have different lengths ({a.size} vs {b.size})")
+    ids = np.asarray(ids if ids is not None else np.arange(a.size))
+    groups = {"flip_to_correct": ~a & b, "flip_to_incorrect": a & ~b, "correct_correct": a & b,
+              "incorrect_incorrect": ~a & ~b}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, sel in groups.items():
+        members = ids[sel]
+        pick = members if members.size <= sample else rng.choice(members, sample, replace=False)
+        rows.append({"group": name, "n": int(sel.sum()), "percent": 100 * sel.mean() if a.size else np.nan,
+                     "sample_ids": ", ".join(map(str, pick))})
+    n10, n01 = int(groups["flip_to_correct"].sum()), int(groups["flip_to_incorrect"].sum())
+    return {"groups": pd.DataFrame(rows), "n": int(a.size),
+            "baseline_accuracy": float(a.mean()) if a.size else np.nan,
+            "candidate_accuracy": float(b.mean()) if a.size else np.nan, "p": mcnemar_exact(n10, n01)}
+
+
+def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
+                   regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
+                   threshold: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Paired comparison of two models per region (Holm-corrected across regions) or on the mean over regions.
+
+    ``aggregate="mean-over-regions"`` averages each case's regions first (AUDIT's per-subject aggregation).
+    ``threshold`` defines pass/fail for the flip columns (default 0.5 for similarity metrics; distances pass
+    at or below it). Returns one row per region (or ``region="mean"``) with :func:`paired_test`'s fields,
+    ``p_holm`` and the flip counts.
+    """
+    m = metrics[(metrics.metric == metric) & metrics.model.isin([baseline, candidate])]
+    if dataset:
+        m = m[m.dataset == dataset]
+    if regions:
+        m = m[m.region.isin(regions)]
+    if m.empty:
+        raise ValueError(f"no {metric!r} rows for models {baseline!r} and {candidate!r}")
+    if aggregate == "mean-over-regions":
+        m = m.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
+    elif aggregate != "per-region":
+        raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
+    better = "higher" if higher_is_better(metric) else "lower"
+    thr = threshold if threshold is not None else 0.5
+    rows = []
+    for region, g in m.groupby("region", sort=True):
+        wide = g.pivot_table(index=["dataset", "case"], columns="model", values="value", aggfunc="first")
+        wide = wide.reindex(columns=[baseline, candidate])
+        res = paired_test(wide[baseline], wide[candidate], alpha=alpha, better=better)
+        both = wide.dropna()
+        ok_a = both[baseline] >= thr if better == "higher" else both[baseline] <= thr
+        ok_b = both[candidate] >= thr if better == "higher" else both[candidate] <= thr
+        flips = flip_table(ok_a.to_numpy(), ok_b.to_numpy())
+        counts = flips["groups"].set_index("group").n
+        rows.append({"region": region, "metric": metric, "baseline": baseline, "candidate": candidate, **res,
+                     **{f"n_{k}": int(v) for k, v in counts.items()}, "mcnemar_p": flips["p"],
+                     "pass_threshold": thr})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out.p)
+    return out

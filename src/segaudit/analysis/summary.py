@@ -1,0 +1,87 @@
+"""Summaries of long metric rows: central tendency, spread and bootstrap confidence intervals per group.
+
+Input is the store's long ``metrics`` table (dataset, case, model, region, metric, value). The flags
+``gt_empty``/``pred_empty`` that ``evaluate`` writes for every region decide which cases are "both empty": their
+similarity values (1 by policy) and distances (0) say nothing about a model's skill, so they are counted in
+``n_both_empty`` and left out of the statistics by default instead of inflating the means. Undefined values
+(NaN, inf) are never dropped silently: they are counted in ``n_undefined``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+GROUP = ["dataset", "model", "region", "metric"]
+FLAGS = ("gt_empty", "pred_empty", "gt_voxels", "pred_voxels", "tp", "fp", "fn", "tn")
+
+
+def with_empty_flags(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Metric rows (flags removed) with boolean columns ``gt_empty``, ``pred_empty`` and ``both_empty``.
+
+    Cases without flag rows (e.g. imported AUDIT tables) get False.
+    """
+    m = metrics
+    key = ["dataset", "case", "model", "region"]
+    flags = m[m.metric.isin(["gt_empty", "pred_empty"])].pivot_table(index=key, columns="metric", values="value",
+                                                                       aggfunc="first")
+    rows = m[~m.metric.isin(FLAGS)].copy()
+    if flags.empty:
+        rows["gt_empty"] = rows["pred_empty"] = False
+    else:
+        flags = flags.reindex(columns=["gt_empty", "pred_empty"]).fillna(0).astype(bool).reset_index()
+        rows = rows.merge(flags, on=key, how="left")
+        rows[["gt_empty", "pred_empty"]] = rows[["gt_empty", "pred_empty"]].fillna(False).astype(bool)
+    rows["both_empty"] = rows.gt_empty & rows.pred_empty
+    return rows
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, n_resamples: int = 2000, method: str = "BCa",
+                 seed: int = 0) -> tuple[float, float]:
+    """Bootstrap confidence interval of the mean (``method`` ``"BCa"`` or ``"percentile"``, scipy.stats.bootstrap).
+
+    Fewer than 2 values, or a constant sample: ``(mean, mean)`` for a constant sample, NaN bounds otherwise.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return (np.nan, np.nan)
+    if np.all(v == v[0]):
+        return (float(v[0]), float(v[0]))
+    res = stats.bootstrap((v,), np.mean, confidence_level=level, n_resamples=n_resamples, method=method,
+                          random_state=np.random.default_rng(seed), vectorized=True)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def summarize(metrics: pd.DataFrame, by: list[str] | None = None, level: float = 0.95, n_resamples: int = 2000,
+              include_both_empty: bool = False, seed: int = 0) -> pd.DataFrame:
+    """Per group (default dataset × model × region × metric): n, mean, std, median, q1, q3, iqr, bootstrap CIs.
+
+    Columns: ``n`` (finite values used), ``n_undefined`` (NaN or infinite values, not used),
+    ``n_both_empty`` (cases where ground truth and prediction are both empty: left out unless
+    ``include_both_empty``), ``mean``, ``std`` (ddof 1), ``median``, ``q1``, ``q3``, ``iqr``, ``ci_low``/``ci_high``
+    (BCa bootstrap of the mean) and ``ci_pct_low``/``ci_pct_high`` (percentile bootstrap). Deterministic
+    (``seed``).
+    """
+    by = by or GROUP
+    rows = with_empty_flags(metrics)
+    out = []
+    for key, g in rows.groupby(by, sort=True, dropna=False):
+        both = g.both_empty
+        used = g if include_both_empty else g[~both]
+        v = used.value.to_numpy(dtype=float)
+        finite = v[np.isfinite(v)]
+        rec = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        rec.update({"n": int(finite.size), "n_undefined": int(v.size - finite.size),
+                    "n_both_empty": int(both.sum())})
+        if finite.size:
+            q1, med, q3 = np.percentile(finite, [25, 50, 75])
+            rec.update({"mean": float(finite.mean()), "std": float(finite.std(ddof=1)) if finite.size > 1
+                        else np.nan, "median": float(med), "q1": float(q1), "q3": float(q3),
+                        "iqr": float(q3 - q1)})
+        else:
+            rec.update(dict.fromkeys(("mean", "std", "median", "q1", "q3", "iqr"), np.nan))
+        rec["ci_low"], rec["ci_high"] = bootstrap_ci(finite, level, n_resamples, "BCa", seed)
+        rec["ci_pct_low"], rec["ci_pct_high"] = bootstrap_ci(finite, level, n_resamples, "percentile", seed)
+        out.append(rec)
+    return pd.DataFrame(out)

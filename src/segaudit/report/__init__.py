@@ -1,0 +1,1 @@
+"""Figures and the HTML report (issue 6, in progress): matplotlib figures written atomically as PNG."""

@@ -1,0 +1,74 @@
+"""Summaries and the failure taxonomy on real evaluated BraTS cases, against pandas/numpy computations."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from segaudit.analysis import failure_counts, failure_taxonomy, quality_band, summarize, worst_best
+from segaudit.dataset import load_project
+from segaudit.metrics import EvaluationOptions
+from segaudit.pipeline.evaluate import evaluate_project
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, demo_data):
+    tmp = tmp_path_factory.mktemp("analysis")
+    root = demo_data / "brats_audit"
+    data = {"datasets": {ds: {"root": str(root / ds),
+                              "ground_truth": f"{{root}}/{ds}_images/{{case}}/{{case}}_seg.nii.gz",
+                              "predictions": f"{{root}}/{ds}_seg/{{model}}/{{case}}/{{case}}_pred.nii.gz",
+                              "label_convention": "audit"} for ds in ("BraTS2024_PED", "LUMIERE", "UCSF")}}
+    (tmp / "p.yaml").write_text(yaml.safe_dump(data))
+    res = evaluate_project(load_project(tmp / "p.yaml"), tmp / "run", EvaluationOptions(lesion_matching="none"),
+                           progress=False)
+    return res.metrics
+
+
+def test_summary_matches_pandas_and_separates_both_empty(evaluated):
+    m = evaluated
+    s = summarize(m[m.metric.isin(["dice", "hd95", "gt_empty", "pred_empty"])], n_resamples=500)
+    row = s[(s.dataset == "LUMIERE") & (s.model == "nnUnet") & (s.region == "WT") & (s.metric == "dice")].iloc[0]
+    v = m[(m.dataset == "LUMIERE") & (m.model == "nnUnet") & (m.region == "WT") & (m.metric == "dice")].value
+    assert row.n == len(v) and row["mean"] == pytest.approx(v.mean()) and row["std"] == pytest.approx(v.std())
+    assert row["median"] == pytest.approx(v.median()) and row.ci_low <= row["mean"] <= row.ci_high
+    assert row.ci_pct_low <= row["mean"] <= row.ci_pct_high
+    # A case whose ground truth and prediction are both empty is counted apart, not averaged in as Dice 1.
+    flags = m[m.metric.isin(["gt_empty", "pred_empty"])].pivot_table(
+        index=["dataset", "case", "model", "region"], columns="metric", values="value")
+    both = flags[(flags.gt_empty == 1) & (flags.pred_empty == 1)]
+    assert s.n_both_empty.sum() == 2 * len(both)  # once for dice, once for hd95
+    if len(both):
+        ds, case, model, region = both.index[0]
+        r = s[(s.dataset == ds) & (s.model == model) & (s.region == region) & (s.metric == "dice")].iloc[0]
+        vals = m[(m.dataset == ds) & (m.model == model) & (m.region == region) & (m.metric == "dice")
+                 & (m.case != case)].value
+        assert r.n == len(vals) and r["mean"] == pytest.approx(vals.mean())
+
+
+def test_failure_taxonomy_classes(evaluated):
+    t = failure_taxonomy(evaluated)
+    assert set(t.failure) <= {"good", "partial", "disjoint", "gt_nonempty_pred_empty", "gt_empty_pred_nonempty",
+                              "both_empty"}
+    # BraTS2024_PED-00266-000 has no enhancing tumour in its ground truth; SegResNet predicts some: false alarm.
+    row = t[(t.case == "BraTS2024_PED-00266-000") & (t.model == "SegResNet") & (t.region == "ENH")].iloc[0]
+    assert row.gt_empty == 1 and row.pred_empty == 0 and row.failure == "gt_empty_pred_nonempty"
+    good = t[t.failure == "good"]
+    assert (good.dice >= 0.6).all() and (t[t.failure == "partial"].dice < 0.6).all()
+    assert (t[t.failure == "disjoint"].tp == 0).all()
+    c = failure_counts(t)
+    assert np.allclose(c.groupby(["dataset", "model", "region"]).percent.sum(), 100)
+
+
+def test_quality_bands_and_worst_best(evaluated):
+    np.testing.assert_array_equal(quality_band([0.1, 0.4, 0.59, 0.6, np.nan], (0.4, 0.6)),
+                                  ["bad", "mid", "mid", "good", "undefined"])
+    np.testing.assert_array_equal(quality_band([1.0, 5.0, 20.0], (2.0, 10.0), higher_is_better=False),
+                                  ["good", "mid", "bad"])
+    wb = worst_best(evaluated, "dice", k=1)
+    lum = wb[(wb.dataset == "LUMIERE") & (wb.model == "nnUnet") & (wb.region == "WT")]
+    v = evaluated[(evaluated.dataset == "LUMIERE") & (evaluated.model == "nnUnet") & (evaluated.region == "WT")
+                  & (evaluated.metric == "dice")]
+    assert lum[lum.rank_kind == "worst"].value.iloc[0] == v.value.min()
+    assert lum[lum.rank_kind == "best"].value.iloc[0] == v.value.max()
+    assert isinstance(wb, pd.DataFrame)
