@@ -112,3 +112,15 @@ def test_flips_command_on_a_real_outcome_table(ucsd, tmp_path, capsys):
     bad.write_text("id,x,y\n1,maybe,1\n")
     assert main(["flips", str(bad), "--baseline", "x", "--candidate", "y"]) == 2
     assert "not a correctness value" in capsys.readouterr().err
+
+
+def test_compare_command_on_imported_audit_store(tests_data, tmp_path, capsys):
+    assert main(["import-audit", "--metrics", str(tests_data / UCSD), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    rc = main(["compare", str(tmp_path / "run"), "--baseline", "BraTS25_3A", "--candidate", "BraTS25_3B",
+               "--aggregate", "mean-over-regions", "--cases", "UCSD-02251-100"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "dice / mean" in out and "because the paired differences" in out and "Holm" in out
+    assert "exact McNemar" in out and "UCSD-02251-100" in out
+    assert main(["compare", str(tmp_path / "run"), "--baseline", "nope", "--candidate", "BraTS25_3B"]) == 2

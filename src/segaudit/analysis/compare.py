@@ -151,6 +151,10 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     at or below it). Returns one row per region (or ``region="mean"``) with :func:`paired_test`'s fields,
     ``p_holm`` and the flip counts.
     """
+    have = set(metrics[metrics.metric == metric].model.dropna())
+    for name in (baseline, candidate):
+        if name not in have:
+            raise ValueError(f"no {metric!r} rows for model {name!r} (models: {', '.join(sorted(have)) or 'none'})")
     m = metrics[(metrics.metric == metric) & metrics.model.isin([baseline, candidate])]
     if dataset:
         m = m[m.dataset == dataset]
