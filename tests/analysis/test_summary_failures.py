@@ -72,3 +72,27 @@ def test_quality_bands_and_worst_best(evaluated):
     assert lum[lum.rank_kind == "worst"].value.iloc[0] == v.value.min()
     assert lum[lum.rank_kind == "best"].value.iloc[0] == v.value.max()
     assert isinstance(wb, pd.DataFrame)
+
+
+def test_error_matrix_aggregates_stored_confusions(evaluated):
+    from segaudit.analysis import error_matrix
+
+    one = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet", case="Patient-002-week-021")
+    all_cases = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet")
+    assert one.index[0] == "background" and set(one.index) == {"background", "ENH", "NEC", "EDE"}
+    assert list(one.index) == list(one.columns)
+    counts = evaluated[(evaluated.case == "Patient-002-week-021") & (evaluated.model == "nnUnet")
+                       & (evaluated.region == "WT") & evaluated.metric.isin(["tp", "fp", "fn", "tn"])].value
+    assert one.to_numpy().sum() == counts.sum()  # every voxel of the image once
+    parts = sum(error_matrix(evaluated, dataset="LUMIERE", model="nnUnet", case=c).to_numpy()
+                for c in evaluated[evaluated.dataset == "LUMIERE"].case.unique())
+    np.testing.assert_array_equal(all_cases.to_numpy(), parts)
+    # Row sums are the ground-truth volumes (1 mm voxels): equal to the stored gt_volume of each label.
+    vols = evaluated[(evaluated.dataset == "LUMIERE") & (evaluated.model == "nnUnet")
+                     & (evaluated.metric == "gt_volume")].groupby("region").value.sum()
+    for label in ("ENH", "NEC", "EDE"):
+        assert all_cases.loc[label].sum() == vols[label]
+    norm = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet", normalise=True, background=False)
+    assert np.allclose(norm.sum(axis=1).dropna(), 1.0) and "background" not in norm.index
+    with pytest.raises(ValueError, match="no stored error matrix"):
+        error_matrix(evaluated, model="nope")

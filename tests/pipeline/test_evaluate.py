@@ -37,7 +37,7 @@ def test_rows_in_store_and_resume(brats_copy, tmp_path):
     m = res.metrics
     assert set(m.columns) == {"dataset", "case", "model", "region", "metric", "value"}
     assert m.groupby(["case", "model"]).ngroups == 6
-    assert set(m.region) == {"ENH", "NEC", "EDE", "WT", "TC", "ET"}
+    assert set(m.region) == {"ENH", "NEC", "EDE", "WT", "TC", "ET", "confusion"}
     assert {"dice", "hd95", "nsd@1mm", "gt_empty", "pred_empty", "relative_volume_error"} <= set(m.metric)
     # Week 021 has no enhancing tumour: flagged, and its distances get the diagonal penalty, not a fake 0.
     w21 = m[(m.case == "Patient-002-week-021") & (m.region == "ENH")].set_index(["model", "metric"]).value
@@ -47,6 +47,17 @@ def test_rows_in_store_and_resume(brats_copy, tmp_path):
     gt = read_mask(brats_copy / "LUMIERE" / "LUMIERE_images" / "Patient-002-week-021" /
                    "Patient-002-week-021_seg.nii.gz")
     pen = float(np.sqrt(np.sum((np.array(gt.shape) * np.array(gt.spacing)) ** 2)))  # the image diagonal
+    # The stored segmentation error matrix equals a confusion matrix counted directly on the two files.
+    pred = read_mask(brats_copy / "LUMIERE" / "LUMIERE_seg" / "nnUnet" / "Patient-002-week-021" /
+                     "Patient-002-week-021_pred.nii.gz")
+    names = ["background", "ENH", "NEC", "EDE"]
+    direct = pd.crosstab(pd.Categorical(gt.array.ravel(), categories=[0, 1, 2, 3]),
+                         pd.Categorical(pred.array.ravel(), categories=[0, 1, 2, 3]), dropna=False).to_numpy()
+    conf = m[(m.case == "Patient-002-week-021") & (m.model == "nnUnet") & (m.region == "confusion")]
+    stored = conf.set_index("metric").value
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            assert stored[f"{a}->{b}"] == direct[i, j], (a, b)
     for model in ("SegResNet", "nnUnet"):
         if w21[(model, "pred_empty")] == 0.0:
             assert w21[(model, "hd95")] == pytest.approx(pen, rel=1e-12) and w21[(model, "dice")] == 0.0

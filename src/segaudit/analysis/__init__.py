@@ -4,6 +4,7 @@ Every function takes tidy DataFrames (the store's long tables) and returns a tid
 """
 
 from segaudit.analysis.compare import compare_models, flip_table, holm, mcnemar_exact, paired_test
+from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import (
     failed_lesion_sizes,
     failure_counts,
@@ -14,6 +15,7 @@ from segaudit.analysis.failures import (
 from segaudit.analysis.flips import read_outcomes, run_flips
 from segaudit.analysis.summary import bootstrap_ci, summarize, with_empty_flags
 
-__all__ = ["bootstrap_ci", "compare_models", "failed_lesion_sizes", "failure_counts", "failure_taxonomy",
-           "flip_table", "holm", "mcnemar_exact", "paired_test", "quality_band", "read_outcomes", "run_flips",
+__all__ = ["bootstrap_ci", "compare_models", "error_matrix", "failed_lesion_sizes", "failure_counts",
+           "failure_taxonomy", "flip_table", "holm", "mcnemar_exact", "paired_test", "quality_band",
+           "read_outcomes", "run_flips",
            "summarize", "with_empty_flags", "worst_best"]

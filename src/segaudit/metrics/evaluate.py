@@ -122,6 +122,9 @@ class EvaluationOptions:
         return replace(self, **changes)
 
 
+CONFUSION_REGION = "confusion"
+
+
 @dataclass
 class PairResult:
     """Metrics of one pair: ``rows`` (region, metric, value), per-lesion records and notes (warnings)."""
@@ -228,6 +231,14 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     value_list = [0] + sorted(known)
     index = {v: i for i, v in enumerate(value_list)}
     confusion = label_confusion(g, p, value_list) if g.size else np.zeros((len(value_list),) * 2, np.int64)
+    # The segmentation error matrix, stored once here so no view has to re-read images: region "confusion",
+    # metric "<gt label>-><pred label>", value = voxels (background-background includes the uncropped rest).
+    names = {v: n for n, v in labels.items()}
+    label_names = ["background"] + [names[v] for v in value_list[1:]]
+    full = confusion.astype(np.int64)
+    full[0, 0] += gt.size - int(confusion.sum())
+    result.rows += [(CONFUSION_REGION, f"{a}->{b}", float(full[i, j]))
+                    for i, a in enumerate(label_names) for j, b in enumerate(label_names)]
     voxel_volume = float(np.prod(spacing))
     one_empty = policy.one_empty_distance(gt.shape, spacing)
     penalty = policy.penalty_for(gt.shape, spacing)
