@@ -292,6 +292,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
+    """Arguments every per-case step shares: target, store, parallelism, resumption, dataset filter, progress."""
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
+                   help="how --workers run (auto: Dask when installed, else processes)")
+    s.add_argument("--force", action="store_true", help=force_help)
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from segaudit.features.case import GROUPS
 
@@ -316,12 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("evaluate", help="score every case-model: overlap, surface, lesion-wise metrics")
-    s.add_argument("target", help="project file (.yaml) or a data folder")
-    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
-    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
-    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
-                   help="how --workers run (auto: Dask when installed, else processes)")
+    _add_step_arguments(s, "re-score case-models already in the store")
     s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
     s.add_argument("--tolerance", type=float, action="append", help="NSD tolerance in mm (repeatable; default 1)")
     s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
@@ -339,14 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
     s.add_argument("--resample-nearest", action="store_true",
                    help="resample predictions on another grid onto the ground truth's (nearest neighbour)")
-    s.add_argument("--force", action="store_true", help="re-score case-models already in the store")
-    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
-    s.add_argument("target", help="project file (.yaml) or a data folder")
-    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    _add_step_arguments(s, "re-extract cases already in the store")
     s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
     s.add_argument("--bin-count", type=int, help="texture quantisation: fixed bin count (default 32)")
     s.add_argument("--bin-width", type=float, help="texture quantisation: fixed bin width instead")
@@ -354,12 +358,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="brain/foreground: auto (differs from the corner value, holes filled), nonzero (!= 0) or "
                         "positive (> 0, AUDIT's intensity region)")
     s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
-    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
-    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto")
-    s.add_argument("--force", action="store_true", help="re-extract cases already in the store")
-    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
-    s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
