@@ -3,6 +3,7 @@
 Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a plain dict.
 """
 
+from segaudit.analysis.bias import lowess, metric_by_group, metric_vs_feature
 from segaudit.analysis.cohorts import longitudinal_volumes, split_leakage, split_overview
 from segaudit.analysis.compare import compare_models, flip_table, holm, mcnemar_exact, paired_test
 from segaudit.analysis.error_matrix import error_matrix
@@ -14,9 +15,11 @@ from segaudit.analysis.failures import (
     worst_best,
 )
 from segaudit.analysis.flips import read_outcomes, run_flips
+from segaudit.analysis.ranking import rank_models
 from segaudit.analysis.summary import bootstrap_ci, summarize, with_empty_flags
 
 __all__ = ["bootstrap_ci", "compare_models", "error_matrix", "failed_lesion_sizes", "failure_counts",
            "failure_taxonomy", "flip_table", "holm", "mcnemar_exact", "paired_test", "quality_band",
-           "longitudinal_volumes", "read_outcomes", "run_flips", "split_leakage", "split_overview",
+           "longitudinal_volumes", "lowess", "metric_by_group", "metric_vs_feature", "rank_models",
+           "read_outcomes", "run_flips", "split_leakage", "split_overview",
            "summarize", "with_empty_flags", "worst_best"]

@@ -1,0 +1,59 @@
+"""Several models on the same cases: Friedman test, mean ranks, post hoc pairs and rank stability."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from segaudit.analysis.compare import holm
+
+
+def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples: int = 1000,
+                seed: int = 0) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Rank k models on n cases (``table``: rows = cases, columns = models; incomplete cases are dropped).
+
+    Returns
+    -------
+    ranks:
+        Per model: mean rank (1 = best, ties averaged), mean value, and ``rank_stability``: the share of
+        bootstrap resamples of the cases in which the model keeps its rank (by mean rank).
+    friedman:
+        ``statistic``, ``p``, ``n`` (complete cases), ``k``.
+    posthoc:
+        Every pair: Wilcoxon signed-rank p and Holm-adjusted p.
+    """
+    t = table.dropna()
+    values = t.to_numpy(dtype=float)
+    models = list(t.columns)
+    n, k = values.shape
+    ranks = stats.rankdata(-values if higher_is_better else values, axis=1)
+    mean_ranks = ranks.mean(axis=0)
+    order = np.argsort(mean_ranks, kind="stable")
+    place = np.empty(k, dtype=int)
+    place[order] = np.arange(1, k + 1)
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(k)
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        mr = ranks[idx].mean(axis=0)
+        p = np.empty(k, dtype=int)
+        p[np.argsort(mr, kind="stable")] = np.arange(1, k + 1)
+        keep += p == place
+    out_ranks = pd.DataFrame({"model": models, "mean_rank": mean_ranks, "place": place,
+                              "mean": values.mean(axis=0), "rank_stability": keep / n_resamples})
+    friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan}
+    if n >= 2 and k >= 3:
+        res = stats.friedmanchisquare(*values.T)
+        friedman.update({"statistic": float(res.statistic), "p": float(res.pvalue)})
+    pairs = []
+    for i, j in itertools.combinations(range(k), 2):
+        d = values[:, j] - values[:, i]
+        p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+        pairs.append({"model_a": models[i], "model_b": models[j], "wilcoxon_p": p})
+    post = pd.DataFrame(pairs)
+    if len(post):
+        post["p_holm"] = holm(post.wilcoxon_p)
+    return out_ranks.sort_values("place").reset_index(drop=True), friedman, post

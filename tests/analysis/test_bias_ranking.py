@@ -1,0 +1,79 @@
+"""Bias (metric vs feature, metric by group) and multi-model ranking against scipy/statsmodels on real data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.nonparametric.smoothers_lowess import lowess as sm_lowess
+from statsmodels.stats.multitest import multipletests
+
+from segaudit.analysis.bias import lowess, metric_by_group, metric_vs_feature
+from segaudit.analysis.ranking import rank_models
+from segaudit.features.case import FeatureOptions
+from segaudit.metrics import EvaluationOptions
+from segaudit.pipeline.demo import demo_project
+from segaudit.pipeline.evaluate import evaluate_project
+from segaudit.pipeline.features import extract_project
+from segaudit.store.audit import read_audit_metrics
+
+UCSD = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSD.csv"
+
+
+@pytest.fixture(scope="module")
+def mets(tmp_path_factory):
+    """Dice of the U-Net on the 24 real metastasis slices, with the true lesion area and the subject."""
+    project = demo_project()
+    project.datasets = [d for d in project.datasets if d.name == "brainmets_t2w_slices"]
+    out = tmp_path_factory.mktemp("bias") / "run"
+    ev = evaluate_project(project, out, EvaluationOptions(lesion_matching="none"), progress=False)
+    ft = extract_project(project, out, FeatureOptions(groups=("lesion",), shape=False), progress=False)
+    dice = ev.metrics[(ev.metrics.metric == "dice") & (ev.metrics.region == "metastasis")]
+    area = ft.features[(ft.features.source == "metastasis") & (ft.features.feature == "volume")
+                       & (ft.features.model == "")]
+    t = dice[["case", "value"]].rename(columns={"value": "metric"}).merge(
+        area[["case", "value"]].rename(columns={"value": "feature"}), on="case")
+    t["group"] = t.case.str.extract(r"(BraTS-MET-\d+-\d+)")[0]
+    return t
+
+
+def test_metric_vs_feature_against_scipy(mets):
+    r = metric_vs_feature(mets, n_resamples=500)
+    rho = stats.spearmanr(mets.feature, mets.metric)
+    assert r["n"] == len(mets) and r["spearman_rho"] == pytest.approx(rho.statistic)
+    assert r["p"] == pytest.approx(rho.pvalue) and r["ci_low"] <= r["spearman_rho"] <= r["ci_high"]
+    assert len(r["trend"]) == len(mets)
+
+
+def test_lowess_equals_statsmodels(mets):
+    x, y = mets.feature.to_numpy(float), mets.metric.to_numpy(float)
+    ours_x, ours = lowess(x, y, frac=2 / 3, it=3)
+    ref = sm_lowess(y, x, frac=2 / 3, it=3, delta=0.0, return_sorted=True)
+    np.testing.assert_allclose(ours_x, ref[:, 0])
+    np.testing.assert_allclose(ours, ref[:, 1], rtol=1e-6, atol=1e-9)
+
+
+def test_metric_by_group_against_scipy(mets):
+    table, test = metric_by_group(mets, n_resamples=500)
+    groups = [g.metric.to_numpy() for _, g in mets.groupby("group", sort=True)]
+    kw = stats.kruskal(*groups)
+    assert test["p"] == pytest.approx(kw.pvalue) and test["groups"] == len(groups) == 5
+    assert table.n.sum() == len(mets) and test["overall_mean"] == pytest.approx(mets.metric.mean())
+    flagged = table[table.differs_from_overall]
+    assert ((flagged.ci_low > test["overall_mean"]) | (flagged.ci_high < test["overall_mean"])).all()
+
+
+def test_rank_models_against_scipy(tests_data):
+    m = read_audit_metrics(tests_data / UCSD)
+    wide = m[m.metric == "dice"].groupby(["case", "model"]).value.mean().unstack()
+    ranks, fried, post = rank_models(wide, n_resamples=200)
+    full = wide.dropna()
+    ref = stats.friedmanchisquare(*full.to_numpy().T)
+    assert fried["n"] == len(full) and fried["p"] == pytest.approx(ref.pvalue)
+    mean_ranks = full.rank(axis=1, ascending=False).mean()
+    for r in ranks.itertuples():
+        assert r.mean_rank == pytest.approx(mean_ranks[r.model])
+    assert ranks.mean_rank.is_monotonic_increasing and ranks.rank_stability.between(0, 1).all()
+    pvals = [stats.wilcoxon(full[b] - full[a]).pvalue for a, b in zip(post.model_a, post.model_b, strict=True)]
+    np.testing.assert_allclose(post.wilcoxon_p, pvals)
+    np.testing.assert_allclose(post.p_holm, multipletests(pvals, method="holm")[1])
+    assert isinstance(ranks, pd.DataFrame)
