@@ -70,6 +70,7 @@ def test_demo_command(tmp_path):
     assert "BraTS20_Training_369" in r.stdout and "missing sequence 't1'" in r.stdout
     assert "Evaluation" in r.stdout and "brainmets_t2w_slices" in r.stdout
     assert "Features: per dataset" in r.stdout and "sequence t1 not found" in r.stdout
+    assert "Report:" in r.stdout and (tmp_path / "demo" / "report.html").stat().st_size > 100_000
     assert (tmp_path / "demo" / "segaudit.duckdb").is_file()
 
 

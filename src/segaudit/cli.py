@@ -1,6 +1,6 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``compare``, ``flips``, ``metrics``, ``export``,
+Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``, ``export``,
 ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
@@ -245,6 +245,16 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from segaudit.dataset.project import load_project
+    from segaudit.report.html import build_report
+
+    project = load_project(args.project) if args.project else None
+    path = build_report(args.results, args.out, project)
+    console.print(f"Report: {path.resolve()}")
+    return 0
+
+
 def cmd_metrics(args) -> int:
     from segaudit.metrics import explain_table
 
@@ -381,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table (default 0.5)")
     s.add_argument("--cases", help="comma-separated case ids to list")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report", help="write a self-contained HTML report of a results store")
+    s.add_argument("results", help="results directory (DuckDB store)")
+    s.add_argument("--out", default="report.html", help="HTML file to write (default report.html)")
+    s.add_argument("--project", help="project file, for image panels of the worst and best cases")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
     s.add_argument("--explain", action="store_true", help="print the table")

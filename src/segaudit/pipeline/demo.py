@@ -2,7 +2,7 @@
 
 The demo scans the bundled project (discovery + QC), evaluates every case-model (overlap, surface and
 lesion-wise metrics) and extracts every case's features (intensity, texture, spatial, lesion, multimodal) into
-one results store; later stages (report) extend it as they land.
+one results store, and writes the HTML report beside it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def demo_project() -> ProjectConfig:
 
 def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, console=None,
              workers: int = 2) -> ScanResult:
-    """Scan, evaluate and extract features of the bundled sample data into ``out_dir``; print what was found."""
+    """Scan, evaluate, extract features and report on the bundled sample data in ``out_dir``; print what was found."""
     project = demo_project()
     if console is not None:
         console.print(f"segaudit demo: bundled sample data in {demo_project_path().parent}")
@@ -59,7 +59,12 @@ def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, conso
         shown = feats.errors[feats.errors.severity != "info"]
         for _, e in shown.iterrows():
             console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case}: {e.message}", soft_wrap=True)
+    from segaudit.report.html import build_report
+
+    report = build_report(out_dir, Path(out_dir) / "report.html", project, "segaudit demo: bundled sample data")
+    if console is not None:
         console.print(f"Results store: {Path(out_dir) / 'segaudit.duckdb'}")
+        console.print(f"Report: {report.resolve()}")
         console.print(f"Export the tables with: segaudit export {out_dir} --format csv (or --format audit)")
     return result
 
