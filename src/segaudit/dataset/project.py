@@ -99,7 +99,15 @@ class ProjectConfig:
     @property
     def config_hash(self) -> str:
         """SHA-256 (first 16 hex digits) of the canonical JSON of the project file's content."""
-        blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
+        return self.settings_hash()
+
+    def settings_hash(self, **settings) -> str:
+        """Like :attr:`config_hash`, over ``{"project": raw, **settings}`` when a step's settings are given.
+
+        The key under which a step's results are reused on a re-run (``settings``: JSON-able values).
+        """
+        data = {"project": self.raw, **settings} if settings else self.raw
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def dataset(self, name: str) -> DatasetConfig:

@@ -12,8 +12,6 @@ are identical whichever is used (they are sorted before they are compared or exp
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,20 +214,6 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
     return jobs, skipped
 
 
-def completed_case_models(store: ResultsStore, options_hash: str) -> set[tuple[str, str, str]]:
-    """Case-models that already have metric rows from an evaluation with the same settings."""
-    rows = store.con.execute(
-        "SELECT DISTINCT m.dataset, m.\"case\", m.model FROM metrics m JOIN runs r USING (run_id) "
-        "WHERE r.step = 'evaluate' AND r.config_hash = ?", [options_hash]).fetchall()
-    return {(a, b, c) for a, b, c in rows}
-
-
-def evaluation_hash(project: ProjectConfig, options: EvaluationOptions, extra: dict) -> str:
-    """Hash of the project and the evaluation settings: case-models scored under it are skipped on re-runs."""
-    blob = json.dumps({"project": project.raw, "options": options.to_dict(), **extra}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                      workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
                      missing_as_empty: bool = False, resample: bool = False, executor: str = "auto",
@@ -260,10 +244,10 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
     settings = {"missing_as_empty": missing_as_empty, "resample": resample}
-    ohash = evaluation_hash(project, options, settings)
+    ohash = project.settings_hash(options=options.to_dict(), **settings)
     datasets = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
-        done = set() if force else completed_case_models(store, ohash)
+        done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
         jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample)
         run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
                                                       **settings}, argv)

@@ -14,7 +14,6 @@ is recorded (error) and only its lesion features are left out; an RGB image is s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,20 +192,6 @@ def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[
     return jobs, skipped, disc.cases_frame()
 
 
-def features_hash(project: ProjectConfig, options: FeatureOptions) -> str:
-    """Hash of the project and the feature settings: cases extracted under it are skipped on re-runs."""
-    blob = json.dumps({"project": project.raw, "options": options.to_dict()}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def completed_cases(store: ResultsStore, config_hash: str) -> set[tuple[str, str]]:
-    """Cases that already have feature rows from a run with the same settings."""
-    rows = store.con.execute(
-        "SELECT DISTINCT f.dataset, f.\"case\" FROM features f JOIN runs r USING (run_id) "
-        "WHERE r.step = 'features' AND r.config_hash = ?", [config_hash]).fetchall()
-    return {(a, b) for a, b in rows}
-
-
 @dataclass
 class FeaturesResult:
     """Outcome of a features run: every stored feature row of the project's datasets, and the problems."""
@@ -237,10 +222,10 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
     """
     if options is None:
         options = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
-    fhash = features_hash(project, options)
+    fhash = project.settings_hash(options=options.to_dict())
     names = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
-        done = set() if force else completed_cases(store, fhash)
+        done = set() if force else store.completed("features", "features", fhash, ["dataset", "case"])
         jobs, skipped, cases = build_jobs(project, options, done)
         run_id = store.start_run("features", fhash, {"project": project.raw, "options": options.to_dict()}, argv)
         _ensure_cases(store, cases, run_id)

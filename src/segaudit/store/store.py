@@ -220,6 +220,13 @@ class ResultsStore:
             self.con.execute("ROLLBACK")
             raise
 
+    def completed(self, table: str, step: str, config_hash: str, keys: list[str]) -> set[tuple]:
+        """Distinct ``keys`` tuples of ``table`` rows written by runs of ``step`` with this config hash."""
+        cols = ", ".join(f"t.{_quote(k)}" for k in keys)
+        rows = self.con.execute(f"SELECT DISTINCT {cols} FROM {_quote(table)} t JOIN runs r USING (run_id) "
+                                "WHERE r.step = ? AND r.config_hash = ?", [step, config_hash]).fetchall()
+        return {tuple(r) for r in rows}
+
     def start_run(self, step: str, config_hash: str = "", config: dict | None = None,
                   argv: list[str] | None = None) -> str:
         """Record the start of a step; returns its run id."""
