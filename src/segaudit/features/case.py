@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from segaudit.features.intensity import fill_holes, intensity_features
+from segaudit.features.intensity import differs_from, fill_holes, intensity_features
 from segaudit.features.lesion import lesion_features
 from segaudit.features.multimodal import label_contrast, sequence_correlations
-from segaudit.features.spatial import centre_of_mass, spatial_features
+from segaudit.features.spatial import spatial_features
 from segaudit.features.texture import glcm_features
 from segaudit.metrics.overlap import values_mask
 from segaudit.metrics.surface import bounding_box
@@ -118,11 +118,9 @@ def _foreground(image: np.ndarray, mode: str, seen: list[tuple[np.ndarray, np.nd
     """The foreground of one sequence; ``seen`` caches (raw, filled) pairs of the case's other sequences."""
     if mode == "positive":
         return image > 0  # NaN compares False
-    floating = np.issubdtype(image.dtype, np.floating)
     if mode == "nonzero":
-        return (image != 0) & ~np.isnan(image) if floating else image != 0
-    bg = image.flat[0]
-    raw = (image != bg) & ~np.isnan(image) if floating else image != bg
+        return differs_from(image, 0)
+    raw = differs_from(image, image.flat[0])
     for prev_raw, prev_filled in seen:
         if np.array_equal(prev_raw, raw):  # co-registered, skull-stripped sequences share one brain mask
             return prev_filled
@@ -214,8 +212,13 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
         fgs[name] = fg
     union = _combine(np.logical_or, list(fgs.values()))
 
-    if "spatial" in groups:
-        out.add("image", "spatial", spatial_features(shape, spacing, union, orientation))
+    com = None  # the foreground's centre of mass: a spatial feature, and the origin of lesion distances
+    if groups & {"spatial", "lesion"}:
+        spatial = spatial_features(shape, spacing, union, orientation)
+        if union is not None and not np.isnan(spatial["com_0_mm"]):
+            com = tuple(float(spatial[f"com_{i}_mm"]) for i in range(len(shape)))
+        if "spatial" in groups:
+            out.add("image", "spatial", spatial)
     if "intensity" in groups or "texture" in groups:
         for name, img in images.items():
             regions_of = {"": fgs[name]} | {f"/{k}": m for k, m in masks.items()}
@@ -232,9 +235,6 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
                 out.add(f"{name}{suffix}", "intensity", first)
                 if tex is not None:
                     out.add(f"{name}{suffix}", "texture", tex)
-    com = centre_of_mass(union, spacing) if union is not None else None
-    if com is not None and np.isnan(com[0]):
-        com = None
     if "lesion" in groups:
         done_lesion: dict[int, dict] = {}
         for name, m in masks.items():

@@ -21,14 +21,18 @@ def foreground_mask(image: np.ndarray, background: float | None = None) -> np.nd
 
     ``background`` defaults to the value of the first voxel (a corner, background in skull-stripped MRI and in
     most scans), so z-scored images with negative tissue values keep their tissue. Holes inside the foreground
-    (dark ventricles, necrosis) are filled slice-independently in 3D. NaN voxels are never foreground.
+    (dark ventricles, necrosis) are filled in 3D (:func:`fill_holes`). NaN voxels are never foreground.
     """
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[-1] == 3 and a.dtype == np.uint8:
         raise ValueError("foreground_mask takes a single-channel image; convert RGB images first")
-    bg = a.flat[0] if background is None else background
-    fg = (a != bg) & ~np.isnan(a) if np.issubdtype(a.dtype, np.floating) else a != bg
-    return fill_holes(fg)
+    return fill_holes(differs_from(a, a.flat[0] if background is None else background))
+
+
+def differs_from(image: np.ndarray, value: float) -> np.ndarray:
+    """Voxels whose value differs from ``value`` (NaN voxels never count): the raw, unfilled foreground."""
+    a = np.asarray(image)
+    return (a != value) & ~np.isnan(a) if np.issubdtype(a.dtype, np.floating) else a != value
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -69,8 +69,10 @@ def label_contrast(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
     recomputing boxes the caller already has.
     """
     fg = np.asarray(foreground, dtype=bool)
-    boxes = {k: (boxes or {}).get(k, ...) for k in labels}
-    boxes = {k: bounding_box(np.asarray(m, dtype=bool)) if boxes[k] is ... else boxes[k] for k, m in labels.items()}
+    boxes = dict(boxes or {})
+    for k, m in labels.items():
+        if k not in boxes:
+            boxes[k] = bounding_box(np.asarray(m, dtype=bool))
     fbox = bounding_box(fg)
     totals = {}
     for name, img in images.items():

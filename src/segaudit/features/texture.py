@@ -33,6 +33,7 @@ import itertools
 import numpy as np
 
 from segaudit.features._layout import storage_order
+from segaudit.metrics.surface import bounding_box
 
 GLCM_FEATURES = ("contrast", "dissimilarity", "homogeneity", "id", "asm", "energy", "correlation", "entropy",
                  "autocorrelation", "cluster_shade", "cluster_prominence")
@@ -76,18 +77,6 @@ def quantise(values: np.ndarray, bin_count: int | None = 32, bin_width: float | 
     return np.digitize(v, edges).astype(np.int64)
 
 
-def _crop(mask: np.ndarray) -> tuple[slice, ...] | None:
-    idx = np.nonzero(np.any(mask, axis=tuple(range(1, mask.ndim))))[0]
-    if idx.size == 0:
-        return None
-    out = [slice(int(idx[0]), int(idx[-1]) + 1)]
-    for ax in range(1, mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != ax)
-        i = np.nonzero(np.any(mask, axis=other))[0]
-        out.append(slice(int(i[0]), int(i[-1]) + 1))
-    return tuple(out)
-
-
 def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None = 32,
                   bin_width: float | None = None) -> np.ndarray:
     """Symmetric co-occurrence counts, one ``N x N`` matrix per direction: shape ``(D, N, N)``.
@@ -101,7 +90,7 @@ def glcm_matrices(image: np.ndarray, region: np.ndarray, bin_count: int | None =
         raise ValueError(f"region shape {region.shape} differs from the image shape {a.shape}")
     dirs = directions(a.ndim)
     a, region = storage_order(a, region)  # the 13 (4) directions are closed under reversing the axes
-    box = _crop(region)
+    box = bounding_box(region)
     if box is None:
         return np.zeros((len(dirs), 0, 0))
     img, reg = a[box], region[box]
