@@ -87,10 +87,10 @@ def _boundary_points(crop: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray
     return np.concatenate(pts) * np.asarray(spacing)
 
 
-def _max_pairwise(points: np.ndarray) -> float:
-    """Largest distance between two of ``points`` (via the convex hull; exact)."""
+def _max_pairwise(points: np.ndarray, chunk: int = 2048) -> float:
+    """Largest distance between two of ``points`` (exact: over the convex hull, in bounded-memory blocks)."""
     from scipy.spatial import ConvexHull, QhullError
-    from scipy.spatial.distance import pdist
+    from scipy.spatial.distance import cdist
 
     if len(points) < 2:
         return 0.0
@@ -98,9 +98,8 @@ def _max_pairwise(points: np.ndarray) -> float:
         points = points[ConvexHull(points).vertices]
     except (QhullError, ValueError):
         pass  # degenerate (flat or collinear) sets: use every point
-    if len(points) > 20000:
-        points = points[:20000]  # unreachable for real hulls; bounds the memory of pdist
-    return float(pdist(points).max())
+    # Row block i against the points from i on: every pair once, at most chunk x n distances in memory.
+    return float(max(cdist(points[i:i + chunk], points[i:]).max() for i in range(0, len(points), chunk)))
 
 
 def principal_axes(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
