@@ -12,10 +12,19 @@ _GROUP_COLOURS = {"flip_to_correct": "#2e7d32", "flip_to_incorrect": "#c62828", 
                   "incorrect_incorrect": "#455a64"}
 
 
-def save_png(fig, path: str | Path) -> Path:
-    """Save a matplotlib figure to ``path`` through a temporary file and an atomic rename; closes the figure."""
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (figures are only ever written to files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_png(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure to ``path`` through a temporary file and an atomic rename; closes the figure."""
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
@@ -32,11 +41,7 @@ def save_png(fig, path: str | Path) -> Path:
 
 def flip_bar_plot(groups: pd.DataFrame, path: str | Path, baseline: str, candidate: str, p: float) -> Path:
     """Bar plot of the four flip groups (counts and percentages), McNemar's p in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     colours = [_GROUP_COLOURS.get(g, "#607d8b") for g in groups.group]
     bars = ax.bar(groups.group.str.replace("_", " "), groups.n, color=colours)

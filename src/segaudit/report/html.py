@@ -23,6 +23,8 @@ from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import FAILURE_CLASSES, failure_counts, failure_taxonomy, worst_best
 from segaudit.analysis.summary import summarize
 from segaudit.metrics.evaluate import CONFUSION_REGION
+from segaudit.metrics.overlap import values_mask
+from segaudit.report.figures import pyplot
 from segaudit.store.store import ResultsStore, atomic_write_text
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -35,8 +37,7 @@ SUMMARY_METRICS = ("dice", "hd95", "nsd@1mm", "lesion_f1")
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -47,17 +48,8 @@ def _table(df: pd.DataFrame, digits: int = 3) -> str:
     return df.round(digits).to_html(index=False, na_rep="–", border=0, escape=True)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _strip_plot(metrics: pd.DataFrame, dataset: str) -> str:
-    plt = _plt()
+    plt = pyplot()
     d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
     regions, models = sorted(d.region.unique()), sorted(d.model.unique())
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3))
@@ -81,7 +73,7 @@ def _strip_plot(metrics: pd.DataFrame, dataset: str) -> str:
 
 
 def _failure_bars(counts: pd.DataFrame, dataset: str) -> str:
-    plt = _plt()
+    plt = pyplot()
     c = counts[counts.dataset == dataset]
     piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
     piv = piv.reindex(columns=[f for f in FAILURE_CLASSES if f in piv.columns])
@@ -99,7 +91,7 @@ def _failure_bars(counts: pd.DataFrame, dataset: str) -> str:
 
 
 def _matrix_plot(mat: pd.DataFrame, title: str) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2, 2.8))
     ax.imshow(mat.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(mat.columns)), mat.columns, rotation=45, fontsize=7)
@@ -115,7 +107,7 @@ def _matrix_plot(mat: pd.DataFrame, title: str) -> str:
 
 
 def _longitudinal_plot(t: pd.DataFrame) -> str:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     for (subject, model), g in t.groupby(["subject", "model"], sort=True, dropna=False):
         x = pd.to_numeric(g.timepoint, errors="coerce")
@@ -131,7 +123,7 @@ def _longitudinal_plot(t: pd.DataFrame) -> str:
 
 def _panel(image_path: str | None, gt, pred, title: str) -> str:
     """One slice (the ground truth's largest, else the prediction's) with TP/FP/FN colours over the image."""
-    plt = _plt()
+    plt = pyplot()
     from segaudit.io.image import read_image
 
     g = gt.array > 0
@@ -185,9 +177,9 @@ def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
             try:
                 gt = read_mask(gt_row.path.iloc[0], ds.mask_encoding)
                 pred = read_mask(pr_row.path.iloc[0], ds.encoding_for(r.model))
-                if ds.label_map.regions.get(region):
-                    vals = list(ds.label_map.regions[region])
-                    gt.array, pred.array = np.isin(gt.array, vals), np.isin(pred.array, vals)
+                # The panel shows the region ranked, whether it is a region or a single label.
+                vals = ds.label_map.regions.get(region) or (ds.label_map.labels[region],)
+                gt.array, pred.array = values_mask(gt.array, vals), values_mask(pred.array, vals)
             except Exception:  # noqa: BLE001 - unreadable files are in the errors table already
                 continue
             title = f"{r.rank_kind} {r.rank}: {r.case} {r.model} Dice {r.value:.2f}"
