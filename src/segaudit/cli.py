@@ -250,7 +250,11 @@ def cmd_report(args) -> int:
     from segaudit.report.html import build_report
 
     project = load_project(args.project) if args.project else None
-    path = build_report(args.results, args.out, project)
+    logs = {}
+    for item in args.training_log or []:
+        model, sep, path = item.partition("=")
+        logs[model if sep else Path(item).stem] = path if sep else item
+    path = build_report(args.results, args.out, project, training_logs=logs)
     console.print(f"Report: {path.resolve()}")
     return 0
 
@@ -396,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", help="results directory (DuckDB store)")
     s.add_argument("--out", default="report.html", help="HTML file to write (default report.html)")
     s.add_argument("--project", help="project file, for image panels of the worst and best cases")
+    s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
+                   help="training log (epoch, train_*, val_* columns) to plot; repeatable")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")

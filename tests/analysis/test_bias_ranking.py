@@ -77,3 +77,20 @@ def test_rank_models_against_scipy(tests_data):
     np.testing.assert_allclose(post.wilcoxon_p, pvals)
     np.testing.assert_allclose(post.p_holm, multipletests(pvals, method="holm")[1])
     assert isinstance(ranks, pd.DataFrame)
+
+
+def test_nemenyi_against_scikit_posthocs(tests_data):
+    """Nemenyi p-values equal scikit-posthocs' on AUDIT's 4 UCSD models; the CD uses Demšar's q(0.05, 4)."""
+    sp = pytest.importorskip("scikit_posthocs")
+    from segaudit.analysis.ranking import nemenyi_critical_difference
+
+    m = read_audit_metrics(tests_data / UCSD)
+    wide = m[m.metric == "dice"].groupby(["case", "model"]).value.mean().unstack().dropna()
+    _, fried, post = rank_models(wide, n_resamples=10)
+    ref = sp.posthoc_nemenyi_friedman(wide.to_numpy())  # columns are positions in wide.columns
+    models = list(wide.columns)
+    for r in post.itertuples():
+        assert r.nemenyi_p == pytest.approx(ref.iat[models.index(r.model_a), models.index(r.model_b)], rel=1e-9)
+    n, k = wide.shape
+    assert fried["critical_difference"] == pytest.approx(2.569 * np.sqrt(k * (k + 1) / (6 * n)), rel=1e-3)
+    assert np.isnan(nemenyi_critical_difference(1, 10))

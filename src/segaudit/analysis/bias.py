@@ -78,9 +78,12 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
 
 
 def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0) -> tuple[pd.DataFrame, dict]:
+                    seed: int = 0, min_flag_n: int = 5) -> tuple[pd.DataFrame, dict]:
     """Metric by group (site, scanner, sex, age bin...): per-group n, mean, median and bootstrap CI of the mean,
     a flag for groups whose CI excludes the overall mean, and a Kruskal–Wallis test across groups.
+
+    Groups smaller than ``min_flag_n`` are never flagged: a percentile bootstrap of 2–4 values gives a CI far
+    narrower than the real uncertainty.
 
     ``values`` has columns ``metric`` and ``group``. Returns (per-group table, test dict with ``statistic``,
     ``p``, ``groups``, ``overall_mean``).
@@ -94,7 +97,8 @@ def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int 
         m = part.metric.to_numpy(dtype=float)
         lo, hi = bootstrap_ci(m, level, n_resamples, "percentile", seed)
         rows.append({"group": g, "n": m.size, "mean": m.mean(), "median": float(np.median(m)), "ci_low": lo,
-                     "ci_high": hi, "differs_from_overall": bool(np.isfinite(lo) and (lo > overall or hi < overall))})
+                     "ci_high": hi, "differs_from_overall": bool(m.size >= min_flag_n and np.isfinite(lo)
+                                                 and (lo > overall or hi < overall))})
         samples.append(m)
     test = {"groups": len(samples), "overall_mean": overall, "statistic": np.nan, "p": np.nan}
     if len(samples) >= 2 and all(s.size for s in samples) and np.ptp(v.metric.to_numpy(dtype=float)) > 0:

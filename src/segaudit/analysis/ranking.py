@@ -11,8 +11,21 @@ from scipy import stats
 from segaudit.analysis.compare import holm
 
 
+def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
+    """Nemenyi critical difference of mean ranks for k models on n cases: q_alpha * sqrt(k(k+1) / (6n)).
+
+    ``q_alpha`` is the studentized range quantile (k groups, infinite degrees of freedom) divided by sqrt(2)
+    (Demšar 2006). Two models whose mean ranks differ by more than this differ at level ``alpha``. NaN for
+    k < 2 or n < 1.
+    """
+    if k < 2 or n < 1:
+        return np.nan
+    q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    return float(q * np.sqrt(k * (k + 1) / (6 * n)))
+
+
 def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples: int = 1000,
-                seed: int = 0) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+                seed: int = 0, alpha: float = 0.05) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Rank k models on n cases (``table``: rows = cases, columns = models; incomplete cases are dropped).
 
     Returns
@@ -21,9 +34,12 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
         Per model: mean rank (1 = best, ties averaged), mean value, and ``rank_stability``: the share of
         bootstrap resamples of the cases in which the model keeps its rank (by mean rank).
     friedman:
-        ``statistic``, ``p``, ``n`` (complete cases), ``k``.
+        ``statistic``, ``p``, ``n`` (complete cases), ``k`` and ``critical_difference`` (Nemenyi, at
+        ``alpha``).
     posthoc:
-        Every pair: Wilcoxon signed-rank p and Holm-adjusted p.
+        Every pair: Wilcoxon signed-rank p, its Holm-adjusted p (``p_holm``), the mean-rank difference and
+        the Nemenyi p (``nemenyi_p``: studentized range of the mean-rank difference, already corrected for
+        the k(k-1)/2 comparisons).
     """
     t = table.dropna()
     values = t.to_numpy(dtype=float)
@@ -44,7 +60,8 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
         keep += p == place
     out_ranks = pd.DataFrame({"model": models, "mean_rank": mean_ranks, "place": place,
                               "mean": values.mean(axis=0), "rank_stability": keep / n_resamples})
-    friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan}
+    friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan,
+                "critical_difference": nemenyi_critical_difference(k, n, alpha)}
     if n >= 2 and k >= 3:
         res = stats.friedmanchisquare(*values.T)
         friedman.update({"statistic": float(res.statistic), "p": float(res.pvalue)})
@@ -52,7 +69,10 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
     for i, j in itertools.combinations(range(k), 2):
         d = values[:, j] - values[:, i]
         p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-        pairs.append({"model_a": models[i], "model_b": models[j], "wilcoxon_p": p})
+        diff = abs(mean_ranks[i] - mean_ranks[j])
+        q = diff / np.sqrt(k * (k + 1) / (6 * n)) if n else np.nan
+        pairs.append({"model_a": models[i], "model_b": models[j], "wilcoxon_p": p, "rank_difference": diff,
+                      "nemenyi_p": float(stats.studentized_range.sf(q * np.sqrt(2), k, np.inf))})
     post = pd.DataFrame(pairs)
     if len(post):
         post["p_holm"] = holm(post.wilcoxon_p)

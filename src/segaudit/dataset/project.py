@@ -50,6 +50,8 @@ class MetadataSpec:
     path: Path
     id_column: str | None = None
     sheet: str | int | None = None
+    #: The column naming each case's split (train/validation/test); ``split`` when the table has one.
+    split_column: str = "split"
 
 
 @dataclass
@@ -220,7 +222,7 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
         mpath = Path(str(meta["path"])).expanduser()
         if not mpath.is_absolute():
             mpath = (base_dir / mpath).resolve()
-        ds.metadata = MetadataSpec(mpath, meta.get("id_column"), meta.get("sheet"))
+        ds.metadata = MetadataSpec(mpath, meta.get("id_column"), meta.get("sheet"), meta.get("split_column", "split"))
 
     lon = data.get("longitudinal")
     if lon is not None:

@@ -1,10 +1,13 @@
 """``segaudit report``: one self-contained HTML file (figures inlined as PNG data, no network) from a store.
 
-Sections, each shown only when the store has what it needs: overview and QC, metric summary with bootstrap
-CIs, per-case strip plots with quality bands, failure taxonomy, error matrices, a pairwise comparison of the
-first two models of each dataset with the test explained in words, lesion volume against Dice, longitudinal
-volumes, and image panels (ground truth and prediction over the image, TP/FP/FN colours) for the worst and best
-cases when the project is given.
+Sections, each shown only when the store has what it needs: overview and QC, splits (with the patient-level
+leakage check), metric summary with bootstrap CIs, per-case strip plots with quality bands, failure taxonomy,
+error matrices, a pairwise comparison of the first two models of each dataset with the test explained in
+words, a ranking of three or more models (Friedman, Nemenyi), bias (Dice against lesion size, Dice by
+metadata group), longitudinal volumes, training curves (when logs are given) and image panels (ground truth
+and prediction over the image, TP/FP/FN colours) for the worst and best cases (when the project is given).
+
+A section that cannot be drawn says why in the report instead of failing the whole report.
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segaudit.analysis.cohorts import longitudinal_volumes
+from segaudit.analysis.bias import metric_by_group, metric_vs_feature
+from segaudit.analysis.cohorts import (
+    cases_with_metadata,
+    lesion_volumes,
+    longitudinal_volumes,
+    split_leakage,
+    split_overview,
+)
 from segaudit.analysis.compare import compare_models
 from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import FAILURE_CLASSES, failure_counts, failure_taxonomy, worst_best
+from segaudit.analysis.ranking import rank_models
 from segaudit.analysis.summary import summarize
+from segaudit.analysis.training import lower_is_better_curve, read_training_log, training_summary
+from segaudit.errors import SegauditError
 from segaudit.metrics.evaluate import CONFUSION_REGION
 from segaudit.metrics.overlap import values_mask
 from segaudit.report.figures import pyplot
@@ -32,8 +45,13 @@ h1{font-size:1.6em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 img{max-width:100%}.note{color:#555;font-size:.9em}.panel{display:inline-block;margin:4px;text-align:center;
-font-size:.8em}"""
-SUMMARY_METRICS = ("dice", "hd95", "nsd@1mm", "lesion_f1")
+font-size:.8em;vertical-align:top}figure.panel{width:240px}figcaption{font-size:.8em;color:#333}
+.warn{color:#b71c1c;font-weight:600}nav a{margin-right:.8em;font-size:.9em}"""
+SUMMARY_METRICS = {"dice": "Dice (0–1)", "hd95": "HD95 (mm)", "nsd@1mm": "NSD at 1 mm (0–1)",
+                   "lesion_f1": "lesion F1 (0–1)"}
+_PANEL_SEQUENCES = {k: i for i, k in enumerate(("flair", "t2f", "t2w", "t2", "t1ce", "t1c", "t1gd", "t1"))}
+#: Metadata columns never used as bias groups (identifiers, splits, time).
+_NOT_GROUPS = {"case", "subject", "timepoint", "dataset", "split", "slice", "id"}
 
 
 def _png(fig) -> str:
@@ -147,11 +165,16 @@ def _panel(image_path: str | None, gt, pred, title: str) -> str:
     overlay[~g & p] = (0.9, 0.2, 0.2, 0.6)  # false positive: red
     overlay[g & ~p] = (0.2, 0.4, 1.0, 0.6)  # false negative: blue
     fig, ax = plt.subplots(figsize=(2.6, 2.6))
-    if img is not None and img.shape == g.shape:
+    shown = img is not None and img.shape == g.shape
+    if shown:
         ax.imshow(img, cmap="gray")
+    else:
+        ax.set_facecolor("#eeeeee")
     ax.imshow(overlay)
-    ax.set_axis_off()
-    return f'<div class="panel">{_png(fig)}<br>{title}</div>'
+    ax.set_xticks([])
+    ax.set_yticks([])
+    note = "" if shown else "<br><span class='note'>(no image file in the project: masks only)</span>"
+    return f'<figure class="panel">{_png(fig)}<figcaption>{title}{note}</figcaption></figure>'
 
 
 def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
@@ -166,12 +189,17 @@ def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
             continue
         region = "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
         wb = worst_best(d[d.region == region], "dice", k=k)
+        # With few cases the best list repeats the worst one: show each case-model once.
+        wb = wb.drop_duplicates(["model", "case"], keep="first")
         cells = []
         for r in wb.itertuples():
             f = files[(files.dataset == ds.name) & (files.case == r.case)]
             gt_row = f[f.role == "ground_truth"]
             pr_row = f[(f.role == "prediction") & (f.key == r.model)]
             im_row = f[(f.role == "image") & f.exists]
+            # Lesions show best on FLAIR / T2 / contrast T1; otherwise the first sequence.
+            im_row = im_row.assign(_p=im_row.key.str.lower().map(_PANEL_SEQUENCES).fillna(len(_PANEL_SEQUENCES)))
+            im_row = im_row.sort_values("_p", kind="stable")
             if gt_row.empty or pr_row.empty:
                 continue
             try:
@@ -182,15 +210,282 @@ def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
                 gt.array, pred.array = values_mask(gt.array, vals), values_mask(pred.array, vals)
             except Exception:  # noqa: BLE001 - unreadable files are in the errors table already
                 continue
-            title = f"{r.rank_kind} {r.rank}: {r.case} {r.model} Dice {r.value:.2f}"
+            title = f"{r.rank_kind} {r.rank}: {r.case}, {r.model}, Dice {r.value:.2f}"
             cells.append(_panel(im_row.path.iloc[0] if len(im_row) else None, gt, pred, html.escape(title)))
         if cells:
             out.append(f"<h3>{html.escape(ds.name)} ({region})</h3>" + "".join(cells))
     return "".join(out)
 
 
-def build_report(run_dir: str | Path, out: str | Path, project=None, title: str = "segaudit report") -> Path:
-    """Write the HTML report of a results store to ``out`` (atomically) and return its path."""
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _overview(cases: pd.DataFrame, files: pd.DataFrame, qc: pd.DataFrame) -> str:
+    if cases.empty:
+        return _note("No scan in this store (run segaudit scan).")
+    ov = cases.groupby("dataset").agg(cases=("case", "nunique"), subjects=("subject", "nunique")).reset_index()
+    if not files.empty:
+        fc = files.groupby("dataset").agg(files=("path", "size"), missing=("exists", lambda s: int((~s).sum())))
+        ov = ov.merge(fc.reset_index(), on="dataset", how="left")
+    if not qc.empty:
+        q = qc.pivot_table(index="dataset", columns="severity", values="check", aggfunc="size", fill_value=0)
+        ov = ov.merge(q.reset_index(), on="dataset", how="left")
+    return _table(ov)
+
+
+def _split_columns(cases: pd.DataFrame, project) -> dict[str, str]:
+    """Dataset -> the metadata column holding its split (the project's ``split_column``, else ``split``)."""
+    out = {}
+    for ds, g in cases.groupby("dataset"):
+        col = "split"
+        if project is not None:
+            spec = next((d.metadata for d in project.datasets if d.name == ds), None)
+            col = spec.split_column if spec is not None else col
+        if col in cases_with_metadata(g).columns:
+            out[ds] = col
+    return out
+
+
+def _splits(cases: pd.DataFrame, feats: pd.DataFrame, project) -> str:
+    parts = []
+    for ds, col in _split_columns(cases, project).items():
+        c = cases[cases.dataset == ds]
+        ov = split_overview(c, feats if not feats.empty else pd.DataFrame(
+            columns=["dataset", "case", "model", "source", "group", "feature", "value"]), col)
+        leak = split_leakage(c, col)
+        parts.append(f"<h3>{html.escape(ds)} (column {html.escape(col)})</h3>" + _table(ov))
+        if leak.empty:
+            parts.append(_note("No subject has cases in two splits (no patient-level leakage)."))
+        else:
+            parts.append(f"<p class='warn'>Patient-level leakage: {len(leak)} subject(s) have cases in more than "
+                         "one split.</p>" + _table(leak))
+    return "".join(parts)
+
+
+def _summary(metrics: pd.DataFrame) -> str:
+    """One compact table per dataset: model × region rows, 'mean [CI]' per metric."""
+    s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
+    if s.empty:
+        return _note("No summary metric (Dice, HD95, NSD, lesion F1) in this store.")
+    s = s.assign(cell=[("–" if pd.isna(r.mean) else f"{r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]")
+                       for r in s.itertuples()])
+    parts = []
+    for ds, g in s.groupby("dataset", sort=True):
+        wide = g.pivot_table(index=["model", "region"], columns="metric", values="cell", aggfunc="first")
+        wide = wide.reindex(columns=[m for m in SUMMARY_METRICS if m in wide.columns])
+        wide.columns = [SUMMARY_METRICS[c] for c in wide.columns]
+        d = g[g.metric == "dice"] if (g.metric == "dice").any() else g
+        counts = d.groupby(["model", "region"]).agg(n=("n", "max"), both_empty=("n_both_empty", "max"),
+                                                    undefined=("n_undefined", "max"))
+        parts.append(f"<h3>{html.escape(ds)}</h3>" + _table(counts.join(wide).reset_index()))
+    return "".join(parts)
+
+
+def _comparison_words(r, models: tuple[str, str]) -> str:
+    base, cand = models
+    verdict = ("a significant difference" if r.p_holm < 0.05 else "no significant difference") \
+        + " at the 0.05 level after Holm's correction across regions"
+    return (f"<li><b>{html.escape(r.region)}</b>: mean Dice {html.escape(cand)} {r.mean_candidate:.3f} vs "
+            f"{html.escape(base)} {r.mean_baseline:.3f} (difference {r.mean_diff:+.3f}, 95 % CI "
+            f"{r.ci_low:+.3f} to {r.ci_high:+.3f}, n = {r.n}). We used the {html.escape(r.test)} because "
+            f"{html.escape(r.reason)}; p = {r.p:.3g}, Holm p = {r.p_holm:.3g}: {verdict}. Cohen's d_z = "
+            f"{r.cohens_dz:.2f}, rank-biserial = {r.rank_biserial:.2f}; {r.n_flip_to_correct} case(s) went from "
+            f"fail to pass at Dice {r.pass_threshold:g} and {r.n_flip_to_incorrect} from pass to fail "
+            f"(exact McNemar p = {r.mcnemar_p:.3g}).</li>")
+
+
+def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame) -> str:
+    parts = []
+    for ds in sorted(m.dataset.unique()):
+        models = sorted(m[(m.dataset == ds) & (m.metric == "dice")].model.unique())
+        if len(models) < 2:
+            continue
+        res = compare_models(metrics, models[0], models[1], "dice", dataset=ds)
+        parts.append(f"<h3>{html.escape(ds)}: {html.escape(models[1])} vs {html.escape(models[0])}</h3>")
+        parts.append(_table(res[["region", "n", "mean_baseline", "mean_candidate", "mean_diff", "ci_low",
+                                 "ci_high", "test", "p", "p_holm", "cohens_dz", "rank_biserial",
+                                 "n_flip_to_correct", "n_flip_to_incorrect", "mcnemar_p"]], 4))
+        words = "".join(_comparison_words(r, (models[0], models[1])) for r in res.itertuples())
+        parts.append(f"<ul class='note'>{words}</ul>")
+    return "".join(parts) or _note("No dataset has two models scored on the same cases.")
+
+
+def _rank_plot(ranks: pd.DataFrame, cd: float, title: str) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranks) + 1.2))
+    y = np.arange(len(ranks))[::-1]
+    ax.scatter(ranks.mean_rank, y, color="C0", zorder=3)
+    for yi, r in zip(y, ranks.itertuples(), strict=True):
+        ax.plot([r.mean_rank, r.mean_rank + cd], [yi, yi], color="C0", alpha=0.3, lw=4)
+    ax.set_yticks(y, ranks.model, fontsize=8)
+    ax.set_xlabel("mean rank (1 = best); bar = Nemenyi critical difference")
+    ax.set_title(title, fontsize=9)
+    return _png(fig)
+
+
+def _ranking(m: pd.DataFrame) -> str:
+    parts = []
+    for ds in sorted(m.dataset.unique()):
+        d = m[(m.dataset == ds) & (m.metric == "dice")]
+        if d.model.nunique() < 3:
+            continue
+        wide = d.groupby(["case", "model"]).value.mean().unstack()
+        ranks, fried, post = rank_models(wide, n_resamples=500)
+        if fried["n"] < 2:
+            continue
+        parts.append(f"<h3>{html.escape(ds)}</h3>")
+        parts.append(_note(f"Per case, Dice averaged over regions (AUDIT's per-subject aggregation); "
+                           f"{fried['n']} complete cases, {fried['k']} models. Friedman chi² = "
+                           f"{fried['statistic']:.2f}, p = {fried['p']:.3g}. Nemenyi critical difference of mean "
+                           f"ranks: {fried['critical_difference']:.2f}. Rank stability = share of 500 bootstrap "
+                           "resamples of the cases in which a model keeps its place."))
+        parts.append(_rank_plot(ranks, fried["critical_difference"], f"{ds}: mean ranks"))
+        parts.append(_table(ranks, 3) + _table(post, 4))
+    return "".join(parts)
+
+
+def _bias_scatter(t: pd.DataFrame, res: dict, title: str) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    ax.scatter(t.volume, t.metric, s=14, alpha=0.8)
+    tr = res["trend"]
+    ax.plot(10 ** tr.x, tr.fitted, color="C3", label="LOWESS")
+    ax.set_xscale("log")
+    ax.set_xlabel("true lesion size (mm³, mm² in 2D)")
+    ax.set_ylabel("Dice")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "
+                 f"p = {res['p']:.2g}", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
+
+
+def _group_plot(table: pd.DataFrame, overall: float, title: str) -> str:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(table) + 1.3))
+    y = np.arange(len(table))[::-1]
+    for yi, r in zip(y, table.itertuples(), strict=True):
+        colour = "#c62828" if r.differs_from_overall else "C0"
+        ax.errorbar([r.mean], [yi], xerr=[[r.mean - r.ci_low], [r.ci_high - r.mean]], fmt="o", color=colour,
+                    capsize=3)
+    ax.axvline(overall, color="k", ls="--", lw=1)
+    ax.set_yticks(y, [f"{g} (n={n})" for g, n in zip(table.group, table.n, strict=True)], fontsize=7)
+    ax.set_xlabel("mean Dice with 95 % bootstrap CI (dashed: overall)")
+    ax.set_title(title, fontsize=8)
+    return _png(fig)
+
+
+def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
+    """Categorical metadata usable as groups (2–12 groups, not one case per group); ``age`` in quartile bins."""
+    out = {}
+    if meta.subject.notna().any():
+        out["subject"] = meta.subject
+    for col in meta.columns:
+        if col in _NOT_GROUPS or col in ("metadata",):
+            continue
+        v = meta[col]
+        if col.lower() in ("age", "age_years", "age_at_diagnosis") and pd.api.types.is_numeric_dtype(v):
+            v = pd.qcut(v, 4, duplicates="drop").astype(str).where(v.notna())
+        elif pd.api.types.is_numeric_dtype(v) and v.nunique() > 12:
+            continue
+        out[col] = v
+    return {c: v for c, v in out.items() if 2 <= v.nunique() <= 12 and v.value_counts().max() >= 2}
+
+
+def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
+    parts = []
+    dice = m[m.metric == "dice"]
+    vols = lesion_volumes(feats) if not feats.empty else pd.DataFrame(columns=["dataset", "case", "region",
+                                                                                "volume"])
+    for ds in sorted(dice.dataset.unique()):
+        d = dice[dice.dataset == ds]
+        region = "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
+        d = d[d.region == region]
+        figs, notes = [], []
+        v = vols[(vols.dataset == ds) & (vols.region == region) & (vols.volume > 0)]
+        meta = cases_with_metadata(cases[cases.dataset == ds]) if not cases.empty else pd.DataFrame()
+        groups = _group_columns(meta) if not meta.empty else {}
+        for model in sorted(d.model.unique()):
+            dm = d[d.model == model][["case", "value"]].rename(columns={"value": "metric"})
+            t = dm.merge(v[["case", "volume"]], on="case")
+            if len(t) >= 5:
+                res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
+                if np.isfinite(res["spearman_rho"]):
+                    figs.append(_bias_scatter(t, res, f"{ds} / {model} / {region}"))
+            for col, g in groups.items():
+                gt = dm.merge(pd.DataFrame({"case": meta.case, "group": g}), on="case")
+                table, test = metric_by_group(gt, n_resamples=1000)
+                if test["groups"] < 2:
+                    continue
+                figs.append(_group_plot(table, test["overall_mean"], f"{ds} / {model} / {region} by {col}: "
+                                        f"Kruskal–Wallis p = {test['p']:.2g}"))
+                flagged = table[table.differs_from_overall].group.astype(str).tolist()
+                if flagged:
+                    notes.append(f"{model}, by {col}: the CI of {', '.join(flagged)} excludes the overall mean "
+                                 f"{test['overall_mean']:.3f}.")
+        if figs:
+            parts.append(f"<h3>{html.escape(ds)} ({html.escape(region)})</h3>"
+                         + "".join(f'<div class="panel">{f}</div>' for f in figs)
+                         + "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in notes))
+    if not parts:
+        return ""
+    return _note("Dice against the true lesion size (cases with a lesion; Spearman's rho with a bootstrap CI, p "
+                 "tests for a monotone trend; LOWESS on log size) and Dice by metadata group (red: the group's "
+                 "bootstrap CI excludes the overall mean).") + "".join(parts)
+
+
+def _training_plot(log: pd.DataFrame) -> str:
+    plt = pyplot()
+    names = sorted(log.name.unique())
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    models = sorted(log.model.unique())
+    for ax, name in zip(axes[0], names, strict=True):
+        g = log[log.name == name]
+        lo, hi = g.value.min(), g.value.max()
+        if not lower_is_better_curve(name) and lo >= 0 and hi <= 1:
+            ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
+            ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
+            ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
+        for i, model in enumerate(models):
+            for split, ls in (("train", "-"), ("val", "--")):
+                c = g[(g.model == model) & (g.split == split)].sort_values("epoch")
+                if len(c):
+                    ax.plot(c.epoch, c.value, ls=ls, color=f"C{i}", label=f"{model} {split}")
+            va = g[(g.model == model) & (g.split == "val")]
+            if len(va):
+                best = va.loc[va.value.idxmin() if lower_is_better_curve(name) else va.value.idxmax()]
+                ax.scatter([best.epoch], [best.value], marker="*", s=80, color=f"C{i}", zorder=4)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _training(logs: dict[str, str | Path]) -> str:
+    frames, errors = [], []
+    for model, path in logs.items():
+        try:
+            frames.append(read_training_log(path, model))
+        except SegauditError as exc:
+            errors.append(str(exc))
+    parts = [f"<p class='warn'>Training log skipped: {html.escape(e)}</p>" for e in errors]
+    if frames:
+        log = pd.concat(frames, ignore_index=True)
+        parts.insert(0, _note("Solid: training, dashed: validation; star: best validation epoch; Dice-like curves "
+                              "on the bad/mid/good bands.") + _training_plot(log) + _table(training_summary(log), 4))
+    return "".join(parts)
+
+
+def build_report(run_dir: str | Path, out: str | Path, project=None, title: str = "segaudit report",
+                 training_logs: dict[str, str | Path] | None = None) -> Path:
+    """Write the HTML report of a results store to ``out`` (atomically) and return its path.
+
+    ``project`` (a :class:`~segaudit.dataset.project.ProjectConfig`) adds image panels of the worst and best
+    cases and the declared split columns; ``training_logs`` maps a model name to a training-log CSV (see
+    :func:`segaudit.analysis.training.read_training_log`). A section whose input is missing is left out; one
+    that fails says why in the report.
+    """
     with ResultsStore(run_dir, read_only=True) as store:
         tables = set(store.tables())
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
@@ -199,75 +494,79 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         files = store.read("files") if "files" in tables else pd.DataFrame()
         qc = store.read("qc") if "qc" in tables else pd.DataFrame()
         feats = store.read("features") if "features" in tables else pd.DataFrame()
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f'<p class="note">Results store: {html.escape(str(Path(run_dir).resolve()))}. Colours in image '
-             "panels: green = true positive, red = false positive, blue = false negative.</p>"]
-
-    parts.append("<h2>Datasets and QC</h2>")
-    if not cases.empty:
-        ov = cases.groupby("dataset").agg(cases=("case", "nunique"),
-                                          subjects=("subject", "nunique")).reset_index()
-        if not files.empty:
-            fc = files.groupby("dataset").agg(files=("path", "size"), missing=("exists", lambda s: int((~s).sum())))
-            ov = ov.merge(fc.reset_index(), on="dataset", how="left")
-        if not qc.empty:
-            q = qc.pivot_table(index="dataset", columns="severity", values="check", aggfunc="size", fill_value=0)
-            ov = ov.merge(q.reset_index(), on="dataset", how="left")
-        parts.append(_table(ov))
-    else:
-        parts.append('<p class="note">No scan in this store.</p>')
-
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
+    sections: list[tuple[str, object]] = [("Datasets and QC", lambda: _overview(cases, files, qc))]
+    if not cases.empty:
+        sections.append(("Splits", lambda: _splits(cases, feats, project)))
     if not m.empty:
-        parts.append("<h2>Metric summary</h2><p class='note'>Mean with BCa bootstrap 95 % CI over cases; cases "
-                     "where ground truth and prediction are both empty are counted apart (n_both_empty).</p>")
-        s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
-        parts.append(_table(s[["dataset", "model", "region", "metric", "n", "n_undefined", "n_both_empty", "mean",
-                               "ci_low", "ci_high", "median", "iqr"]]))
-        parts.append("<h2>Per-case Dice with quality bands</h2>")
-        for ds in sorted(m.dataset.unique()):
-            if (m[(m.dataset == ds)].metric == "dice").any():
-                parts.append(_strip_plot(m, ds))
-        try:
-            tax = failure_taxonomy(m)
-            counts = failure_counts(tax)
-            parts.append("<h2>Failure taxonomy</h2>")
-            for ds in sorted(counts.dataset.unique()):
-                parts.append(f"<h3>{html.escape(ds)}</h3>" + _failure_bars(counts, ds))
-        except ValueError as exc:
-            parts.append(f'<p class="note">Failure taxonomy unavailable: {html.escape(str(exc))}</p>')
-        conf = metrics[metrics.region == CONFUSION_REGION]
-        if not conf.empty:
-            parts.append("<h2>Segmentation error matrices</h2><p class='note'>Voxels of each true label (rows) "
-                         "predicted as each label (columns), row-normalised, summed over cases.</p>")
-            for (ds, model), _ in conf.groupby(["dataset", "model"], sort=True):
-                mat = error_matrix(metrics, dataset=ds, model=model, normalise=True, background=False)
-                if mat.size:
-                    parts.append(f'<div class="panel">{_matrix_plot(mat, f"{ds} / {model}")}</div>')
-        parts.append("<h2>Pairwise comparison</h2>")
-        for ds in sorted(m.dataset.unique()):
-            models = sorted(m[m.dataset == ds].model.unique())
-            if len(models) < 2:
-                continue
-            res = compare_models(metrics, models[0], models[1], "dice", dataset=ds)
-            parts.append(f"<h3>{html.escape(ds)}: {html.escape(models[1])} vs {html.escape(models[0])}</h3>")
-            parts.append(_table(res[["region", "n", "mean_baseline", "mean_candidate", "mean_diff", "ci_low",
-                                     "ci_high", "test", "p", "p_holm", "cohens_dz", "rank_biserial",
-                                     "n_flip_to_correct", "n_flip_to_incorrect", "mcnemar_p"]], 4))
-            words = "".join(f"<li>{html.escape(r.region)}: {html.escape(r.test)} because "
-                            f"{html.escape(r.reason)}; p = {r.p:.3g} (Holm {r.p_holm:.3g}).</li>"
-                            for r in res.itertuples())
-            parts.append(f"<ul class='note'>{words}</ul>")
+        sections += [
+            ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases. Cases where ground truth "
+                                             "and prediction are both empty are counted apart (both_empty) and "
+                                             "left out; undefined values are counted, never averaged.")
+             + _summary(metrics)),
+            ("Per-case Dice with quality bands", lambda: "".join(
+                _strip_plot(m, ds) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
+            ("Failure taxonomy", lambda: _failures(m)),
+            ("Segmentation error matrices", lambda: _error_matrices(metrics)),
+            ("Pairwise comparison", lambda: _comparisons(m, metrics)),
+            ("Model ranking", lambda: _ranking(m)),
+            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, cases)),
+        ]
     if not feats.empty and not cases.empty:
-        lon = longitudinal_volumes(cases, feats)
-        if not lon.empty and lon.pred_volume.notna().any():
-            parts.append("<h2>Longitudinal volumes</h2>" + _longitudinal_plot(lon))
-            parts.append(_table(lon[["dataset", "subject", "timepoint", "model", "true_volume", "pred_volume",
-                                     "relative_error", "true_growth", "pred_growth"]], 1))
+        sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats)))
+    if training_logs:
+        sections.append(("Training curves", lambda: _training(training_logs)))
     if project is not None and not m.empty:
-        panels = _panels(project, m)
-        if panels:
-            parts.append("<h2>Worst and best cases</h2>" + panels)
+        sections.append(("Worst and best cases", lambda: _note("Green = true positive, red = false positive, "
+                                                               "blue = false negative.") + _panels(project, m)))
+    body = []
+    for name, make in sections:
+        try:
+            content = make()
+        except Exception as exc:  # noqa: BLE001 - one section's failure must not cost the whole report
+            content = f"<p class='warn'>This section could not be drawn: {html.escape(str(exc))}</p>"
+        if content:
+            body.append((name, content))
+    anchor = {name: f"s{i}" for i, (name, _) in enumerate(body)}
+    nav = "<nav>" + "".join(f'<a href="#{anchor[n]}">{html.escape(n)}</a>' for n, _ in body) + "</nav>"
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             _note(f"Results store: {Path(run_dir).resolve()}."), nav]
+    parts += [f'<h2 id="{anchor[n]}">{html.escape(n)}</h2>{c}' for n, c in body]
     doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     return atomic_write_text(out, doc)
+
+
+def _failures(m: pd.DataFrame) -> str:
+    counts = failure_counts(failure_taxonomy(m))
+    return "".join(f"<h3>{html.escape(ds)}</h3>" + _failure_bars(counts, ds) for ds in sorted(counts.dataset.unique()))
+
+
+def _error_matrices(metrics: pd.DataFrame) -> str:
+    conf = metrics[metrics.region == CONFUSION_REGION]
+    if conf.empty:
+        return ""
+    cells = []
+    for (ds, model), _ in conf.groupby(["dataset", "model"], sort=True):
+        # Rows over every voxel of the true label (its 'background' column = missed voxels); the background
+        # row itself is dropped because background-background dwarfs the rest.
+        mat = error_matrix(metrics, dataset=ds, model=model, normalise=True, background=True)
+        mat = mat.drop(index="background", errors="ignore")
+        if mat.size:
+            cells.append(f'<div class="panel">{_matrix_plot(mat, f"{ds} / {model}")}</div>')
+    return _note("Share of each true label's voxels (rows) predicted as each label (columns), summed over cases; "
+                 "the background column is the share missed.") + "".join(cells)
+
+
+def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame) -> str:
+    lon = longitudinal_volumes(cases, feats)
+    if lon.empty or not lon.pred_volume.notna().any():
+        return ""
+    t = lon[["dataset", "subject", "timepoint", "model", "true_volume", "pred_volume", "relative_error",
+             "true_growth", "pred_growth"]].rename(columns={
+                 "true_volume": "true volume (mm³)", "pred_volume": "predicted volume (mm³)",
+                 "relative_error": "relative error", "true_growth": "true growth (mm³)",
+                 "pred_growth": "predicted growth (mm³)"})
+    return _note("Whole-tumour volume per time point, ground truth against each model; growth is the change from "
+                 "the subject's previous time point. Volumes in mm³ on both sides.") \
+        + _longitudinal_plot(lon) + _table(t, 2)
