@@ -63,7 +63,12 @@ def _png(fig) -> str:
 
 
 def _table(df: pd.DataFrame, digits: int = 3) -> str:
-    return df.round(digits).to_html(index=False, na_rep="–", border=0, escape=True)
+    """An HTML table; p-values (columns ``p``, ``p_*``, ``*_p``) in 3 significant digits, the rest rounded."""
+    df = df.round(digits)
+    for col in df.columns:
+        if (col == "p" or col.startswith("p_") or col.endswith("_p")) and pd.api.types.is_float_dtype(df[col]):
+            df[col] = [("–" if pd.isna(v) else f"{v:.3g}") for v in df[col]]
+    return df.to_html(index=False, na_rep="–", border=0, escape=True)
 
 
 def _strip_plot(metrics: pd.DataFrame, dataset: str) -> str:
@@ -104,7 +109,7 @@ def _failure_bars(counts: pd.DataFrame, dataset: str) -> str:
         ax.barh(labels, piv[col], left=left, color=colours.get(col, "#607d8b"), label=col.replace("_", " "))
         left += piv[col].to_numpy()
     ax.set_xlabel("% of cases")
-    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _png(fig)
 
 
@@ -268,7 +273,8 @@ def _summary(metrics: pd.DataFrame) -> str:
     s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
     if s.empty:
         return _note("No summary metric (Dice, HD95, NSD, lesion F1) in this store.")
-    s = s.assign(cell=[("–" if pd.isna(r.mean) else f"{r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]")
+    s = s.assign(cell=[("–" if pd.isna(r.mean) else f"{r.mean:.3f}"
+                        + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.3f}, {r.ci_high:.3f}]"))
                        for r in s.itertuples()])
     parts = []
     for ds, g in s.groupby("dataset", sort=True):
@@ -284,6 +290,10 @@ def _summary(metrics: pd.DataFrame) -> str:
 
 def _comparison_words(r, models: tuple[str, str]) -> str:
     base, cand = models
+    if not np.isfinite(r.p):
+        return (f"<li><b>{html.escape(r.region)}</b>: mean Dice {html.escape(cand)} {r.mean_candidate:.3f} vs "
+                f"{html.escape(base)} {r.mean_baseline:.3f} (difference {r.mean_diff:+.3f}, n = {r.n}); no test: "
+                f"{html.escape(r.reason)}.</li>")
     verdict = ("a significant difference" if r.p_holm < 0.05 else "no significant difference") \
         + " at the 0.05 level after Holm's correction across regions"
     return (f"<li><b>{html.escape(r.region)}</b>: mean Dice {html.escape(cand)} {r.mean_candidate:.3f} vs "
@@ -402,7 +412,7 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
         d = dice[dice.dataset == ds]
         region = "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
         d = d[d.region == region]
-        figs, notes = [], []
+        figs, notes, trend = [], [], []
         v = vols[(vols.dataset == ds) & (vols.region == region) & (vols.volume > 0)]
         meta = cases_with_metadata(cases[cases.dataset == ds]) if not cases.empty else pd.DataFrame()
         groups = _group_columns(meta) if not meta.empty else {}
@@ -413,6 +423,9 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
                 res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
                 if np.isfinite(res["spearman_rho"]):
                     figs.append(_bias_scatter(t, res, f"{ds} / {model} / {region}"))
+                    trend.append({"model": model, "region": region, "n": res["n"],
+                                  "spearman_rho": res["spearman_rho"], "ci_low": res["ci_low"],
+                                  "ci_high": res["ci_high"], "p": res["p"]})
             for col, g in groups.items():
                 gt = dm.merge(pd.DataFrame({"case": meta.case, "group": g}), on="case")
                 table, test = metric_by_group(gt, n_resamples=1000)
@@ -427,6 +440,7 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
         if figs:
             parts.append(f"<h3>{html.escape(ds)} ({html.escape(region)})</h3>"
                          + "".join(f'<div class="panel">{f}</div>' for f in figs)
+                         + (_table(pd.DataFrame(trend)) if trend else "")
                          + "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in notes))
     if not parts:
         return ""
