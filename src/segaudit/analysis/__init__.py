@@ -1,4 +1,4 @@
-"""Analysis of stored results: summaries with bootstrap CIs, failure taxonomy, paired model comparison.
+"""Analysis of stored results: summaries, failures, comparisons, ranking, bias, cohorts and training logs.
 
 Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a plain dict.
 """
@@ -15,11 +15,12 @@ from segaudit.analysis.failures import (
     worst_best,
 )
 from segaudit.analysis.flips import read_outcomes, run_flips
-from segaudit.analysis.ranking import rank_models
+from segaudit.analysis.ranking import nemenyi_critical_difference, rank_models
 from segaudit.analysis.summary import bootstrap_ci, summarize, with_empty_flags
+from segaudit.analysis.training import read_training_log, training_summary
 
 __all__ = ["bootstrap_ci", "compare_models", "error_matrix", "failed_lesion_sizes", "failure_counts",
-           "failure_taxonomy", "flip_table", "holm", "mcnemar_exact", "paired_test", "quality_band",
-           "longitudinal_volumes", "lowess", "metric_by_group", "metric_vs_feature", "rank_models",
-           "read_outcomes", "run_flips", "split_leakage", "split_overview",
-           "summarize", "with_empty_flags", "worst_best"]
+           "failure_taxonomy", "flip_table", "holm", "longitudinal_volumes", "lowess", "mcnemar_exact",
+           "metric_by_group", "metric_vs_feature", "nemenyi_critical_difference", "paired_test", "quality_band",
+           "rank_models", "read_outcomes", "read_training_log", "run_flips", "split_leakage", "split_overview",
+           "summarize", "training_summary", "with_empty_flags", "worst_best"]
