@@ -94,3 +94,14 @@ def test_nemenyi_against_scikit_posthocs(tests_data):
     n, k = wide.shape
     assert fried["critical_difference"] == pytest.approx(2.569 * np.sqrt(k * (k + 1) / (6 * n)), rel=1e-3)
     assert np.isnan(nemenyi_critical_difference(1, 10))
+
+
+def test_bootstrap_rho_ci_equals_a_loop_of_scipy_spearmanr(mets):
+    """The vectorised resampled rhos give the CI a loop of scipy.stats.spearmanr gives on the same resamples."""
+    x, y = mets.feature.to_numpy(float), mets.metric.to_numpy(float)
+    r = metric_vs_feature(mets, n_resamples=300, seed=3)
+    idx = np.random.default_rng(3).integers(0, x.size, size=(300, x.size))
+    with np.errstate(invalid="ignore"):
+        rhos = np.array([stats.spearmanr(x[i], y[i]).statistic for i in idx])
+    lo, hi = np.quantile(rhos[np.isfinite(rhos)], [0.025, 0.975])
+    assert r["ci_low"] == pytest.approx(lo, abs=1e-12) and r["ci_high"] == pytest.approx(hi, abs=1e-12)

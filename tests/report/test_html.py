@@ -61,7 +61,7 @@ def store(project_file, tmp_path_factory) -> Path:
     project = load_project(project_file)
     out = tmp_path_factory.mktemp("report") / "run"
     scan_project(project, out, progress=False)
-    evaluate_project(project, out, EvaluationOptions(lesion_matching="none"), progress=False)
+    evaluate_project(project, out, EvaluationOptions(lesion_matching="brats"), progress=False)
     extract_project(project, out, FeatureOptions(groups=("lesion",), shape=False), progress=False)
     return out
 
@@ -118,6 +118,14 @@ def test_report_content_is_the_stores(report, store):
     rho = stats.spearmanr(t.area, t.value).statistic
     assert len(t) >= 5 and f"<td>{rho:.3f}</td>" in sections["Bias: lesion size and subgroups"]
     assert "by subject" in sections["Bias: lesion size and subgroups"]
+    # Missed lesions: the U-Net's count of missed ground-truth metastases is the lesions table's.
+    with ResultsStore(store, read_only=True) as s:
+        missed = s.query("SELECT count(*) AS n FROM lesions WHERE dataset = 'brainmets_t2w_slices' AND source = 'gt'"
+                         " AND NOT matched AND coalesce(counted, true)").n.iloc[0]
+    fail = sections["Failure taxonomy"]
+    row = re.search(r"<td>brainmets_t2w_slices</td>\s*<td>unet</td>\s*<td>metastasis</td>\s*<td>(\d+)</td>",
+                    fail[fail.index("Are the missed lesions small?"):])
+    assert missed > 0 and row and int(row.group(1)) == missed
     # The training log is plotted; the broken one is named with its reason, and the report still exists.
     assert "unet" in sections["Training curves"] and "broken.csv: no &#x27;epoch&#x27; column" in \
         sections["Training curves"]

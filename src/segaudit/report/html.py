@@ -30,7 +30,13 @@ from segaudit.analysis.cohorts import (
 )
 from segaudit.analysis.compare import compare_models
 from segaudit.analysis.error_matrix import error_matrix
-from segaudit.analysis.failures import FAILURE_CLASSES, failure_counts, failure_taxonomy, worst_best
+from segaudit.analysis.failures import (
+    FAILURE_CLASSES,
+    failed_lesion_sizes,
+    failure_counts,
+    failure_taxonomy,
+    worst_best,
+)
 from segaudit.analysis.ranking import rank_models
 from segaudit.analysis.summary import summarize
 from segaudit.analysis.training import lower_is_better_curve, read_training_log, training_summary
@@ -144,6 +150,17 @@ def _longitudinal_plot(t: pd.DataFrame) -> str:
     return _png(fig)
 
 
+_PANEL_PIXELS = 480
+
+
+def _block_reduce(a: np.ndarray, f: int, fn) -> np.ndarray:
+    """``a`` (2D) reduced by ``fn`` over f×f blocks, edge-padded to a multiple of f."""
+    pad = [(0, (-n) % f) for n in a.shape]
+    a = np.pad(a, pad, mode="edge")
+    r, c = a.shape[0] // f, a.shape[1] // f
+    return fn(a.reshape(r, f, c, f), axis=(1, 3))
+
+
 def _panel(image_path: str | None, gt, pred, title: str) -> str:
     """One slice (the ground truth's largest, else the prediction's) with TP/FP/FN colours over the image."""
     plt = pyplot()
@@ -165,6 +182,11 @@ def _panel(image_path: str | None, gt, pred, title: str) -> str:
         img = img[:, :, k] if img is not None and img.ndim == 3 else None
         g, p = g.T[::-1], p.T[::-1]  # radiological display of an axial slice
         img = img.T[::-1] if img is not None else None
+    f = int(np.ceil(max(g.shape) / _PANEL_PIXELS))
+    if f > 1:  # a 4288-pixel fundus photo drawn at 240 px: block-reduce first (masks by any, image by mean)
+        same = img is not None and img.shape == g.shape
+        g, p = _block_reduce(g, f, np.any), _block_reduce(p, f, np.any)
+        img = _block_reduce(img.astype(np.float32), f, np.mean) if same else img
     overlay = np.zeros((*g.shape, 4))
     overlay[g & p] = (0.2, 0.8, 0.2, 0.6)   # true positive: green
     overlay[~g & p] = (0.9, 0.2, 0.2, 0.6)  # false positive: red
@@ -508,6 +530,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         files = store.read("files") if "files" in tables else pd.DataFrame()
         qc = store.read("qc") if "qc" in tables else pd.DataFrame()
         feats = store.read("features") if "features" in tables else pd.DataFrame()
+        lesions = store.read("lesions") if "lesions" in tables else pd.DataFrame()
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     sections: list[tuple[str, object]] = [("Datasets and QC", lambda: _overview(cases, files, qc))]
     if not cases.empty:
@@ -520,7 +543,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
              + _summary(metrics)),
             ("Per-case Dice with quality bands", lambda: "".join(
                 _strip_plot(m, ds) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
-            ("Failure taxonomy", lambda: _failures(m)),
+            ("Failure taxonomy", lambda: _failures(m, lesions)),
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
             ("Pairwise comparison", lambda: _comparisons(m, metrics)),
             ("Model ranking", lambda: _ranking(m)),
@@ -551,9 +574,30 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
     return atomic_write_text(out, doc)
 
 
-def _failures(m: pd.DataFrame) -> str:
+def _failures(m: pd.DataFrame, lesions: pd.DataFrame) -> str:
     counts = failure_counts(failure_taxonomy(m))
-    return "".join(f"<h3>{html.escape(ds)}</h3>" + _failure_bars(counts, ds) for ds in sorted(counts.dataset.unique()))
+    parts = [f"<h3>{html.escape(ds)}</h3>" + _failure_bars(counts, ds) for ds in sorted(counts.dataset.unique())]
+    if not lesions.empty:
+        sizes = failed_lesion_sizes(lesions)
+        if not sizes.empty:
+            parts.append("<h3>Are the missed lesions small?</h3>" + _note(
+                "Ground-truth lesions (lesion-wise matching of segaudit evaluate) missed or detected by each model: "
+                "count and median volume [quartiles] in mm³ (mm² in 2D).") + _table(_side_by_side(sizes)))
+    return "".join(parts)
+
+
+def _side_by_side(sizes: pd.DataFrame) -> pd.DataFrame:
+    """Missed and detected lesion sizes of one model and region on one row."""
+    sizes = sizes.assign(size=[f"{r.median:.0f} [{r.q1:.0f}, {r.q3:.0f}]" for r in sizes.itertuples()])
+    wide = sizes.pivot_table(index=["dataset", "model", "region"], columns="outcome", values=["n", "size"],
+                             aggfunc="first")
+    wide.columns = [f"{outcome} {'n' if what == 'n' else 'size'}" for what, outcome in wide.columns]
+    order = [c for c in ("missed n", "missed size", "detected n", "detected size") if c in wide.columns]
+    wide = wide[order]
+    for col in ("missed n", "detected n"):
+        if col in wide.columns:
+            wide[col] = pd.to_numeric(wide[col]).fillna(0).astype(int)
+    return wide.reset_index()
 
 
 def _error_matrices(metrics: pd.DataFrame) -> str:
