@@ -1,4 +1,8 @@
-"""Figures as PNG files, drawn with matplotlib's non-interactive backend and written atomically."""
+"""The figures of the report and of ``segaudit flips``, drawn with matplotlib's non-interactive backend.
+
+Each plot function takes tidy analysis tables and returns a matplotlib Figure; ``save_png`` writes one to a
+file atomically and the HTML report inlines them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from segaudit.analysis.failures import FAILURE_CLASSES
+from segaudit.analysis.training import lower_is_better_curve
+from segaudit.metrics.evaluate import CONFUSION_REGION
 
 _GROUP_COLOURS = {"flip_to_correct": "#2e7d32", "flip_to_incorrect": "#c62828", "correct_correct": "#90a4ae",
                   "incorrect_incorrect": "#455a64"}
@@ -52,3 +61,186 @@ def flip_bar_plot(groups: pd.DataFrame, path: str | Path, baseline: str, candida
     ax.set_title(f"{baseline} → {candidate}: flips (exact McNemar p = {p:.3g})", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return save_png(fig, path)
+
+
+_PANEL_PIXELS = 480
+
+
+def strip_plot(metrics: pd.DataFrame, dataset: str):
+    plt = pyplot()
+    d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
+    regions, models = sorted(d.region.unique()), sorted(d.model.unique())
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3))
+    ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
+    ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
+    ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
+    rng = np.random.default_rng(0)
+    width = 0.8 / max(1, len(models))
+    for mi, model in enumerate(models):
+        for ri, region in enumerate(regions):
+            v = d[(d.model == model) & (d.region == region)].value.dropna().to_numpy()
+            x = ri + (mi - (len(models) - 1) / 2) * width + rng.uniform(-width / 4, width / 4, v.size)
+            ax.scatter(x, v, s=12, color=f"C{mi}", label=model if ri == 0 else None, zorder=2)
+    ax.set_xticks(range(len(regions)), regions)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("Dice per case")
+    ax.set_title(f"{dataset}: bands bad < 0.4 ≤ mid < 0.6 ≤ good", fontsize=10)
+    if models:
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def failure_bars(counts: pd.DataFrame, dataset: str):
+    plt = pyplot()
+    c = counts[counts.dataset == dataset]
+    piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
+    piv = piv.reindex(columns=[f for f in FAILURE_CLASSES if f in piv.columns])
+    colours = {"good": "#2e7d32", "partial": "#f9a825", "disjoint": "#ef6c00", "gt_nonempty_pred_empty": "#c62828",
+               "gt_empty_pred_nonempty": "#6a1b9a", "both_empty": "#90a4ae"}
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(piv) + 1.2))
+    left = np.zeros(len(piv))
+    labels = [f"{m} / {r}" for m, r in piv.index]
+    for col in piv.columns:
+        ax.barh(labels, piv[col], left=left, color=colours.get(col, "#607d8b"), label=col.replace("_", " "))
+        left += piv[col].to_numpy()
+    ax.set_xlabel("% of cases")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def matrix_plot(mat: pd.DataFrame, title: str):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(3.2, 2.8))
+    ax.imshow(mat.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(mat.columns)), mat.columns, rotation=45, fontsize=7)
+    ax.set_yticks(range(len(mat.index)), mat.index, fontsize=7)
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            v = mat.iat[i, j]
+            ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+    ax.set_xlabel("prediction", fontsize=8)
+    ax.set_ylabel("ground truth", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def longitudinal_plot(t: pd.DataFrame):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for (subject, model), g in t.groupby(["subject", "model"], sort=True, dropna=False):
+        x = pd.to_numeric(g.timepoint, errors="coerce")
+        ax.plot(x, g.pred_volume / 1000, marker="o", ls="--", label=f"{subject} {model} (pred)")
+    for subject, g in t.drop_duplicates(["subject", "case"]).groupby("subject"):
+        ax.plot(pd.to_numeric(g.timepoint, errors="coerce"), g.true_volume / 1000, marker="s", color="k",
+                label=f"{subject} truth")
+    ax.set_xlabel("time point")
+    ax.set_ylabel("whole-tumour volume (cm³)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def rank_plot(ranks: pd.DataFrame, cd: float, title: str):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranks) + 1.2))
+    y = np.arange(len(ranks))[::-1]
+    ax.scatter(ranks.mean_rank, y, color="C0", zorder=3)
+    for yi, r in zip(y, ranks.itertuples(), strict=True):
+        ax.plot([r.mean_rank, r.mean_rank + cd], [yi, yi], color="C0", alpha=0.3, lw=4)
+    ax.set_yticks(y, ranks.model, fontsize=8)
+    ax.set_xlabel("mean rank (1 = best); bar = Nemenyi critical difference")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def bias_scatter(t: pd.DataFrame, res: dict, title: str):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3))
+    ax.scatter(t.volume, t.metric, s=14, alpha=0.8)
+    tr = res["trend"]
+    ax.plot(10 ** tr.x, tr.fitted, color="C3", label="LOWESS")
+    ax.set_xscale("log")
+    ax.set_xlabel("true lesion size (mm³, mm² in 2D)")
+    ax.set_ylabel("Dice")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "
+                 f"p = {res['p']:.2g}", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def group_plot(table: pd.DataFrame, overall: float, title: str):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(table) + 1.3))
+    y = np.arange(len(table))[::-1]
+    for yi, r in zip(y, table.itertuples(), strict=True):
+        colour = "#c62828" if r.differs_from_overall else "C0"
+        ax.errorbar([r.mean], [yi], xerr=[[r.mean - r.ci_low], [r.ci_high - r.mean]], fmt="o", color=colour,
+                    capsize=3)
+    ax.axvline(overall, color="k", ls="--", lw=1)
+    ax.set_yticks(y, [f"{g} (n={n})" for g, n in zip(table.group, table.n, strict=True)], fontsize=7)
+    ax.set_xlabel("mean Dice with 95 % bootstrap CI (dashed: overall)")
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def training_plot(log: pd.DataFrame):
+    plt = pyplot()
+    names = sorted(log.name.unique())
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    models = sorted(log.model.unique())
+    for ax, name in zip(axes[0], names, strict=True):
+        g = log[log.name == name]
+        lo, hi = g.value.min(), g.value.max()
+        if not lower_is_better_curve(name) and lo >= 0 and hi <= 1:
+            ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
+            ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
+            ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
+        for i, model in enumerate(models):
+            for split, ls in (("train", "-"), ("val", "--")):
+                c = g[(g.model == model) & (g.split == split)].sort_values("epoch")
+                if len(c):
+                    ax.plot(c.epoch, c.value, ls=ls, color=f"C{i}", label=f"{model} {split}")
+            va = g[(g.model == model) & (g.split == "val")]
+            if len(va):
+                best = va.loc[va.value.idxmin() if lower_is_better_curve(name) else va.value.idxmax()]
+                ax.scatter([best.epoch], [best.value], marker="*", s=80, color=f"C{i}", zorder=4)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _block_reduce(a: np.ndarray, f: int, fn) -> np.ndarray:
+    """``a`` (2D) reduced by ``fn`` over f×f blocks, edge-padded to a multiple of f."""
+    pad = [(0, (-n) % f) for n in a.shape]
+    a = np.pad(a, pad, mode="edge")
+    r, c = a.shape[0] // f, a.shape[1] // f
+    return fn(a.reshape(r, f, c, f), axis=(1, 3))
+
+
+def overlay_panel(image: np.ndarray | None, gt: np.ndarray, pred: np.ndarray):
+    """A 2D slice with true positives green, false positives red and false negatives blue over the image.
+
+    ``image`` (or None: grey background) and the boolean masks share one 2D shape. Slices larger than
+    480 pixels are block-reduced first (masks by any, image by mean), so a tiny lesion stays visible and a
+    4288-pixel photograph does not cost seconds to draw.
+    """
+    plt = pyplot()
+    g, p, img = gt, pred, image
+    f = int(np.ceil(max(g.shape) / _PANEL_PIXELS))
+    if f > 1:  # a 4288-pixel fundus photo drawn at 240 px: block-reduce first (masks by any, image by mean)
+        g, p = _block_reduce(g, f, np.any), _block_reduce(p, f, np.any)
+        img = _block_reduce(img.astype(np.float32), f, np.mean) if img is not None else None
+    overlay = np.zeros((*g.shape, 4))
+    overlay[g & p] = (0.2, 0.8, 0.2, 0.6)   # true positive: green
+    overlay[~g & p] = (0.9, 0.2, 0.2, 0.6)  # false positive: red
+    overlay[g & ~p] = (0.2, 0.4, 1.0, 0.6)  # false negative: blue
+    fig, ax = plt.subplots(figsize=(2.6, 2.6))
+    if img is not None:
+        ax.imshow(img, cmap="gray")
+    else:
+        ax.set_facecolor("#eeeeee")
+    ax.imshow(overlay)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig

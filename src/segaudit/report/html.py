@@ -31,7 +31,6 @@ from segaudit.analysis.cohorts import (
 from segaudit.analysis.compare import compare_models
 from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import (
-    FAILURE_CLASSES,
     failed_lesion_sizes,
     failure_counts,
     failure_taxonomy,
@@ -39,10 +38,11 @@ from segaudit.analysis.failures import (
 )
 from segaudit.analysis.ranking import rank_models
 from segaudit.analysis.summary import summarize
-from segaudit.analysis.training import lower_is_better_curve, read_training_log, training_summary
+from segaudit.analysis.training import read_training_log, training_summary
 from segaudit.errors import SegauditError
 from segaudit.metrics.evaluate import CONFUSION_REGION
 from segaudit.metrics.overlap import values_mask
+from segaudit.report import figures
 from segaudit.report.figures import pyplot
 from segaudit.store.store import ResultsStore, atomic_write_text
 
@@ -77,93 +77,8 @@ def _table(df: pd.DataFrame, digits: int = 3) -> str:
     return df.to_html(index=False, na_rep="–", border=0, escape=True)
 
 
-def _strip_plot(metrics: pd.DataFrame, dataset: str) -> str:
-    plt = pyplot()
-    d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
-    regions, models = sorted(d.region.unique()), sorted(d.model.unique())
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3))
-    ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
-    ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
-    ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
-    rng = np.random.default_rng(0)
-    width = 0.8 / max(1, len(models))
-    for mi, model in enumerate(models):
-        for ri, region in enumerate(regions):
-            v = d[(d.model == model) & (d.region == region)].value.dropna().to_numpy()
-            x = ri + (mi - (len(models) - 1) / 2) * width + rng.uniform(-width / 4, width / 4, v.size)
-            ax.scatter(x, v, s=12, color=f"C{mi}", label=model if ri == 0 else None, zorder=2)
-    ax.set_xticks(range(len(regions)), regions)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("Dice per case")
-    ax.set_title(f"{dataset}: bands bad < 0.4 ≤ mid < 0.6 ≤ good", fontsize=10)
-    if models:
-        ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
-
-
-def _failure_bars(counts: pd.DataFrame, dataset: str) -> str:
-    plt = pyplot()
-    c = counts[counts.dataset == dataset]
-    piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
-    piv = piv.reindex(columns=[f for f in FAILURE_CLASSES if f in piv.columns])
-    colours = {"good": "#2e7d32", "partial": "#f9a825", "disjoint": "#ef6c00", "gt_nonempty_pred_empty": "#c62828",
-               "gt_empty_pred_nonempty": "#6a1b9a", "both_empty": "#90a4ae"}
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(piv) + 1.2))
-    left = np.zeros(len(piv))
-    labels = [f"{m} / {r}" for m, r in piv.index]
-    for col in piv.columns:
-        ax.barh(labels, piv[col], left=left, color=colours.get(col, "#607d8b"), label=col.replace("_", " "))
-        left += piv[col].to_numpy()
-    ax.set_xlabel("% of cases")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return _png(fig)
-
-
-def _matrix_plot(mat: pd.DataFrame, title: str) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(3.2, 2.8))
-    ax.imshow(mat.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(mat.columns)), mat.columns, rotation=45, fontsize=7)
-    ax.set_yticks(range(len(mat.index)), mat.index, fontsize=7)
-    for i in range(mat.shape[0]):
-        for j in range(mat.shape[1]):
-            v = mat.iat[i, j]
-            ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_xlabel("prediction", fontsize=8)
-    ax.set_ylabel("ground truth", fontsize=8)
-    ax.set_title(title, fontsize=8)
-    return _png(fig)
-
-
-def _longitudinal_plot(t: pd.DataFrame) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    for (subject, model), g in t.groupby(["subject", "model"], sort=True, dropna=False):
-        x = pd.to_numeric(g.timepoint, errors="coerce")
-        ax.plot(x, g.pred_volume / 1000, marker="o", ls="--", label=f"{subject} {model} (pred)")
-    for subject, g in t.drop_duplicates(["subject", "case"]).groupby("subject"):
-        ax.plot(pd.to_numeric(g.timepoint, errors="coerce"), g.true_volume / 1000, marker="s", color="k",
-                label=f"{subject} truth")
-    ax.set_xlabel("time point")
-    ax.set_ylabel("whole-tumour volume (cm³)")
-    ax.legend(fontsize=7)
-    return _png(fig)
-
-
-_PANEL_PIXELS = 480
-
-
-def _block_reduce(a: np.ndarray, f: int, fn) -> np.ndarray:
-    """``a`` (2D) reduced by ``fn`` over f×f blocks, edge-padded to a multiple of f."""
-    pad = [(0, (-n) % f) for n in a.shape]
-    a = np.pad(a, pad, mode="edge")
-    r, c = a.shape[0] // f, a.shape[1] // f
-    return fn(a.reshape(r, f, c, f), axis=(1, 3))
-
-
 def _panel(image_path: str | None, gt, pred, title: str) -> str:
     """One slice (the ground truth's largest, else the prediction's) with TP/FP/FN colours over the image."""
-    plt = pyplot()
     from segaudit.io.image import read_image
 
     g = gt.array > 0
@@ -182,24 +97,8 @@ def _panel(image_path: str | None, gt, pred, title: str) -> str:
         img = img[:, :, k] if img is not None and img.ndim == 3 else None
         g, p = g.T[::-1], p.T[::-1]  # radiological display of an axial slice
         img = img.T[::-1] if img is not None else None
-    f = int(np.ceil(max(g.shape) / _PANEL_PIXELS))
-    if f > 1:  # a 4288-pixel fundus photo drawn at 240 px: block-reduce first (masks by any, image by mean)
-        same = img is not None and img.shape == g.shape
-        g, p = _block_reduce(g, f, np.any), _block_reduce(p, f, np.any)
-        img = _block_reduce(img.astype(np.float32), f, np.mean) if same else img
-    overlay = np.zeros((*g.shape, 4))
-    overlay[g & p] = (0.2, 0.8, 0.2, 0.6)   # true positive: green
-    overlay[~g & p] = (0.9, 0.2, 0.2, 0.6)  # false positive: red
-    overlay[g & ~p] = (0.2, 0.4, 1.0, 0.6)  # false negative: blue
-    fig, ax = plt.subplots(figsize=(2.6, 2.6))
     shown = img is not None and img.shape == g.shape
-    if shown:
-        ax.imshow(img, cmap="gray")
-    else:
-        ax.set_facecolor("#eeeeee")
-    ax.imshow(overlay)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    fig = figures.overlay_panel(img if shown else None, g, p)
     note = "" if shown else "<br><span class='note'>(no image file in the project: masks only)</span>"
     return f'<figure class="panel">{_png(fig)}<figcaption>{title}{note}</figcaption></figure>'
 
@@ -343,19 +242,6 @@ def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame) -> str:
     return "".join(parts) or _note("No dataset has two models scored on the same cases.")
 
 
-def _rank_plot(ranks: pd.DataFrame, cd: float, title: str) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranks) + 1.2))
-    y = np.arange(len(ranks))[::-1]
-    ax.scatter(ranks.mean_rank, y, color="C0", zorder=3)
-    for yi, r in zip(y, ranks.itertuples(), strict=True):
-        ax.plot([r.mean_rank, r.mean_rank + cd], [yi, yi], color="C0", alpha=0.3, lw=4)
-    ax.set_yticks(y, ranks.model, fontsize=8)
-    ax.set_xlabel("mean rank (1 = best); bar = Nemenyi critical difference")
-    ax.set_title(title, fontsize=9)
-    return _png(fig)
-
-
 def _ranking(m: pd.DataFrame) -> str:
     parts = []
     for ds in sorted(m.dataset.unique()):
@@ -372,40 +258,9 @@ def _ranking(m: pd.DataFrame) -> str:
                            f"{fried['statistic']:.2f}, p = {fried['p']:.3g}. Nemenyi critical difference of mean "
                            f"ranks: {fried['critical_difference']:.2f}. Rank stability = share of 500 bootstrap "
                            "resamples of the cases in which a model keeps its place."))
-        parts.append(_rank_plot(ranks, fried["critical_difference"], f"{ds}: mean ranks"))
+        parts.append(_png(figures.rank_plot(ranks, fried["critical_difference"], f"{ds}: mean ranks")))
         parts.append(_table(ranks, 3) + _table(post, 4))
     return "".join(parts)
-
-
-def _bias_scatter(t: pd.DataFrame, res: dict, title: str) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4.2, 3))
-    ax.scatter(t.volume, t.metric, s=14, alpha=0.8)
-    tr = res["trend"]
-    ax.plot(10 ** tr.x, tr.fitted, color="C3", label="LOWESS")
-    ax.set_xscale("log")
-    ax.set_xlabel("true lesion size (mm³, mm² in 2D)")
-    ax.set_ylabel("Dice")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "
-                 f"p = {res['p']:.2g}", fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
-
-
-def _group_plot(table: pd.DataFrame, overall: float, title: str) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(table) + 1.3))
-    y = np.arange(len(table))[::-1]
-    for yi, r in zip(y, table.itertuples(), strict=True):
-        colour = "#c62828" if r.differs_from_overall else "C0"
-        ax.errorbar([r.mean], [yi], xerr=[[r.mean - r.ci_low], [r.ci_high - r.mean]], fmt="o", color=colour,
-                    capsize=3)
-    ax.axvline(overall, color="k", ls="--", lw=1)
-    ax.set_yticks(y, [f"{g} (n={n})" for g, n in zip(table.group, table.n, strict=True)], fontsize=7)
-    ax.set_xlabel("mean Dice with 95 % bootstrap CI (dashed: overall)")
-    ax.set_title(title, fontsize=8)
-    return _png(fig)
 
 
 def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
@@ -444,7 +299,7 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
             if len(t) >= 5:
                 res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
                 if np.isfinite(res["spearman_rho"]):
-                    figs.append(_bias_scatter(t, res, f"{ds} / {model} / {region}"))
+                    figs.append(_png(figures.bias_scatter(t, res, f"{ds} / {model} / {region}")))
                     trend.append({"model": model, "region": region, "n": res["n"],
                                   "spearman_rho": res["spearman_rho"], "ci_low": res["ci_low"],
                                   "ci_high": res["ci_high"], "p": res["p"]})
@@ -453,8 +308,8 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
                 table, test = metric_by_group(gt, n_resamples=1000)
                 if test["groups"] < 2:
                     continue
-                figs.append(_group_plot(table, test["overall_mean"], f"{ds} / {model} / {region} by {col}: "
-                                        f"Kruskal–Wallis p = {test['p']:.2g}"))
+                figs.append(_png(figures.group_plot(table, test["overall_mean"], f"{ds} / {model} / {region} by {col}: "
+                                        f"Kruskal–Wallis p = {test['p']:.2g}")))
                 flagged = table[table.differs_from_overall].group.astype(str).tolist()
                 if flagged:
                     notes.append(f"{model}, by {col}: the CI of {', '.join(flagged)} excludes the overall mean "
@@ -471,33 +326,6 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
                  "bootstrap CI excludes the overall mean).") + "".join(parts)
 
 
-def _training_plot(log: pd.DataFrame) -> str:
-    plt = pyplot()
-    names = sorted(log.name.unique())
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
-    models = sorted(log.model.unique())
-    for ax, name in zip(axes[0], names, strict=True):
-        g = log[log.name == name]
-        lo, hi = g.value.min(), g.value.max()
-        if not lower_is_better_curve(name) and lo >= 0 and hi <= 1:
-            ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
-            ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
-            ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
-        for i, model in enumerate(models):
-            for split, ls in (("train", "-"), ("val", "--")):
-                c = g[(g.model == model) & (g.split == split)].sort_values("epoch")
-                if len(c):
-                    ax.plot(c.epoch, c.value, ls=ls, color=f"C{i}", label=f"{model} {split}")
-            va = g[(g.model == model) & (g.split == "val")]
-            if len(va):
-                best = va.loc[va.value.idxmin() if lower_is_better_curve(name) else va.value.idxmax()]
-                ax.scatter([best.epoch], [best.value], marker="*", s=80, color=f"C{i}", zorder=4)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=7)
-    return _png(fig)
-
-
 def _training(logs: dict[str, str | Path]) -> str:
     frames, errors = [], []
     for model, path in logs.items():
@@ -509,7 +337,8 @@ def _training(logs: dict[str, str | Path]) -> str:
     if frames:
         log = pd.concat(frames, ignore_index=True)
         parts.insert(0, _note("Solid: training, dashed: validation; star: best validation epoch; Dice-like curves "
-                              "on the bad/mid/good bands.") + _training_plot(log) + _table(training_summary(log), 4))
+                              "on the bad/mid/good bands.") + _png(figures.training_plot(log))
+                     + _table(training_summary(log), 4))
     return "".join(parts)
 
 
@@ -542,7 +371,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
                                              "left out; undefined values are counted, never averaged.")
              + _summary(metrics)),
             ("Per-case Dice with quality bands", lambda: "".join(
-                _strip_plot(m, ds) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
+                _png(figures.strip_plot(m, ds)) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
             ("Failure taxonomy", lambda: _failures(m, lesions)),
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
             ("Pairwise comparison", lambda: _comparisons(m, metrics)),
@@ -576,7 +405,8 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
 
 def _failures(m: pd.DataFrame, lesions: pd.DataFrame) -> str:
     counts = failure_counts(failure_taxonomy(m))
-    parts = [f"<h3>{html.escape(ds)}</h3>" + _failure_bars(counts, ds) for ds in sorted(counts.dataset.unique())]
+    parts = [f"<h3>{html.escape(ds)}</h3>" + _png(figures.failure_bars(counts, ds))
+             for ds in sorted(counts.dataset.unique())]
     if not lesions.empty:
         sizes = failed_lesion_sizes(lesions)
         if not sizes.empty:
@@ -611,7 +441,7 @@ def _error_matrices(metrics: pd.DataFrame) -> str:
         mat = error_matrix(metrics, dataset=ds, model=model, normalise=True, background=True)
         mat = mat.drop(index="background", errors="ignore")
         if mat.size:
-            cells.append(f'<div class="panel">{_matrix_plot(mat, f"{ds} / {model}")}</div>')
+            cells.append(f'<div class="panel">{_png(figures.matrix_plot(mat, f"{ds} / {model}"))}</div>')
     return _note("Share of each true label's voxels (rows) predicted as each label (columns), summed over cases; "
                  "the background column is the share missed.") + "".join(cells)
 
@@ -627,4 +457,4 @@ def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame) -> str:
                  "pred_growth": "predicted growth (mm³)"})
     return _note("Whole-tumour volume per time point, ground truth against each model; growth is the change from "
                  "the subject's previous time point. Volumes in mm³ on both sides.") \
-        + _longitudinal_plot(lon) + _table(t, 2)
+        + _png(figures.longitudinal_plot(lon)) + _table(t, 2)
