@@ -151,12 +151,14 @@ def _overview(cases: pd.DataFrame, files: pd.DataFrame, qc: pd.DataFrame) -> str
     if cases.empty:
         return _note("No scan in this store (run segaudit scan).")
     ov = cases.groupby("dataset").agg(cases=("case", "nunique"), subjects=("subject", "nunique")).reset_index()
+    ov["subjects"] = [n if n else "–" for n in ov.subjects]  # 0 means no subject ids, not zero subjects
     if not files.empty:
         fc = files.groupby("dataset").agg(files=("path", "size"), missing=("exists", lambda s: int((~s).sum())))
         ov = ov.merge(fc.reset_index(), on="dataset", how="left")
     if not qc.empty:
         q = qc.pivot_table(index="dataset", columns="severity", values="check", aggfunc="size", fill_value=0)
         ov = ov.merge(q.reset_index(), on="dataset", how="left")
+        ov[list(q.columns)] = ov[list(q.columns)].fillna(0).astype(int)  # no QC finding is 0 findings
     return _table(ov)
 
 
