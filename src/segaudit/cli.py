@@ -195,8 +195,11 @@ def cmd_features(args) -> int:
 def cmd_flips(args) -> int:
     from segaudit.analysis.flips import run_flips
 
-    res = run_flips(args.outcomes, args.baseline, args.candidate, args.truth, args.id_column, args.out,
-                    args.sample)
+    res = run_flips(args.outcomes, args.baseline, args.candidate, args.truth, args.id_column, args.sample)
+    if args.out:
+        from segaudit.report.figures import write_flips
+
+        write_flips(res, args.out, args.baseline, args.candidate)
     console.print(f"{res.n} items ({res.n_dropped} left out: an outcome missing)")
     diff = res.candidate_accuracy - res.baseline_accuracy
     console.print(f"accuracy {args.baseline}: {res.baseline_accuracy:.4f}   {args.candidate}: "

@@ -66,17 +66,9 @@ def read_outcomes(path: str | Path, baseline: str, candidate: str, truth: str | 
 
 
 def run_flips(path: str | Path, baseline: str, candidate: str, truth: str | None = None,
-              id_column: str | None = None, out_dir: str | Path | None = None, sample: int = 5) -> FlipResult:
-    """Flip analysis of an outcome CSV; with ``out_dir``, writes ``flips.csv`` and ``flips.png`` atomically."""
+              id_column: str | None = None, sample: int = 5) -> FlipResult:
+    """Flip analysis of an outcome CSV (nothing written; :func:`segaudit.report.figures.write_flips` writes it)."""
     a, b, ids, dropped = read_outcomes(path, baseline, candidate, truth, id_column)
     res = flip_table(a.to_numpy(), b.to_numpy(), ids.to_numpy(), sample=sample)
-    files: list[Path] = []
-    if out_dir is not None:
-        from segaudit.report.figures import flip_bar_plot
-        from segaudit.store.store import atomic_write_text
-
-        out = Path(out_dir)
-        files.append(atomic_write_text(out / "flips.csv", res["groups"].to_csv(index=False)))
-        files.append(flip_bar_plot(res["groups"], out / "flips.png", baseline, candidate, res["p"]))
     return FlipResult(res["groups"], res["n"], dropped, res["baseline_accuracy"], res["candidate_accuracy"],
-                      res["p"], files)
+                      res["p"], [])

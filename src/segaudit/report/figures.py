@@ -16,6 +16,7 @@ import pandas as pd
 from segaudit.analysis.failures import FAILURE_CLASSES
 from segaudit.analysis.training import lower_is_better_curve
 from segaudit.metrics.evaluate import CONFUSION_REGION
+from segaudit.store.store import atomic_write_text
 
 _GROUP_COLOURS = {"flip_to_correct": "#2e7d32", "flip_to_incorrect": "#c62828", "correct_correct": "#90a4ae",
                   "incorrect_incorrect": "#455a64"}
@@ -46,6 +47,16 @@ def save_png(fig, path: str | Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_flips(result, out_dir: str | Path, baseline: str, candidate: str) -> list[Path]:
+    """Write a :class:`~segaudit.analysis.flips.FlipResult` as ``flips.csv`` and ``flips.png`` in ``out_dir``
+    (each atomically); records and returns the paths."""
+    out = Path(out_dir)
+    files = [atomic_write_text(out / "flips.csv", result.groups.to_csv(index=False)),
+             flip_bar_plot(result.groups, out / "flips.png", baseline, candidate, result.p)]
+    result.files = files
+    return files
 
 
 def flip_bar_plot(groups: pd.DataFrame, path: str | Path, baseline: str, candidate: str, p: float) -> Path:
