@@ -12,13 +12,12 @@ Slices are taken along one array axis (see :mod:`segaudit.io.image` for the axis
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from segaudit.io.atomic import atomic_write
 from segaudit.preprocess.normalize import Method, normalize
 
 
@@ -40,18 +39,6 @@ def extract_slices(array: np.ndarray, axis: int = 2, indices: list[int] | None =
     """Yield ``(index, 2D slice)`` along ``axis`` (views: copy before modifying)."""
     for i in indices if indices is not None else range(array.shape[axis]):
         yield i, np.take(array, i, axis=axis)
-
-
-def _atomic_save(path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _to_uint8(slice_: np.ndarray) -> np.ndarray:
@@ -116,7 +103,7 @@ def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str,
             if m is not None:
                 payload["mask"] = m
             path = base / f"{tag}.npz"
-            _atomic_save(path, lambda t, p=payload: np.savez_compressed(t, **p))
+            atomic_write(path, lambda t, p=payload: np.savez_compressed(t, **p))
             written.append(path)
         else:
             from PIL import Image as PILImage
@@ -124,11 +111,11 @@ def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str,
             for n in names:
                 path = base / n / f"{tag}.png"
                 arr = _to_uint8(np.take(vols[n], i, axis=axis))
-                _atomic_save(path, lambda t, a=arr: PILImage.fromarray(a).save(t, format="PNG"))
+                atomic_write(path, lambda t, a=arr: PILImage.fromarray(a).save(t, format="PNG"))
                 written.append(path)
             if m is not None:
                 path = base / "mask" / f"{tag}.png"
                 labels = m.astype(np.uint8 if m.max(initial=0) < 256 else np.uint16)
-                _atomic_save(path, lambda t, a=labels: PILImage.fromarray(a).save(t, format="PNG"))
+                atomic_write(path, lambda t, a=labels: PILImage.fromarray(a).save(t, format="PNG"))
                 written.append(path)
     return written

@@ -6,8 +6,7 @@ file atomically and the HTML report inlines them.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ import pandas as pd
 
 from segaudit.analysis.failures import FAILURE_CLASSES
 from segaudit.analysis.training import lower_is_better_curve
+from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.metrics.evaluate import CONFUSION_REGION
-from segaudit.store.store import atomic_write_text
 
 _GROUP_COLOURS = {"flip_to_correct": "#2e7d32", "flip_to_incorrect": "#c62828", "correct_correct": "#90a4ae",
                   "incorrect_incorrect": "#455a64"}
@@ -32,21 +31,20 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path: str | Path) -> Path:
-    """Save a matplotlib figure to ``path`` through a temporary file and an atomic rename; closes the figure."""
-    plt = pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+def png_bytes(fig, dpi: int = 120) -> bytes:
+    """A matplotlib figure as PNG bytes (tight bounding box); closes the figure."""
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        pyplot().close(fig)
+    return buf.getvalue()
+
+
+def save_png(fig, path: str | Path) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (temporary file, then rename); closes the figure."""
+    data = png_bytes(fig)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def write_flips(result, out_dir: str | Path, baseline: str, candidate: str) -> list[Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +39,11 @@ from segaudit.analysis.ranking import rank_models
 from segaudit.analysis.summary import summarize
 from segaudit.analysis.training import read_training_log, training_summary
 from segaudit.errors import SegauditError
+from segaudit.io.atomic import atomic_write_text
 from segaudit.metrics.evaluate import CONFUSION_REGION
 from segaudit.metrics.overlap import values_mask
 from segaudit.report import figures
-from segaudit.report.figures import pyplot
-from segaudit.store.store import ResultsStore, atomic_write_text
+from segaudit.store.store import ResultsStore
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -61,11 +60,8 @@ _NOT_GROUPS = {"case", "subject", "timepoint", "dataset", "split", "slice", "id"
 
 
 def _png(fig) -> str:
-    plt = pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    data = base64.b64encode(figures.png_bytes(fig, dpi=90)).decode()
+    return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
 def _table(df: pd.DataFrame, digits: int = 3) -> str:

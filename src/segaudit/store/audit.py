@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from segaudit.errors import SegauditError
-from segaudit.store.store import ResultsStore, atomic_write_text
+from segaudit.io.atomic import atomic_write_text
+from segaudit.store.store import ResultsStore
 
 AUDIT_METRIC_COLUMNS = ["ID", "region", "DICE", "JACC", "ACCU", "PREC", "SENS", "SPEC", "HAUS", "SIZE", "model"]
 # AUDIT column -> segaudit metric (export uses the reverse).

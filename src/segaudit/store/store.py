@@ -19,10 +19,8 @@ never touches another step's rows. Exported files are written to a temporary nam
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -32,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from segaudit.errors import SegauditError
+from segaudit.io.atomic import atomic_write
 
 DB_NAME = "segaudit.duckdb"
 
@@ -251,35 +250,13 @@ class ResultsStore:
         """Write every table to ``out_dir/<table>.<csv|parquet>``; each file appears whole or not at all."""
         if fmt not in ("csv", "parquet"):
             raise SegauditError(f"unknown export format {fmt!r} (csv or parquet)")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        opts = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT parquet)"
+
+        def copy(table: str, tmp: str) -> None:
+            sql_path = tmp.replace("'", "''")
+            self.con.execute(f"COPY {_quote(table)} TO '{sql_path}' {opts}")
+
         written = []
         for table in self.tables():
-            target = out_dir / f"{table}.{fmt}"
-            fd, tmp = tempfile.mkstemp(prefix=f".{table}.", suffix=f".{fmt}", dir=out_dir)
-            os.close(fd)
-            try:
-                opts = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT parquet)"
-                sql_path = tmp.replace("'", "''")
-                self.con.execute(f"COPY {_quote(table)} TO '{sql_path}' {opts}")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            written.append(target)
+            written.append(atomic_write(Path(out_dir) / f"{table}.{fmt}", lambda tmp, t=table: copy(t, tmp)))
         return written
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
