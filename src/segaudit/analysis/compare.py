@@ -17,8 +17,13 @@ LOWER_IS_BETTER = ("hd", "hd95", "assd", "masd", "hd_audit", "volume_difference"
 
 
 def higher_is_better(metric: str) -> bool:
-    """Whether larger values of a metric are better (distances, errors and false counts are not)."""
-    return not (metric in LOWER_IS_BETTER or metric.startswith(("hd", "assd", "masd")))
+    """Whether larger values of a metric are better (distances, errors, losses and false counts are not).
+
+    Case-insensitive; any name containing ``loss`` or ``error`` (training curves: ``loss``, ``dice_loss``) is
+    lower-is-better.
+    """
+    m = metric.lower()
+    return not (m in LOWER_IS_BETTER or m.startswith(("hd", "assd", "masd")) or "loss" in m or "error" in m)
 
 
 def holm(pvalues) -> np.ndarray:

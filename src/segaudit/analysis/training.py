@@ -81,12 +81,6 @@ def read_training_log(path: str | Path, model: str | None = None) -> pd.DataFram
     return out[["model", "epoch", "split", "name", "value"]]
 
 
-def lower_is_better_curve(name: str) -> bool:
-    """Losses, errors and distances go down as training improves."""
-    low = name.lower()
-    return "loss" in low or "error" in low or not higher_is_better(low)
-
-
 def training_summary(log: pd.DataFrame) -> pd.DataFrame:
     """Per model and curve name: epochs, best validation epoch and value, last train and validation values,
     and the generalisation gap at the last epoch (val - train, in the curve's units).
@@ -102,7 +96,7 @@ def training_summary(log: pd.DataFrame) -> pd.DataFrame:
                "best_val": np.nan, "last_train": tr.value.iloc[-1] if len(tr) else np.nan,
                "last_val": va.value.iloc[-1] if len(va) else np.nan}
         if len(va):
-            i = va.value.idxmin() if lower_is_better_curve(name) else va.value.idxmax()
+            i = va.value.idxmax() if higher_is_better(name) else va.value.idxmin()
             row.update(best_epoch=va.epoch[i], best_val=va.value[i])
         row["gap_last"] = row["last_val"] - row["last_train"]
         rows.append(row)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segaudit.analysis.failures import FAILURE_CLASSES
-from segaudit.analysis.training import lower_is_better_curve
+from segaudit.analysis.compare import higher_is_better
+from segaudit.analysis.failures import DEFAULT_BANDS, FAILURE_CLASSES
+from segaudit.analysis.training import training_summary
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.metrics.evaluate import CONFUSION_REGION
 
@@ -75,14 +76,20 @@ def flip_bar_plot(groups: pd.DataFrame, path: str | Path, baseline: str, candida
 _PANEL_PIXELS = 480
 
 
+def _quality_bands(ax) -> None:
+    """The Dice quality bands (bad / mid / good, :data:`DEFAULT_BANDS`) as red, yellow and green backgrounds."""
+    lo, hi = DEFAULT_BANDS["dice"]
+    ax.axhspan(0, lo, color="#ffebee", zorder=0)
+    ax.axhspan(lo, hi, color="#fff8e1", zorder=0)
+    ax.axhspan(hi, 1.0, color="#e8f5e9", zorder=0)
+
+
 def strip_plot(metrics: pd.DataFrame, dataset: str):
     plt = pyplot()
     d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
     regions, models = sorted(d.region.unique()), sorted(d.model.unique())
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3))
-    ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
-    ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
-    ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
+    _quality_bands(ax)
     rng = np.random.default_rng(0)
     width = 0.8 / max(1, len(models))
     for mi, model in enumerate(models):
@@ -93,7 +100,8 @@ def strip_plot(metrics: pd.DataFrame, dataset: str):
     ax.set_xticks(range(len(regions)), regions)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("Dice per case")
-    ax.set_title(f"{dataset}: bands bad < 0.4 ≤ mid < 0.6 ≤ good", fontsize=10)
+    lo, hi = DEFAULT_BANDS["dice"]
+    ax.set_title(f"{dataset}: bands bad < {lo} ≤ mid < {hi} ≤ good", fontsize=10)
     if models:
         ax.legend(fontsize=8, loc="lower right")
     return fig
@@ -197,22 +205,18 @@ def training_plot(log: pd.DataFrame):
     names = sorted(log.name.unique())
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     models = sorted(log.model.unique())
+    best = training_summary(log)  # the starred best validation epochs
     for ax, name in zip(axes[0], names, strict=True):
         g = log[log.name == name]
-        lo, hi = g.value.min(), g.value.max()
-        if not lower_is_better_curve(name) and lo >= 0 and hi <= 1:
-            ax.axhspan(0, 0.4, color="#ffebee", zorder=0)
-            ax.axhspan(0.4, 0.6, color="#fff8e1", zorder=0)
-            ax.axhspan(0.6, 1.0, color="#e8f5e9", zorder=0)
+        if higher_is_better(name) and g.value.min() >= 0 and g.value.max() <= 1:
+            _quality_bands(ax)
         for i, model in enumerate(models):
             for split, ls in (("train", "-"), ("val", "--")):
                 c = g[(g.model == model) & (g.split == split)].sort_values("epoch")
                 if len(c):
                     ax.plot(c.epoch, c.value, ls=ls, color=f"C{i}", label=f"{model} {split}")
-            va = g[(g.model == model) & (g.split == "val")]
-            if len(va):
-                best = va.loc[va.value.idxmin() if lower_is_better_curve(name) else va.value.idxmax()]
-                ax.scatter([best.epoch], [best.value], marker="*", s=80, color=f"C{i}", zorder=4)
+            b = best[(best.model == model) & (best.name == name)].dropna(subset=["best_epoch"])
+            ax.scatter(b.best_epoch, b.best_val, marker="*", s=80, color=f"C{i}", zorder=4)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
