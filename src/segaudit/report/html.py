@@ -73,19 +73,29 @@ def _table(df: pd.DataFrame, digits: int = 3) -> str:
     return df.to_html(index=False, na_rep="–", border=0, escape=True)
 
 
-def _panel(image_path: str | None, gt, pred, title: str) -> str:
-    """One slice (the ground truth's largest, else the prediction's) with TP/FP/FN colours over the image."""
+def _headline_region(d: pd.DataFrame) -> str:
+    """The region a per-dataset figure shows: WT when the dataset has it, else its first region by name."""
+    return "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
+
+
+def _panel_image(files: pd.DataFrame) -> np.ndarray | None:
+    """The case's image for panels (FLAIR / T2 / contrast T1 preferred, colour averaged to grey), or None."""
     from segaudit.io.image import read_image
 
-    g = gt.array > 0
-    p = pred.array > 0
-    img = None
-    if image_path:
-        try:
-            im = read_image(image_path)
-            img = im.array if not im.is_color else im.array[..., :3].mean(axis=-1)
-        except Exception:  # noqa: BLE001 - a panel without its image is still informative
-            img = None
+    im_row = files[(files.role == "image") & files.exists]
+    if im_row.empty:
+        return None
+    # Lesions show best on FLAIR / T2 / contrast T1; otherwise the first sequence.
+    im_row = im_row.assign(_p=im_row.key.str.lower().map(_PANEL_SEQUENCES).fillna(len(_PANEL_SEQUENCES)))
+    try:
+        im = read_image(im_row.sort_values("_p", kind="stable").path.iloc[0])
+    except Exception:  # noqa: BLE001 - a panel without its image is still informative
+        return None
+    return im.array if not im.is_color else im.array[..., :3].mean(axis=-1)
+
+
+def _panel(img: np.ndarray | None, g: np.ndarray, p: np.ndarray, title: str) -> str:
+    """One slice (the ground truth's largest, else the prediction's) with TP/FP/FN colours over the image."""
     if g.ndim == 3:
         area = g.sum(axis=(0, 1)) if g.any() else p.sum(axis=(0, 1))
         k = int(np.argmax(area))
@@ -109,31 +119,34 @@ def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
         d = metrics[(metrics.dataset == ds.name) & (metrics.metric == "dice")]
         if d.empty:
             continue
-        region = "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
+        region = _headline_region(d)
+        # The panel shows the region ranked, whether it is a region or a single label.
+        vals = ds.label_map.regions.get(region) or (ds.label_map.labels[region],)
         wb = worst_best(d[d.region == region], "dice", k=k)
         # With few cases the best list repeats the worst one: show each case-model once.
         wb = wb.drop_duplicates(["model", "case"], keep="first")
+        truths: dict[str, np.ndarray | None] = {}  # a case's ground truth and image are read once for all models
+        images: dict[str, np.ndarray | None] = {}
         cells = []
         for r in wb.itertuples():
             f = files[(files.dataset == ds.name) & (files.case == r.case)]
-            gt_row = f[f.role == "ground_truth"]
+            if r.case not in truths:
+                gt_row = f[f.role == "ground_truth"]
+                try:
+                    truths[r.case] = values_mask(read_mask(gt_row.path.iloc[0], ds.mask_encoding).array, vals) \
+                        if len(gt_row) else None
+                except Exception:  # noqa: BLE001 - unreadable files are in the errors table already
+                    truths[r.case] = None
+                images[r.case] = _panel_image(f) if truths[r.case] is not None else None
             pr_row = f[(f.role == "prediction") & (f.key == r.model)]
-            im_row = f[(f.role == "image") & f.exists]
-            # Lesions show best on FLAIR / T2 / contrast T1; otherwise the first sequence.
-            im_row = im_row.assign(_p=im_row.key.str.lower().map(_PANEL_SEQUENCES).fillna(len(_PANEL_SEQUENCES)))
-            im_row = im_row.sort_values("_p", kind="stable")
-            if gt_row.empty or pr_row.empty:
+            if truths[r.case] is None or pr_row.empty:
                 continue
             try:
-                gt = read_mask(gt_row.path.iloc[0], ds.mask_encoding)
-                pred = read_mask(pr_row.path.iloc[0], ds.encoding_for(r.model))
-                # The panel shows the region ranked, whether it is a region or a single label.
-                vals = ds.label_map.regions.get(region) or (ds.label_map.labels[region],)
-                gt.array, pred.array = values_mask(gt.array, vals), values_mask(pred.array, vals)
+                pred = values_mask(read_mask(pr_row.path.iloc[0], ds.encoding_for(r.model)).array, vals)
             except Exception:  # noqa: BLE001 - unreadable files are in the errors table already
                 continue
             title = f"{r.rank_kind} {r.rank}: {r.case}, {r.model}, Dice {r.value:.2f}"
-            cells.append(_panel(im_row.path.iloc[0] if len(im_row) else None, gt, pred, html.escape(title)))
+            cells.append(_panel(images[r.case], truths[r.case], pred, html.escape(title)))
         if cells:
             out.append(f"<h3>{html.escape(ds.name)} ({region})</h3>" + "".join(cells))
     return "".join(out)
@@ -158,23 +171,24 @@ def _overview(cases: pd.DataFrame, files: pd.DataFrame, qc: pd.DataFrame) -> str
     return _table(ov)
 
 
-def _split_columns(cases: pd.DataFrame, project) -> dict[str, str]:
+def _split_columns(meta: pd.DataFrame, project) -> dict[str, str]:
     """Dataset -> the metadata column holding its split (the project's ``split_column``, else ``split``)."""
     out = {}
-    for ds, g in cases.groupby("dataset"):
+    for ds, g in meta.groupby("dataset"):
         col = "split"
         if project is not None:
             spec = next((d.metadata for d in project.datasets if d.name == ds), None)
             col = spec.split_column if spec is not None else col
-        if col in cases_with_metadata(g).columns:
+        if col in g.columns and g[col].notna().any():
             out[ds] = col
     return out
 
 
-def _splits(cases: pd.DataFrame, feats: pd.DataFrame, project) -> str:
+def _splits(meta: pd.DataFrame, feats: pd.DataFrame, project) -> str:
+    """``meta``: the cases with their metadata expanded into columns (:func:`cases_with_metadata`)."""
     parts = []
-    for ds, col in _split_columns(cases, project).items():
-        c = cases[cases.dataset == ds]
+    for ds, col in _split_columns(meta, project).items():
+        c = meta[meta.dataset == ds]
         ov = split_overview(c, feats if not feats.empty else pd.DataFrame(
             columns=["dataset", "case", "model", "source", "group", "feature", "value"]), col)
         leak = split_leakage(c, col)
@@ -267,7 +281,7 @@ def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
     if meta.subject.notna().any():
         out["subject"] = meta.subject
     for col in meta.columns:
-        if col in _NOT_GROUPS or col in ("metadata",):
+        if col in _NOT_GROUPS:
             continue
         v = meta[col]
         if col.lower() in ("age", "age_years", "age_at_diagnosis") and pd.api.types.is_numeric_dtype(v):
@@ -278,19 +292,19 @@ def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
     return {c: v for c, v in out.items() if 2 <= v.nunique() <= 12 and v.value_counts().max() >= 2}
 
 
-def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
+def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame) -> str:
     parts = []
     dice = m[m.metric == "dice"]
     vols = lesion_volumes(feats) if not feats.empty else pd.DataFrame(columns=["dataset", "case", "region",
                                                                                 "volume"])
     for ds in sorted(dice.dataset.unique()):
         d = dice[dice.dataset == ds]
-        region = "WT" if (d.region == "WT").any() else sorted(d.region.unique())[0]
+        region = _headline_region(d)
         d = d[d.region == region]
         figs, notes, trend = [], [], []
         v = vols[(vols.dataset == ds) & (vols.region == region) & (vols.volume > 0)]
-        meta = cases_with_metadata(cases[cases.dataset == ds]) if not cases.empty else pd.DataFrame()
-        groups = _group_columns(meta) if not meta.empty else {}
+        ds_meta = meta[meta.dataset == ds] if not meta.empty else meta
+        groups = _group_columns(ds_meta) if not ds_meta.empty else {}
         for model in sorted(d.model.unique()):
             dm = d[d.model == model][["case", "value"]].rename(columns={"value": "metric"})
             t = dm.merge(v[["case", "volume"]], on="case")
@@ -302,7 +316,7 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, cases: pd.DataFrame) -> str:
                                   "spearman_rho": res["spearman_rho"], "ci_low": res["ci_low"],
                                   "ci_high": res["ci_high"], "p": res["p"]})
             for col, g in groups.items():
-                gt = dm.merge(pd.DataFrame({"case": meta.case, "group": g}), on="case")
+                gt = dm.merge(pd.DataFrame({"case": ds_meta.case, "group": g}), on="case")
                 table, test = metric_by_group(gt, n_resamples=1000)
                 if test["groups"] < 2:
                     continue
@@ -359,9 +373,10 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         feats = store.read("features") if "features" in tables else pd.DataFrame()
         lesions = store.read("lesions") if "lesions" in tables else pd.DataFrame()
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
+    meta = cases_with_metadata(cases) if not cases.empty else cases  # metadata JSON parsed once for all sections
     sections: list[tuple[str, object]] = [("Datasets and QC", lambda: _overview(cases, files, qc))]
     if not cases.empty:
-        sections.append(("Splits", lambda: _splits(cases, feats, project)))
+        sections.append(("Splits", lambda: _splits(meta, feats, project)))
     if not m.empty:
         sections += [
             ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases. Cases where ground truth "
@@ -374,7 +389,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
             ("Pairwise comparison", lambda: _comparisons(m, metrics)),
             ("Model ranking", lambda: _ranking(m)),
-            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, cases)),
+            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta)),
         ]
     if not feats.empty and not cases.empty:
         sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats)))
