@@ -11,6 +11,18 @@ from scipy import stats
 from segaudit.analysis.compare import holm
 
 
+def _rank_se(k: int, n: int) -> float:
+    """Standard error of a difference of mean ranks under the null (Nemenyi): sqrt(k(k+1) / (6n))."""
+    return float(np.sqrt(k * (k + 1) / (6 * n)))
+
+
+def _places(mean_ranks: np.ndarray) -> np.ndarray:
+    """1-based place of each model by mean rank (ties keep column order)."""
+    place = np.empty(mean_ranks.size, dtype=int)
+    place[np.argsort(mean_ranks, kind="stable")] = np.arange(1, mean_ranks.size + 1)
+    return place
+
+
 def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
     """Nemenyi critical difference of mean ranks for k models on n cases: q_alpha * sqrt(k(k+1) / (6n)).
 
@@ -21,7 +33,7 @@ def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
     if k < 2 or n < 1:
         return np.nan
     q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
-    return float(q * np.sqrt(k * (k + 1) / (6 * n)))
+    return float(q * _rank_se(k, n))
 
 
 def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples: int = 1000,
@@ -47,17 +59,12 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
     n, k = values.shape
     ranks = stats.rankdata(-values if higher_is_better else values, axis=1)
     mean_ranks = ranks.mean(axis=0)
-    order = np.argsort(mean_ranks, kind="stable")
-    place = np.empty(k, dtype=int)
-    place[order] = np.arange(1, k + 1)
+    place = _places(mean_ranks)
     rng = np.random.default_rng(seed)
     keep = np.zeros(k)
     for _ in range(n_resamples):
         idx = rng.integers(0, n, n)
-        mr = ranks[idx].mean(axis=0)
-        p = np.empty(k, dtype=int)
-        p[np.argsort(mr, kind="stable")] = np.arange(1, k + 1)
-        keep += p == place
+        keep += _places(ranks[idx].mean(axis=0)) == place
     out_ranks = pd.DataFrame({"model": models, "mean_rank": mean_ranks, "place": place,
                               "mean": values.mean(axis=0), "rank_stability": keep / n_resamples})
     friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan,
@@ -70,7 +77,7 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
         d = values[:, j] - values[:, i]
         p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
         diff = abs(mean_ranks[i] - mean_ranks[j])
-        q = diff / np.sqrt(k * (k + 1) / (6 * n)) if n else np.nan
+        q = diff / _rank_se(k, n) if n else np.nan
         pairs.append({"model_a": models[i], "model_b": models[j], "wilcoxon_p": p, "rank_difference": diff,
                       "nemenyi_p": float(stats.studentized_range.sf(q * np.sqrt(2), k, np.inf))})
     post = pd.DataFrame(pairs)
