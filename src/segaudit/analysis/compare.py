@@ -146,6 +146,12 @@ def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int =
             "candidate_accuracy": float(b.mean()) if a.size else np.nan, "p": mcnemar_exact(n10, n01)}
 
 
+def mean_over_regions(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each (dataset, case, model)'s mean over its regions, as rows of region ``"mean"`` (AUDIT's per-subject
+    aggregation). Undefined (NaN) region values are skipped by the mean."""
+    return metrics.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
+
+
 def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
                    regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
                    threshold: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
@@ -168,7 +174,7 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     if m.empty:
         raise ValueError(f"no {metric!r} rows for models {baseline!r} and {candidate!r}")
     if aggregate == "mean-over-regions":
-        m = m.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
+        m = mean_over_regions(m)
     elif aggregate != "per-region":
         raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
     better = "higher" if higher_is_better(metric) else "lower"

@@ -27,7 +27,7 @@ from segaudit.analysis.cohorts import (
     split_leakage,
     split_overview,
 )
-from segaudit.analysis.compare import compare_models
+from segaudit.analysis.compare import compare_models, mean_over_regions
 from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import (
     failed_lesion_sizes,
@@ -260,7 +260,7 @@ def _ranking(m: pd.DataFrame) -> str:
         d = m[(m.dataset == ds) & (m.metric == "dice")]
         if d.model.nunique() < 3:
             continue
-        wide = d.groupby(["case", "model"]).value.mean().unstack()
+        wide = mean_over_regions(d).set_index(["case", "model"]).value.unstack()
         ranks, fried, post = rank_models(wide, n_resamples=500)
         if fried["n"] < 2:
             continue
