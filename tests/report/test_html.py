@@ -2,6 +2,7 @@
 content, checked as text and in a real headless Chromium."""
 
 import base64
+import importlib
 import os
 import re
 import shutil
@@ -152,8 +153,11 @@ def test_ranking_section_on_audits_four_models(tmp_path, tests_data):
 
 
 def _chromium():
-    playwright = pytest.importorskip("playwright.sync_api") if not os.environ.get("CI") else \
-        __import__("playwright.sync_api", fromlist=["sync_playwright"])
+    """Playwright's sync API; on CI a missing Playwright or Chromium fails, elsewhere it skips."""
+    if os.environ.get("CI"):
+        playwright = importlib.import_module("playwright.sync_api")
+    else:
+        playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
