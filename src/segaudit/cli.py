@@ -21,26 +21,45 @@ from segaudit.errors import SegauditError
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
+_COUNT_COLUMNS = {"cases", "subjects", "files", "missing", "errors", "warnings", "info", "rows", "nan", "gt_empty",
+                  "pred_empty", "both_empty"}
+
+
+def _is_count(col: str) -> bool:
+    """Columns that hold counts (printed as integers even when the store sums them as floats)."""
+    col = str(col)
+    return col in _COUNT_COLUMNS or col == "n" or col.startswith("n_") or col.endswith(("_undefined", "_count"))
+
+
+def _cell(value, count: bool) -> str:
+    if count and isinstance(value, float) and value == value and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _print_summary(summary, title: str) -> None:
     table = Table(title=title, title_justify="left")
+    counts = [_is_count(c) for c in summary.columns]
     for col in summary.columns:
-        table.add_column(col, justify="right" if summary[col].dtype.kind in "iuf" else "left")
+        table.add_column(str(col), justify="right" if summary[col].dtype.kind in "iuf" else "left")
     for _, row in summary.iterrows():
-        table.add_row(*[str(v) for v in row.tolist()])
+        table.add_row(*[_cell(v, c) for v, c in zip(row.tolist(), counts, strict=True)])
     console.print(table)
 
 
-def _print_findings(qc, limit: int) -> None:
+def _print_findings(qc, limit: int, show_info: bool = False) -> None:
     if qc.empty:
         console.print("QC: no findings.")
         return
     order = {"error": 0, "warning": 1, "info": 2}
-    shown = qc[qc.severity != "info"].sort_values(by="severity", key=lambda s: s.map(order), kind="stable")
+    shown = qc if show_info else qc[qc.severity != "info"]
+    shown = shown.sort_values(by="severity", key=lambda s: s.map(order), kind="stable")
     if shown.empty:
-        console.print(f"QC: {len(qc)} informational finding(s), no error or warning.")
+        console.print(f"QC: {len(qc)} informational finding(s), no error or warning (--show-all lists them).")
         return
-    console.print(f"QC findings (errors and warnings; {len(shown)} in all):")
-    colour = {"error": "red", "warning": "yellow"}
+    what = "all severities" if show_info else "errors and warnings"
+    console.print(f"QC findings ({what}; {len(shown)} in all):")
+    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for _, f in shown.head(limit).iterrows():
         console.print(f"  [{colour[f.severity]}]{f.severity:7}[/] {f.dataset}/{f.case} {f.check}: {f.message}",
                       soft_wrap=True)
@@ -81,7 +100,7 @@ def cmd_scan(args) -> int:
     result = scan_project(project, args.out, workers=args.workers, progress=not args.no_progress,
                           argv=sys.argv)
     _print_summary(result.summary, "Scan summary")
-    _print_findings(result.qc, 10_000 if args.show_all else args.max_findings)
+    _print_findings(result.qc, 10_000 if args.show_all else args.max_findings, show_info=args.show_all)
     if args.out:
         console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
@@ -159,9 +178,20 @@ def cmd_evaluate(args) -> int:
                       "(--force to re-score)")
     if not res.summary.empty:
         _print_summary(res.summary.round(4), f"Evaluation summary ({options.surface} surfaces)")
+    _print_penalties(res.grids, options)
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
+
+
+def _print_penalties(grids, options) -> None:
+    """One line per dataset: the unit of its distances and the one empty-mask penalty all its cases get."""
+    if options.policy.distance_one_empty != "penalty":
+        return
+    for name, g in grids.items():
+        if g.penalty is not None:
+            console.print(f"{name}: distances in {g.length_unit}; a case with one empty mask scores "
+                          f"{g.penalty:.1f} {g.length_unit} ({g.source})", soft_wrap=True)
 
 
 def cmd_features(args) -> int:
@@ -272,8 +302,18 @@ def cmd_metrics(args) -> int:
 
     table = pd.DataFrame(explain_table())
     _print_summary(table, "Metrics: definition, units and value when a mask is empty (default policy)")
-    console.print("Policy flags: --empty-both 1|nan, --empty-distance penalty|nan|inf, --penalty MM "
-                  "(default penalty: the image diagonal in mm).", soft_wrap=True)
+    console.print("Policy flags: --empty-both 1|nan, --empty-distance penalty|nan|inf, --penalty DISTANCE "
+                  "(default penalty: the largest image diagonal of the dataset, in mm, or px for photos without "
+                  "a declared spacing).", soft_wrap=True)
+    if args.results:
+        from segaudit.store import ResultsStore
+
+        with ResultsStore(args.results, read_only=True) as store:
+            units = store.units()
+        if units.empty:
+            console.print(f"{args.results}: no metric units stored (written by an older segaudit, or imported)")
+        else:
+            _print_summary(units, f"Units stored in {args.results}")
     return 0
 
 
@@ -341,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="results directory (DuckDB store); omit to only print")
     s.add_argument("--workers", type=int, default=1, help="processes reading cases (default 1)")
     s.add_argument("--max-findings", type=int, default=25, help="QC lines printed (default 25)")
-    s.add_argument("--show-all", action="store_true", help="print every error and warning")
+    s.add_argument("--show-all", action="store_true", help="print every finding, informational ones included")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_scan)
 
@@ -358,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--empty-both", choices=["1", "nan"], help="similarity metrics when both masks are empty")
     s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
                    help="distance metrics when one mask is empty (default penalty)")
-    s.add_argument("--penalty", type=float, help="penalty distance in mm (default: the image diagonal)")
+    s.add_argument("--penalty", type=float, help="penalty distance in mm (px for photos without a declared "
+                   "spacing); default: the largest image diagonal of the dataset")
     s.add_argument("--unknown-labels", choices=["background", "error"], help="values not in the label map")
     s.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics")
     s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
@@ -409,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
     s.add_argument("--explain", action="store_true", help="print the table")
+    s.add_argument("--results", help="results directory: also print the unit each stored metric has")
     s.set_defaults(func=cmd_metrics)
 
     s = sub.add_parser("import-audit", help="read AUDIT metric/feature CSVs into a results store")

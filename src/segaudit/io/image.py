@@ -12,8 +12,9 @@ segaudit never transposes what it reads. The array axes are the file's own stora
   whatever its orientation code (``LPS``, ``RAS``...).
 - 2D images (PNG, JPEG, TIFF, BMP): ``array[row, column]`` (that is ``y, x``) and, for colour images, a last
   channel axis (``array[row, column, channel]``, RGB order). ``spacing`` defaults to ``(1.0, 1.0)`` pixel
-  units; TIFF files that carry a resolution tag are not trusted for physical size (it is usually the DPI of
-  a screenshot), so pass the pixel size explicitly where it is known.
+  units and ``Image.physical`` is False (distances in ``px``, areas in ``px2``); TIFF files that carry a
+  resolution tag are not trusted for physical size (it is usually the DPI of a screenshot), so declare the
+  pixel size (``spacing: [0.01, 0.01]``, mm per pixel, in the project file) where it is known: then mm is true.
 
 Masks
 -----
@@ -75,6 +76,14 @@ class Image:
     affine: np.ndarray | None = None
     disk_dtype: str = ""
     is_color: bool = False
+    #: True when ``spacing`` is a physical size in mm (NIfTI headers, or a spacing declared in the project);
+    #: False for PNG/JPEG/TIFF/BMP and numpy files, whose spacing 1 is one pixel, not one millimetre.
+    physical: bool = False
+
+    @property
+    def length_unit(self) -> str:
+        """``'mm'`` when :attr:`physical`, else ``'px'`` (distances in pixel/voxel steps)."""
+        return "mm" if self.physical else "px"
 
     @property
     def ndim(self) -> int:
@@ -269,6 +278,7 @@ def _load_nifti(path: Path) -> Image:
         path=str(path),
         affine=affine,
         disk_dtype=str(hdr.get_data_dtype()),
+        physical=True,
     )
 
 
@@ -539,10 +549,60 @@ class Geometry:
     origin: tuple[float, ...]
     direction: np.ndarray = field(repr=False)
     orientation: str = ""
+    #: Whether ``spacing`` is in mm (see :attr:`Image.physical`).
+    physical: bool = False
 
     @classmethod
     def of(cls, img: Image) -> Geometry:
-        return cls(img.shape, img.spacing, img.origin, img.direction, img.orientation())
+        return cls(img.shape, img.spacing, img.origin, img.direction, img.orientation(), img.physical)
+
+    @property
+    def length_unit(self) -> str:
+        """``'mm'`` when the spacing is physical, else ``'px'``."""
+        return "mm" if self.physical else "px"
+
+
+def read_geometry(path: str | Path) -> Geometry:
+    """The grid of an image file read from its header only (no voxel data is decoded where avoidable).
+
+    NIfTI: the header's shape (first three axes), zooms in mm and affine (``physical=True``). Rasters: the
+    pixel size from PIL/tifffile, spacing 1 pixel (``physical=False``). Numpy files: a memory-mapped shape.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, empty or unreadable file.
+    """
+    path = Path(path)
+    _check_file(path)
+    kind = image_kind(path)
+    try:
+        if kind == "nifti":
+            import nibabel as nib
+
+            img = nib.load(str(path))
+            shape = tuple(int(s) for s in img.header.get_data_shape())[:3]
+            nd = len(shape)
+            spacing = tuple(float(z) for z in img.header.get_zooms()[:nd])
+            aff = np.asarray(img.affine, float)
+            lin = aff[:nd, :nd]
+            norms = np.linalg.norm(lin, axis=0)
+            norms[norms == 0] = 1.0
+            return Geometry(shape, spacing, tuple(float(v) for v in aff[:nd, 3]), lin / norms,
+                            "".join(nib.aff2axcodes(aff)), True)
+        if kind == "raster" and not str(path).lower().endswith((".tif", ".tiff")):
+            from PIL import Image as PILImage
+
+            with PILImage.open(path) as pil:
+                shape = (int(pil.size[1]), int(pil.size[0]))  # PIL gives (width, height); arrays are (row, col)
+        else:  # TIFF and numpy: shapes need the array reader (numpy is memory-mapped)
+            shape = read_image(path).shape
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the header cannot be read
+        raise ImageReadError(path, f"cannot read the image header ({type(exc).__name__}: {exc})") from exc
+    nd = len(shape)
+    return Geometry(shape, (1.0,) * nd, (0.0,) * nd, np.eye(nd), "", False)
 
 
 def compare_geometry(a: Geometry, b: Geometry, spacing_tol: float = 1e-3, origin_tol: float = 1e-2,

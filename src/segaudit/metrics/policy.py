@@ -32,8 +32,11 @@ class EmptyPolicy:
         Distance metrics when exactly one mask is empty: ``"penalty"`` (default: the penalty distance, by
         default the diagonal of the image in mm, like BraTS's 374 mm), ``"nan"`` or ``"inf"``.
     penalty:
-        Penalty distance in mm; ``None`` (default) means the diagonal of the image grid,
-        ``sqrt(sum((shape * spacing) ** 2))`` (373.1 mm for a 240x240x155 1 mm volume).
+        Penalty distance in the grid's length unit (mm, or px for photos without a declared spacing); ``None``
+        (default) means the diagonal of the image grid, ``sqrt(sum((shape * spacing) ** 2))`` (373.1 mm for a
+        240x240x155 1 mm volume). ``segaudit evaluate`` sets it once per dataset to the largest ground-truth
+        diagonal of the dataset (see :func:`segaudit.pipeline.evaluate.dataset_grid`), so that every case of a
+        dataset of mixed image sizes gets the same penalty.
     """
 
     both_empty: float = 1.0
@@ -71,6 +74,11 @@ def image_diagonal(shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
     return float(np.sqrt(np.sum((np.asarray(shape, float) * np.asarray(spacing, float)) ** 2)))
 
 
+#: Units of lengths and volumes: mm on physical grids (NIfTI, or a spacing declared in the project), pixels
+#: otherwise; the unit each stored value really has is in the store's ``metrics.unit`` column.
+_LENGTH = "mm (px without physical spacing)"
+_VOLUME = "mm3 (mm2 in 2D; px2 without physical spacing)"
+
 # metric -> (definition, units, gt empty only, pred empty only, both empty). Printed by `segaudit metrics --explain`.
 METRIC_DEFINITIONS: dict[str, tuple[str, str, str, str, str]] = {
     "tp": ("voxels in both masks", "voxels", "0", "0", "0"),
@@ -83,20 +91,21 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str, str, str, str]] = {
     "sensitivity": ("TP / (TP + FN) (recall)", "1", "nan", "0", "both_empty (1)"),
     "specificity": ("TN / (TN + FP)", "1", "defined", "1", "1"),
     "accuracy": ("(TP + TN) / all voxels", "1", "defined", "defined", "1"),
-    "gt_volume": ("ground-truth voxels x voxel volume", "mm3 (mm2 in 2D)", "count", "0", "0"),
-    "pred_volume": ("predicted voxels x voxel volume", "mm3 (mm2 in 2D)", "0", "count", "0"),
-    "volume_difference": ("pred_volume - gt_volume", "mm3 (mm2 in 2D)", "pred_volume", "-gt_volume", "0"),
+    "gt_volume": ("ground-truth voxels x voxel volume", _VOLUME, "count", "0", "0"),
+    "pred_volume": ("predicted voxels x voxel volume", _VOLUME, "0", "count", "0"),
+    "volume_difference": ("pred_volume - gt_volume", _VOLUME, "pred_volume", "-gt_volume", "0"),
     "relative_volume_error": ("(pred_volume - gt_volume) / gt_volume", "1", "nan", "-1", "0"),
-    "hd": ("max of the two directed maximum surface distances", "mm", "distance_one_empty (penalty)",
+    "hd": ("max of the two directed maximum surface distances", _LENGTH, "distance_one_empty (penalty)",
            "distance_one_empty (penalty)", "distance_both_empty (0)"),
     "hd95": ("max of the two directed 95th-percentile surface distances (surfel: area-weighted; voxel: linear "
-             "interpolation)", "mm", "distance_one_empty (penalty)", "distance_one_empty (penalty)",
+             "interpolation)", _LENGTH, "distance_one_empty (penalty)", "distance_one_empty (penalty)",
              "distance_both_empty (0)"),
-    "assd": ("weighted mean surface distance over both surfaces pooled", "mm", "distance_one_empty (penalty)",
+    "assd": ("weighted mean surface distance over both surfaces pooled", _LENGTH, "distance_one_empty (penalty)",
              "distance_one_empty (penalty)", "distance_both_empty (0)"),
-    "masd": ("mean of the two directed weighted mean surface distances", "mm", "distance_one_empty (penalty)",
+    "masd": ("mean of the two directed weighted mean surface distances", _LENGTH, "distance_one_empty (penalty)",
              "distance_one_empty (penalty)", "distance_both_empty (0)"),
-    "nsd@<tau>": ("surface Dice: weight of surface points within tau mm of the other surface / total weight",
+    "nsd@<tau>": ("surface Dice: weight of surface points within tau (mm; px on grids without physical spacing) "
+                  "of the other surface / total weight",
                   "1", "0", "0", "both_empty (1)"),
     "gt_empty": ("1 when the ground truth of the region is empty", "flag", "1", "0", "1"),
     "pred_empty": ("1 when the prediction of the region is empty", "flag", "0", "1", "1"),
@@ -108,7 +117,8 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str, str, str, str]] = {
     "lesion_f1": ("2 P R / (P + R) over lesions", "1", "0", "0", "both_empty (1)"),
     "lesion_dice": ("sum of per-lesion Dice / (gt lesions + fp lesions); misses and fps count 0", "1", "0", "0",
                     "both_empty (1)"),
-    "lesion_hd95": ("(sum of per-lesion HD95 + penalty x (fn + fp)) / (gt lesions + fp lesions)", "mm",
+    "lesion_hd95": ("(sum of per-lesion HD95 + penalty x (fn + fp)) / (gt lesions + fp lesions)",
+                    _LENGTH,
                     "penalty", "penalty", "distance_both_empty (0)"),
     "pearson": ("voxel-wise Pearson correlation of the probability map with the ground truth", "1", "nan",
                 "defined", "nan"),

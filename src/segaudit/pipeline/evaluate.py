@@ -13,7 +13,7 @@ are identical whichever is used (they are sorted before they are compared or exp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +27,88 @@ from segaudit.io.image import (
     Image,
     compare_geometry,
     format_vector,
+    read_geometry,
     read_mask,
     read_probability,
     threshold_probability,
 )
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
+from segaudit.metrics.policy import image_diagonal
+from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.parallel import run_jobs
 from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
-METRIC_COLUMNS = ["dataset", "case", "model", "region", "metric", "value"]
+METRIC_COLUMNS = ["dataset", "case", "model", "region", "metric", "value", "unit"]
+
+
+@dataclass(frozen=True)
+class DatasetGrid:
+    """What one dataset's ground-truth grids share, computed before scoring.
+
+    Attributes
+    ----------
+    dataset:
+        Dataset name.
+    length_unit:
+        ``'mm'`` when every ground truth has a physical spacing (NIfTI, or ``spacing`` declared in the
+        project), else ``'px'``.
+    penalty:
+        The one distance (in ``length_unit``) given to hd/hd95/assd/masd when exactly one mask is empty, for
+        every case of the dataset: the declared ``evaluate: {penalty: ...}``, else the largest ground-truth
+        image diagonal ``sqrt(sum((shape * spacing) ** 2))`` of the dataset. ``None`` when no ground truth
+        could be read (each image then falls back to its own diagonal).
+    source:
+        How the penalty was chosen, in words (printed by the CLI and the report).
+    sizes:
+        Distinct ground-truth shapes seen (a mean over several sizes needs the common penalty).
+    """
+
+    dataset: str
+    length_unit: str
+    penalty: float | None
+    source: str
+    sizes: tuple[tuple[int, ...], ...] = ()
+
+
+def dataset_grid(ds: DatasetConfig, gt_paths: Iterable[tuple[str, str]], declared: float | None) -> DatasetGrid:
+    """The :class:`DatasetGrid` of a dataset from its ground-truth file headers (no voxel data read).
+
+    Parameters
+    ----------
+    ds:
+        The dataset (its declared ``spacing`` makes the grid physical, in mm per pixel).
+    gt_paths:
+        (case, path) of each existing ground-truth file; unreadable headers are skipped here (the case fails
+        with its reason when it is scored).
+    declared:
+        The project's penalty (``evaluate: {penalty: ...}``), or None to use the largest diagonal.
+    """
+    best: tuple[float, str, tuple[int, ...]] | None = None
+    physical = True
+    sizes: set[tuple[int, ...]] = set()
+    for case, path in gt_paths:
+        try:
+            geo = read_geometry(path)
+        except Exception:  # noqa: BLE001 - reported when the case itself is scored
+            continue
+        spacing = ds.spacing if ds.spacing is not None and len(ds.spacing) == len(geo.shape) else geo.spacing
+        physical &= geo.physical or ds.spacing is not None
+        sizes.add(tuple(geo.shape))
+        diag = image_diagonal(geo.shape, spacing)
+        if best is None or diag > best[0]:
+            best = (diag, case, tuple(geo.shape))
+    unit = length_unit(physical and best is not None)
+    if declared is not None:
+        return DatasetGrid(ds.name, unit, float(declared), "declared in the project (evaluate: penalty)",
+                           tuple(sorted(sizes)))
+    if best is None:
+        return DatasetGrid(ds.name, unit, None, "no readable ground truth: each image's own diagonal")
+    diag, case, shape = best
+    shape_txt = "×".join(str(n) for n in shape)
+    return DatasetGrid(ds.name, unit, diag, f"the largest image diagonal of the dataset: case {case}, {shape_txt}",
+                       tuple(sorted(sizes)))
 
 
 @dataclass
@@ -53,6 +124,7 @@ class CaseJob:
     options: EvaluationOptions
     missing_as_empty: bool = False
     resample: bool = False
+    grid: DatasetGrid | None = None
 
 
 @dataclass
@@ -62,7 +134,7 @@ class CaseOutput:
     dataset: str
     case: str
     models: list[str]
-    metrics: list[tuple] = field(default_factory=list)  # dataset, case, model, region, metric, value
+    metrics: list[tuple] = field(default_factory=list)  # dataset, case, model, region, metric, value, unit
     lesions: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # model, path, message, severity
 
@@ -77,6 +149,7 @@ class EvaluateResult:
     errors: pd.DataFrame
     summary: pd.DataFrame
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    grids: dict[str, DatasetGrid] = field(default_factory=dict)
 
 
 def resample_nearest(pred: Image, ref: Image) -> np.ndarray:
@@ -109,6 +182,9 @@ def _affine(img: Image, nd: int) -> np.ndarray:
 def evaluate_case(job: CaseJob) -> CaseOutput:
     """Score one case against every model of the job; never raises (failures become error rows)."""
     ds, opts = job.dataset, job.options
+    if job.grid is not None and job.grid.penalty is not None:
+        # One penalty for the whole dataset, so means over images of different sizes stay comparable.
+        opts = opts.with_changes(policy=replace(opts.policy, penalty=job.grid.penalty))
     out = CaseOutput(ds.name, job.case, [m for m, _, _ in job.predictions])
 
     def fail(model: str, path: str, message: str, severity: str = "error") -> None:
@@ -126,6 +202,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             fail(model, job.ground_truth, failure_message(exc))
         return out
     spacing = ds.spacing or gt.spacing
+    unit = length_unit(gt.physical or ds.spacing is not None)
     labels = dict(ds.label_map.labels) or None
     regions = dict(ds.label_map.regions)
     for model, path, exists in job.predictions:
@@ -166,7 +243,8 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             continue
         for note in res.notes:
             fail(model, path, f"{path}: {note}", "warning")
-        out.metrics += [(ds.name, job.case, model, r, m, v) for r, m, v in res.rows]
+        out.metrics += [(ds.name, job.case, model, r, m, v, metric_unit(m, unit, gt.ndim, r))
+                        for r, m, v in res.rows]
         for region, les in res.lesions:
             out.lesions.append({
                 "dataset": ds.name, "case": job.case, "model": model, "region": region, "source": les.source,
@@ -184,13 +262,19 @@ def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
 
 
 def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tuple[str, str, str]] | None = None,
-               missing_as_empty: bool = False, resample: bool = False) -> tuple[list[CaseJob], list[tuple]]:
-    """One job per case with at least one model left to score; also the case-models skipped as done."""
+               missing_as_empty: bool = False, resample: bool = False,
+               grids: dict[str, DatasetGrid] | None = None) -> tuple[list[CaseJob], list[tuple]]:
+    """One job per case with at least one model left to score; also the case-models skipped as done.
+
+    ``grids`` (from :func:`dataset_grids`) gives each dataset's unit and common empty-mask penalty; computed
+    here when not given.
+    """
     done = done or set()
     disc = discover(project)
     files = disc.files_frame()
     jobs: list[CaseJob] = []
     skipped: list[tuple] = []
+    grids = grids if grids is not None else dataset_grids(project, options, files)
     for ds in project.datasets:
         if not ds.predictions or not ds.ground_truth:
             continue
@@ -210,8 +294,22 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
             gt_exists = bool(gt_rows.exists.iloc[0]) if len(gt_rows) else False
             jobs.append(CaseJob(ds, str(case), gt_path, gt_exists,
                                 inst_rows.path.iloc[0] if len(inst_rows) else None, preds, options,
-                                missing_as_empty, resample))
+                                missing_as_empty, resample, grids.get(ds.name)))
     return jobs, skipped
+
+
+def dataset_grids(project: ProjectConfig, options: EvaluationOptions,
+                  files: pd.DataFrame | None = None) -> dict[str, DatasetGrid]:
+    """:func:`dataset_grid` of every dataset with ground truth and predictions (``files``: discovery's frame)."""
+    if files is None:
+        files = discover(project).files_frame()
+    out = {}
+    for ds in project.datasets:
+        if not ds.predictions or not ds.ground_truth:
+            continue
+        f = files[(files.dataset == ds.name) & (files.role == "ground_truth") & files.exists.astype(bool)]
+        out[ds.name] = dataset_grid(ds, zip(f.case.astype(str), f.path, strict=True), options.policy.penalty)
+    return out
 
 
 def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
@@ -244,11 +342,14 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
     settings = {"missing_as_empty": missing_as_empty, "resample": resample}
-    ohash = project.settings_hash(options=options.to_dict(), **settings)
+    grids = dataset_grids(project, options)
+    penalties = {name: {"penalty": g.penalty, "unit": g.length_unit, "source": g.source} for name, g in grids.items()}
+    # The data-derived penalties are part of the settings: new images of another size re-score the dataset.
+    ohash = project.settings_hash(options=options.to_dict(), penalties=penalties, **settings)
     datasets = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
-        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample)
+        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids)
         run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
                                                       **settings}, argv)
         n_models = sum(len(j.predictions) for j in jobs)
@@ -264,16 +365,17 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
             status = "interrupted"
             raise
         finally:
-            summary = _summary_from_store(store, datasets)
+            summary = with_units(store, _summary_from_store(store, datasets))
             store.finish_run(run_id, status, {"case_models": n_models, "skipped": len(skipped),
-                                              "summary": summary.to_dict(orient="records")})
+                                              "summary": summary.to_dict(orient="records"),
+                                              "empty_distance": penalties})
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics "
                               "ORDER BY dataset, \"case\", model, region, metric")
         lesions = store.query("SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, \"case\", model, region, "
                               "source, lesion_id")
         errors = store.query("SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' "
                              "ORDER BY dataset, \"case\", model")
-    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped)
+    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids)
 
 
 def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
@@ -303,3 +405,20 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.Data
                    sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
             FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion' GROUP BY dataset, model, region
             ORDER BY dataset, model, region""", names)
+
+
+def with_units(store: ResultsStore, summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with an ``hd95_unit`` column after ``hd95_mean``: the stored unit of each dataset's HD95.
+
+    ``mm`` on physical grids, ``px`` for photos without a declared spacing; ``''`` where the store holds no
+    unit (rows written before units were recorded).
+    """
+    if summary.empty or "hd95_mean" not in summary.columns:
+        return summary
+    units = store.query("SELECT dataset, string_agg(DISTINCT coalesce(unit, ''), '/') AS hd95_unit FROM metrics "
+                        "WHERE metric = 'hd95' GROUP BY dataset")
+    out = summary.merge(units, on="dataset", how="left")
+    out["hd95_unit"] = out["hd95_unit"].fillna("")
+    cols = list(summary.columns)
+    cols.insert(cols.index("hd95_mean") + 1, "hd95_unit")
+    return out[cols]

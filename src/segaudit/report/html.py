@@ -201,8 +201,43 @@ def _splits(meta: pd.DataFrame, feats: pd.DataFrame, project) -> str:
     return "".join(parts)
 
 
-def _summary(metrics: pd.DataFrame) -> str:
-    """One compact table per dataset: model × region rows, 'mean [CI]' per metric."""
+def _metric_title(metric: str, dataset: str, units: pd.DataFrame | None) -> str:
+    """Column title of a summary metric with the unit stored for it in this dataset (HD95 (px) for photos)."""
+    title = SUMMARY_METRICS[metric]
+    if units is None or units.empty or metric != "hd95":
+        return title
+    u = units[(units.dataset == dataset) & (units.metric == metric)].unit.dropna().unique()
+    return f"HD95 ({'/'.join(sorted(u))})" if len(u) else title
+
+
+def stored_units(store: ResultsStore) -> pd.DataFrame:
+    """(dataset, metric, unit) of a store's metrics; empty for stores written before units were recorded."""
+    cols = set(store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'metrics'")
+               .column_name)
+    return store.units() if "unit" in cols else pd.DataFrame(columns=["dataset", "metric", "unit"])
+
+
+def penalty_notes(runs: pd.DataFrame) -> dict[str, str]:
+    """Dataset -> 'one empty mask scores P unit (how P was chosen)' from the latest evaluate run that says."""
+    import json
+
+    out: dict[str, str] = {}
+    if runs.empty:
+        return out
+    for summary in runs[runs.step == "evaluate"].sort_values("started_at").summary.dropna():
+        try:
+            pen = json.loads(summary).get("empty_distance") or {}
+        except (TypeError, ValueError):
+            continue
+        for ds, p in pen.items():
+            if p.get("penalty") is not None:
+                out[ds] = f"{p['penalty']:.1f} {p['unit']} ({p['source']})"
+    return out
+
+
+def _summary(metrics: pd.DataFrame, units: pd.DataFrame | None = None,
+             penalties: dict[str, str] | None = None) -> str:
+    """One compact table per dataset: model × region rows, 'mean [CI]' per metric, units as stored."""
     s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
     if s.empty:
         return _note("No summary metric (Dice, HD95, NSD, lesion F1) in this store.")
@@ -213,11 +248,14 @@ def _summary(metrics: pd.DataFrame) -> str:
     for ds, g in s.groupby("dataset", sort=True):
         wide = g.pivot_table(index=["model", "region"], columns="metric", values="cell", aggfunc="first")
         wide = wide.reindex(columns=[m for m in SUMMARY_METRICS if m in wide.columns])
-        wide.columns = [SUMMARY_METRICS[c] for c in wide.columns]
+        wide.columns = [_metric_title(c, ds, units) for c in wide.columns]
         d = g[g.metric == "dice"] if (g.metric == "dice").any() else g
         counts = d.groupby(["model", "region"]).agg(n=("n", "max"), both_empty=("n_both_empty", "max"),
                                                     undefined=("n_undefined", "max"))
-        parts.append(f"<h3>{html.escape(ds)}</h3>" + _table(counts.join(wide).reset_index()))
+        pen = (penalties or {}).get(ds)
+        note = _note(f"Distance when exactly one mask is empty: {html.escape(pen)}, the same for every case "
+                     "of the dataset.") if pen else ""
+        parts.append(f"<h3>{html.escape(ds)}</h3>" + note + _table(counts.join(wide).reset_index()))
     return "".join(parts)
 
 
@@ -372,6 +410,8 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         qc = store.read("qc") if "qc" in tables else pd.DataFrame()
         feats = store.read("features") if "features" in tables else pd.DataFrame()
         lesions = store.read("lesions") if "lesions" in tables else pd.DataFrame()
+        units = stored_units(store) if "metrics" in tables else None
+        penalties = penalty_notes(store.read("runs")) if "runs" in tables else {}
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     meta = cases_with_metadata(cases) if not cases.empty else cases  # metadata JSON parsed once for all sections
     sections: list[tuple[str, object]] = [("Datasets and QC", lambda: _overview(cases, files, qc))]
@@ -382,10 +422,10 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
             ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases. Cases where ground truth "
                                              "and prediction are both empty are counted apart (both_empty) and "
                                              "left out; undefined values are counted, never averaged.")
-             + _summary(metrics)),
+             + _summary(metrics, units, penalties)),
             ("Per-case Dice with quality bands", lambda: "".join(
                 _png(figures.strip_plot(m, ds)) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
-            ("Failure taxonomy", lambda: _failures(m, lesions)),
+            ("Failure taxonomy", lambda: _failures(m, lesions, units)),
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
             ("Pairwise comparison", lambda: _comparisons(m, metrics)),
             ("Model ranking", lambda: _ranking(m)),
@@ -416,7 +456,15 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
     return atomic_write_text(out, doc)
 
 
-def _failures(m: pd.DataFrame, lesions: pd.DataFrame) -> str:
+def _volume_units(units: pd.DataFrame | None) -> str:
+    """'mm³ (mm² in 2D)', or the units the store really holds for gt_volume ('px2' for photos)."""
+    if units is None or units.empty:
+        return "mm³ (mm² in 2D)"
+    u = sorted(units[units.metric == "gt_volume"].unit.dropna().unique())
+    return ", ".join(u) if u else "mm³ (mm² in 2D)"
+
+
+def _failures(m: pd.DataFrame, lesions: pd.DataFrame, units: pd.DataFrame | None = None) -> str:
     counts = failure_counts(failure_taxonomy(m))
     parts = [f"<h3>{html.escape(ds)}</h3>" + _png(figures.failure_bars(counts, ds))
              for ds in sorted(counts.dataset.unique())]
@@ -425,7 +473,7 @@ def _failures(m: pd.DataFrame, lesions: pd.DataFrame) -> str:
         if not sizes.empty:
             parts.append("<h3>Are the missed lesions small?</h3>" + _note(
                 "Ground-truth lesions (lesion-wise matching of segaudit evaluate) missed or detected by each model: "
-                "count and median volume [quartiles] in mm³ (mm² in 2D).") + _table(_side_by_side(sizes)))
+                f"count and median volume [quartiles] in {_volume_units(units)}.") + _table(_side_by_side(sizes)))
     return "".join(parts)
 
 

@@ -6,7 +6,9 @@ Tables (created on first use, columns fixed here so every stage writes the same 
 ``cases``     dataset, case, subject, timepoint, metadata (JSON of the joined metadata row)
 ``files``     every expected file with what was learnt reading it (shape, spacing, orientation, dtype)
 ``qc``        QC findings: dataset, case, role, key, path, check, severity, message
-``metrics``   long results: dataset, case, model, region, metric, value (filled by ``evaluate``)
+``metrics``   long results: dataset, case, model, region, metric, value, unit (filled by ``evaluate``; unit is
+              ``mm``/``mm3`` on physical grids, ``px``/``px2`` on photos without a declared spacing, ``''`` for
+              ratios; see :mod:`segaudit.metrics.units`; NULL in stores and imports that did not record it)
 ``lesions``   per-lesion rows (filled by ``evaluate``)
 ``features``  long features: dataset, case, model ('' for images and ground truth), source, group, feature, value
 ``errors``    per-case failures and warnings of a step: step, dataset, case, model, path, message, severity
@@ -52,7 +54,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "qc": {"dataset": "VARCHAR", "case": "VARCHAR", "role": "VARCHAR", "key": "VARCHAR", "path": "VARCHAR",
            "check": "VARCHAR", "severity": "VARCHAR", "message": "VARCHAR", "run_id": "VARCHAR"},
     "metrics": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
-                "metric": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
+                "metric": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR", "unit": "VARCHAR"},
     "lesions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
                 "source": "VARCHAR", "lesion_id": "INTEGER", "volume": "DOUBLE", "centroid": "VARCHAR",
                 "bbox": "VARCHAR", "matched": "BOOLEAN", "dice": "DOUBLE", "hd95": "DOUBLE",
@@ -138,6 +140,16 @@ class ResultsStore:
         if table not in self.tables():
             raise SegauditError(f"{self.path}: no table {table!r}")
         return self.con.execute(f"SELECT * FROM {_quote(table)}").df()
+
+    def units(self) -> pd.DataFrame:
+        """Distinct (dataset, metric, unit) of the ``metrics`` table (unit '' for dimensionless values).
+
+        Confusion-matrix rows are summarised as one ``confusion`` metric; rows without a recorded unit (older
+        stores, AUDIT imports) are left out.
+        """
+        return self.query(
+            "SELECT DISTINCT dataset, CASE WHEN region = 'confusion' THEN 'confusion' ELSE metric END AS metric, "
+            "unit FROM metrics WHERE unit IS NOT NULL ORDER BY dataset, metric")
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run SQL against the store and return a DataFrame."""
