@@ -17,7 +17,7 @@ from segaudit.dataset.detect import detect_layout
 from segaudit.dataset.discover import Discovery, discover
 from segaudit.dataset.project import ProjectConfig, load_project, parse_project
 from segaudit.errors import ConfigError
-from segaudit.qc.checks import CaseQC, QCFinding, QCOptions, check_case
+from segaudit.qc.checks import CaseQC, QCFinding, QCOptions, check_case, check_dataset
 from segaudit.store.store import ResultsStore
 
 
@@ -90,12 +90,14 @@ def scan_project(project: ProjectConfig, out_dir: str | Path | None = None, work
                 bar.advance(task)
 
     findings: list[QCFinding] = [f for r in results for f in r.findings]
+    for ds in project.datasets:
+        findings += check_dataset(ds.name, [f for r in results for f in r.files if f.dataset == ds.name])
     for issue in discovery.issues:
         findings.append(QCFinding(issue.dataset, issue.case, "metadata", "", issue.path, issue.check,
                                   issue.severity, issue.message))
     qc = pd.DataFrame([asdict(f) for f in findings],
                       columns=["dataset", "case", "role", "key", "path", "check", "severity", "message"])
-    files = pd.DataFrame([asdict(f) for r in results for f in r.files])
+    files = pd.DataFrame([asdict(f) for r in results for f in r.files]).drop(columns=["is_color"], errors="ignore")
     summary = summarize(project, discovery, qc)
     result = ScanResult(project, discovery, qc, files, summary)
     if out_dir is not None:

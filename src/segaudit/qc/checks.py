@@ -20,7 +20,14 @@ spacing_mismatch              error     voxel sizes differ beyond tolerance
 origin_mismatch               warning   world positions of voxel (0,0,0) differ
 direction_mismatch            warning   axis directions (orientation) differ
 noncontiguous_instances       info      instance ids are not 1..n (they are used as given)
+mixed_sizes                   warning   a 2D dataset whose images differ in size (info for 3D): pixel
+                                        distances of different sizes are different scales, e.g. a
+                                        685x756 journal figure among 2000x2000 scans
+mixed_formats                 warning   a dataset whose images come in several file formats or colour
+                                        modes (JPEG and PNG, RGB and grey): often several sources
 ============================  ========  ==========================================================
+
+``mixed_sizes`` and ``mixed_formats`` are dataset-level findings (:func:`check_dataset`, empty ``case``).
 
 Geometry is compared between sequences (against the first readable one), between the ground truth and the
 images, and between each prediction and the ground truth (or the first image when there is no ground truth).
@@ -81,6 +88,8 @@ class FileInfo:
     orientation: str | None = None
     disk_dtype: str | None = None
     labels_present: str | None = None
+    #: Whether the file is a colour raster (not a column of the ``files`` table; used by :func:`check_dataset`).
+    is_color: bool | None = None
 
 
 @dataclass
@@ -144,6 +153,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         info.origin = format_vector(img.origin)
         info.orientation = img.orientation()
         info.disk_dtype = img.disk_dtype
+        info.is_color = img.is_color
         geoms[(rec.role, rec.key)] = (Geometry.of(img), rec.path)
         if rec.role == "image":
             _check_image(img, rec, add)
@@ -236,3 +246,68 @@ def _check_geometry(records: list[FileRecord], geoms: dict, options: QCOptions, 
             severity = "error" if check in ("shape_mismatch", "spacing_mismatch") else "warning"
             add(by_key[k], check, severity,
                 f"{path}: {diff.replace(' vs ', ' here vs ', 1)} in {os.path.basename(ref_path)} ({label})")
+
+
+def _size_text(shape: str) -> str:
+    """``'(756, 685)'`` -> ``'756×685'``."""
+    return "×".join(p.strip() for p in shape.strip("()").split(",") if p.strip())
+
+
+def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5) -> list[QCFinding]:
+    """Dataset-level checks over the readable files of one dataset: mixed image sizes and mixed sources.
+
+    The images are checked (the ground truths when the dataset declares no images). A mean of distances in
+    pixels over images of different sizes mixes scales (and the empty-mask penalty depends on the size), and a
+    mix of file formats or colour modes often means several sources (journal figures among scanner exports).
+
+    Parameters
+    ----------
+    dataset:
+        Dataset name.
+    files:
+        The :class:`FileInfo` records of every case of the dataset (from :func:`check_case`).
+    max_listed:
+        Cases named per minority size or format.
+
+    Returns
+    -------
+    list[QCFinding]
+        ``mixed_sizes`` (warning for 2D, info for 3D volumes, whose sizes often differ by design) and
+        ``mixed_formats`` (warning), with ``case`` ''.
+    """
+    readable = [f for f in files if f.readable and f.shape]
+    role = "image" if any(f.role == "image" for f in readable) else "ground_truth"
+    chosen = [f for f in readable if f.role == role]
+    out: list[QCFinding] = []
+    if len(chosen) < 2:
+        return out
+    what = "images" if role == "image" else "ground-truth masks"
+
+    def listing(groups: dict[str, list[str]], label) -> str:
+        parts = []
+        for key, cases in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            names = ", ".join(sorted(cases)[:max_listed]) + (" ..." if len(cases) > max_listed else "")
+            parts.append(f"{len(cases)} × {label(key)} ({names})")
+        return "; ".join(parts)
+
+    sizes: dict[str, list[str]] = {}
+    for f in chosen:
+        sizes.setdefault(f.shape, []).append(f.case)
+    if len(sizes) > 1:
+        ndim = len([p for p in next(iter(sizes)).strip("()").split(",") if p.strip()])
+        severity = "warning" if ndim == 2 else "info"
+        out.append(QCFinding(dataset, "", role, "", "", "mixed_sizes", severity,
+                             f"{what} come in {len(sizes)} sizes (rows×columns): "
+                             f"{listing(sizes, _size_text)}; distances and the empty-mask penalty are in "
+                             "pixels of different scales unless a spacing is declared"))
+    kinds: dict[str, list[str]] = {}
+    for f in chosen:
+        suffix = os.path.splitext(f.path)[1].lower().lstrip(".")
+        suffix = {"jpeg": "jpg", "tiff": "tif", "gz": "nii.gz"}.get(suffix, suffix)
+        mode = {True: " colour", False: " grey"}.get(f.is_color, "") if suffix not in ("nii", "nii.gz") else ""
+        kinds.setdefault(f"{suffix}{mode}", []).append(f.case)
+    if len(kinds) > 1:
+        out.append(QCFinding(dataset, "", role, "", "", "mixed_formats", "warning",
+                             f"{what} come in {len(kinds)} formats: {listing(kinds, str)}; several sources "
+                             "(e.g. journal figures among scanner exports) may differ in scale and contrast"))
+    return out
