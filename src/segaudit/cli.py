@@ -67,6 +67,13 @@ def _print_findings(qc, limit: int, show_info: bool = False) -> None:
         console.print(f"  ... {len(shown) - limit} more (see the qc table, or --show-all)")
 
 
+def _ci_text(low: float, high: float) -> str:
+    """'95 % CI +a to +b', or why there is none (never 'CI +nan to +nan')."""
+    if low != low or high != high:  # NaN: too few values for a bootstrap
+        return "no 95 % CI: too few paired cases"
+    return f"95 % CI {low:+.4f} to {high:+.4f}"
+
+
 def cmd_init(args) -> int:
     from segaudit.dataset import detect_layout, dump_project, relativize
     from segaudit.store import atomic_write_text
@@ -176,6 +183,8 @@ def cmd_evaluate(args) -> int:
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
+    for why in res.idle:
+        console.print(f"[yellow]nothing to evaluate[/] {why}", soft_wrap=True)
     if not res.summary.empty:
         _print_summary(res.summary.round(4), f"Evaluation summary ({options.surface} surfaces)")
     _print_penalties(res.grids, options)
@@ -259,7 +268,7 @@ def cmd_compare(args) -> int:
         console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired cases ({r.n_dropped} dropped: a value "
                       f"missing or undefined)", soft_wrap=True)
         console.print(f"  mean {r.baseline} = {r.mean_baseline:.4f}, {r.candidate} = {r.mean_candidate:.4f}; "
-                      f"difference {r.mean_diff:+.4f} (95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), "
+                      f"difference {r.mean_diff:+.4f} ({_ci_text(r.ci_low, r.ci_high)}), "
                       f"improvement {r.relative_improvement_pct:+.2f} %", soft_wrap=True)
         console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
                       f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = {r.rank_biserial:.3f}",

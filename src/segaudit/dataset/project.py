@@ -37,10 +37,127 @@ from segaudit.io.image import MaskEncoding
 DATASET_KEYS = {
     "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
-    "longitudinal", "description",
+    "longitudinal", "description", "ground_truth_region", "prediction_region",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
+
+
+@dataclass(frozen=True)
+class ProjectKey:
+    """One documented key of the project file (the README's key table is generated from these)."""
+
+    key: str
+    type: str
+    default: str
+    example: str
+    description: str
+
+
+#: Every key a project file may hold: top level, ``datasets.<name>.*`` (written ``<dataset>.key``) and the
+#: sub-keys of the option sections. ``tests/dataset/test_project_keys.py`` checks that this table names exactly
+#: the keys the parsers accept and that the README's table is :func:`project_keys_markdown` verbatim.
+PROJECT_KEYS: tuple[ProjectKey, ...] = (
+    ProjectKey("name", "text", "''", "name: my-audit", "project name shown in reports"),
+    ProjectKey("version", "number", "none", "version: 1", "free version number of the project file"),
+    ProjectKey("datasets", "mapping", "required", "datasets: {BraTS2020: {...}}", "dataset name -> its settings"),
+    ProjectKey("<dataset>.root", "path", "required", "root: data/BraTS2020",
+               "folder the templates start from (`{root}`); relative to the project file; must exist"),
+    ProjectKey("<dataset>.description", "text", "''", "description: BraTS 2020 training cases", "free text"),
+    ProjectKey("<dataset>.images", "template or mapping", "none",
+               "images: \"{root}/{case}/{case}_{sequence}.nii.gz\"",
+               "one template with `{sequence}`, one template per case (2D), or sequence -> template"),
+    ProjectKey("<dataset>.sequences", "list", "from images", "sequences: [t1, t1ce, t2, flair]",
+               "values of `{sequence}`"),
+    ProjectKey("<dataset>.ground_truth", "template", "none", "ground_truth: \"{root}/{case}/{case}_seg.nii.gz\"",
+               "reference mask per case; without it `evaluate` has nothing to score"),
+    ProjectKey("<dataset>.ground_truth_region", "region name", "none", "ground_truth_region: WT",
+               "the ground truth is a binary mask of this region (e.g. whole tumour): only it is scored"),
+    ProjectKey("<dataset>.instances", "template", "none", "instances: \"{root}/inst/{case}.png\"",
+               "instance map per case (lesion/nucleus ids) used instead of connected components"),
+    ProjectKey("<dataset>.predictions", "template, list or mapping", "none",
+               "predictions: \"{root}/seg/{model}/{case}/{case}_pred.nii.gz\"",
+               "template(s) with `{model}`, or model -> template"),
+    ProjectKey("<dataset>.prediction_region", "region name or mapping", "none",
+               "prediction_region: {fusion: WT}",
+               "predictions are binary masks of this region (all models, or model -> region): only it is scored"),
+    ProjectKey("<dataset>.models", "list", "from the files", "models: [nnUnet, SegResNet]",
+               "values of `{model}` (default: every folder/file name found)"),
+    ProjectKey("<dataset>.label_convention", "name", "none", "label_convention: brats2020",
+               "preset labels and regions: audit, brats2020, brats2023, binary"),
+    ProjectKey("<dataset>.labels", "mapping", "from the convention", "labels: {ENH: 1, NEC: 2, EDE: 3}",
+               "label name -> value in the masks"),
+    ProjectKey("<dataset>.regions", "mapping", "from the convention", "regions: {WT: [ENH, NEC, EDE]}",
+               "region name -> labels scored together"),
+    ProjectKey("<dataset>.mask_encoding", "mapping", "{kind: labels}", "mask_encoding: {kind: binary, threshold: 127}",
+               "how ground-truth values are stored: kind labels/binary/probability, channel, threshold, foreground"),
+    ProjectKey("<dataset>.prediction_encoding", "mapping, or model -> mapping", "the mask_encoding",
+               "prediction_encoding: {nnUnet: {kind: probability}, unet: {kind: binary, channel: green}}",
+               "how predictions are stored, for all models or per model"),
+    ProjectKey("<dataset>.spacing", "list of numbers", "from the header (NIfTI mm; photos: px)",
+               "spacing: [0.01, 0.01]",
+               "pixel/voxel size in mm per array axis; makes distances of PNG/JPEG/TIFF data mm instead of px"),
+    ProjectKey("<dataset>.metadata", "path or mapping", "none", "metadata: {path: clinical.csv, id_column: case}",
+               "per-case table (CSV, TSV, XLSX) joined on a case-id column"),
+    ProjectKey("<dataset>.metadata.path", "path", "required", "path: clinical.xlsx", "the table"),
+    ProjectKey("<dataset>.metadata.id_column", "column", "first column", "id_column: case", "column holding case ids"),
+    ProjectKey("<dataset>.metadata.sheet", "name or index", "first", "sheet: 0", "XLSX sheet"),
+    ProjectKey("<dataset>.metadata.split_column", "column", "split", "split_column: fold",
+               "column naming each case's split"),
+    ProjectKey("<dataset>.longitudinal", "mapping or regex", "none",
+               "longitudinal: {pattern: \"(?P<subject>.+)-week-(?P<timepoint>\\\\d+)\"}",
+               "regex on case ids with groups `subject` and `timepoint`"),
+    ProjectKey("qc.spacing_tol", "number", "0.001", "qc: {spacing_tol: 0.01}", "relative spacing tolerance"),
+    ProjectKey("qc.origin_tol", "number", "0.01", "qc: {origin_tol: 0.5}", "origin tolerance in mm"),
+    ProjectKey("qc.direction_tol", "number", "0.001", "qc: {direction_tol: 0.01}", "direction-cosine tolerance"),
+    ProjectKey("evaluate.surface", "surfel or voxel", "surfel", "evaluate: {surface: voxel}", "surface definition"),
+    ProjectKey("evaluate.tolerances", "list of numbers", "[1]", "evaluate: {tolerances: [1, 2]}",
+               "NSD tolerances (mm; px without physical spacing)"),
+    ProjectKey("evaluate.percentile", "number", "95", "evaluate: {percentile: 95}", "robust Hausdorff percentile"),
+    ProjectKey("evaluate.lesion_matching", "brats, hungarian or none", "brats", "evaluate: {lesion_matching: none}",
+               "lesion-wise matching rule"),
+    ProjectKey("evaluate.dilation", "integer", "3", "evaluate: {dilation: 1}", "ground-truth dilation (voxels)"),
+    ProjectKey("evaluate.min_lesion_volume", "number", "0", "evaluate: {min_lesion_volume: 10}",
+               "lesions of this volume or less are not counted"),
+    ProjectKey("evaluate.iou_threshold", "number", "0.5", "evaluate: {iou_threshold: 0.5}",
+               "IoU a hungarian match must exceed"),
+    ProjectKey("evaluate.connectivity", "integer", "full", "evaluate: {connectivity: 6}", "component connectivity"),
+    ProjectKey("evaluate.unknown_labels", "background or error", "background", "evaluate: {unknown_labels: error}",
+               "mask values not in the label map"),
+    ProjectKey("evaluate.distances", "boolean", "true", "evaluate: {distances: false}", "surface-distance metrics"),
+    ProjectKey("evaluate.policy", "mapping", "{}", "evaluate: {policy: {both_empty: nan}}",
+               "the empty-case policy (its keys may also be given directly under evaluate)"),
+    ProjectKey("evaluate.both_empty", "1 or nan", "1", "evaluate: {both_empty: nan}",
+               "similarity metrics when both masks are empty"),
+    ProjectKey("evaluate.distance_both_empty", "number", "0", "evaluate: {distance_both_empty: 0}",
+               "distance metrics when both masks are empty"),
+    ProjectKey("evaluate.distance_one_empty", "penalty, nan or inf", "penalty", "evaluate: {distance_one_empty: nan}",
+               "distance metrics when exactly one mask is empty"),
+    ProjectKey("evaluate.penalty", "number", "largest image diagonal of the dataset", "evaluate: {penalty: 374}",
+               "the one penalty distance of every case (mm; px without physical spacing)"),
+    ProjectKey("features.groups", "list", "all", "features: {groups: [intensity, spatial]}", "feature groups"),
+    ProjectKey("features.bin_count", "integer", "32", "features: {bin_count: 64}", "texture quantisation bins"),
+    ProjectKey("features.bin_width", "number", "none", "features: {bin_width: 25}", "fixed bin width instead"),
+    ProjectKey("features.histogram_bins", "integer", "64", "features: {histogram_bins: 128}",
+               "bins of the intensity histogram"),
+    ProjectKey("features.foreground", "auto, nonzero or positive", "auto", "features: {foreground: positive}",
+               "brain/foreground definition"),
+    ProjectKey("features.connectivity", "integer", "full", "features: {connectivity: 6}", "lesion connectivity"),
+    ProjectKey("features.shape", "boolean", "true", "features: {shape: false}", "mesh shape descriptors"),
+    ProjectKey("features.label_texture", "boolean", "true", "features: {label_texture: false}",
+               "texture inside each label"),
+)
+
+
+def project_keys_markdown() -> str:
+    """The README's table of project-file keys (a Markdown table generated from :data:`PROJECT_KEYS`)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| key | type | default | example | meaning |", "|---|---|---|---|---|"]
+    lines += [f"| `{k.key}` | {cell(k.type)} | {cell(k.default)} | `{cell(k.example)}` | {cell(k.description)} |"
+              for k in PROJECT_KEYS]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -78,6 +195,26 @@ class DatasetConfig:
     metadata: MetadataSpec | None = None
     longitudinal: re.Pattern | None = None
     description: str = ""
+    #: The ground truth is a binary mask of this region (whole tumour...): only this region is scored.
+    ground_truth_region: str | None = None
+    #: Model -> region whose binary mask that model's prediction is ("*" for every model).
+    prediction_regions: dict[str, str] = field(default_factory=dict)
+
+    def prediction_region(self, model: str) -> str | None:
+        """The region a model's prediction is a binary mask of, or None (a label map)."""
+        return self.prediction_regions.get(model) or self.prediction_regions.get("*")
+
+    def scored_region(self, model: str) -> str | None:
+        """The only region scored for a model when its ground truth or prediction is a region mask, else None."""
+        return self.ground_truth_region or self.prediction_region(model)
+
+    def region_values(self, region: str) -> tuple[int, ...]:
+        """Label values of a region (or of a label of that name) in this dataset's label map."""
+        if region in self.label_map.regions:
+            return tuple(self.label_map.regions[region])
+        if region in self.label_map.labels:
+            return (self.label_map.labels[region],)
+        raise KeyError(region)
 
     @property
     def pred_encoding(self) -> MaskEncoding:
@@ -138,6 +275,11 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     root = Path(str(data["root"])).expanduser()
     if not root.is_absolute():
         root = (base_dir / root).resolve()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise ConfigError(f"{where}: root {root} {what} (given as {data['root']!r}"
+                          + (f", relative to {base_dir}" if not Path(str(data["root"])).expanduser().is_absolute()
+                             else "") + ")")
     ds = DatasetConfig(name=str(name), root=root, description=str(data.get("description", "")))
 
     seqs = data.get("sequences") or []
@@ -204,6 +346,8 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
+    _parse_region_masks(ds, data, where)
+
     if data.get("spacing") is not None:
         sp = data["spacing"]
         if not isinstance(sp, list) or not all(isinstance(v, int | float) and v > 0 for v in sp):
@@ -239,6 +383,37 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     if not (ds.images or ds.ground_truth or ds.predictions or ds.instances):
         raise ConfigError(f"{where}: declares no files (give images, ground_truth or predictions)")
     return ds
+
+
+def _parse_region_masks(ds: DatasetConfig, data: dict, where: str) -> None:
+    """``ground_truth_region`` / ``prediction_region``: files that are binary masks of one region.
+
+    When one side is a label map, the region must be one the label map defines (so the label map can be reduced
+    to it); when both sides are region masks, any name will do.
+    """
+    gtr = data.get("ground_truth_region")
+    pr = data.get("prediction_region")
+    if gtr is not None:
+        if not isinstance(gtr, str) or not gtr:
+            raise ConfigError(f"{where}: ground_truth_region must be a region name (e.g. WT)")
+        ds.ground_truth_region = gtr
+    if isinstance(pr, str):
+        ds.prediction_regions = {"*": pr}
+    elif isinstance(pr, dict):
+        ds.prediction_regions = {str(m): str(r) for m, r in pr.items()}
+    elif pr is not None:
+        raise ConfigError(f"{where}: prediction_region must be a region name or a mapping model -> region")
+    names = set(ds.label_map.regions) | set(ds.label_map.labels)
+    if gtr is not None and pr is None and gtr not in names:
+        raise ConfigError(f"{where}: ground_truth_region {gtr!r} is not a region or label of the predictions' "
+                          f"label map ({', '.join(sorted(names)) or 'none declared'}); declare labels/regions or "
+                          "label_convention")
+    for model, region in ds.prediction_regions.items():
+        if gtr is not None and region != gtr:
+            raise ConfigError(f"{where}: prediction_region {region!r} differs from ground_truth_region {gtr!r}")
+        if gtr is None and region not in names:
+            raise ConfigError(f"{where}: prediction_region {region!r} (model {model}) is not a region or label of "
+                              f"the ground truth's label map ({', '.join(sorted(names)) or 'none declared'})")
 
 
 def parse_project(data: dict, base_dir: Path, path: Path | None = None) -> ProjectConfig:

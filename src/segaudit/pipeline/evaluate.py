@@ -150,6 +150,24 @@ class EvaluateResult:
     summary: pd.DataFrame
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     grids: dict[str, DatasetGrid] = field(default_factory=dict)
+    #: One sentence per dataset that had nothing to score, saying why (see :func:`nothing_to_score`).
+    idle: list[str] = field(default_factory=list)
+
+
+def nothing_to_score(project: ProjectConfig) -> list[str]:
+    """Why ``evaluate`` skips a dataset: no ground truth or no predictions declared (one sentence each)."""
+    out = []
+    for ds in project.datasets:
+        if not ds.ground_truth and ds.predictions:
+            out.append(f"{ds.name}: no ground truth declared, so there is nothing to score the predictions "
+                       "against; compare the models with each other without ground truth (segaudit agree)")
+        elif not ds.predictions and ds.ground_truth:
+            out.append(f"{ds.name}: no predictions declared (add predictions: with a {{model}} template); "
+                       "scan and features still apply")
+        elif not ds.predictions:
+            out.append(f"{ds.name}: neither ground truth nor predictions declared (images only: scan and "
+                       "features apply)")
+    return out
 
 
 def resample_nearest(pred: Image, ref: Image) -> np.ndarray:
@@ -235,8 +253,14 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                     if prob is not None:
                         prob = None  # a resampled soft map would need interpolation: skip soft metrics
                 pred_arr = pimg.array
-            res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
-                                gt_instances=inst)
+            only = ds.scored_region(model)
+            if only is not None:  # a region mask on one side: score that region only
+                res = evaluate_pair(region_only(gt.array, ds, only, ds.ground_truth_region is not None),
+                                    region_only(pred_arr, ds, only, ds.prediction_region(model) is not None),
+                                    spacing, {only: 1}, {}, opts, probability=prob, gt_instances=inst)
+            else:
+                res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
+                                    gt_instances=inst)
         except Exception as exc:  # noqa: BLE001
             msg = failure_message(exc)
             fail(model, path, msg if path in msg else f"{path}: {msg}")
@@ -252,6 +276,17 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                 "bbox": format_vector(les.bbox), "matched": les.matched, "dice": les.dice, "hd95": les.hd95,
                 "counted": les.counted})
     return out
+
+
+def region_only(array: np.ndarray, ds: DatasetConfig, region: str, is_region_mask: bool) -> np.ndarray:
+    """A 0/1 mask of one region: any non-zero voxel of a region mask file, else the region's labels.
+
+    Used when the project declares ``ground_truth_region`` or ``prediction_region``: one side (or both) is a
+    binary mask of a region (whole tumour...), so only that region can be compared.
+    """
+    if is_region_mask:
+        return (array != 0).astype(np.uint8)
+    return np.isin(array, ds.region_values(region)).astype(np.uint8)
 
 
 def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
@@ -375,7 +410,7 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
                               "source, lesion_id")
         errors = store.query("SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' "
                              "ORDER BY dataset, \"case\", model")
-    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids)
+    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids, nothing_to_score(project))
 
 
 def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
