@@ -76,9 +76,15 @@ def _ci_text(low: float, high: float) -> str:
 
 def cmd_init(args) -> int:
     from segaudit.dataset import detect_layout, dump_project, relativize
+    from segaudit.dataset.detect import UnknownLayoutError
     from segaudit.store import atomic_write_text
 
-    det = detect_layout(args.data_dir)
+    unknown = False
+    try:
+        det = detect_layout(args.data_dir)
+    except UnknownLayoutError as exc:  # not a bare error: write what could be inferred, to be checked
+        det, unknown = exc.skeleton, True
+        console.print(f"[yellow]No known layout[/] in {args.data_dir}; found:", soft_wrap=True)
     out = Path(args.out)
     if out.exists() and not args.force:
         raise SegauditError(f"{out}: already exists (use --force to overwrite)")
@@ -87,14 +93,19 @@ def cmd_init(args) -> int:
         raise SegauditError(f"{out}: refusing to write into the data folder {data_dir} (it may be read-only); "
                             "choose another --out")
     project = relativize(det.project, out.resolve().parent)
-    header = (f"# segaudit project proposed by `segaudit init {args.data_dir}`\n"
+    skeleton = ("# SKELETON: no known layout was recognised. The templates below are inferred from the files\n"
+                "# found (common prefixes/suffixes across the case folders); check every one, then run\n"
+                "# `segaudit scan` on this file. Keys: see the README's project-file table.\n") if unknown else ""
+    header = (f"# segaudit project proposed by `segaudit init {args.data_dir}`\n" + skeleton +
               "# Detected:\n" + "".join(f"#   {n}\n" for n in det.notes) +
               "# Edit freely: templates, labels, regions, metadata. Relative paths are relative to this file.\n")
-    atomic_write_text(out, header + dump_project(project))
-    console.print(f"Detected layout(s): {', '.join(det.layouts)}")
+    body = dump_project(project) if project["datasets"] else "datasets: {}\n"
+    atomic_write_text(out, header + body)
+    if not unknown:
+        console.print(f"Detected layout(s): {', '.join(det.layouts)}")
     for n in det.notes:
         console.print(f"  {n}", soft_wrap=True)
-    console.print(f"Wrote {out}")
+    console.print(f"Wrote {out}" + (" (a skeleton: check its templates)" if unknown else ""))
     return 0
 
 

@@ -35,12 +35,33 @@ import numpy as np
 
 from segaudit.dataset.labels import LABEL_CONVENTIONS
 from segaudit.dataset.metadata import read_table
+from segaudit.dataset.templates import match_template
 from segaudit.errors import ConfigError, SegauditError
 from segaudit.io.image import RASTER_SUFFIXES, read_image
 
 NIFTI_RX = re.compile(r"^(?P<stem>.+?)\.nii(\.gz)?$")
 BRAINMETSHARE_SEQS = ("t1_pre", "t1_gd", "flair", "bravo")
 TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx")
+
+
+#: Known case-id patterns of repeated measures: (name, regex with ``subject`` and ``timepoint`` groups).
+LONGITUDINAL_PATTERNS = (
+    ("-week-NNN", r"(?P<subject>.+)-week-(?P<timepoint>\d+)"),
+    ("_NNN", r"(?P<subject>.+)_(?P<timepoint>\d+)"),
+)
+#: Metadata columns that usually hold a subject (patient) id.
+SUBJECT_COLUMNS = ("subject", "subject_id", "patient", "patientid", "patient_id")
+_SEP = "_-."
+_PRED_WORDS = ("pred", "output", "result", "fusion", "model", "infer")
+_GT_WORDS = ("label", "mask", "seg", "gt", "truth", "annotation", "manual")
+
+
+class UnknownLayoutError(ConfigError):
+    """No known layout fits a folder; ``skeleton`` is the :class:`Detection` inferred from what was found."""
+
+    def __init__(self, message: str, skeleton: Detection):
+        super().__init__(message)
+        self.skeleton = skeleton
 
 
 @dataclass
@@ -436,14 +457,182 @@ def detect_layout(data_dir: str | Path) -> Detection:
     found = (_detect_nnunet(data_dir, det) or _detect_audit(data_dir, det) or _detect_brainmetshare(data_dir, det)
              or _detect_flat2d(data_dir, det) or _detect_case_folders(data_dir, det))
     if not found:
-        raise ConfigError(
+        skeleton = propose_skeleton(data_dir)
+        raise UnknownLayoutError(
             f"{data_dir}: no known layout found (looked for AUDIT <DS>_images/, BraTS case folders, nnU-Net "
-            "imagesTr/ + dataset.json, BrainMetShare <case>/seg.nii.gz, and images/ + mask folders); "
-            "write a project file with path templates instead")
+            "imagesTr/ + dataset.json, BrainMetShare <case>/seg.nii.gz, and images/ + mask folders); found: "
+            + "; ".join(n.strip() for n in skeleton.notes[:6])
+            + ". `segaudit init` writes a skeleton project file with templates inferred from these files",
+            skeleton)
     for entry in det.project["datasets"].values():
         meta = entry.get("metadata")
         if meta and not os.path.isabs(meta["path"]):
             meta["path"] = os.path.join(entry["root"], meta["path"])
+    _propose_subjects(data_dir, det)
+    return det
+
+
+def infer_longitudinal(cases: list[str]) -> tuple[str, str] | None:
+    """A known subject/time-point pattern that every case id matches, with a subject seen at least twice.
+
+    Patterns tried in order: ``-week-NNN`` (LUMIERE), ``_NNN`` (UCSF; for 2D slice exports the number may be a
+    slice index rather than a time point, which the note says). With ``_NNN`` the subject part must itself end
+    in a digit (``UCSF_100302_1``), so that numbered cases of one cohort (``BraTS20_Training_001``) are not
+    taken for time points of a subject ``BraTS20_Training``. Returns (regex, note) or None.
+    """
+    if len(cases) < 2:
+        return None
+    for name, rx in LONGITUDINAL_PATTERNS:
+        matches = [re.fullmatch(rx, c) for c in cases]
+        if not all(matches):
+            continue
+        if name == "_NNN" and not all(m.group("subject")[-1].isdigit() for m in matches):
+            continue
+        subjects = Counter(m.group("subject") for m in matches)
+        if max(subjects.values()) < 2:
+            continue
+        repeated = sum(1 for v in subjects.values() if v > 1)
+        return rx, (f"case ids look like <subject>{name} ({len(subjects)} subject(s), {repeated} with several "
+                    f"cases): proposed longitudinal pattern {rx!r}; check that the number is a time point")
+    return None
+
+
+def _propose_subjects(data_dir: Path, det: Detection) -> None:
+    """Add a longitudinal pattern (and a note on a metadata subject column) to each detected dataset."""
+    for name, entry in det.project["datasets"].items():
+        try:
+            tpl = entry.get("ground_truth") or next(iter((entry.get("images") or {"": None}).values()), None)
+            if isinstance(entry.get("images"), str):
+                tpl = entry.get("ground_truth") or entry["images"]
+            cases = sorted({m.case for m in match_template(tpl, Path(entry["root"]))}) if tpl else []
+        except Exception:  # noqa: BLE001 - a proposal is optional; detection itself succeeded
+            cases = []
+        if "longitudinal" not in entry:
+            found = infer_longitudinal(cases)
+            if found:
+                entry["longitudinal"] = {"pattern": found[0]}
+                det.notes.append(f"  {name}: {found[1]}")
+        meta = entry.get("metadata")
+        if meta:
+            try:
+                cols = [str(c) for c in read_table(Path(meta["path"])).columns]
+            except Exception:  # noqa: BLE001
+                cols = []
+            subj = [c for c in cols if c.lower() in SUBJECT_COLUMNS]
+            if subj:
+                det.notes.append(f"  {name}: metadata column {subj[0]!r} looks like a subject id: cases that share "
+                                 "it are repeated measures of one subject (not independent)")
+
+
+def _common_affixes(names: list[str]) -> tuple[str, str]:
+    """Common prefix and suffix of names, cut at a separator (``_``, ``-``, ``.``) so no token is split."""
+    if len(names) == 1:
+        return names[0], ""
+    pre = os.path.commonprefix(names)
+    suf = os.path.commonprefix([n[::-1] for n in names])[::-1]
+    shortest = min(len(n) for n in names)
+    while pre and pre[-1] not in _SEP and not pre.endswith("}"):
+        pre = pre[:-1]
+    while suf and suf[0] not in _SEP:
+        suf = suf[1:]
+    if len(pre) + len(suf) > shortest:
+        suf = suf[len(pre) + len(suf) - shortest:]
+    return pre, suf
+
+
+def _role_of(folder: str, name: str) -> str:
+    word = (folder or name).lower()
+    if any(w in word for w in _PRED_WORDS):
+        return "prediction"
+    if any(w in word for w in _GT_WORDS):
+        return "ground_truth"
+    return "image"
+
+
+def _image_like(p: Path) -> bool:
+    n = p.name.lower()
+    return n.endswith((".nii", ".nii.gz", ".npy", ".npz")) or n.endswith(RASTER_SUFFIXES)
+
+
+def propose_skeleton(data_dir: str | Path, max_cases: int = 50) -> Detection:
+    """A skeleton project for an unknown layout: templates inferred from the case folders' files.
+
+    Each sub-folder of ``data_dir`` is taken as a case. Inside it, files are grouped by their folder (relative
+    to the case); the case id in names becomes ``{case}``; the part that varies between the names of a group
+    becomes ``{model}`` (folders named like pred/output/fusion), ``{sequence}`` (images) or nothing (one file
+    per case: a ground truth when named like seg/mask/label). ``notes`` lists what was found, one line per
+    folder, and what is missing (no ground truth: nothing for ``evaluate`` to score).
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    cases = [d for d in _subdirs(data_dir)][:max_cases]
+    det = Detection(project={"datasets": {}}, layouts=["skeleton"])
+    groups: dict[str, dict[str, set[str]]] = {}  # folder -> generalised name -> cases
+    for case in cases:
+        for f in sorted(case.rglob("*")):
+            if not f.is_file() or not _image_like(f) or any(p.startswith(".") for p in f.relative_to(case).parts):
+                continue
+            rel = f.relative_to(case)
+            folder = rel.parent.as_posix() if rel.parent != Path(".") else ""
+            groups.setdefault(folder, {}).setdefault(rel.name.replace(case.name, "{case}"), set()).add(case.name)
+    if not cases or not groups:
+        loose = [f.name for f in _files(data_dir) if _image_like(f)]
+        det.notes.append(f"{data_dir}: {len(_subdirs(data_dir))} sub-folder(s), {len(loose)} image file(s) at the top"
+                         + (f" (e.g. {', '.join(loose[:3])})" if loose else "") + "; no case folders with images")
+        if loose:
+            pre, suf = _common_affixes(loose)
+            det.project["datasets"][data_dir.name] = {"root": str(data_dir), "images": f"{{root}}/{pre}{{case}}{suf}"}
+        return det
+    entry: dict = {"root": str(data_dir)}
+    preds: list[str] = []
+    roles: dict[str, str] = {}
+    det.notes.append(f"{data_dir.name}: {len(cases)} case folder(s) (e.g. {cases[0].name}); templates inferred from "
+                     "their files, check each one")
+    for folder, names in sorted(groups.items()):
+        base = f"{{root}}/{{case}}/{folder + '/' if folder else ''}"
+        generic = sorted(names)
+        pre, suf = _common_affixes(generic)
+        varying = sorted({n[len(pre):len(n) - len(suf) if suf else None] for n in generic}) if len(generic) > 1 else []
+        role = _role_of(folder, generic[0])
+        roles[folder] = role
+        where = f"{folder or '.'}"
+        if role == "prediction":
+            tpl = base + (f"{pre}{{model}}{suf}" if varying else generic[0])
+            preds.append(tpl)
+            det.notes.append(f"  {where}: predictions of {len(varying) or 1} model(s) "
+                             f"({', '.join(varying) or generic[0]}): {tpl}")
+        elif role == "ground_truth" and not varying:
+            entry["ground_truth"] = base + generic[0]
+            det.notes.append(f"  {where}: ground truth (one file per case): {entry['ground_truth']}")
+        elif varying:
+            entry["images"] = base + f"{pre}{{sequence}}{suf}"
+            entry["sequences"] = varying
+            det.notes.append(f"  {where}: images, {len(varying)} sequence(s) ({', '.join(varying)}): {entry['images']}")
+        else:
+            entry["images"] = base + generic[0]
+            det.notes.append(f"  {where}: one image per case: {entry['images']}")
+    if preds:
+        entry["predictions"] = preds if len(preds) > 1 else preds[0]
+    if "ground_truth" not in entry:
+        det.notes.append("  no ground truth found: `segaudit evaluate` will have nothing to score; compare the "
+                         "models with each other instead (segaudit agree), or add ground_truth: <template>")
+    if not preds:
+        det.notes.append("  no predictions found: add predictions: <template with {model}> to evaluate models")
+    mask_folders = [f for f, r in roles.items() if r in ("ground_truth", "prediction")]
+    values: set[int] = set()
+    for folder in mask_folders:  # a few masks of each folder: one file may lack a label
+        values |= _sniff_values([f for f in _files(cases[0] / folder if folder else cases[0]) if _image_like(f)], 3)
+    if 4 in values:
+        conv, why = _convention_for(values, "brats2020")
+        entry["label_convention"] = conv
+        det.notes.append(f"  masks: {why}")
+    elif values:
+        det.notes.append(f"  masks: values {sorted(values)}; declare labels or label_convention (audit: 1 ENH, "
+                         "2 NEC, 3 EDE; brats2023: 1 NETC, 2 SNFH, 3 ET)")
+    found = infer_longitudinal([c.name for c in cases])
+    if found:
+        entry["longitudinal"] = {"pattern": found[0]}
+        det.notes.append(f"  {found[1]}")
+    det.project["datasets"][data_dir.name] = entry
     return det
 
 
