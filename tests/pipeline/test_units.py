@@ -94,7 +94,7 @@ def test_photo_distances_are_px_and_the_penalty_is_dataset_wide(tmp_path, tests_
         html_path = build_report(run, tmp_path / "r.html")
         assert store.units().query("metric == 'hd95'").unit.tolist() == ["px"]
     text = html_path.read_text()
-    assert "HD95 (px)" in text and "HD95 (mm)" not in text
+    assert "HD95 (px)" in text and "HD95 (mm)" not in text and "NSD at 1 px" in text
     assert f"{expected:.1f} px" in text and "the same for every case" in text
 
 

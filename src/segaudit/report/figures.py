@@ -169,14 +169,14 @@ def rank_plot(ranks: pd.DataFrame, cd: float, title: str):
     return fig
 
 
-def bias_scatter(t: pd.DataFrame, res: dict, title: str):
+def bias_scatter(t: pd.DataFrame, res: dict, title: str, size_unit: str = "mm³, mm² in 2D"):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3))
     ax.scatter(t.volume, t.metric, s=14, alpha=0.8)
     tr = res["trend"]
     ax.plot(10 ** tr.x, tr.fitted, color="C3", label="LOWESS")
     ax.set_xscale("log")
-    ax.set_xlabel("true lesion size (mm³, mm² in 2D)")
+    ax.set_xlabel(f"true lesion size ({size_unit})")
     ax.set_ylabel("Dice")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "

@@ -204,10 +204,14 @@ def _splits(meta: pd.DataFrame, feats: pd.DataFrame, project) -> str:
 def _metric_title(metric: str, dataset: str, units: pd.DataFrame | None) -> str:
     """Column title of a summary metric with the unit stored for it in this dataset (HD95 (px) for photos)."""
     title = SUMMARY_METRICS[metric]
-    if units is None or units.empty or metric != "hd95":
+    if units is None or units.empty or metric not in ("hd95", "nsd@1mm"):
         return title
-    u = units[(units.dataset == dataset) & (units.metric == metric)].unit.dropna().unique()
-    return f"HD95 ({'/'.join(sorted(u))})" if len(u) else title
+    u = units[(units.dataset == dataset) & (units.metric == "hd95")].unit.dropna().unique()
+    if not len(u):
+        return title
+    if metric == "nsd@1mm":  # the tolerance is in the grid's length unit: 1 px on photos
+        return "NSD at 1 px (0–1)" if list(u) == ["px"] else title
+    return f"HD95 ({'/'.join(sorted(u))})"
 
 
 def stored_units(store: ResultsStore) -> pd.DataFrame:
@@ -330,7 +334,7 @@ def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
     return {c: v for c, v in out.items() if 2 <= v.nunique() <= 12 and v.value_counts().max() >= 2}
 
 
-def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame) -> str:
+def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame, units: pd.DataFrame | None = None) -> str:
     parts = []
     dice = m[m.metric == "dice"]
     vols = lesion_volumes(feats) if not feats.empty else pd.DataFrame(columns=["dataset", "case", "region",
@@ -349,7 +353,9 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame) -> str:
             if len(t) >= 5:
                 res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
                 if np.isfinite(res["spearman_rho"]):
-                    figs.append(_png(figures.bias_scatter(t, res, f"{ds} / {model} / {region}")))
+                    figs.append(_png(figures.bias_scatter(t, res, f"{ds} / {model} / {region}",
+                                                            _volume_units(None if units is None else
+                                                                          units[units.dataset == ds]))))
                     trend.append({"model": model, "region": region, "n": res["n"],
                                   "spearman_rho": res["spearman_rho"], "ci_low": res["ci_low"],
                                   "ci_high": res["ci_high"], "p": res["p"]})
@@ -429,10 +435,10 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
             ("Pairwise comparison", lambda: _comparisons(m, metrics)),
             ("Model ranking", lambda: _ranking(m)),
-            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta)),
+            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta, units)),
         ]
     if not feats.empty and not cases.empty:
-        sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats)))
+        sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats, units)))
     if training_logs:
         sections.append(("Training curves", lambda: _training(training_logs)))
     if project is not None and not m.empty:
@@ -507,15 +513,27 @@ def _error_matrices(metrics: pd.DataFrame) -> str:
                  "the background column is the share missed.") + "".join(cells)
 
 
-def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame) -> str:
+def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame, units: pd.DataFrame | None = None) -> str:
     lon = longitudinal_volumes(cases, feats)
     if lon.empty or not lon.pred_volume.notna().any():
         return ""
     t = lon[["dataset", "subject", "timepoint", "model", "true_volume", "pred_volume", "relative_error",
-             "true_growth", "pred_growth"]].rename(columns={
-                 "true_volume": "true volume (mm³)", "pred_volume": "predicted volume (mm³)",
-                 "relative_error": "relative error", "true_growth": "true growth (mm³)",
-                 "pred_growth": "predicted growth (mm³)"})
+             "true_growth", "pred_growth"]]
+    vol = None
+    if units is not None and not units.empty:
+        per_ds = units[units.metric == "gt_volume"].drop_duplicates("dataset").set_index("dataset").unit
+        if t.dataset.isin(per_ds.index).all():
+            vol = t.dataset.map(per_ds)
+    if vol is not None and vol.nunique() > 1:  # several units in one table: a column says which
+        t = t.assign(unit=vol.to_numpy())
+        label = ""
+    else:
+        u = vol.iloc[0] if vol is not None and len(vol) else "mm³"
+        label = f" ({u})"
+    t = t.rename(columns={"true_volume": f"true volume{label}", "pred_volume": f"predicted volume{label}",
+                          "relative_error": "relative error", "true_growth": f"true growth{label}",
+                          "pred_growth": f"predicted growth{label}"})
     return _note("Whole-tumour volume per time point, ground truth against each model; growth is the change from "
-                 "the subject's previous time point. Volumes in mm³ on both sides.") \
+                 "the subject's previous time point. Volumes in the same unit on both sides (mm³ on physical "
+                 "grids, pixel areas for photos without a declared spacing).") \
         + _png(figures.longitudinal_plot(lon)) + _table(t, 2)
