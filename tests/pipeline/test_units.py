@@ -153,7 +153,7 @@ def test_cli_prints_units_and_penalty(tmp_path, tests_data, capsys):
     run = tmp_path / "run"
     assert main(["evaluate", str(path), "--out", str(run), "--no-progress", "--lesion-matching", "none"]) == 0
     out = capsys.readouterr().out
-    assert "hd95 unit" in out and re.search(r"│ chest .*│ px\s*│", out)
+    assert "hd95 unit" in out and re.search(r"│ chest .*│\s*px\s*│", out)
     expected = _largest_diagonal(tests_data / "chest_xray_lungs" / "masks_lung")
     assert f"scores {expected:.1f} px" in out
     assert main(["metrics", "--explain", "--results", str(run)]) == 0
