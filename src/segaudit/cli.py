@@ -214,26 +214,35 @@ def cmd_flips(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    import numpy as np
+
     from segaudit.analysis.compare import compare_models
+    from segaudit.analysis.summary import subject_of
     from segaudit.store import ResultsStore
 
     with ResultsStore(args.results, read_only=True) as store:
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics")
+        cases = store.read("cases") if "cases" in store.tables() else None
     regions = args.region or None
     try:
         res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
-                             args.dataset, args.threshold)
+                             args.dataset, args.threshold, subjects=subject_of(cases))
     except ValueError as exc:
         raise SegauditError(str(exc)) from exc
     for _, r in res.iterrows():
-        console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired cases ({r.n_dropped} dropped: a value "
-                      f"missing or undefined)", soft_wrap=True)
+        console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired {r.unit} ({r.n_dropped} dropped: a "
+                      "value missing or undefined)" + (", each subject's cases averaged first" if r.unit ==
+                                                       "subjects" else ""), soft_wrap=True)
+        ci = f"95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}" if np.isfinite(r.ci_low) else f"CI: {r.ci_note}"
         console.print(f"  mean {r.baseline} = {r.mean_baseline:.4f}, {r.candidate} = {r.mean_candidate:.4f}; "
-                      f"difference {r.mean_diff:+.4f} (95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), "
+                      f"difference {r.mean_diff:+.4f} ({ci}), "
                       f"improvement {r.relative_improvement_pct:+.2f} %", soft_wrap=True)
-        console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
-                      f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = {r.rank_biserial:.3f}",
-                      soft_wrap=True)
+        if np.isfinite(r.p):
+            console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
+                          f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = "
+                          f"{r.rank_biserial:.3f}", soft_wrap=True)
+        else:
+            console.print(f"  test: none, {r.reason}", soft_wrap=True)
         console.print(f"  flips at {r.pass_threshold:g}: to pass {r.n_flip_to_correct}, to fail "
                       f"{r.n_flip_to_incorrect}, pass-pass {r.n_correct_correct}, fail-fail "
                       f"{r.n_incorrect_incorrect}; exact McNemar p = {r.mcnemar_p:.4g}", soft_wrap=True)
@@ -395,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region", action="append", help="region(s) to compare (repeatable; default all)")
     s.add_argument("--aggregate", choices=["per-region", "mean-over-regions"], default="per-region")
     s.add_argument("--dataset", help="only this dataset")
-    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table (default 0.5)")
+    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table, in the metric's units "
+                   "(default 0.5 for Dice-like metrics on 0-1; required for distances such as hd95)")
     s.add_argument("--cases", help="comma-separated case ids to list")
     s.set_defaults(func=cmd_compare)
 

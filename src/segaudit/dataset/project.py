@@ -40,7 +40,7 @@ DATASET_KEYS = {
     "longitudinal", "description",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
-METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
+METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
 
 
 @dataclass
@@ -52,6 +52,9 @@ class MetadataSpec:
     sheet: str | int | None = None
     #: The column naming each case's split (train/validation/test); ``split`` when the table has one.
     split_column: str = "split"
+    #: Columns to use as bias subgroups (``covariates: [sex, site]``); None: columns that look like covariates
+    #: (see :func:`segaudit.analysis.bias.covariate_columns`).
+    covariates: list[str] | None = None
 
 
 @dataclass
@@ -223,6 +226,11 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
         if not mpath.is_absolute():
             mpath = (base_dir / mpath).resolve()
         ds.metadata = MetadataSpec(mpath, meta.get("id_column"), meta.get("sheet"), meta.get("split_column", "split"))
+        cov = meta.get("covariates")
+        if cov is not None:
+            if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
+                raise ConfigError(f"{where}: metadata covariates must be a list of column names")
+            ds.metadata.covariates = list(cov)
 
     lon = data.get("longitudinal")
     if lon is not None:
