@@ -112,8 +112,8 @@ def failure_bars(counts: pd.DataFrame, dataset: str):
     c = counts[counts.dataset == dataset]
     piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
     piv = piv.reindex(columns=[f for f in FAILURE_CLASSES if f in piv.columns])
-    colours = {"good": "#2e7d32", "partial": "#f9a825", "disjoint": "#ef6c00", "gt_nonempty_pred_empty": "#c62828",
-               "gt_empty_pred_nonempty": "#6a1b9a", "both_empty": "#90a4ae"}
+    colours = {"good": "#2e7d32", "mid": "#f9a825", "bad": "#e57373", "disjoint": "#ef6c00", "miss": "#c62828",
+               "false_alarm": "#6a1b9a", "both_empty": "#90a4ae", "undefined": "#607d8b"}
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(piv) + 1.2))
     left = np.zeros(len(piv))
     labels = [f"{m} / {r}" for m, r in piv.index]
@@ -134,7 +134,9 @@ def matrix_plot(mat: pd.DataFrame, title: str):
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             v = mat.iat[i, j]
-            ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+            # Over-segmentation shares can exceed 1 by orders of magnitude: no decimals there.
+            txt = "–" if pd.isna(v) else f"{v:.2f}" if v < 10 else f"{v:,.0f}"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
     ax.set_xlabel("prediction", fontsize=8)
     ax.set_ylabel("ground truth", fontsize=8)
     ax.set_title(title, fontsize=8)

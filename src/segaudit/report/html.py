@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segaudit.analysis.bias import metric_by_group, metric_vs_feature
+from segaudit.analysis.bias import covariate_columns, metric_by_group, metric_vs_feature, subgroup_tests
 from segaudit.analysis.cohorts import (
     cases_with_metadata,
     lesion_volumes,
@@ -28,15 +28,16 @@ from segaudit.analysis.cohorts import (
     split_overview,
 )
 from segaudit.analysis.compare import compare_models, mean_over_regions
-from segaudit.analysis.error_matrix import error_matrix
+from segaudit.analysis.error_matrix import matrix_with_background_row, over_segmentation
 from segaudit.analysis.failures import (
     failed_lesion_sizes,
     failure_counts,
     failure_taxonomy,
     worst_best,
 )
+from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_CORRELATION, MIN_GROUP
 from segaudit.analysis.ranking import rank_models
-from segaudit.analysis.summary import summarize
+from segaudit.analysis.summary import subject_of, summarize
 from segaudit.analysis.training import read_training_log, training_summary
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import atomic_write_text
@@ -55,8 +56,6 @@ font-size:.8em;vertical-align:top}figure.panel{width:240px}figcaption{font-size:
 SUMMARY_METRICS = {"dice": "Dice (0–1)", "hd95": "HD95 (mm)", "nsd@1mm": "NSD at 1 mm (0–1)",
                    "lesion_f1": "lesion F1 (0–1)"}
 _PANEL_SEQUENCES = {k: i for i, k in enumerate(("flair", "t2f", "t2w", "t2", "t1ce", "t1c", "t1gd", "t1"))}
-#: Metadata columns never used as bias groups (identifiers, splits, time).
-_NOT_GROUPS = {"case", "subject", "timepoint", "dataset", "split", "slice", "id"}
 
 
 def _png(fig) -> str:
@@ -201,13 +200,16 @@ def _splits(meta: pd.DataFrame, feats: pd.DataFrame, project) -> str:
     return "".join(parts)
 
 
-def _summary(metrics: pd.DataFrame) -> str:
-    """One compact table per dataset: model × region rows, 'mean [CI]' per metric."""
-    s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
+def _summary(metrics: pd.DataFrame, cases: pd.DataFrame | None = None) -> str:
+    """One compact table per dataset: model × region rows, 'mean [CI]' per metric ('n too small' below the
+    minimum); the CI resamples subjects when cases share one (``cases``: the store's cases table)."""
+    s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000,
+                  subjects=subject_of(cases))
     if s.empty:
         return _note("No summary metric (Dice, HD95, NSD, lesion F1) in this store.")
     s = s.assign(cell=[("–" if pd.isna(r.mean) else f"{r.mean:.3f}"
-                        + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.3f}, {r.ci_high:.3f}]"))
+                        + (f" [{r.ci_low:.3f}, {r.ci_high:.3f}]" if pd.notna(r.ci_low)
+                           else " (n too small for a CI)" if r.ci_note else ""))
                        for r in s.itertuples()])
     parts = []
     for ds, g in s.groupby("dataset", sort=True):
@@ -216,7 +218,9 @@ def _summary(metrics: pd.DataFrame) -> str:
         wide.columns = [SUMMARY_METRICS[c] for c in wide.columns]
         d = g[g.metric == "dice"] if (g.metric == "dice").any() else g
         counts = d.groupby(["model", "region"]).agg(n=("n", "max"), both_empty=("n_both_empty", "max"),
-                                                    undefined=("n_undefined", "max"))
+                                                    undefined=("n_undefined", "max"),
+                                                    resampled=("resampled", "first"),
+                                                    units=("n_clusters", "max"))
         parts.append(f"<h3>{html.escape(ds)}</h3>" + _table(counts.join(wide).reset_index()))
     return "".join(parts)
 
@@ -229,24 +233,26 @@ def _comparison_words(r, models: tuple[str, str]) -> str:
                 f"{html.escape(r.reason)}.</li>")
     verdict = ("a significant difference" if r.p_holm < 0.05 else "no significant difference") \
         + " at the 0.05 level after Holm's correction across regions"
+    ci = f"95 % CI {r.ci_low:+.3f} to {r.ci_high:+.3f}" if np.isfinite(r.ci_low) else f"CI: {r.ci_note}"
+    unit = ", subjects: each subject's cases averaged first" if r.unit == "subjects" else ""
     return (f"<li><b>{html.escape(r.region)}</b>: mean Dice {html.escape(cand)} {r.mean_candidate:.3f} vs "
-            f"{html.escape(base)} {r.mean_baseline:.3f} (difference {r.mean_diff:+.3f}, 95 % CI "
-            f"{r.ci_low:+.3f} to {r.ci_high:+.3f}, n = {r.n}). We used the {html.escape(r.test)} because "
+            f"{html.escape(base)} {r.mean_baseline:.3f} (difference {r.mean_diff:+.3f}, {html.escape(ci)}, "
+            f"n = {r.n}{unit}). We used the {html.escape(r.test)} because "
             f"{html.escape(r.reason)}; p = {r.p:.3g}, Holm p = {r.p_holm:.3g}: {verdict}. Cohen's d_z = "
             f"{r.cohens_dz:.2f}, rank-biserial = {r.rank_biserial:.2f}; {r.n_flip_to_correct} case(s) went from "
             f"fail to pass at Dice {r.pass_threshold:g} and {r.n_flip_to_incorrect} from pass to fail "
             f"(exact McNemar p = {r.mcnemar_p:.3g}).</li>")
 
 
-def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame) -> str:
+def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame, cases: pd.DataFrame | None = None) -> str:
     parts = []
     for ds in sorted(m.dataset.unique()):
         models = sorted(m[(m.dataset == ds) & (m.metric == "dice")].model.unique())
         if len(models) < 2:
             continue
-        res = compare_models(metrics, models[0], models[1], "dice", dataset=ds)
+        res = compare_models(metrics, models[0], models[1], "dice", dataset=ds, subjects=subject_of(cases))
         parts.append(f"<h3>{html.escape(ds)}: {html.escape(models[1])} vs {html.escape(models[0])}</h3>")
-        parts.append(_table(res[["region", "n", "mean_baseline", "mean_candidate", "mean_diff", "ci_low",
+        parts.append(_table(res[["region", "n", "unit", "mean_baseline", "mean_candidate", "mean_diff", "ci_low",
                                  "ci_high", "test", "p", "p_holm", "cohens_dz", "rank_biserial",
                                  "n_flip_to_correct", "n_flip_to_incorrect", "mcnemar_p"]], 4))
         words = "".join(_comparison_words(r, (models[0], models[1])) for r in res.itertuples())
@@ -265,6 +271,12 @@ def _ranking(m: pd.DataFrame) -> str:
         if fried["n"] < 2:
             continue
         parts.append(f"<h3>{html.escape(ds)}</h3>")
+        if fried["note"]:
+            parts.append(_note(f"Per case, Dice averaged over regions; {fried['n']} complete cases, {fried['k']} "
+                               f"models: mean ranks only, no Friedman test, critical difference or rank stability "
+                               f"({fried['note']})."))
+            parts.append(_table(ranks, 3))
+            continue
         parts.append(_note(f"Per case, Dice averaged over regions (AUDIT's per-subject aggregation); "
                            f"{fried['n']} complete cases, {fried['k']} models. Friedman chi² = "
                            f"{fried['statistic']:.2f}, p = {fried['p']:.3g}. Nemenyi critical difference of mean "
@@ -275,24 +287,15 @@ def _ranking(m: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def _group_columns(meta: pd.DataFrame) -> dict[str, pd.Series]:
-    """Categorical metadata usable as groups (2–12 groups, not one case per group); ``age`` in quartile bins."""
-    out = {}
-    if meta.subject.notna().any():
-        out["subject"] = meta.subject
-    for col in meta.columns:
-        if col in _NOT_GROUPS:
-            continue
-        v = meta[col]
-        if col.lower() in ("age", "age_years", "age_at_diagnosis") and pd.api.types.is_numeric_dtype(v):
-            v = pd.qcut(v, 4, duplicates="drop").astype(str).where(v.notna())
-        elif pd.api.types.is_numeric_dtype(v) and v.nunique() > 12:
-            continue
-        out[col] = v
-    return {c: v for c, v in out.items() if 2 <= v.nunique() <= 12 and v.value_counts().max() >= 2}
+def _declared_covariates(project, ds: str) -> list[str] | None:
+    """The dataset's ``metadata: {covariates: [...]}`` when the project declares them, else None."""
+    if project is None:
+        return None
+    spec = next((d.metadata for d in project.datasets if d.name == ds), None)
+    return spec.covariates if spec is not None else None
 
 
-def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame) -> str:
+def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame, project=None) -> str:
     parts = []
     dice = m[m.metric == "dice"]
     vols = lesion_volumes(feats) if not feats.empty else pd.DataFrame(columns=["dataset", "case", "region",
@@ -301,41 +304,60 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame) -> str:
         d = dice[dice.dataset == ds]
         region = _headline_region(d)
         d = d[d.region == region]
-        figs, notes, trend = [], [], []
+        figs, notes, trend, tests = [], [], [], []
         v = vols[(vols.dataset == ds) & (vols.region == region) & (vols.volume > 0)]
-        ds_meta = meta[meta.dataset == ds] if not meta.empty else meta
-        groups = _group_columns(ds_meta) if not ds_meta.empty else {}
+        ds_meta = meta[meta.dataset == ds].reset_index(drop=True) if not meta.empty else meta
+        covs, excluded = covariate_columns(ds_meta, _declared_covariates(project, ds)) if not ds_meta.empty \
+            else ({}, pd.DataFrame(columns=["column", "reason"]))
         for model in sorted(d.model.unique()):
             dm = d[d.model == model][["case", "value"]].rename(columns={"value": "metric"})
             t = dm.merge(v[["case", "volume"]], on="case")
-            if len(t) >= 5:
+            if len(t):
                 res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
                 if np.isfinite(res["spearman_rho"]):
                     figs.append(_png(figures.bias_scatter(t, res, f"{ds} / {model} / {region}")))
-                    trend.append({"model": model, "region": region, "n": res["n"],
-                                  "spearman_rho": res["spearman_rho"], "ci_low": res["ci_low"],
-                                  "ci_high": res["ci_high"], "p": res["p"]})
-            for col, g in groups.items():
+                trend.append({"model": model, "region": region, "n": res["n"], "spearman_rho": res["spearman_rho"],
+                              "ci_low": res["ci_low"], "ci_high": res["ci_high"], "p": res["p"],
+                              "note": res["note"]})
+            if not covs:
+                continue
+            st = subgroup_tests(dm, ds_meta, covs, n_resamples=1000)
+            tests.append(st.assign(model=model, region=region))
+            for col, (kind, g) in covs.items():
+                if kind != "categorical":
+                    continue
                 gt = dm.merge(pd.DataFrame({"case": ds_meta.case, "group": g}), on="case")
                 table, test = metric_by_group(gt, n_resamples=1000)
                 if test["groups"] < 2:
                     continue
+                row = st[st.covariate == col].iloc[0]
                 figs.append(_png(figures.group_plot(table, test["overall_mean"], f"{ds} / {model} / {region} by {col}: "
-                                        f"Kruskal–Wallis p = {test['p']:.2g}")))
+                                        f"Kruskal–Wallis p = {test['p']:.2g} (Holm {row.p_holm:.2g})")))
                 flagged = table[table.differs_from_overall].group.astype(str).tolist()
                 if flagged:
                     notes.append(f"{model}, by {col}: the CI of {', '.join(flagged)} excludes the overall mean "
                                  f"{test['overall_mean']:.3f}.")
-        if figs:
-            parts.append(f"<h3>{html.escape(ds)} ({html.escape(region)})</h3>"
-                         + "".join(f'<div class="panel">{f}</div>' for f in figs)
-                         + (_table(pd.DataFrame(trend)) if trend else "")
-                         + "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in notes))
+        body = "".join(f'<div class="panel">{f}</div>' for f in figs)
+        if trend:
+            body += _table(pd.DataFrame(trend))
+        if tests:
+            body += _note("Subgroup tests, one per covariate (Kruskal–Wallis for categories, Spearman for numbers), "
+                          "Holm-corrected across the covariates:") + _table(
+                pd.concat(tests, ignore_index=True)[["model", "region", "covariate", "kind", "test", "n", "groups",
+                                                     "statistic", "p", "p_holm", "note"]])
+        if len(excluded):
+            body += _note("Metadata columns not used as subgroups: " + "; ".join(
+                f"{r.column} ({r.reason})" for r in excluded.itertuples()) + ".")
+        body += "".join(f"<p class='warn'>{html.escape(n)}</p>" for n in notes)
+        if figs or trend or tests:
+            parts.append(f"<h3>{html.escape(ds)} ({html.escape(region)})</h3>" + body)
     if not parts:
         return ""
     return _note("Dice against the true lesion size (cases with a lesion; Spearman's rho with a bootstrap CI, p "
-                 "tests for a monotone trend; LOWESS on log size) and Dice by metadata group (red: the group's "
-                 "bootstrap CI excludes the overall mean).") + "".join(parts)
+                 f"tests for a monotone trend; LOWESS on log size; at least {MIN_CORRELATION} cases) and Dice by "
+                 "metadata covariate (declared in the project's metadata: covariates, or columns that look like "
+                 f"one; groups of at least {MIN_GROUP} cases; red: the group's bootstrap CI excludes the overall "
+                 "mean).") + "".join(parts)
 
 
 def _training(logs: dict[str, str | Path]) -> str:
@@ -379,17 +401,20 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         sections.append(("Splits", lambda: _splits(meta, feats, project)))
     if not m.empty:
         sections += [
-            ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases. Cases where ground truth "
+            ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases, or over subjects when "
+                                             "cases share a subject (slices, time points: resampled = subjects, "
+                                             "units = subjects resampled); no CI below "
+                                             f"{MIN_BOOTSTRAP_CI} units (n too small). Cases where ground truth "
                                              "and prediction are both empty are counted apart (both_empty) and "
                                              "left out; undefined values are counted, never averaged.")
-             + _summary(metrics)),
+             + _summary(metrics, cases)),
             ("Per-case Dice with quality bands", lambda: "".join(
                 _png(figures.strip_plot(m, ds)) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
             ("Failure taxonomy", lambda: _failures(m, lesions)),
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
-            ("Pairwise comparison", lambda: _comparisons(m, metrics)),
+            ("Pairwise comparison", lambda: _comparisons(m, metrics, cases)),
             ("Model ranking", lambda: _ranking(m)),
-            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta)),
+            ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta, project)),
         ]
     if not feats.empty and not cases.empty:
         sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats)))
@@ -449,14 +474,27 @@ def _error_matrices(metrics: pd.DataFrame) -> str:
         return ""
     cells = []
     for (ds, model), _ in conf.groupby(["dataset", "model"], sort=True):
-        # Rows over every voxel of the true label (its 'background' column = missed voxels); the background
-        # row itself is dropped because background-background dwarfs the rest.
-        mat = error_matrix(metrics, dataset=ds, model=model, normalise=True, background=True)
-        mat = mat.drop(index="background", errors="ignore")
+        # Rows over every voxel of the true label (its 'background' column = missed voxels), plus the background
+        # row as a share of each label's true volume: what the model labelled where there is nothing to find.
+        mat = matrix_with_background_row(metrics, dataset=ds, model=model)
         if mat.size:
             cells.append(f'<div class="panel">{_png(figures.matrix_plot(mat, f"{ds} / {model}"))}</div>')
-    return _note("Share of each true label's voxels (rows) predicted as each label (columns), summed over cases; "
-                 "the background column is the share missed.") + "".join(cells)
+    over = over_segmentation(metrics)
+    fg = over[over.label == "foreground"]
+    warn = fg[fg.fp_background_share > 1]
+    table = fg[["dataset", "case", "model", "gt_volume", "pred_volume", "fp_background", "fp_background_share"]]
+    table = table.rename(columns={"gt_volume": "true voxels", "pred_volume": "predicted voxels",
+                                  "fp_background": "predicted where truth is background",
+                                  "fp_background_share": "over-segmentation (× true volume)"})
+    text = "".join("<p class='warn'>" + html.escape(
+        f"{r.model} on {r.dataset}/{r.case} labels {r.fp_background:,.0f} voxels outside the true structure: "
+        f"{r.fp_background_share:.1f}× its true volume ({r.gt_volume:,.0f} voxels).") + "</p>"
+        for r in warn.itertuples())
+    return _note("Rows: share of each true label's voxels predicted as each label (columns), summed over cases; "
+                 "the background column is the share missed. Last row: voxels predicted as each label where the "
+                 "truth is background, as a multiple of that label's true volume (over-segmentation; above 1 the "
+                 "model adds more than the whole true structure).") + "".join(cells) + text + _note(
+        "Over-segmentation of the whole foreground per case (all tumour labels together):") + _table(table, 2)
 
 
 def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame) -> str:
