@@ -244,3 +244,35 @@ def test_project_file_declares_covariates(tmp_path, tests_data):
         f"datasets:\n  cxr:\n    root: {root}\n    images: '{{root}}/images/{{case}}.png'\n"
         f"    metadata: {{path: {root / 'metadata.csv'}, id_column: filename, covariates: [sex, view]}}\n")
     assert load_project(tmp_path / "p.yaml").datasets[0].metadata.covariates == ["sex", "view"]
+
+
+def _spearman_cluster_loop(x, y, subj, n_resamples, seed, level=0.95):
+    """Literal reference: draw subjects, pool their cases, scipy's Spearman rho, percentile interval."""
+    groups = [np.flatnonzero(subj == s) for s in pd.unique(subj)]
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(n_resamples):
+        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        rhos.append(stats.spearmanr(x[idx], y[idx]).statistic)
+    return np.quantile(rhos, [(1 - level) / 2, (1 + level) / 2])
+
+
+def test_bias_resamples_subjects_on_lumiere(lumiere):
+    m, cases = lumiere
+    w = m[(m.model == "nnUnet") & (m.region == "EDE") & m.metric.isin(["dice", "pred_volume"])].pivot_table(
+        index="case", columns="metric", values="value").dropna().reset_index()
+    w = w.merge(cases[["case", "subject"]], on="case").rename(columns={"dice": "metric", "pred_volume": "feature"})
+    plain = metric_vs_feature(w.drop(columns="subject"), n_resamples=400, seed=2)
+    clus = metric_vs_feature(w, n_resamples=400, seed=2)
+    assert plain["resampled"] == "cases" and clus["resampled"] == "subjects"
+    assert clus["n_clusters"] == w.subject.nunique() and clus["spearman_rho"] == plain["spearman_rho"]
+    ref = _spearman_cluster_loop(w.feature.to_numpy(), w.metric.to_numpy(), w.subject.to_numpy(), 400, seed=2)
+    assert (clus["ci_low"], clus["ci_high"]) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
+    assert clus["ci_high"] - clus["ci_low"] > plain["ci_high"] - plain["ci_low"]
+    # By time point (first 20 weeks or later): groups count subjects, and the test compares subject means.
+    w["group"] = np.where(w.case.str.extract(r"week-(\d+)")[0].astype(int) <= 20, "early", "late")
+    table, test = metric_by_group(w, n_resamples=300)
+    means = w.groupby(["group", "subject"]).metric.mean()
+    kw = stats.kruskal(means["early"], means["late"])
+    assert test["unit"] == "subjects" and test["p"] == pytest.approx(kw.pvalue)
+    assert table.set_index("group").n_subjects.to_dict() == w.groupby("group").subject.nunique().to_dict()

@@ -21,7 +21,7 @@ from scipy import stats
 
 from segaudit.analysis.compare import holm
 from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_CORRELATION, MIN_GROUP, too_small
-from segaudit.analysis.summary import bootstrap_ci
+from segaudit.analysis.summary import bootstrap_ci, cluster_bootstrap_ci
 
 
 def lowess(x, y, frac: float = 2 / 3, it: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -68,17 +68,32 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     trend), ``ci_low``/``ci_high`` (percentile bootstrap over cases), ``trend`` (a DataFrame x, fitted: the
     LOWESS curve, for plots; empty when there is no estimate) and ``note`` ('' or why there is no estimate:
     fewer than :data:`~segaudit.analysis.minimums.MIN_CORRELATION` cases, or a constant variable).
+
+    With a ``subject`` column in which some cases share a subject (slices, time points), the CI resamples
+    subjects (all cases of each drawn subject; ``resampled`` = ``"subjects"``, ``n_clusters``) and needs
+    :data:`~segaudit.analysis.minimums.MIN_BOOTSTRAP_CI` subjects (else NaN, ``ci_note`` says why).
     """
     v = values[["metric", "feature"]].astype(float)
     ok = np.isfinite(v.metric) & np.isfinite(v.feature)
     x, y = v.feature[ok].to_numpy(), v.metric[ok].to_numpy()
-    out = {"n": int(ok.sum()), "n_dropped": int((~ok).sum())}
+    subj = values.subject[ok].astype(str).to_numpy() if "subject" in values.columns else np.arange(x.size)
+    k = int(pd.unique(subj).size)
+    out = {"n": int(ok.sum()), "n_dropped": int((~ok).sum()), "resampled": "subjects" if k < x.size else "cases",
+           "n_clusters": k, "ci_note": ""}
     note = too_small(x.size, MIN_CORRELATION) or ("a constant variable: no correlation"
                                                   if np.ptp(x) == 0 or np.ptp(y) == 0 else "")
     if note:
         return {**out, "spearman_rho": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                 "trend": pd.DataFrame({"x": [], "fitted": []}), "note": note}
     res = stats.spearmanr(x, y)
+    alpha = (1 - level) / 2
+    tx, fitted = lowess(x, y)
+    fit = {"spearman_rho": float(res.statistic), "p": float(res.pvalue),
+           "trend": pd.DataFrame({"x": tx, "fitted": fitted}), "note": ""}
+    if k < x.size:
+        out["ci_note"] = too_small(k, MIN_BOOTSTRAP_CI, "subjects") or ""
+        lo, hi = (np.nan, np.nan) if out["ci_note"] else _cluster_rho_ci(x, y, subj, alpha, n_resamples, seed)
+        return {**out, **fit, "ci_low": lo, "ci_high": hi}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.size, size=(n_resamples, x.size))
     # Spearman's rho of every resample at once: Pearson correlation of the within-resample average ranks.
@@ -89,11 +104,27 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     with np.errstate(invalid="ignore", divide="ignore"):
         rhos = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     rhos = rhos[np.isfinite(rhos)]
-    alpha = (1 - level) / 2
     lo, hi = np.quantile(rhos, [alpha, 1 - alpha]) if rhos.size else (np.nan, np.nan)
-    tx, fitted = lowess(x, y)
-    return {**out, "spearman_rho": float(res.statistic), "p": float(res.pvalue), "ci_low": float(lo),
-            "ci_high": float(hi), "trend": pd.DataFrame({"x": tx, "fitted": fitted}), "note": ""}
+    return {**out, **fit, "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def _cluster_rho_ci(x, y, subj, alpha: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile CI of Spearman's rho resampling whole subjects (every case of each drawn subject)."""
+    codes = pd.factorize(pd.Series(subj))[0]
+    members = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(n_resamples):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        rx, ry = stats.rankdata(x[idx]), stats.rankdata(y[idx])
+        rx, ry = rx - rx.mean(), ry - ry.mean()
+        den = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+        if den > 0:
+            rhos.append((rx * ry).sum() / den)
+    if not rhos:
+        return (np.nan, np.nan)
+    lo, hi = np.quantile(rhos, [alpha, 1 - alpha])
+    return float(lo), float(hi)
 
 
 def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000,
@@ -106,28 +137,45 @@ def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int 
     ``min_group`` cases (:data:`~segaudit.analysis.minimums.MIN_GROUP`; smaller groups are listed with a note
     and left out of the test) and needs two of them.
 
-    ``values`` has columns ``metric`` and ``group``. Returns (per-group table with ``in_test`` and ``note``,
-    test dict with ``statistic``, ``p``, ``groups`` (groups tested), ``groups_too_small``, ``overall_mean``,
-    ``note``).
+    With a ``subject`` column in which cases share subjects (slices, time points), the subjects are the units:
+    a group's size is its number of subjects, its CI resamples subjects (:func:`cluster_bootstrap_ci`) and
+    Kruskal–Wallis compares subject means (``unit`` ``"subjects"``).
+
+    ``values`` has columns ``metric`` and ``group`` (and optionally ``subject``). Returns (per-group table with
+    ``n_subjects``, ``in_test`` and ``note``, test dict with ``statistic``, ``p``, ``groups`` (groups tested),
+    ``groups_too_small``, ``overall_mean``, ``unit``, ``note``).
     """
-    v = values[["metric", "group"]].copy()
+    cols = ["metric", "group"] + (["subject"] if "subject" in values.columns else [])
+    v = values[cols].copy()
     v = v[np.isfinite(v.metric.astype(float)) & v.group.notna()]
+    if "subject" not in v.columns:
+        v["subject"] = np.arange(len(v)).astype(str)
+    v["subject"] = v.subject.astype(str)
+    clustered = v.subject.nunique() < len(v)
     overall = float(v.metric.mean()) if len(v) else np.nan
     rows = []
     samples = []
     for g, part in v.groupby("group", sort=True):
         m = part.metric.to_numpy(dtype=float)
-        lo, hi = bootstrap_ci(m, level, n_resamples, "percentile", seed)
-        small = too_small(m.size, min_group)
-        rows.append({"group": g, "n": m.size, "mean": m.mean(), "median": float(np.median(m)), "ci_low": lo,
-                     "ci_high": hi, "differs_from_overall": bool(np.isfinite(lo) and (lo > overall or hi < overall)),
+        k = part.subject.nunique()
+        if clustered:  # subjects are the units: CI resamples them, the test compares subject means
+            lo, hi = cluster_bootstrap_ci(m, part.subject.to_numpy(), level, n_resamples, "percentile", seed)
+            unit_values = part.groupby("subject").metric.mean().to_numpy(dtype=float)
+        else:
+            lo, hi = bootstrap_ci(m, level, n_resamples, "percentile", seed)
+            unit_values = m
+        unit = "subjects" if clustered else ""
+        small = too_small(k, min_group, unit)
+        rows.append({"group": g, "n": m.size, "n_subjects": k, "mean": m.mean(), "median": float(np.median(m)),
+                     "ci_low": lo, "ci_high": hi,
+                     "differs_from_overall": bool(np.isfinite(lo) and (lo > overall or hi < overall)),
                      "in_test": small is None,
-                     "note": small or too_small(m.size, MIN_BOOTSTRAP_CI) or ""})
+                     "note": small or too_small(k, MIN_BOOTSTRAP_CI, unit) or ""})
         if small is None:
-            samples.append(m)
-    tested = v[v.group.isin([r["group"] for r in rows if r["in_test"]])].metric.to_numpy(dtype=float)
+            samples.append(unit_values)
+    tested = np.concatenate(samples) if samples else np.array([])
     test = {"groups": len(samples), "groups_too_small": len(rows) - len(samples), "overall_mean": overall,
-            "statistic": np.nan, "p": np.nan, "note": ""}
+            "statistic": np.nan, "p": np.nan, "note": "", "unit": "subjects" if clustered else "cases"}
     if len(samples) < 2:
         test["note"] = (f"n too small: {len(samples)} group(s) of at least {min_group} cases "
                         f"({test['groups_too_small']} smaller group(s) left out); Kruskal–Wallis needs two")
@@ -231,7 +279,8 @@ def subgroup_tests(values: pd.DataFrame, meta: pd.DataFrame, covariates: dict[st
                    n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One test per covariate of a per-case metric, Holm-corrected across the covariates.
 
-    ``values``: columns ``case`` and ``metric`` (one model, one region); ``meta``: the cases with their
+    ``values``: columns ``case`` and ``metric`` (one model, one region; optionally ``subject``, then the
+    subjects are the units, see :func:`metric_by_group`); ``meta``: the cases with their
     metadata (``case`` column, rows aligned with ``covariates``' values). Categorical covariates get
     Kruskal–Wallis (:func:`metric_by_group`), numeric ones Spearman (:func:`metric_vs_feature`). Returns one
     row per covariate: covariate, kind, test, n, groups, statistic, p, ``p_holm`` and note.
@@ -243,7 +292,8 @@ def subgroup_tests(values: pd.DataFrame, meta: pd.DataFrame, covariates: dict[st
     """
     rows = []
     for col, (kind, series) in covariates.items():
-        t = values[["case", "metric"]].merge(pd.DataFrame({"case": meta.case.to_numpy(),
+        keep = ["case", "metric"] + (["subject"] if "subject" in values.columns else [])
+        t = values[keep].merge(pd.DataFrame({"case": meta.case.to_numpy(),
                                                            "cov": series.to_numpy()}), on="case")
         if kind == "numeric":
             res = metric_vs_feature(t.assign(feature=pd.to_numeric(t["cov"], errors="coerce")),

@@ -181,8 +181,8 @@ def bias_scatter(t: pd.DataFrame, res: dict, title: str):
     ax.set_xlabel("true lesion size (mm³, mm² in 2D)")
     ax.set_ylabel("Dice")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "
-                 f"p = {res['p']:.2g}", fontsize=8)
+    ci = f"[{res['ci_low']:.2f}, {res['ci_high']:.2f}]" if np.isfinite(res["ci_low"]) else "(CI: n too small)"
+    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} {ci}, p = {res['p']:.2g}", fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
     return fig
 

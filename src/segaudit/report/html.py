@@ -311,14 +311,17 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame, project=None
             else ({}, pd.DataFrame(columns=["column", "reason"]))
         for model in sorted(d.model.unique()):
             dm = d[d.model == model][["case", "value"]].rename(columns={"value": "metric"})
+            if len(ds_meta) and ds_meta.subject.notna().any():  # cases of one subject are resampled together
+                dm = dm.merge(ds_meta[["case", "subject"]], on="case", how="left")
+                dm["subject"] = dm.subject.fillna("case:" + dm.case)
             t = dm.merge(v[["case", "volume"]], on="case")
-            if len(t):
+            if len(t):  # metric_vs_feature resamples subjects when t has them
                 res = metric_vs_feature(t.assign(feature=np.log10(t.volume)), n_resamples=1000)
                 if np.isfinite(res["spearman_rho"]):
                     figs.append(_png(figures.bias_scatter(t, res, f"{ds} / {model} / {region}")))
                 trend.append({"model": model, "region": region, "n": res["n"], "spearman_rho": res["spearman_rho"],
                               "ci_low": res["ci_low"], "ci_high": res["ci_high"], "p": res["p"],
-                              "note": res["note"]})
+                              "resampled": res.get("resampled", "cases"), "note": res["note"] or res["ci_note"]})
             if not covs:
                 continue
             st = subgroup_tests(dm, ds_meta, covs, n_resamples=1000)
@@ -326,7 +329,7 @@ def _bias(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame, project=None
             for col, (kind, g) in covs.items():
                 if kind != "categorical":
                     continue
-                gt = dm.merge(pd.DataFrame({"case": ds_meta.case, "group": g}), on="case")
+                gt = dm.merge(pd.DataFrame({"case": ds_meta.case, "group": g.to_numpy()}), on="case")
                 table, test = metric_by_group(gt, n_resamples=1000)
                 if test["groups"] < 2:
                     continue
