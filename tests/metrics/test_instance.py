@@ -413,3 +413,14 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(instance)
     assert res.attempted >= 15 and res.failed == 0
+
+
+def test_qc_reads_instance_predictions_as_instance_maps(pairs, tmp_path):
+    """Instance ids of a prediction are not label values: no unknown_label error, the id range is reported."""
+    from segaudit.pipeline.scan import scan_project
+
+    _write_predictions(pairs, tmp_path)
+    qc = scan_project(_consep_project(tmp_path), progress=False).qc
+    preds = qc[qc.path.astype(str).str.contains("seg_v1")]
+    assert "unknown_label" not in set(preds.check)
+    assert (preds.check == "noncontiguous_instances").sum() == len(TILES)
