@@ -424,3 +424,21 @@ def test_qc_reads_instance_predictions_as_instance_maps(pairs, tmp_path):
     preds = qc[qc.path.astype(str).str.contains("seg_v1")]
     assert "unknown_label" not in set(preds.check)
     assert (preds.check == "noncontiguous_instances").sum() == len(TILES)
+
+
+def test_pipeline_warns_when_a_case_has_no_ground_truth_instances(pairs, tmp_path):
+    import shutil
+
+    _write_predictions(pairs, tmp_path)
+    data = tmp_path / "consep"
+    shutil.copytree(CONSEP / "class_masks", data / "class_masks")
+    shutil.copytree(CONSEP / "inst_masks", data / "inst_masks")
+    (data / "inst_masks" / f"{TILES[0]}.png").unlink()
+    project = _consep_project(tmp_path, root=str(data))
+    res = evaluate_project(project, tmp_path / "run", EvaluationOptions(lesion_matching="none"), progress=False)
+    pq_cases = set(res.metrics[res.metrics.metric == "pq"].case)
+    assert pq_cases == set(TILES[1:])
+    assert list(res.errors.case) == [TILES[0]] and "no ground-truth instance map" in res.errors.message.iloc[0]
+    assert res.errors.severity.iloc[0] == "warning"
+    # the class-agnostic foreground metrics of that case are still scored
+    assert TILES[0] in set(res.metrics[res.metrics.metric == "dice"].case)

@@ -159,6 +159,9 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                         prob = None  # a resampled soft map would need interpolation: skip soft metrics
                 pred_arr = pimg.array
             if enc.kind == "instances":
+                if inst is None:
+                    fail(model, path, f"{path}: instance-map prediction but no ground-truth instance map for this "
+                                      "case (declare 'instances'); PQ, AJI and AJI+ not computed", "warning")
                 res = _evaluate_instance_prediction(gt.array, pred_arr, inst, spacing, labels, regions, opts)
             else:
                 res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
