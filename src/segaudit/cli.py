@@ -145,6 +145,64 @@ def _print_step_errors(errors, with_model: bool) -> None:
         console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case}{model}: {e.message}", soft_wrap=True)
 
 
+def _print_evaluation(run_dir, datasets: list[str], options) -> None:
+    """Per dataset × model × region: coverage, then Dice and the robust HD with their bootstrap CIs.
+
+    Both-empty cases are set apart and counted (the rule of every view); a model that did not score every
+    expected case is printed in red with its missing and failed counts.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from segaudit.analysis.coverage import coverage
+    from segaudit.analysis.summary import summarize
+    from segaudit.store import ResultsStore
+
+    with ResultsStore(run_dir, read_only=True) as store:
+        ph = ", ".join("?" * len(datasets)) or "NULL"
+        metrics = store.query(f"SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE dataset "
+                              f"IN ({ph}) AND region <> 'confusion'", list(datasets))
+        errors = store.query(f"SELECT * FROM errors WHERE dataset IN ({ph})", list(datasets))
+        files = store.query(f"SELECT * FROM files WHERE dataset IN ({ph})", list(datasets))
+    hd = options.hd_name
+    wanted = metrics[metrics.metric.isin(["dice", hd, "gt_empty", "pred_empty"])]
+    cov = coverage(metrics, errors, files)
+    if wanted.empty and cov.empty:
+        return
+    s = summarize(wanted, n_resamples=1000, coverage=cov)
+    table = Table(title=f"Evaluation summary ({options.surface} surfaces; both-empty cases set apart)",
+                  title_justify="left")
+    for col in ("dataset", "model", "region", "expected", "scored", "missing", "failed", "n", "both empty",
+                "dice mean [95% CI]", f"{hd} mean [95% CI]"):
+        table.add_column(col, justify="left" if col in ("dataset", "model", "region") else "right")
+
+    def cell(r) -> str:
+        if r is None or not np.isfinite(r["mean"]):
+            return "–"
+        ci = f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if np.isfinite(r["ci_low"]) else ""
+        return f"{r['mean']:.3f}{ci}"
+
+    for (ds, model, region), g in s.groupby(["dataset", "model", "region"], sort=True):
+        by = {r["metric"]: r for r in g.to_dict("records")}
+        first = next(iter(by.values()))
+        d = by.get("dice")
+        style = None if bool(first.get("complete", True)) else "red"
+        table.add_row(ds, model, region, *[str(int(first[c])) if pd.notna(first.get(c)) else "–"
+                                           for c in ("n_expected", "n_scored", "n_missing", "n_failed")],
+                      str(int(d["n"])) if d else "–", str(int(d["n_both_empty"])) if d else "–",
+                      cell(d), cell(by.get(hd)), style=style)
+    for r in cov[cov.n_scored == 0].itertuples():  # a model with nothing scored still gets its row
+        table.add_row(r.dataset, r.model, "–", str(r.n_expected), "0", str(r.n_missing), str(r.n_failed),
+                      "–", "–", "–", "–", style="red")
+    console.print(table)
+    bad = cov[~cov.complete.astype(bool)]
+    for r in bad.itertuples():
+        console.print(f"[red]{r.dataset}/{r.model}: scored {r.n_scored} of {r.n_expected} expected cases "
+                      f"({r.n_missing} missing, {r.n_failed} failed); its means cover only the scored cases, "
+                      "comparisons and rankings score the others as empty predictions (policy 'worst')[/]",
+                      soft_wrap=True)
+
+
 def cmd_evaluate(args) -> int:
     from segaudit.pipeline.evaluate import evaluate_project
 
@@ -157,8 +215,7 @@ def cmd_evaluate(args) -> int:
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
-    if not res.summary.empty:
-        _print_summary(res.summary.round(4), f"Evaluation summary ({options.surface} surfaces)")
+    _print_evaluation(args.out, [ds.name for ds in project.datasets], options)
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
@@ -214,29 +271,49 @@ def cmd_flips(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    import numpy as np
+
     from segaudit.analysis.compare import compare_models
+    from segaudit.analysis.coverage import expected_cases
     from segaudit.store import ResultsStore
 
     with ResultsStore(args.results, read_only=True) as store:
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics")
+        errors = store.read("errors")
+        files = store.read("files")
     regions = args.region or None
     try:
         res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
-                             args.dataset, args.threshold)
+                             args.dataset, args.threshold, missing=args.missing,
+                             expected=expected_cases(metrics, errors, files))
     except ValueError as exc:
         raise SegauditError(str(exc)) from exc
+    first = res.iloc[0]
+    imputed = {m: int(first[f"n_imputed_{k}"]) for k, m in (("baseline", args.baseline),
+                                                            ("candidate", args.candidate))}
+    if args.missing == "worst":
+        console.print("missing-prediction policy 'worst': a case a model lacks is scored as an empty prediction "
+                      f"(cases scored so: {', '.join(f'{m} {n}' for m, n in imputed.items())})", soft_wrap=True)
+    else:
+        console.print("missing-prediction policy 'exclude': paired on the cases both models have "
+                      f"({max(imputed.values())} case(s) dropped because a model lacks them)", soft_wrap=True)
     for _, r in res.iterrows():
         console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired cases ({r.n_dropped} dropped: a value "
-                      f"missing or undefined)", soft_wrap=True)
+                      f"undefined; {r.n_both_empty} both-empty for both models, set apart)", soft_wrap=True)
         console.print(f"  mean {r.baseline} = {r.mean_baseline:.4f}, {r.candidate} = {r.mean_candidate:.4f}; "
-                      f"difference {r.mean_diff:+.4f} (95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), "
+                      f"difference {r.mean_diff:+.4f} "
+                      + (f"(95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), " if np.isfinite(r.ci_low) else
+                         "(no CI: too few cases), ") +
                       f"improvement {r.relative_improvement_pct:+.2f} %", soft_wrap=True)
         console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
                       f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = {r.rank_biserial:.3f}",
                       soft_wrap=True)
         console.print(f"  flips at {r.pass_threshold:g}: to pass {r.n_flip_to_correct}, to fail "
                       f"{r.n_flip_to_incorrect}, pass-pass {r.n_correct_correct}, fail-fail "
-                      f"{r.n_incorrect_incorrect}; exact McNemar p = {r.mcnemar_p:.4g}", soft_wrap=True)
+                      f"{r.n_incorrect_incorrect}; exact McNemar p = {r.mcnemar_p:.4g}; sign test p = "
+                      f"{r.sign_p:.4g}", soft_wrap=True)
+        if r.note:
+            console.print(f"  [yellow]note[/]: {r.note}", soft_wrap=True)
     if args.cases:
         wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
         sub = metrics[(metrics.metric == args.metric) & metrics.case.isin(wanted)
@@ -397,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="only this dataset")
     s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table (default 0.5)")
     s.add_argument("--cases", help="comma-separated case ids to list")
+    s.add_argument("--missing", choices=["worst", "exclude"], default="worst",
+                   help="a case one model lacks (missing or failed prediction): 'worst' scores it as an empty "
+                        "prediction, as BraTS does (default); 'exclude' pairs on the cases both models have")
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("report", help="write a self-contained HTML report of a results store")

@@ -55,6 +55,25 @@ LABEL_CONVENTIONS: dict[str, LabelConvention] = {
 }
 
 
+def unique_regions(labels: dict[str, int], regions: dict[str, tuple[int, ...]],
+                   where: str = "label map") -> dict[str, tuple[int, ...]]:
+    """Regions whose name is not already a label's name, so every name is scored (and stored) once.
+
+    BraTS 2020/2023 name a label ``ET`` and a region ``ET`` of that one label: the region is dropped, since its
+    rows would duplicate the label's under the same name (and count every case twice in any summary). A region
+    that shares a label's name but not its value is a contradiction and raises :class:`ConfigError`.
+    """
+    out: dict[str, tuple[int, ...]] = {}
+    for name, vals in regions.items():
+        if name in labels:
+            if tuple(sorted(set(vals))) != (labels[name],):
+                raise ConfigError(f"{where}: region {name!r} has the name of label {name!r} (value "
+                                  f"{labels[name]}) but other values {list(vals)}; rename one of them")
+            continue
+        out[name] = tuple(vals)
+    return out
+
+
 @dataclass
 class LabelMap:
     """The labels and regions of one dataset.
@@ -133,6 +152,7 @@ class LabelMap:
                                           f"(labels: {', '.join(base.labels) or 'none'})")
                 parsed_regions[str(rname)] = tuple(sorted(set(vals)))
             base.regions = parsed_regions
+        base.regions = unique_regions(base.labels, base.regions, where)
         return base
 
     def to_config(self) -> dict:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from segaudit.dataset.labels import unique_regions
 from segaudit.metrics.instance import instance_metrics
 from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
 from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts, values_mask
@@ -219,7 +220,8 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     if labels is None:
         values = sorted(({int(v) for v in np.unique(gt)} | {int(v) for v in np.unique(pred)}) - {0})
         labels = {f"label_{v}": v for v in values}
-    regions = dict(regions or {})
+    # A region named like a label (BraTS ET) is that label: scored once, under one name.
+    regions = unique_regions(labels, dict(regions or {}), "evaluate_pair")
     result = PairResult()
     known = set(labels.values())
 

@@ -27,7 +27,8 @@ from segaudit.analysis.cohorts import (
     split_leakage,
     split_overview,
 )
-from segaudit.analysis.compare import compare_models, mean_over_regions
+from segaudit.analysis.compare import compare_models
+from segaudit.analysis.coverage import coverage, expected_cases, failure_list
 from segaudit.analysis.error_matrix import error_matrix
 from segaudit.analysis.failures import (
     failed_lesion_sizes,
@@ -35,8 +36,8 @@ from segaudit.analysis.failures import (
     failure_taxonomy,
     worst_best,
 )
-from segaudit.analysis.ranking import rank_models
-from segaudit.analysis.summary import summarize
+from segaudit.analysis.ranking import rank_models, ranking_table
+from segaudit.analysis.summary import drop_both_empty, summarize
 from segaudit.analysis.training import read_training_log, training_summary
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import atomic_write_text
@@ -116,7 +117,10 @@ def _panels(project, metrics: pd.DataFrame, k: int = 2) -> str:
     files = discover(project).files_frame()
     out = []
     for ds in project.datasets:
-        d = metrics[(metrics.dataset == ds.name) & (metrics.metric == "dice")]
+        # Both-empty cases are set apart: a Dice of 1 on nothing is never shown as a "best" case.
+        d, _ = drop_both_empty(metrics[(metrics.dataset == ds.name)
+                                       & metrics.metric.isin(["dice", "gt_empty", "pred_empty"])])
+        d = d[d.metric == "dice"]
         if d.empty:
             continue
         region = _headline_region(d)
@@ -201,9 +205,13 @@ def _splits(meta: pd.DataFrame, feats: pd.DataFrame, project) -> str:
     return "".join(parts)
 
 
-def _summary(metrics: pd.DataFrame) -> str:
-    """One compact table per dataset: model × region rows, 'mean [CI]' per metric."""
-    s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000)
+def _summary(metrics: pd.DataFrame, cov: pd.DataFrame | None = None) -> str:
+    """One compact table per dataset: model × region rows, coverage, 'mean [CI]' per metric.
+
+    A model that did not score every expected case is flagged in red with its missing and failed counts.
+    """
+    s = summarize(metrics[metrics.metric.isin([*SUMMARY_METRICS, "gt_empty", "pred_empty"])], n_resamples=1000,
+                  coverage=cov)
     if s.empty:
         return _note("No summary metric (Dice, HD95, NSD, lesion F1) in this store.")
     s = s.assign(cell=[("–" if pd.isna(r.mean) else f"{r.mean:.3f}"
@@ -217,7 +225,50 @@ def _summary(metrics: pd.DataFrame) -> str:
         d = g[g.metric == "dice"] if (g.metric == "dice").any() else g
         counts = d.groupby(["model", "region"]).agg(n=("n", "max"), both_empty=("n_both_empty", "max"),
                                                     undefined=("n_undefined", "max"))
-        parts.append(f"<h3>{html.escape(ds)}</h3>" + _table(counts.join(wide).reset_index()))
+        warn = ""
+        if cov is not None and len(cov):
+            c = cov[cov.dataset == ds].set_index("model")
+            cols = {"n_expected": "expected", "n_scored": "scored", "n_missing": "missing", "n_failed": "failed"}
+            cc = c[list(cols)].rename(columns=cols)
+            counts = counts.join(cc, on="model")
+            counts = counts[["expected", "scored", "missing", "failed", "n", "both_empty", "undefined"]]
+            bad = c[~c.complete.astype(bool)]
+            warn = "".join(
+                f"<p class='warn'>{html.escape(str(m))} scored {int(r.n_scored)} of {int(r.n_expected)} expected "
+                f"cases ({int(r.n_missing)} missing, {int(r.n_failed)} failed: see 'Failed and missing "
+                "predictions'). Its means cover only the scored cases; the comparison and the ranking score the "
+                "others as empty predictions.</p>" for m, r in bad.iterrows())
+        table = _table(counts.join(wide).reset_index())
+        parts.append(f"<h3>{html.escape(ds)}</h3>" + warn + table)
+    return "".join(parts)
+
+
+def _strips(m: pd.DataFrame) -> str:
+    """Per-case Dice strip plots; both-empty cases are set apart (not drawn at 1.0) and counted."""
+    kept, apart = drop_both_empty(m[m.metric.isin(["dice", "gt_empty", "pred_empty"])])
+    parts = []
+    for ds in sorted(kept[kept.metric == "dice"].dataset.unique()):
+        a = apart[apart.dataset == ds]
+        note = "" if a.empty else _note("Not drawn (both ground truth and prediction empty, set apart): " + ", ".join(
+            f"{r.model}/{r.region} {int(r.n_both_empty)}" for r in a.itertuples()) + ".")
+        parts.append(_png(figures.strip_plot(kept, ds)) + note)
+    return "".join(parts)
+
+
+def _failed_predictions(cov: pd.DataFrame, errors: pd.DataFrame) -> str:
+    """Each model's missing and failed cases, with the file and the reason from the ``errors`` table."""
+    bad = cov[~cov.complete.astype(bool)] if len(cov) else cov
+    fails = failure_list(errors)
+    if bad.empty and fails.empty:
+        return ""
+    parts = [_note("Cases a model was expected to score (its dataset has their ground truth) but did not: the "
+                   "prediction is missing, or could not be read or scored. The reason comes from the errors "
+                   "table.")]
+    if len(bad):
+        parts.append(_table(bad[["dataset", "model", "n_expected", "n_scored", "n_missing", "n_failed",
+                                 "missing_cases", "failed_cases"]]))
+    if len(fails):
+        parts.append(_table(fails))
     return "".join(parts)
 
 
@@ -238,38 +289,46 @@ def _comparison_words(r, models: tuple[str, str]) -> str:
             f"(exact McNemar p = {r.mcnemar_p:.3g}).</li>")
 
 
-def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame) -> str:
+def _comparisons(m: pd.DataFrame, metrics: pd.DataFrame, expected: pd.DataFrame | None = None) -> str:
     parts = []
     for ds in sorted(m.dataset.unique()):
         models = sorted(m[(m.dataset == ds) & (m.metric == "dice")].model.unique())
         if len(models) < 2:
             continue
-        res = compare_models(metrics, models[0], models[1], "dice", dataset=ds)
+        res = compare_models(metrics, models[0], models[1], "dice", dataset=ds, missing="worst", expected=expected)
         parts.append(f"<h3>{html.escape(ds)}: {html.escape(models[1])} vs {html.escape(models[0])}</h3>")
-        parts.append(_table(res[["region", "n", "mean_baseline", "mean_candidate", "mean_diff", "ci_low",
-                                 "ci_high", "test", "p", "p_holm", "cohens_dz", "rank_biserial",
-                                 "n_flip_to_correct", "n_flip_to_incorrect", "mcnemar_p"]], 4))
+        first = res.iloc[0]
+        parts.append(_note(f"Missing-prediction policy 'worst': a case a model lacks is scored as an empty "
+                           f"prediction (cases scored so: {models[0]} {int(first.n_imputed_baseline)}, {models[1]} "
+                           f"{int(first.n_imputed_candidate)}). Cases where both models are both-empty are set "
+                           "apart (n_both_empty)."))
+        parts.append(_table(res[["region", "n", "n_both_empty", "mean_baseline", "mean_candidate", "mean_diff",
+                                 "ci_low", "ci_high", "test", "p", "p_holm", "cohens_dz", "rank_biserial",
+                                 "n_flip_to_correct", "n_flip_to_incorrect", "mcnemar_p", "sign_p"]], 4))
         words = "".join(_comparison_words(r, (models[0], models[1])) for r in res.itertuples())
         parts.append(f"<ul class='note'>{words}</ul>")
+        notes = [f"{r.region}: {r.note}" for r in res.itertuples() if r.note]
+        parts += [f"<p class='warn'>{html.escape(n)}</p>" for n in notes]
     return "".join(parts) or _note("No dataset has two models scored on the same cases.")
 
 
-def _ranking(m: pd.DataFrame) -> str:
+def _ranking(m: pd.DataFrame, expected: pd.DataFrame | None = None) -> str:
     parts = []
     for ds in sorted(m.dataset.unique()):
-        d = m[(m.dataset == ds) & (m.metric == "dice")]
-        if d.model.nunique() < 3:
+        d = m[(m.dataset == ds)]
+        if d[d.metric == "dice"].model.nunique() < 3:
             continue
-        wide = mean_over_regions(d).set_index(["case", "model"]).value.unstack()
+        wide, info = ranking_table(d, ds, "dice", missing="worst", expected=expected)
         ranks, fried, post = rank_models(wide, n_resamples=500)
         if fried["n"] < 2:
             continue
         parts.append(f"<h3>{html.escape(ds)}</h3>")
         parts.append(_note(f"Per case, Dice averaged over regions (AUDIT's per-subject aggregation); "
-                           f"{fried['n']} complete cases, {fried['k']} models. Friedman chi² = "
-                           f"{fried['statistic']:.2f}, p = {fried['p']:.3g}. Nemenyi critical difference of mean "
-                           f"ranks: {fried['critical_difference']:.2f}. Rank stability = share of 500 bootstrap "
-                           "resamples of the cases in which a model keeps its place."))
+                           f"{fried['n']} complete cases, {fried['k']} models; {info['policy']}; "
+                           f"{info['n_both_empty']} region value(s) where every model is both-empty set apart. "
+                           f"Friedman chi² = {fried['statistic']:.2f}, p = {fried['p']:.3g}. Nemenyi critical "
+                           f"difference of mean ranks: {fried['critical_difference']:.2f}. Rank stability = share "
+                           "of 500 bootstrap resamples of the cases in which a model keeps its place."))
         parts.append(_png(figures.rank_plot(ranks, fried["critical_difference"], f"{ds}: mean ranks")))
         parts.append(_table(ranks, 3) + _table(post, 4))
     return "".join(parts)
@@ -372,7 +431,10 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         qc = store.read("qc") if "qc" in tables else pd.DataFrame()
         feats = store.read("features") if "features" in tables else pd.DataFrame()
         lesions = store.read("lesions") if "lesions" in tables else pd.DataFrame()
+        errors = store.read("errors") if "errors" in tables else pd.DataFrame()
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
+    cov = coverage(m, errors, files) if not m.empty else pd.DataFrame()
+    expected = expected_cases(m, errors, files) if not m.empty else None
     meta = cases_with_metadata(cases) if not cases.empty else cases  # metadata JSON parsed once for all sections
     sections: list[tuple[str, object]] = [("Datasets and QC", lambda: _overview(cases, files, qc))]
     if not cases.empty:
@@ -382,13 +444,13 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
             ("Metric summary", lambda: _note("Mean with BCa bootstrap 95 % CI over cases. Cases where ground truth "
                                              "and prediction are both empty are counted apart (both_empty) and "
                                              "left out; undefined values are counted, never averaged.")
-             + _summary(metrics)),
-            ("Per-case Dice with quality bands", lambda: "".join(
-                _png(figures.strip_plot(m, ds)) for ds in sorted(m[m.metric == "dice"].dataset.unique()))),
+             + _summary(metrics, cov)),
+            ("Failed and missing predictions", lambda: _failed_predictions(cov, errors)),
+            ("Per-case Dice with quality bands", lambda: _strips(m)),
             ("Failure taxonomy", lambda: _failures(m, lesions)),
             ("Segmentation error matrices", lambda: _error_matrices(metrics)),
-            ("Pairwise comparison", lambda: _comparisons(m, metrics)),
-            ("Model ranking", lambda: _ranking(m)),
+            ("Pairwise comparison", lambda: _comparisons(m, metrics, expected)),
+            ("Model ranking", lambda: _ranking(m, expected)),
             ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta)),
         ]
     if not feats.empty and not cases.empty:

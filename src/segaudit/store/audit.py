@@ -64,7 +64,46 @@ def read_audit_metrics(path: str | Path, dataset: str | None = None) -> pd.DataF
     long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
     for col in ("case", "model", "region"):
         long[col] = long[col].astype(str)
-    return long[["dataset", "case", "model", "region", "metric", "value"]]
+    cols = ["dataset", "case", "model", "region", "metric", "value"]
+    return pd.concat([long[cols], audit_empty_flags(df, dataset or dataset_name(path))],
+                     ignore_index=True)
+
+
+def audit_empty_flags(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """``gt_empty``/``pred_empty`` rows inferred from AUDIT's own columns (AUDIT writes no flags).
+
+    What AUDIT writes, checked on all six of its metric tables in the public sample (9,442 rows): ``SIZE``
+    (predicted volume) is NaN for an empty prediction; ``SENS`` and ``PREC`` are both NaN whenever there is no
+    true-positive voxel (AUDIT never writes a sensitivity of 0), so a NaN ``SENS`` alone cannot tell an empty
+    ground truth from a total miss. With TP = 0, though, ``ACCU = TN / (TN + FP + FN)`` equals
+    ``SPEC = TN / (TN + FP)`` exactly when FN = 0, i.e. when the ground truth is empty. So:
+
+    * ``pred_empty`` = ``SIZE`` is NaN or 0 (without ``SIZE``: never inferred, 0);
+    * ``gt_empty`` = ``SENS`` is NaN and ``ACCU == SPEC`` (to 1e-12).
+
+    Every row both rules call both-empty has AUDIT's both-empty ``DICE`` of 1, and every empty prediction with
+    ``DICE`` 1 is called both-empty (tested). A table without these columns gets no flags, and its rows count
+    as non-empty.
+    """
+    upper = {c.upper(): c for c in table.columns}
+    cols = ["dataset", "case", "model", "region", "metric", "value"]
+    if not {"ID", "REGION", "MODEL", "SENS", "ACCU", "SPEC"} <= set(upper):
+        return pd.DataFrame(columns=cols)
+
+    def num(name: str) -> pd.Series:
+        return pd.to_numeric(table[upper[name]], errors="coerce")
+
+    gt_empty = num("SENS").isna() & np.isclose(num("ACCU"), num("SPEC"), rtol=0, atol=1e-12)
+    if "SIZE" in upper:
+        size = num("SIZE")
+        pred_empty = size.isna() | (size == 0)
+    else:
+        pred_empty = pd.Series(False, index=table.index)
+    base = pd.DataFrame({"dataset": dataset, "case": table[upper["ID"]].astype(str),
+                         "model": table[upper["MODEL"]].astype(str), "region": table[upper["REGION"]].astype(str)})
+    return pd.concat([base.assign(metric="gt_empty", value=gt_empty.astype(float).to_numpy()),
+                      base.assign(metric="pred_empty", value=pred_empty.astype(float).to_numpy())],
+                     ignore_index=True)[cols]
 
 
 def read_audit_features(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
