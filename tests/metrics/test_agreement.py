@@ -97,6 +97,13 @@ def test_staple_matches_simpleitk_whole_image(case):
     np.testing.assert_allclose(ours.sensitivity, p, rtol=0, atol=TOL)
     np.testing.assert_allclose(ours.specificity, q, rtol=0, atol=TOL)
     np.testing.assert_allclose(ours.probability, w, rtol=0, atol=TOL)
+    # A crop with the cut-away background counted (as agreement_rows calls it) estimates the same p, q and prior.
+    box = bounding_box(np.logical_or.reduce(masks), 1)
+    crop = staple([m[box] for m in masks], background_voxels=masks[0].size - masks[0][box].size)
+    np.testing.assert_allclose(crop.sensitivity, p, rtol=0, atol=TOL)
+    np.testing.assert_allclose(crop.specificity, q, rtol=0, atol=TOL)
+    assert crop.prior == pytest.approx(ours.prior, rel=1e-12)
+    assert np.array_equal(crop.consensus, (w > 0.5)[box])
 
 
 def test_staple_prior_matches_confidence_weight(case):

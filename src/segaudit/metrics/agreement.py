@@ -21,7 +21,7 @@ a ground-truth metric (``dice`` against a reference) in the shared long ``metric
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -164,7 +164,7 @@ class StapleResult:
 
 
 def staple(masks: Sequence[np.ndarray], prior: float | None = None, tolerance: float = 1e-7,
-           max_iterations: int = 1000) -> StapleResult:
+           max_iterations: int = 1000, background_voxels: int = 0) -> StapleResult:
     """STAPLE (Warfield, Zou and Wells, IEEE TMI 2004): the binary truth estimate from several raters' masks.
 
     Each rater ``j`` has a sensitivity ``p_j = P(D_j = 1 | T = 1)`` and a specificity
@@ -192,6 +192,9 @@ def staple(masks: Sequence[np.ndarray], prior: float | None = None, tolerance: f
         Convergence tolerance on the absolute change of every ``p_j`` and ``q_j``.
     max_iterations:
         Upper bound on EM iterations.
+    background_voxels:
+        Voxels of the image outside the given arrays, background for every rater (when the masks are a crop of
+        the image): counted in the empty vote pattern, so a crop gives the whole image's p, q and prior.
 
     Returns
     -------
@@ -217,7 +220,8 @@ def staple(masks: Sequence[np.ndarray], prior: float | None = None, tolerance: f
         codes |= m[box].astype(np.int64) << j
     patterns, inverse, counts = np.unique(np.concatenate([[0], codes.ravel()]), return_inverse=True,
                                           return_counts=True)
-    counts[0] += int(np.prod(shape)) - codes.size - 1  # pattern 0 sorts first; the extra 0 made it present
+    # Pattern 0 sorts first; the extra 0 above made it present.
+    counts[0] += int(np.prod(shape)) - codes.size - 1 + int(background_voxels)
     votes = ((patterns[:, None] >> np.arange(r)) & 1).astype(bool)  # (patterns, raters)
     n = counts.astype(np.float64)
     w = votes.mean(axis=1)
@@ -282,7 +286,7 @@ class AgreementResult:
     """Agreement rows of one case: ``rows`` = (model, region, metric, value); ``staple`` per region."""
 
     rows: list[tuple[str, str, str, float]] = field(default_factory=list)
-    staple: dict[str, StapleResult] = field(default_factory=dict)
+    staple: dict[str, StapleResult] = field(default_factory=dict)  # probability maps cover the foreground's box
     notes: list[str] = field(default_factory=list)
 
     def value(self, model: str, region: str, metric: str) -> float:
@@ -331,9 +335,22 @@ def agreement_rows(label_maps: Mapping[str, np.ndarray], spacing, labels: Mappin
     if bad:
         raise ValueError(f"model names may not contain {PAIR_SEPARATOR!r}: {bad}")
     base = options or EvaluationOptions()
-    opts = base.with_changes(lesion_matching="none", distances=True)
-    hd = opts.hd_name
     spacing = tuple(float(s) for s in spacing)
+    arrays = {m: np.asarray(a) for m, a in label_maps.items()}
+    shape = next(iter(arrays.values())).shape
+    if any(a.shape != shape for a in arrays.values()):
+        raise ValueError(f"label maps differ in shape: {sorted({a.shape for a in arrays.values()})}")
+    # Everything is computed on the bounding box of all models' foreground plus one voxel (the margin evaluate_pair
+    # crops with itself), so results equal the whole image's; the two whole-image quantities are passed on: the
+    # empty-mask penalty distance (the full image's diagonal) and, for STAPLE, the voxels cut away.
+    penalty = base.policy.penalty_for(shape, spacing)
+    opts = base.with_changes(lesion_matching="none", distances=True,
+                             policy=replace(base.policy, penalty=penalty))
+    box = bounding_box(np.logical_or.reduce([a != 0 for a in arrays.values()]), 1) or tuple(
+        slice(0, 1) for _ in shape)
+    label_maps = {m: a[box] for m, a in arrays.items()}
+    outside = int(np.prod(shape)) - int(np.prod(next(iter(label_maps.values())).shape))
+    hd = opts.hd_name
     voxel = float(np.prod(spacing))
     structs = structures(labels, regions)
     names = sorted(label_maps)
@@ -352,7 +369,7 @@ def agreement_rows(label_maps: Mapping[str, np.ndarray], spacing, labels: Mappin
         masks = {m: values_mask(np.asarray(label_maps[m]), vals) for m in names}
         for m in names:
             res.rows.append((m, s, "agree_volume", float(np.count_nonzero(masks[m])) * voxel))
-        st = staple([masks[m] for m in names])
+        st = staple([masks[m] for m in names], background_voxels=outside)
         res.staple[s] = st
         for j, m in enumerate(names):
             res.rows.append((m, s, "agree_staple_sensitivity", float(st.sensitivity[j])))
