@@ -216,7 +216,8 @@ class ResultsStore:
                     cond += " AND t.step = ?"
                     params.append(step)
                 elif step:
-                    cond += " AND (t.run_id IS NULL OR t.run_id NOT IN (SELECT run_id FROM runs WHERE step <> ?))"
+                    cond += (" AND (t.run_id IS NULL OR t.run_id NOT IN "
+                             "(SELECT run_id FROM runs WHERE step <> ? AND run_id IS NOT NULL))")
                     params.append(step)
                 self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}", params)
                 self._insert(table, frame)
