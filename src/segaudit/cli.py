@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``, ``export``,
-``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
+``export``, ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -161,7 +161,8 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
     with ResultsStore(run_dir, read_only=True) as store:
         ph = ", ".join("?" * len(datasets)) or "NULL"
         metrics = store.query(f"SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE dataset "
-                              f"IN ({ph}) AND region <> 'confusion'", list(datasets))
+                              f"IN ({ph}) AND region <> 'confusion' AND NOT starts_with(metric, 'agree_')",
+                              list(datasets))
         errors = store.query(f"SELECT * FROM errors WHERE dataset IN ({ph})", list(datasets))
         files = store.query(f"SELECT * FROM files WHERE dataset IN ({ph})", list(datasets))
     hd = options.hd_name
@@ -215,7 +216,51 @@ def cmd_evaluate(args) -> int:
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
+    _say_no_ground_truth(project, args.target)
     _print_evaluation(args.out, [ds.name for ds in project.datasets], options)
+    _print_step_errors(res.errors, with_model=True)
+    console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
+    return 0
+
+
+def _say_no_ground_truth(project, target) -> None:
+    """Name the datasets evaluate could not score for want of ground truth, and what to run instead."""
+    from segaudit.pipeline.agree import datasets_without_ground_truth
+
+    for ds in datasets_without_ground_truth(project):
+        console.print(f"[yellow]dataset {ds.name}: predictions but no ground truth, so nothing to score here[/]; "
+                      f"compare the models with each other instead: segaudit agree {target} --out RUN",
+                      soft_wrap=True)
+
+
+def cmd_agree(args) -> int:
+    from segaudit.analysis.agreement import agreement_matrix, agreement_regions, model_table
+    from segaudit.pipeline.agree import agree_project
+
+    project = _project_for(args)
+    args._project_evaluate = project.raw.get("evaluate") if project.raw else None
+    base = evaluation_options(args)
+    try:
+        res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
+                            scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
+                            executor=args.executor, argv=sys.argv)
+    except ValueError as exc:
+        raise SegauditError(str(exc)) from exc
+    for note in res.notes:
+        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+    if res.skipped:
+        console.print(f"{len(res.skipped)} case(s) already compared with these settings were skipped "
+                      "(--force to redo)")
+    m = res.metrics
+    for ds in sorted(m.dataset.unique()):
+        for region in agreement_regions(m, ds):
+            mat = agreement_matrix(m, ds, region).round(3)
+            _print_summary(mat.reset_index(), f"{ds} / {region}: pairwise Dice (mean over cases)")
+        table = model_table(m, ds).round(4)
+        _print_summary(table, f"{ds}: per model (leave-one-out vs the {args.consensus} of the others, STAPLE, "
+                              "volume mm3)")
+        flagged = table[table.outlier].model.unique()
+        console.print(f"{ds}: outlier model: {flagged[0]}" if len(flagged) else f"{ds}: no outlier model")
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
@@ -442,6 +487,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resample-nearest", action="store_true",
                    help="resample predictions on another grid onto the ground truth's (nearest neighbour)")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("agree", help="agreement between models, no ground truth needed: pairs, STAPLE, consensus")
+    _add_step_arguments(s, "redo cases already compared in the store")
+    s.add_argument("--consensus", choices=["majority", "staple"], default="majority",
+                   help="consensus of the other models in the leave-one-out scores (default majority)")
+    s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
+    s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--empty-both", choices=["1", "nan"], help="Dice when both models are empty (default 1)")
+    s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
+                   help="distance when one model is empty (default penalty)")
+    s.add_argument("--penalty", type=float, help="penalty distance in mm (default: the image diagonal)")
+    s.set_defaults(func=cmd_agree, tolerance=None, no_distances=False)
 
     s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
     _add_step_arguments(s, "re-extract cases already in the store")

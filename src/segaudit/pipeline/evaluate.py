@@ -325,5 +325,7 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.Data
                    avg(value) FILTER (WHERE metric = 'hd95' AND NOT isnan(value) AND NOT isinf(value)) AS hd95_mean,
                    count(*) FILTER (WHERE metric = 'hd95' AND (isnan(value) OR isinf(value))) AS hd95_undefined,
                    sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
-            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion' GROUP BY dataset, model, region
+            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
+                  AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
+            GROUP BY dataset, model, region
             ORDER BY dataset, model, region""", names)

@@ -4,7 +4,8 @@ Sections, each shown only when the store has what it needs: overview and QC, spl
 leakage check), metric summary with bootstrap CIs, per-case strip plots with quality bands, failure taxonomy,
 error matrices, a pairwise comparison of the first two models of each dataset with the test explained in
 words, a ranking of three or more models (Friedman, Nemenyi), bias (Dice against lesion size, Dice by
-metadata group), longitudinal volumes, training curves (when logs are given) and image panels (ground truth
+metadata group), agreement between models (without ground truth), longitudinal volumes, training curves (when logs
+are given) and image panels (ground truth
 and prediction over the image, TP/FP/FN colours) for the worst and best cases (when the project is given).
 
 A section that cannot be drawn says why in the report instead of failing the whole report.
@@ -44,6 +45,7 @@ from segaudit.io.atomic import atomic_write_text
 from segaudit.metrics.evaluate import CONFUSION_REGION
 from segaudit.metrics.overlap import values_mask
 from segaudit.report import figures
+from segaudit.report.agreement import agreement_metrics, agreement_section
 from segaudit.store.store import ResultsStore
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -433,6 +435,8 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
         lesions = store.read("lesions") if "lesions" in tables else pd.DataFrame()
         errors = store.read("errors") if "errors" in tables else pd.DataFrame()
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
+    agreement = agreement_metrics(m)
+    m = m.drop(agreement.index)  # model-vs-model rows (segaudit agree) never enter the ground-truth sections
     cov = coverage(m, errors, files) if not m.empty else pd.DataFrame()
     expected = expected_cases(m, errors, files) if not m.empty else None
     meta = cases_with_metadata(cases) if not cases.empty else cases  # metadata JSON parsed once for all sections
@@ -453,6 +457,8 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
             ("Model ranking", lambda: _ranking(m, expected)),
             ("Bias: lesion size and subgroups", lambda: _bias(m, feats, meta)),
         ]
+    if not agreement.empty:
+        sections.append(("Agreement between models (no ground truth needed)", lambda: agreement_section(agreement)))
     if not feats.empty and not cases.empty:
         sections.append(("Longitudinal volumes", lambda: _longitudinal(cases, feats)))
     if training_logs:
