@@ -152,6 +152,13 @@ def mean_over_regions(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
 
 
+def missing_metric_message(metrics: pd.DataFrame, metric: str) -> str:
+    """Why ``metric`` cannot be compared: it is not in the store, and the metrics it has instead (an imported
+    AUDIT table has ``hd_audit``, not ``hd95``)."""
+    have = sorted(metrics.metric.dropna().unique())
+    return f"no metric {metric} in this store; it has: {', '.join(have) or 'no metric at all'}"
+
+
 def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
                    regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
                    threshold: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
@@ -162,6 +169,8 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     at or below it). Returns one row per region (or ``region="mean"``) with :func:`paired_test`'s fields,
     ``p_holm`` and the flip counts.
     """
+    if not (metrics.metric == metric).any():
+        raise ValueError(missing_metric_message(metrics, metric))
     have = set(metrics[metrics.metric == metric].model.dropna())
     for name in (baseline, candidate):
         if name not in have:
