@@ -299,7 +299,14 @@ def cmd_report(args) -> int:
     for item in args.training_log or []:
         model, sep, path = item.partition("=")
         logs[model if sep else Path(item).stem] = path if sep else item
-    path = build_report(args.results, args.out, project, training_logs=logs)
+    pairs = []
+    for item in args.compare or []:
+        base, sep, cand = item.partition(":")
+        if not sep or not base or not cand:
+            raise SegauditError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
+        pairs.append((base, cand))
+    path = build_report(args.results, args.out, project, training_logs=logs, compare=pairs or None,
+                        region=args.region)
     console.print(f"Report: {path.resolve()}")
     return 0
 
@@ -447,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", help="project file, for image panels of the worst and best cases")
     s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
                    help="training log (epoch, train_*, val_* columns) to plot; repeatable")
+    s.add_argument("--compare", action="append", metavar="BASELINE:CANDIDATE",
+                   help="model pair to compare (repeatable; default: every pair up to 4 models, else the "
+                        "top-ranked against each other)")
+    s.add_argument("--region", help="region the worst/best panels show (default: each dataset's worst)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
