@@ -394,3 +394,49 @@ def test_imported_audit_features_feed_bias_and_longitudinal(tmp_path, tests_data
         got = t[(t.subject == r.longitudinal_id) & (t.timepoint == str(r.time_point))]
         assert len(got) == 2  # two models
         assert float(got["true volume (mm³)"].iloc[0]) == pytest.approx(r.lesion_size_whole, abs=0.01)
+
+
+def test_image_only_project_report_describes_its_images(tmp_path, demo_data):
+    """24 metastasis slices declared without ground truth or predictions: no metric, yet the report shows the
+    per-case intensity distribution and the outlier table from segaudit's own features."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "images-only", "datasets": {"mets": {
+        "root": str(demo_data / "brainmets_t2w_slices"), "images": "{root}/images/{case}.jpg"}}}))
+    project = load_project(path)
+    run = tmp_path / "run"
+    scan_project(project, run, progress=False)
+    extract_project(project, run, FeatureOptions(groups=("intensity",)), progress=False)
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    s = _parse(out)
+    assert "no ground truth" in " ".join(s["Metrics"]["why"])
+    from segaudit.store.store import ResultsStore
+
+    with ResultsStore(run, read_only=True) as st:
+        f = st.query("SELECT source, value FROM features WHERE feature = 'mean' AND \"group\" = 'intensity' "
+                     "AND source NOT LIKE '%/%'")
+    inten = s["Image intensities by sequence and site"]
+    assert inten["images"] == 1
+    t = _frame(inten["tables"][0]).set_index(["dataset", "sequence"])
+    for seq, g in f.groupby("source"):
+        q1, med, q3 = np.percentile(g.value, [25, 50, 75])
+        assert t.loc[("mets", seq), "mean"] == f"{med:.4g} [{q1:.4g}, {q3:.4g}]"
+        assert int(t.loc[("mets", seq), "cases"]) == 24
+    assert s["Feature outliers"]["tables"] or "No feature value" in out.read_text()
+
+
+def test_panels_show_the_worst_region_or_the_one_asked_for(store, project_file, tmp_path):
+    from segaudit.store.store import ResultsStore
+
+    with ResultsStore(store, read_only=True) as st:
+        d = st.query("SELECT region, avg(value) AS mean FROM metrics WHERE dataset = 'LUMIERE' AND metric = 'dice' "
+                     "GROUP BY region ORDER BY mean, region")
+    out = tmp_path / "r.html"
+    assert main(["report", str(store), "--out", str(out), "--project", str(project_file)]) == 0
+    heads = _parse(out)["Worst and best cases"]["h3"]
+    assert f"LUMIERE ({d.region.iloc[0]}, its worst region by mean Dice)" in heads
+    assert main(["report", str(store), "--out", str(out), "--project", str(project_file), "--region", "WT"]) == 0
+    heads = _parse(out)["Worst and best cases"]["h3"]
+    assert "LUMIERE (WT, chosen with --region)" in heads
+    # A dataset without that region falls back to its worst.
+    assert any(h.startswith("brainmets_t2w_slices (metastasis, its worst") for h in heads)
