@@ -69,10 +69,11 @@ def _png(fig) -> str:
 
 def _table(df: pd.DataFrame, digits: int = 3) -> str:
     """An HTML table; p-values (columns ``p``, ``p_*``, ``*_p``) in 3 significant digits, the rest rounded."""
-    df = df.round(digits)
-    for col in df.columns:
-        if (col == "p" or col.startswith("p_") or col.endswith("_p")) and pd.api.types.is_float_dtype(df[col]):
-            df[col] = [("–" if pd.isna(v) else f"{v:.3g}") for v in df[col]]
+    pcols = [c for c in df.columns if isinstance(c, str) and (c == "p" or c.startswith("p_") or c.endswith("_p"))
+             and pd.api.types.is_float_dtype(df[c])]
+    df = df.round({c: digits for c in df.columns if c not in pcols})  # p-values formatted unrounded (no "0")
+    for col in pcols:
+        df[col] = [("–" if pd.isna(v) else f"{v:.3g}") for v in df[col]]
     return df.to_html(index=False, na_rep="–", border=0, escape=True)
 
 
