@@ -653,7 +653,8 @@ def _error_matrices(metrics: pd.DataFrame, imported: bool = False) -> str:
 def _longitudinal(cases: pd.DataFrame, feats: pd.DataFrame) -> str:
     if not (cases.subject.notna() & cases.timepoint.notna()).any():
         return _why("no case has a subject and a time point: declare longitudinal: in the project file, or import "
-                    "AUDIT's feature table (its longitudinal_id and time_point columns)")
+                    "an AUDIT feature table whose longitudinal_id column is filled (it gives the subject; "
+                    "time_point the time point)")
     lon = longitudinal_volumes(cases, feats)
     if lon.empty or not lon.pred_volume.notna().any():
         return _why("the cases with a subject and a time point have no true and predicted whole-tumour (WT) "
