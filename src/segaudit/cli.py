@@ -89,14 +89,39 @@ def cmd_scan(args) -> int:
 
 def cmd_export(args) -> int:
     from segaudit.store import ResultsStore
-    from segaudit.store.audit import export_audit
+    from segaudit.store.audit import export_audit_tables
 
     with ResultsStore(args.results, read_only=True) as store:
         out = args.out or Path(args.results) / "export"
-        paths = export_audit(store, out) if args.format == "audit" else store.export(out, args.format)
+        if args.format == "audit":
+            res = export_audit_tables(store, out)
+            paths = res.paths
+            for ds, used in res.haus.items():
+                console.print(f"{ds}: HAUS from {_HAUS_SOURCE.get(used, used)}", soft_wrap=True)
+        elif args.format == "wide":
+            paths = [export_wide(store, out)]
+        else:
+            paths = store.export(out, args.format)
     for p in paths:
         console.print(f"wrote {p}")
     return 0
+
+
+_HAUS_SOURCE = {"hd": "hd (segaudit's symmetric Hausdorff distance, mm)",
+                "hd_audit": "hd_audit (AUDIT's own HAUS, as imported)",
+                None: "nothing: the store has neither hd nor hd_audit (column empty)"}
+
+
+def export_wide(store, out: Path) -> Path:
+    """The per-case wide table (one row per case and model) as ``per_case_wide.csv`` in ``out``."""
+    from segaudit.analysis.per_case import per_case_table
+    from segaudit.store import atomic_write_text
+
+    metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
+        if "metrics" in store.tables() else None
+    if metrics is None or metrics.empty:
+        raise SegauditError(f"{store.directory}: no metrics in this store (run segaudit evaluate or import-audit)")
+    return atomic_write_text(Path(out) / "per_case_wide.csv", per_case_table(metrics).to_csv(index=False))
 
 
 def evaluation_options(args):
@@ -361,13 +386,30 @@ def cmd_compare(args) -> int:
             console.print(f"  [yellow]note[/]: {r.note}", soft_wrap=True)
     if args.cases:
         wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-        sub = metrics[(metrics.metric == args.metric) & metrics.case.isin(wanted)
-                      & metrics.model.isin([args.baseline, args.candidate])]
-        if regions:
-            sub = sub[sub.region.isin(regions)]
-        wide = sub.pivot_table(index=["case", "region"], columns="model", values="value", aggfunc="first")
-        _print_summary(wide.reset_index().round(4), "Per case")
+        wide = cases_side_by_side(metrics, wanted, args.baseline, args.candidate, args.metric, regions,
+                                  args.aggregate, args.dataset)
+        title = "Per case, mean over regions" if args.aggregate == "mean-over-regions" else "Per case"
+        _print_summary(wide.round(4), title)
     return 0
+
+
+def cases_side_by_side(metrics, cases: list[str], baseline: str, candidate: str, metric: str, regions,
+                       aggregate: str, dataset: str | None = None):
+    """The listed cases' values of both models side by side: per region, or (``mean-over-regions``) each
+    case's mean over its regions (the value the comparison above tested), with the difference."""
+    from segaudit.analysis.compare import mean_over_regions
+
+    sub = metrics[(metrics.metric == metric) & metrics.case.isin(cases) & metrics.model.isin([baseline, candidate])]
+    if dataset:
+        sub = sub[sub.dataset == dataset]
+    if regions:
+        sub = sub[sub.region.isin(regions)]
+    if aggregate == "mean-over-regions":
+        sub = mean_over_regions(sub)
+    wide = sub.pivot_table(index=["case", "region"], columns="model", values="value", aggfunc="first")
+    wide = wide.reindex(columns=[baseline, candidate])
+    wide["difference"] = wide[candidate] - wide[baseline]
+    return wide.reset_index()
 
 
 def cmd_report(args) -> int:
@@ -379,7 +421,14 @@ def cmd_report(args) -> int:
     for item in args.training_log or []:
         model, sep, path = item.partition("=")
         logs[model if sep else Path(item).stem] = path if sep else item
-    path = build_report(args.results, args.out, project, training_logs=logs)
+    pairs = []
+    for item in args.compare or []:
+        base, sep, cand = item.partition(":")
+        if not sep or not base or not cand:
+            raise SegauditError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
+        pairs.append((base, cand))
+    path = build_report(args.results, args.out, project, training_logs=logs, compare=pairs or None,
+                        region=args.region)
     console.print(f"Report: {path.resolve()}")
     return 0
 
@@ -542,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", help="project file, for image panels of the worst and best cases")
     s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
                    help="training log (epoch, train_*, val_* columns) to plot; repeatable")
+    s.add_argument("--compare", action="append", metavar="BASELINE:CANDIDATE",
+                   help="model pair to compare (repeatable; default: every pair up to 4 models, else the "
+                        "top-ranked against each other)")
+    s.add_argument("--region", help="region the worst/best panels show (default: each dataset's worst)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
@@ -557,7 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="write every table of a results store to CSV/Parquet, or AUDIT metric CSVs")
     s.add_argument("results", help="results directory")
-    s.add_argument("--format", choices=["csv", "parquet", "audit"], default="csv")
+    s.add_argument("--format", choices=["csv", "parquet", "audit", "wide"], default="csv",
+                   help="csv/parquet: every table; audit: AUDIT metric CSVs; wide: per_case_wide.csv, one row "
+                        "per case and model")
     s.add_argument("--out", help="output folder (default RESULTS/export)")
     s.set_defaults(func=cmd_export)
 

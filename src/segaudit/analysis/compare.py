@@ -220,6 +220,13 @@ def zero_difference_note(d, mean_diff: float, wilcoxon_p: float, sign_p: float, 
     return text + "."
 
 
+def missing_metric_message(metrics: pd.DataFrame, metric: str) -> str:
+    """Why ``metric`` cannot be compared: it is not in the store, and the metrics it has instead (an imported
+    AUDIT table has ``hd_audit``, not ``hd95``)."""
+    have = sorted(metrics.metric.dropna().unique())
+    return f"no metric {metric} in this store; it has: {', '.join(have) or 'no metric at all'}"
+
+
 def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
                    regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
                    threshold: float | None = None, alpha: float = 0.05, missing: str = "worst",
@@ -238,6 +245,8 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     """
     from segaudit.analysis.coverage import expected_cases, fill_missing
 
+    if not (metrics.metric == metric).any():
+        raise ValueError(missing_metric_message(metrics, metric))
     have = set(metrics[metrics.metric == metric].model.dropna())
     for name in (baseline, candidate):
         if name not in have:
