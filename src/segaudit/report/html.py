@@ -616,7 +616,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
                                              "left out; undefined values are counted, never averaged.")
              + _summary(metrics, cov)),
             ("Failed and missing predictions", lambda: _failed_predictions(cov, errors)
-             or _note("Every model scored every expected case.")),
+             or _why("every model scored every expected case, so there is no failure to list")),
             ("Per-case Dice with quality bands", lambda: _strips(m) or _why("no Dice in this store")),
             ("Per-case table", lambda: _per_case(m)),
             ("Failure taxonomy", lambda: _failures(m, lesions, bool(imported))),
