@@ -96,7 +96,7 @@ def test_evaluate_export_audit_and_explain(tmp_path, brats_copy):
         "predictions": "{root}/UCSF_seg/{model}/{case}/{case}_pred.nii.gz", "label_convention": "audit"}}}))
     r = run("evaluate", proj, "--out", tmp_path / "res", "--no-progress", "--surface", "voxel", "--tolerance", "2")
     assert r.returncode == 0, r.stderr
-    assert "Evaluation summary (voxel surfaces)" in r.stdout and "UCSF" in r.stdout
+    assert "Evaluation summary (voxel surfaces; both-empty cases set apart)" in r.stdout and "UCSF" in r.stdout
     r = run("evaluate", proj, "--out", tmp_path / "res", "--no-progress", "--surface", "voxel", "--tolerance", "2")
     assert "2 case-model(s) already scored" in r.stdout
     r = run("export", tmp_path / "res", "--format", "audit", "--out", tmp_path / "exp")

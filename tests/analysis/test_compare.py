@@ -63,10 +63,19 @@ def test_compare_models_per_region_and_mean_over_regions(ucsd):
     assert set(per.region) == {"ET", "NETC", "SNFH", "RC"}
     np.testing.assert_allclose(per.p_holm, multipletests(per.p, method="holm")[1])
     mean = compare_models(ucsd, "BraTS25_3A", "BraTS25_3B", "dice", aggregate="mean-over-regions")
-    w = ucsd[ucsd.metric == "dice"].groupby(["case", "model"]).value.mean().unstack()
+    # A region both models leave empty on an empty ground truth (AUDIT writes Dice 1) is set apart before
+    # each case's mean, as in every other view; the flags come from AUDIT's own columns.
+    pair = ucsd[ucsd.model.isin(["BraTS25_3A", "BraTS25_3B"])]
+    fl = pair[pair.metric.isin(["gt_empty", "pred_empty"])].pivot_table(
+        index=["case", "region"], columns=["metric", "model"], values="value")
+    apart = fl.index[(fl == 1).all(axis=1)]
+    dice = pair[pair.metric == "dice"].set_index(["case", "region"])
+    dice = dice[~dice.index.isin(apart)].reset_index()
+    w = dice.groupby(["case", "model"]).value.mean().unstack()
     d = (w["BraTS25_3B"] - w["BraTS25_3A"]).dropna()
     row = mean.iloc[0]
     assert row.region == "mean" and row.n == len(d) and row.mean_diff == pytest.approx(d.mean())
+    assert row.n_both_empty == len(apart) > 0
     total = row[["n_flip_to_correct", "n_flip_to_incorrect", "n_correct_correct", "n_incorrect_incorrect"]].sum()
     assert total == row.n
     hd = compare_models(ucsd, "BraTS25_3A", "BraTS25_3B", "hd_audit", regions=["ET"], threshold=5)

@@ -198,42 +198,139 @@ def _per_subject(wide: pd.DataFrame, subjects: pd.DataFrame | None) -> tuple[pd.
     if dropped:
         per = pd.concat([per, pd.DataFrame(np.nan, index=range(dropped), columns=wide.columns)])
     return per, "subjects"
+def set_apart_both_empty(rows: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Drop the (dataset, case, region) values where every one of ``models`` is both-empty.
+
+    A case with nothing to find that every model leaves empty scores the policy's both-empty value (Dice 1,
+    distance 0) for all of them: a tie by construction that says nothing about skill, so every comparison and
+    ranking sets it apart (and counts it) instead of averaging it in. ``rows`` are long metric rows with the
+    ``gt_empty``/``pred_empty`` flag rows. Returns the value rows kept (flags removed) and the per
+    (dataset, region) count ``n_both_empty`` of cases set apart.
+    """
+    from segaudit.analysis.summary import with_empty_flags
+
+    flagged = with_empty_flags(rows)
+    flagged = flagged[flagged.model.isin(models)]
+    per = flagged.groupby(["dataset", "case", "region"]).agg(both=("both_empty", "all"),
+                                                              k=("model", "nunique"))
+    apart = per[per.both & (per.k == len(models))].reset_index()[["dataset", "case", "region"]]
+    kept = flagged.merge(apart.assign(_apart=True), on=["dataset", "case", "region"], how="left")
+    kept = kept[kept["_apart"].isna()].drop(columns=["_apart", "gt_empty", "pred_empty", "both_empty"])
+    counts = apart.groupby(["dataset", "region"]).size().rename("n_both_empty").reset_index()
+    return kept.reset_index(drop=True), counts
+
+
+def sign_test(d) -> float:
+    """Two-sided exact sign test of paired differences: binomial test of the positive among non-zero ones."""
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d) & (d != 0)]
+    if d.size == 0:
+        return 1.0
+    return float(stats.binomtest(int((d > 0).sum()), int(d.size), 0.5).pvalue)
+
+
+def zero_difference_note(d, mean_diff: float, wilcoxon_p: float, sign_p: float, mcnemar_p: float,
+                         alpha: float = 0.05) -> str:
+    """Words for a reader when many zero differences make the mean, the sign test and Wilcoxon disagree.
+
+    Wilcoxon's signed-rank test (zero differences dropped, Wilcox's method) and the sign test only look at
+    the cases where the models differ; the mean and McNemar's test of pass/fail flips weigh every case. With
+    many ties (both models perfect or both failing) a large mean difference can come from a few cases that
+    flip from failure to success, which the rank test may call insignificant. Empty when nothing disagrees.
+    """
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return ""
+    zeros = int((d == 0).sum())
+    verdicts = {name: p < alpha for name, p in (("Wilcoxon", wilcoxon_p), ("sign test", sign_p),
+                                                 ("McNemar", mcnemar_p)) if np.isfinite(p)}
+    disagree = len(set(verdicts.values())) > 1
+    many_zeros = d.size >= 10 and zeros / d.size >= 0.25
+    if not many_zeros and not disagree:
+        return ""
+    sig = [k for k, v in verdicts.items() if v]
+    not_sig = [k for k, v in verdicts.items() if not v]
+    parts = []
+    if many_zeros:
+        parts.append(f"{zeros} of {d.size} paired differences are exactly zero; the rank tests use only the "
+                     f"{d.size - zeros} cases where the models differ, while the mean difference ({mean_diff:+.4g}) "
+                     "weighs every case")
+    if disagree:
+        parts.append(f"the tests disagree at {alpha}: significant {', '.join(sig)}; not significant "
+                     f"{', '.join(not_sig)}. Wilcoxon and the sign test weigh every case that differs, McNemar "
+                     "only the cases that cross the pass threshold, so a few large flips can move the mean while "
+                     "most cases change little (or the reverse): read the per-case differences before concluding")
+    text = "; ".join(parts)
+    text = text[:1].upper() + text[1:]
+    return text + "."
+
+
+def missing_metric_message(metrics: pd.DataFrame, metric: str) -> str:
+    """Why ``metric`` cannot be compared: it is not in the store, and the metrics it has instead (an imported
+    AUDIT table has ``hd_audit``, not ``hd95``)."""
+    have = sorted(metrics.metric.dropna().unique())
+    return f"no metric {metric} in this store; it has: {', '.join(have) or 'no metric at all'}"
 
 
 def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
                    regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
-                   threshold: float | None = None, alpha: float = 0.05,
-                   subjects: pd.DataFrame | None = None) -> pd.DataFrame:
+                   threshold: float | None = None, alpha: float = 0.05, missing: str = "worst",
+                   expected: pd.DataFrame | None = None, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
     """Paired comparison of two models per region (Holm-corrected across regions) or on the mean over regions.
 
     ``aggregate="mean-over-regions"`` averages each case's regions first (AUDIT's per-subject aggregation).
     ``threshold`` defines pass/fail for the flip columns, in the metric's units: similarity metrics pass at or
     above it (default 0.5 for metrics on [0, 1]), distances and counts at or below it (no default: a
-    ValueError asks for one, see :func:`default_pass_threshold`). ``subjects`` ((dataset, case, subject) rows,
+    ValueError asks for one, see :func:`default_pass_threshold`). ``missing`` is the missing-prediction policy
+    (:mod:`segaudit.analysis.coverage`: ``worst`` scores a case a model lacks as an empty prediction,
+    ``exclude`` pairs on the cases both have); ``expected`` the (dataset, case) pairs with a ground truth
+    (default: every case any model was scored on). Cases where both models are both-empty are set apart
+    (:func:`set_apart_both_empty`) and counted in ``n_both_empty``. ``subjects`` ((dataset, case, subject) rows,
     the store's ``cases`` table): when cases share a subject, each subject's paired cases are averaged first and
     the test runs on subjects (``unit`` ``"subjects"``, ``n_clusters``); flips stay per case. Returns one row per
-    region (or ``region="mean"``) with :func:`paired_test`'s fields, ``p_holm`` and the flip counts.
+    region (or ``region="mean"``) with :func:`paired_test`'s fields, ``p_holm``, the flip counts, ``sign_p``,
+    ``n_zero_diff``, ``note`` (when zero differences make the tests disagree), ``missing_policy`` and
+    ``n_imputed_baseline``/``n_imputed_candidate``.
     """
+    from segaudit.analysis.coverage import expected_cases, fill_missing
+
+    if not (metrics.metric == metric).any():
+        raise ValueError(missing_metric_message(metrics, metric))
     have = set(metrics[metrics.metric == metric].model.dropna())
     for name in (baseline, candidate):
         if name not in have:
             raise ValueError(f"no {metric!r} rows for model {name!r} (models: {', '.join(sorted(have)) or 'none'})")
-    m = metrics[(metrics.metric == metric) & metrics.model.isin([baseline, candidate])]
+    rows_in = metrics[metrics.metric.isin([metric, "gt_empty", "pred_empty"])]
     if dataset:
-        m = m[m.dataset == dataset]
+        rows_in = rows_in[rows_in.dataset == dataset]
     if regions:
-        m = m[m.region.isin(regions)]
-    if m.empty:
+        rows_in = rows_in[rows_in.region.isin(regions)]
+    if rows_in[rows_in.metric == metric].empty:
         raise ValueError(f"no {metric!r} rows for models {baseline!r} and {candidate!r}")
+    if expected is None:
+        expected = expected_cases(rows_in[rows_in.metric == metric])
+    if dataset:
+        expected = expected[expected.dataset == dataset]
+    filled = fill_missing(rows_in, [baseline, candidate], missing, expected)
+    imputed = filled.imputed.groupby("model").n.sum()
+    kept, apart = set_apart_both_empty(filled.metrics, [baseline, candidate])
+    m = kept[kept.metric == metric]
+    n_apart = apart.groupby("region").n_both_empty.sum()
     if aggregate == "mean-over-regions":
         m = mean_over_regions(m)
+        n_apart = pd.Series({"mean": int(apart.n_both_empty.sum())})
     elif aggregate != "per-region":
         raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
     better = "higher" if higher_is_better(metric) else "lower"
     thr = threshold if threshold is not None else default_pass_threshold(metric, m.value)
     rows = []
-    for region, g in m.groupby("region", sort=True):
-        wide = g.pivot_table(index=["dataset", "case"], columns="model", values="value", aggfunc="first")
+    all_regions = ["mean"] if aggregate == "mean-over-regions" else sorted(
+        filled.metrics[filled.metrics.metric == metric].region.unique())
+    for region in all_regions:
+        g = m[m.region == region]
+        # unstack, not pivot_table: a NaN value must stay a (dropped, counted) pair, not vanish with its case.
+        wide = g.set_index(["dataset", "case", "model"]).value.unstack("model")
         wide = wide.reindex(columns=[baseline, candidate])
         paired, unit = _per_subject(wide, subjects)
         res = paired_test(paired[baseline], paired[candidate], alpha=alpha, better=better,
@@ -245,9 +342,15 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
         ok_b = both[candidate] >= thr if better == "higher" else both[candidate] <= thr
         flips = flip_table(ok_a.to_numpy(), ok_b.to_numpy())
         counts = flips["groups"].set_index("group").n
+        d = (both[candidate] - both[baseline]).to_numpy()
+        sp = sign_test(d)
         rows.append({"region": region, "metric": metric, "baseline": baseline, "candidate": candidate, **res,
                      **{f"n_{k}": int(v) for k, v in counts.items()}, "mcnemar_p": flips["p"],
-                     "pass_threshold": thr})
+                     "pass_threshold": thr, "sign_p": sp, "n_zero_diff": int((d == 0).sum()),
+                     "n_both_empty": int(n_apart.get(region, 0)),
+                     "note": zero_difference_note(d, res["mean_diff"], res["wilcoxon_p"], sp, flips["p"], alpha),
+                     "missing_policy": missing, "n_imputed_baseline": int(imputed.get(baseline, 0)),
+                     "n_imputed_candidate": int(imputed.get(candidate, 0))})
     out = pd.DataFrame(rows)
     out["p_holm"] = holm(out.p)
     return out

@@ -97,3 +97,42 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
     if len(post):
         post["p_holm"] = holm(post.wilcoxon_p)
     return out_ranks.sort_values("place").reset_index(drop=True), friedman, post
+
+
+def ranking_table(metrics: pd.DataFrame, dataset: str, metric: str = "dice", models: list[str] | None = None,
+                  missing: str = "worst", expected: pd.DataFrame | None = None,
+                  aggregate: str = "mean-over-regions", region: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """The cases × models table :func:`rank_models` ranks, under the missing-prediction policy.
+
+    ``missing="worst"`` (the default for rankings, as BraTS ranks) scores a case a model lacks as an empty
+    prediction, so a submission with failed cases cannot rank first by leaving them out; ``"exclude"`` keeps
+    only the cases every model has. Cases where every model is both-empty are set apart (a tie by
+    construction). ``aggregate="mean-over-regions"`` averages each case's regions (AUDIT's per-subject
+    aggregation); ``"per-region"`` ranks on ``region``.
+
+    Returns the wide table and a dict ``policy`` (the sentence of
+    :meth:`~segaudit.analysis.coverage.MissingFilled.describe`), ``n_imputed`` (per model) and ``n_both_empty``.
+    """
+    from segaudit.analysis.compare import mean_over_regions, set_apart_both_empty
+    from segaudit.analysis.coverage import expected_cases, fill_missing
+
+    rows = metrics[(metrics.dataset == dataset) & metrics.metric.isin([metric, "gt_empty", "pred_empty"])]
+    if region is not None:
+        rows = rows[rows.region == region]
+    if models is None:
+        models = sorted(rows[rows.metric == metric].model.unique())
+    if expected is None:
+        expected = expected_cases(rows[rows.metric == metric])
+    expected = expected[expected.dataset == dataset]
+    filled = fill_missing(rows, models, missing, expected)
+    kept, apart = set_apart_both_empty(filled.metrics, models)
+    values = kept[kept.metric == metric]
+    if aggregate == "mean-over-regions":
+        values = mean_over_regions(values)
+    elif aggregate != "per-region":
+        raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
+    wide = values.set_index(["case", "model"]).value.unstack("model")
+    wide = wide.reindex(columns=models)
+    info = {"policy": filled.describe(), "n_imputed": filled.imputed.groupby("model").n.sum().to_dict(),
+            "n_both_empty": int(apart.n_both_empty.sum()) if len(apart) else 0}
+    return wide, info

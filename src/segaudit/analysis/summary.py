@@ -43,6 +43,22 @@ def with_empty_flags(metrics: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def drop_both_empty(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Value rows without the both-empty (dataset, case, model, region) values, and how many were set apart.
+
+    The one rule every view applies (summary, strip plots, worst/best panels, comparisons, rankings): a case
+    where ground truth and prediction are both empty scores the policy's both-empty value (Dice 1 by the
+    default :class:`~segaudit.metrics.policy.EmptyPolicy`, NaN under ``--empty-both nan``), which says nothing
+    about a model's skill; it is set apart and counted, never drawn or averaged as a success. Returns the kept
+    rows (flag rows removed) and per (dataset, model, region) the count ``n_both_empty``.
+    """
+    rows = with_empty_flags(metrics)
+    apart = rows[rows.both_empty].drop_duplicates(["dataset", "case", "model", "region"])
+    counts = apart.groupby(["dataset", "model", "region"]).size().rename("n_both_empty").reset_index()
+    kept = rows[~rows.both_empty].drop(columns=["gt_empty", "pred_empty", "both_empty"])
+    return kept.reset_index(drop=True), counts
+
+
 def bootstrap_ci(values: np.ndarray, level: float = 0.95, n_resamples: int = 2000, method: str = "BCa",
                  seed: int = 0, min_n: int = MIN_BOOTSTRAP_CI) -> tuple[float, float]:
     """Bootstrap confidence interval of the mean (``method`` ``"BCa"`` or ``"percentile"``, scipy.stats.bootstrap).
@@ -108,7 +124,8 @@ def subject_of(cases: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def summarize(metrics: pd.DataFrame, by: list[str] | None = None, level: float = 0.95, n_resamples: int = 2000,
-              include_both_empty: bool = False, seed: int = 0, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
+              include_both_empty: bool = False, seed: int = 0, subjects: pd.DataFrame | None = None,
+              coverage: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per group (default dataset × model × region × metric): n, mean, std, median, q1, q3, iqr, bootstrap CIs.
 
     Columns: ``n`` (finite values used), ``n_undefined`` (NaN or infinite values, not used),
@@ -120,7 +137,10 @@ def summarize(metrics: pd.DataFrame, by: list[str] | None = None, level: float =
     ``ci_note`` (``"n too small (n=3 < 10)"`` when there are fewer than
     :data:`~segaudit.analysis.minimums.MIN_BOOTSTRAP_CI` units and the CI is NaN; '' otherwise).
     ``subjects``: (dataset, case, subject) rows, e.g. :func:`subject_of` of the store's ``cases`` table; cases
-    without a subject are their own subject. Deterministic (``seed``).
+    without a subject are their own subject. Deterministic (``seed``). With ``coverage``
+    (:func:`segaudit.analysis.coverage.coverage`) every row also carries its model's ``n_expected``,
+    ``n_scored``, ``n_missing``, ``n_failed`` and ``complete``, so a model that delivered half its cases cannot
+    read as a perfect one.
     """
     by = by or GROUP
     rows = with_empty_flags(metrics)
@@ -161,4 +181,8 @@ def summarize(metrics: pd.DataFrame, by: list[str] | None = None, level: float =
         rec["n_clusters"] = k
         rec["ci_note"] = ci_note(int(finite.size), k)
         out.append(rec)
-    return pd.DataFrame(out)
+    res = pd.DataFrame(out)
+    if coverage is not None and len(res) and {"dataset", "model"} <= set(res.columns):
+        cols = ["dataset", "model", "n_expected", "n_scored", "n_missing", "n_failed", "complete"]
+        res = res.merge(coverage[cols], on=["dataset", "model"], how="left")
+    return res

@@ -43,8 +43,35 @@ LABEL_CONVENTIONS: dict[str, LabelConvention] = {
         "BraTS 2023+: 1 non-enhancing tumour core, 2 surrounding FLAIR hyperintensity, 3 enhancing tumour, "
         "4 resection cavity (BraTS 2024 post-treatment; not part of WT/TC).",
     ),
+    "consep": LabelConvention(
+        "consep",
+        {"other": 1, "inflammatory": 2, "epithelial": 3, "spindle_shaped": 4},
+        {"nuclei": (1, 2, 3, 4)},
+        "CoNSeP (Graham et al., HoVer-Net 2019) nucleus types as evaluated, its 7 annotated types merged into 4: "
+        "1 other, 2 inflammatory, 3 epithelial (healthy + malignant/dysplastic), 4 spindle-shaped (fibroblast, "
+        "muscle, endothelial). Region nuclei = every nucleus (where instance metrics are stored).",
+    ),
     "binary": LabelConvention("binary", {"foreground": 1}, {}, "One foreground label (value 1)."),
 }
+
+
+def unique_regions(labels: dict[str, int], regions: dict[str, tuple[int, ...]],
+                   where: str = "label map") -> dict[str, tuple[int, ...]]:
+    """Regions whose name is not already a label's name, so every name is scored (and stored) once.
+
+    BraTS 2020/2023 name a label ``ET`` and a region ``ET`` of that one label: the region is dropped, since its
+    rows would duplicate the label's under the same name (and count every case twice in any summary). A region
+    that shares a label's name but not its value is a contradiction and raises :class:`ConfigError`.
+    """
+    out: dict[str, tuple[int, ...]] = {}
+    for name, vals in regions.items():
+        if name in labels:
+            if tuple(sorted(set(vals))) != (labels[name],):
+                raise ConfigError(f"{where}: region {name!r} has the name of label {name!r} (value "
+                                  f"{labels[name]}) but other values {list(vals)}; rename one of them")
+            continue
+        out[name] = tuple(vals)
+    return out
 
 
 @dataclass
@@ -125,6 +152,7 @@ class LabelMap:
                                           f"(labels: {', '.join(base.labels) or 'none'})")
                 parsed_regions[str(rname)] = tuple(sorted(set(vals)))
             base.regions = parsed_regions
+        base.regions = unique_regions(base.labels, base.regions, where)
         return base
 
     def to_config(self) -> dict:

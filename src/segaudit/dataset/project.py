@@ -16,7 +16,9 @@ Example (``segaudit.yaml``)::
 ``images`` is either one template with ``{sequence}`` or a mapping sequence -> template;
 ``predictions`` is one template with ``{model}``, a list of such templates, or a mapping model -> template.
 ``mask_encoding`` / ``prediction_encoding`` say how 2D masks are drawn (see
-:class:`segaudit.io.MaskEncoding`). Unknown keys are errors, so a typo never silently disables a check.
+:class:`segaudit.io.MaskEncoding`); ``instances`` is a template of ground-truth instance maps (H&E nuclei) and
+``prediction_encoding: {kind: instances}`` (per dataset or per model) declares predictions that are instance
+maps, scored with PQ, AJI and AJI+ against them. Unknown keys are errors, so a typo never silently disables a check.
 """
 
 from __future__ import annotations
@@ -197,6 +199,9 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
                                         where)
     try:
         ds.mask_encoding = MaskEncoding.from_dict(data.get("mask_encoding"))
+        if ds.mask_encoding.kind == "instances":
+            raise ValueError("mask_encoding kind 'instances' is for predictions only; declare a ground-truth "
+                             "instance map with the 'instances' template")
         pe = data.get("prediction_encoding")
         enc_keys = set(MaskEncoding.__dataclass_fields__)
         if isinstance(pe, dict) and pe and all(isinstance(v, dict) for v in pe.values()) and not set(pe) & enc_keys:

@@ -31,7 +31,7 @@ from segaudit.io.image import (
     read_probability,
     threshold_probability,
 )
-from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
+from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance_region
 from segaudit.pipeline.parallel import run_jobs
 from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
@@ -158,8 +158,14 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                     if prob is not None:
                         prob = None  # a resampled soft map would need interpolation: skip soft metrics
                 pred_arr = pimg.array
-            res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
-                                gt_instances=inst)
+            if enc.kind == "instances":
+                if inst is None:
+                    fail(model, path, f"{path}: instance-map prediction but no ground-truth instance map for this "
+                                      "case (declare 'instances'); PQ, AJI and AJI+ not computed", "warning")
+                res = _evaluate_instance_prediction(gt.array, pred_arr, inst, spacing, labels, regions, opts)
+            else:
+                res = evaluate_pair(gt.array, pred_arr, spacing, labels, regions, opts, probability=prob,
+                                    gt_instances=inst)
         except Exception as exc:  # noqa: BLE001
             msg = failure_message(exc)
             fail(model, path, msg if path in msg else f"{path}: {msg}")
@@ -174,6 +180,24 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                 "bbox": format_vector(les.bbox), "matched": les.matched, "dice": les.dice, "hd95": les.hd95,
                 "counted": les.counted})
     return out
+
+
+def _evaluate_instance_prediction(gt: np.ndarray, pred_instances: np.ndarray, gt_instances: np.ndarray | None,
+                                  spacing, labels: dict[str, int] | None, regions: dict[str, tuple[int, ...]],
+                                  opts: EvaluationOptions):
+    """Score a prediction that is an instance map (``prediction_encoding: {kind: instances}``).
+
+    An instance map carries no class, so the pair is scored class-agnostically: the ground-truth foreground
+    (every label) against the union of the predicted instances, in one region named by
+    :func:`~segaudit.metrics.evaluate.instance_region` (the single label, the all-labels region such as
+    CoNSeP's ``nuclei``, else ``foreground``). With a ground-truth instance map, PQ, AJI and AJI+ join it.
+    """
+    if labels is None:
+        values = sorted(int(v) for v in np.unique(gt) if v != 0)
+        labels = {f"label_{v}": v for v in values}
+    name = instance_region(labels, regions) if labels else "foreground"
+    return evaluate_pair((gt != 0).astype(np.uint8), (pred_instances != 0).astype(np.uint8), spacing, {name: 1}, {},
+                         opts, gt_instances=gt_instances, pred_instances=pred_instances)
 
 
 def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
@@ -301,5 +325,7 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.Data
                    avg(value) FILTER (WHERE metric = 'hd95' AND NOT isnan(value) AND NOT isinf(value)) AS hd95_mean,
                    count(*) FILTER (WHERE metric = 'hd95' AND (isnan(value) OR isinf(value))) AS hd95_undefined,
                    sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
-            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion' GROUP BY dataset, model, region
+            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
+                  AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
+            GROUP BY dataset, model, region
             ORDER BY dataset, model, region""", names)

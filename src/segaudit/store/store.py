@@ -63,6 +63,14 @@ SCHEMAS: dict[str, dict[str, str]] = {
                "path": "VARCHAR", "message": "VARCHAR", "severity": "VARCHAR", "run_id": "VARCHAR"},
 }
 
+# The columns that identify one value: no table may hold two rows with the same key, since every summary,
+# plot and test counts rows (a duplicated row is a case counted twice). Checked on every write.
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "metrics": ("dataset", "case", "model", "region", "metric"),
+    "lesions": ("dataset", "case", "model", "region", "source", "lesion_id"),
+    "features": ("dataset", "case", "model", "source", "group", "feature"),
+}
+
 PROVENANCE_PACKAGES = ("segaudit", "numpy", "scipy", "nibabel", "pillow", "pandas", "duckdb")
 
 
@@ -175,11 +183,27 @@ class ResultsStore:
                     params += values
                 self.con.execute(f"DELETE FROM {_quote(table)} WHERE {' AND '.join(clauses)}", params)
             n = self._insert(table, rows)
+            self._check_unique(table)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         return n
+
+    def duplicates(self, table: str) -> pd.DataFrame:
+        """Keys of ``table`` (see :data:`UNIQUE_KEYS`) held by more than one row, with their count ``n``."""
+        key = ", ".join(_quote(c) for c in UNIQUE_KEYS[table])
+        return self.con.execute(f"SELECT {key}, count(*) AS n FROM {_quote(table)} GROUP BY {key} "
+                                "HAVING count(*) > 1 ORDER BY n DESC").df()
+
+    def _check_unique(self, table: str) -> None:
+        if table not in UNIQUE_KEYS:
+            return
+        dup = self.duplicates(table)
+        if len(dup):
+            first = dup.iloc[0].drop("n").to_dict()
+            raise SegauditError(f"{self.path}: {len(dup)} key(s) of table {table!r} would be stored twice, "
+                                f"e.g. {first}; every value must be stored once")
 
     def _insert(self, table: str, rows: pd.DataFrame) -> int:
         schema = SCHEMAS[table]
@@ -187,6 +211,12 @@ class ResultsStore:
         if extra:
             raise SegauditError(f"table {table!r} has no column(s) {sorted(extra)}")
         frame = rows.reindex(columns=list(schema))
+        if table in UNIQUE_KEYS and len(frame):
+            dup = frame.duplicated(subset=list(UNIQUE_KEYS[table]), keep=False)
+            if dup.any():
+                first = frame.loc[dup, list(UNIQUE_KEYS[table])].iloc[0].to_dict()
+                raise SegauditError(f"table {table!r}: {int(dup.sum())} incoming rows share their key, e.g. "
+                                    f"{first}; every value must be stored once")
         if len(frame):
             self.con.register("_incoming", frame)
             cols = ", ".join(_quote(c) for c in schema)
@@ -200,8 +230,10 @@ class ResultsStore:
         """Replace the rows of several tables for a set of keys, in one transaction.
 
         ``keys`` holds key tuples (its columns, e.g. dataset, case, model); every row of each table in
-        ``frames`` whose key columns equal one of the tuples is deleted (in ``errors`` only those of ``step``),
-        then the new rows are inserted. A crash in between leaves the previous rows untouched.
+        ``frames`` whose key columns equal one of the tuples is deleted, then the new rows are inserted. A crash
+        in between leaves the previous rows untouched. With ``step``, rows that another step wrote are kept
+        (``errors``: by its ``step`` column; other tables: rows whose run is another step's), so steps sharing
+        a table (``evaluate`` and ``agree`` in ``metrics``) never delete each other's rows.
         """
         cols = list(keys.columns)
         self.con.execute("BEGIN TRANSACTION")
@@ -209,10 +241,21 @@ class ResultsStore:
             self.con.register("_keys", keys.astype(str))
             for table, frame in frames.items():
                 cond = " AND ".join(f"t.{_quote(c)} = k.{_quote(c)}" for c in cols)
-                if table == "errors" and step:
-                    cond += " AND t.step = '" + step.replace("'", "''") + "'"
-                self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}")
+                params: list = []
+                if step and table == "errors":
+                    cond += " AND t.step = ?"
+                    params.append(step)
+                elif step:
+                    cond += (" AND (t.run_id IS NULL OR t.run_id NOT IN "
+                             "(SELECT run_id FROM runs WHERE step <> ? AND run_id IS NOT NULL))")
+                    params.append(step)
+                self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}", params)
                 self._insert(table, frame)
+                if table in UNIQUE_KEYS and len(frame):
+                    outside = frame.reindex(columns=cols).astype(str).merge(
+                        keys.astype(str).drop_duplicates(), how="left", indicator=True)
+                    if (outside["_merge"] == "left_only").any():
+                        raise SegauditError(f"table {table!r}: rows outside the keys being replaced")
             self.con.unregister("_keys")
             self.con.execute("COMMIT")
         except Exception:
