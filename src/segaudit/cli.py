@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``, ``export``,
-``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
+``export``, ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 """
 
@@ -119,14 +119,39 @@ def cmd_scan(args) -> int:
 
 def cmd_export(args) -> int:
     from segaudit.store import ResultsStore
-    from segaudit.store.audit import export_audit
+    from segaudit.store.audit import export_audit_tables
 
     with ResultsStore(args.results, read_only=True) as store:
         out = args.out or Path(args.results) / "export"
-        paths = export_audit(store, out) if args.format == "audit" else store.export(out, args.format)
+        if args.format == "audit":
+            res = export_audit_tables(store, out)
+            paths = res.paths
+            for ds, used in res.haus.items():
+                console.print(f"{ds}: HAUS from {_HAUS_SOURCE.get(used, used)}", soft_wrap=True)
+        elif args.format == "wide":
+            paths = [export_wide(store, out)]
+        else:
+            paths = store.export(out, args.format)
     for p in paths:
         console.print(f"wrote {p}")
     return 0
+
+
+_HAUS_SOURCE = {"hd": "hd (segaudit's symmetric Hausdorff distance, mm)",
+                "hd_audit": "hd_audit (AUDIT's own HAUS, as imported)",
+                None: "nothing: the store has neither hd nor hd_audit (column empty)"}
+
+
+def export_wide(store, out: Path) -> Path:
+    """The per-case wide table (one row per case and model) as ``per_case_wide.csv`` in ``out``."""
+    from segaudit.analysis.per_case import per_case_table
+    from segaudit.store import atomic_write_text
+
+    metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
+        if "metrics" in store.tables() else None
+    if metrics is None or metrics.empty:
+        raise SegauditError(f"{store.directory}: no metrics in this store (run segaudit evaluate or import-audit)")
+    return atomic_write_text(Path(out) / "per_case_wide.csv", per_case_table(metrics).to_csv(index=False))
 
 
 def evaluation_options(args):
@@ -191,7 +216,8 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
     with ResultsStore(run_dir, read_only=True) as store:
         ph = ", ".join("?" * len(datasets)) or "NULL"
         metrics = store.query(f"SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE dataset "
-                              f"IN ({ph}) AND region <> 'confusion'", list(datasets))
+                              f"IN ({ph}) AND region <> 'confusion' AND NOT starts_with(metric, 'agree_')",
+                              list(datasets))
         errors = store.query(f"SELECT * FROM errors WHERE dataset IN ({ph})", list(datasets))
         files = store.query(f"SELECT * FROM files WHERE dataset IN ({ph})", list(datasets))
         units = store.units()
@@ -267,6 +293,39 @@ def _print_penalties(grids, options) -> None:
                           f"{g.penalty:.1f} {g.length_unit} ({g.source})", soft_wrap=True)
 
 
+def cmd_agree(args) -> int:
+    from segaudit.analysis.agreement import agreement_matrix, agreement_regions, model_table
+    from segaudit.pipeline.agree import agree_project
+
+    project = _project_for(args)
+    args._project_evaluate = project.raw.get("evaluate") if project.raw else None
+    base = evaluation_options(args)
+    try:
+        res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
+                            scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
+                            executor=args.executor, argv=sys.argv)
+    except ValueError as exc:
+        raise SegauditError(str(exc)) from exc
+    for note in res.notes:
+        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+    if res.skipped:
+        console.print(f"{len(res.skipped)} case(s) already compared with these settings were skipped "
+                      "(--force to redo)")
+    m = res.metrics
+    for ds in sorted(m.dataset.unique()):
+        for region in agreement_regions(m, ds):
+            mat = agreement_matrix(m, ds, region).round(3)
+            _print_summary(mat.reset_index(), f"{ds} / {region}: pairwise Dice (mean over cases)")
+        table = model_table(m, ds).round(4)
+        _print_summary(table, f"{ds}: per model (leave-one-out vs the {args.consensus} of the others, STAPLE, "
+                              "volume mm3)")
+        flagged = table[table.outlier].model.unique()
+        console.print(f"{ds}: outlier model: {flagged[0]}" if len(flagged) else f"{ds}: no outlier model")
+    _print_step_errors(res.errors, with_model=True)
+    console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
+    return 0
+
+
 def cmd_features(args) -> int:
     from segaudit.features.case import FeatureOptions
     from segaudit.pipeline.features import extract_project
@@ -321,17 +380,19 @@ def cmd_compare(args) -> int:
 
     from segaudit.analysis.compare import compare_models
     from segaudit.analysis.coverage import expected_cases
+    from segaudit.analysis.summary import subject_of
     from segaudit.store import ResultsStore
 
     with ResultsStore(args.results, read_only=True) as store:
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics")
         errors = store.read("errors")
         files = store.read("files")
+        cases = store.read("cases") if "cases" in store.tables() else None
     regions = args.region or None
     try:
         res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
                              args.dataset, args.threshold, missing=args.missing,
-                             expected=expected_cases(metrics, errors, files))
+                             expected=expected_cases(metrics, errors, files), subjects=subject_of(cases))
     except ValueError as exc:
         raise SegauditError(str(exc)) from exc
     first = res.iloc[0]
@@ -344,16 +405,19 @@ def cmd_compare(args) -> int:
         console.print("missing-prediction policy 'exclude': paired on the cases both models have "
                       f"({max(imputed.values())} case(s) dropped because a model lacks them)", soft_wrap=True)
     for _, r in res.iterrows():
-        console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired cases ({r.n_dropped} dropped: a value "
-                      f"undefined; {r.n_both_empty} both-empty for both models, set apart)", soft_wrap=True)
+        console.print(f"[bold]{r.metric} / {r.region}[/]: n = {r.n} paired {r.unit} ({r.n_dropped} dropped: a "
+                      f"value undefined; {r.n_both_empty} both-empty for both models, set apart)"
+                      + (", each subject's cases averaged first" if r.unit == "subjects" else ""), soft_wrap=True)
+        ci = f"95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}" if np.isfinite(r.ci_low) else f"CI: {r.ci_note}"
         console.print(f"  mean {r.baseline} = {r.mean_baseline:.4f}, {r.candidate} = {r.mean_candidate:.4f}; "
-                      f"difference {r.mean_diff:+.4f} "
-                      + (f"(95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}), " if np.isfinite(r.ci_low) else
-                         "(no CI: too few cases), ") +
+                      f"difference {r.mean_diff:+.4f} ({ci}), "
                       f"improvement {r.relative_improvement_pct:+.2f} %", soft_wrap=True)
-        console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
-                      f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = {r.rank_biserial:.3f}",
-                      soft_wrap=True)
+        if np.isfinite(r.p):
+            console.print(f"  test: {r.test}, because {r.reason}: p = {r.p:.4g} (Holm over {len(res)} test(s): "
+                          f"{r.p_holm:.4g}); Cohen's d_z = {r.cohens_dz:.3f}, rank-biserial = "
+                          f"{r.rank_biserial:.3f}", soft_wrap=True)
+        else:
+            console.print(f"  test: none, {r.reason}", soft_wrap=True)
         console.print(f"  flips at {r.pass_threshold:g}: to pass {r.n_flip_to_correct}, to fail "
                       f"{r.n_flip_to_incorrect}, pass-pass {r.n_correct_correct}, fail-fail "
                       f"{r.n_incorrect_incorrect}; exact McNemar p = {r.mcnemar_p:.4g}; sign test p = "
@@ -362,13 +426,30 @@ def cmd_compare(args) -> int:
             console.print(f"  [yellow]note[/]: {r.note}", soft_wrap=True)
     if args.cases:
         wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
-        sub = metrics[(metrics.metric == args.metric) & metrics.case.isin(wanted)
-                      & metrics.model.isin([args.baseline, args.candidate])]
-        if regions:
-            sub = sub[sub.region.isin(regions)]
-        wide = sub.pivot_table(index=["case", "region"], columns="model", values="value", aggfunc="first")
-        _print_summary(wide.reset_index().round(4), "Per case")
+        wide = cases_side_by_side(metrics, wanted, args.baseline, args.candidate, args.metric, regions,
+                                  args.aggregate, args.dataset)
+        title = "Per case, mean over regions" if args.aggregate == "mean-over-regions" else "Per case"
+        _print_summary(wide.round(4), title)
     return 0
+
+
+def cases_side_by_side(metrics, cases: list[str], baseline: str, candidate: str, metric: str, regions,
+                       aggregate: str, dataset: str | None = None):
+    """The listed cases' values of both models side by side: per region, or (``mean-over-regions``) each
+    case's mean over its regions (the value the comparison above tested), with the difference."""
+    from segaudit.analysis.compare import mean_over_regions
+
+    sub = metrics[(metrics.metric == metric) & metrics.case.isin(cases) & metrics.model.isin([baseline, candidate])]
+    if dataset:
+        sub = sub[sub.dataset == dataset]
+    if regions:
+        sub = sub[sub.region.isin(regions)]
+    if aggregate == "mean-over-regions":
+        sub = mean_over_regions(sub)
+    wide = sub.pivot_table(index=["case", "region"], columns="model", values="value", aggfunc="first")
+    wide = wide.reindex(columns=[baseline, candidate])
+    wide["difference"] = wide[candidate] - wide[baseline]
+    return wide.reset_index()
 
 
 def cmd_report(args) -> int:
@@ -380,7 +461,14 @@ def cmd_report(args) -> int:
     for item in args.training_log or []:
         model, sep, path = item.partition("=")
         logs[model if sep else Path(item).stem] = path if sep else item
-    path = build_report(args.results, args.out, project, training_logs=logs)
+    pairs = []
+    for item in args.compare or []:
+        base, sep, cand = item.partition(":")
+        if not sep or not base or not cand:
+            raise SegauditError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
+        pairs.append((base, cand))
+    path = build_report(args.results, args.out, project, training_logs=logs, compare=pairs or None,
+                        region=args.region)
     console.print(f"Report: {path.resolve()}")
     return 0
 
@@ -500,6 +588,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample predictions on another grid onto the ground truth's (nearest neighbour)")
     s.set_defaults(func=cmd_evaluate)
 
+    s = sub.add_parser("agree", help="agreement between models, no ground truth needed: pairs, STAPLE, consensus")
+    _add_step_arguments(s, "redo cases already compared in the store")
+    s.add_argument("--consensus", choices=["majority", "staple"], default="majority",
+                   help="consensus of the other models in the leave-one-out scores (default majority)")
+    s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
+    s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--empty-both", choices=["1", "nan"], help="Dice when both models are empty (default 1)")
+    s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
+                   help="distance when one model is empty (default penalty)")
+    s.add_argument("--penalty", type=float, help="penalty distance in mm (default: the image diagonal)")
+    s.set_defaults(func=cmd_agree, tolerance=None, no_distances=False)
+
     s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
     _add_step_arguments(s, "re-extract cases already in the store")
     s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
@@ -529,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region", action="append", help="region(s) to compare (repeatable; default all)")
     s.add_argument("--aggregate", choices=["per-region", "mean-over-regions"], default="per-region")
     s.add_argument("--dataset", help="only this dataset")
-    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table (default 0.5)")
+    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table, in the metric's units "
+                   "(default 0.5 for Dice-like metrics on 0-1; required for distances such as hd95)")
     s.add_argument("--cases", help="comma-separated case ids to list")
     s.add_argument("--missing", choices=["worst", "exclude"], default="worst",
                    help="a case one model lacks (missing or failed prediction): 'worst' scores it as an empty "
@@ -542,6 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", help="project file, for image panels of the worst and best cases")
     s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
                    help="training log (epoch, train_*, val_* columns) to plot; repeatable")
+    s.add_argument("--compare", action="append", metavar="BASELINE:CANDIDATE",
+                   help="model pair to compare (repeatable; default: every pair up to 4 models, else the "
+                        "top-ranked against each other)")
+    s.add_argument("--region", help="region the worst/best panels show (default: each dataset's worst)")
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
@@ -558,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("export", help="write every table of a results store to CSV/Parquet, or AUDIT metric CSVs")
     s.add_argument("results", help="results directory")
-    s.add_argument("--format", choices=["csv", "parquet", "audit"], default="csv")
+    s.add_argument("--format", choices=["csv", "parquet", "audit", "wide"], default="csv",
+                   help="csv/parquet: every table; audit: AUDIT metric CSVs; wide: per_case_wide.csv, one row "
+                        "per case and model")
     s.add_argument("--out", help="output folder (default RESULTS/export)")
     s.set_defaults(func=cmd_export)
 

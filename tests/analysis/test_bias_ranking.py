@@ -53,7 +53,7 @@ def test_lowess_equals_statsmodels(mets):
 
 
 def test_metric_by_group_against_scipy(mets):
-    table, test = metric_by_group(mets, n_resamples=500)
+    table, test = metric_by_group(mets, n_resamples=500, min_group=3)
     groups = [g.metric.to_numpy() for _, g in mets.groupby("group", sort=True)]
     kw = stats.kruskal(*groups)
     assert test["p"] == pytest.approx(kw.pvalue) and test["groups"] == len(groups) == 5

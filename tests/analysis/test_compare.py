@@ -83,7 +83,7 @@ def test_compare_models_per_region_and_mean_over_regions(ucsd):
 
 
 def test_edge_cases():
-    same = paired_test([0.5, 0.6, 0.7], [0.5, 0.6, 0.7])
+    same = paired_test([0.5, 0.6, 0.7, 0.1, 0.2, 0.3], [0.5, 0.6, 0.7, 0.1, 0.2, 0.3])
     assert same["p"] == 1.0 and same["test"] == "none"
     few = paired_test([0.5], [0.7])
     assert np.isnan(few["p"]) and few["n"] == 1

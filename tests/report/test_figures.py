@@ -33,3 +33,69 @@ def test_overlay_panel_draws_a_one_pixel_miss_on_a_large_photo():
     blue = (overlay[..., 2] == 1.0) & (overlay[..., 3] > 0)
     assert blue.sum() == 1
     figures.pyplot().close(fig)
+
+
+def _smallest_lesion_slice(demo_data):
+    """The bundled metastasis slice whose ground-truth lesions span the fewest pixels (real masks)."""
+    from segaudit.io.image import read_image
+
+    best = None
+    for path in sorted((demo_data / "brainmets_t2w_slices" / "masks_binary_png").glob("*.png")):
+        g = read_image(path).array > 127
+        if g.any() and (best is None or _extent(g) < _extent(best[1])):
+            best = (path.stem, g)
+    return best
+
+
+def _extent(g):
+    r, c = np.nonzero(g)
+    return max(r.max() - r.min() + 1, c.max() - c.min() + 1)
+
+
+def test_crop_keeps_the_smallest_real_lesion_large(demo_data):
+    from segaudit.report.figures import crop_box
+
+    case, g = _smallest_lesion_slice(demo_data)
+    rows, cols = crop_box(g, np.zeros_like(g))
+    window = g[rows, cols]
+    # The whole lesion is inside the window, and the window is at most 3× the lesion's extent or 32 px.
+    assert window.sum() == g.sum()
+    extent = _extent(g)
+    assert max(window.shape) <= max(32, 2 * extent + 2) and max(window.shape) < g.shape[0] / 4, (case, extent)
+    # Drawn cropped, every lesion pixel is a block of several screen pixels of the 3.4-inch panel.
+    fig = overlay_panel(None, g, np.zeros_like(g), crop=True)
+    drawn = fig.axes[0].get_images()[-1].get_array()
+    assert drawn.shape[:2] == window.shape and (drawn[..., 3] > 0).sum() == g.sum()
+    figures.pyplot().close(fig)
+
+
+def test_colour_photo_is_drawn_in_colour(demo_data):
+    from segaudit.io.image import read_image
+
+    root = demo_data / "fundus_exudates"
+    img = read_image(root / "images" / "IDRiD_01.jpg").array
+    g = read_image(root / "masks_EX_binary_png" / "IDRiD_01_EX.png").array > 127
+    assert img.ndim == 3 and img.shape[:2] == g.shape
+    fig = overlay_panel(img, g, np.zeros_like(g), crop=True)
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.ndim == 3 and shown.shape[-1] == 3
+    # A fundus photo is red-dominant: the drawn background keeps its channels apart (not grey).
+    assert float(shown[..., 0].mean()) > float(shown[..., 2].mean()) + 0.05
+    figures.pyplot().close(fig)
+
+
+def test_strip_plot_names_the_worst_cases(tests_data):
+    import pandas as pd
+
+    from segaudit.store.audit import read_audit_metrics
+
+    path = tests_data / "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSF.csv"
+    fig = figures.strip_plot(read_audit_metrics(path), "UCSF", label_worst=2)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    raw = pd.read_csv(path)
+    for (model, region), g in raw.dropna(subset=["DICE"]).groupby(["model", "region"]):
+        worst = g.sort_values("DICE", kind="stable").ID.head(2)
+        for case in worst:
+            assert case in labels, (model, region, case)
+    assert len(labels) == 2 * raw.groupby(["model", "region"]).ngroups
+    figures.pyplot().close(fig)

@@ -6,8 +6,10 @@ import importlib
 import os
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -23,9 +25,14 @@ from segaudit.pipeline.scan import scan_project
 from segaudit.store.audit import read_audit_metrics
 
 UCSD = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSD.csv"
-SECTIONS = ("Datasets and QC", "Splits", "Metric summary", "Per-case Dice with quality bands", "Failure taxonomy",
-            "Segmentation error matrices", "Pairwise comparison", "Bias: lesion size and subgroups",
+SECTIONS = ("Datasets and QC", "Splits", "Metric summary", "Failed and missing predictions",
+            "Per-case Dice with quality bands", "Per-case table",
+            "Failure taxonomy", "Segmentation error matrices", "Pairwise comparison", "Model ranking",
+            "Bias: lesion size and subgroups", "Image intensities by sequence and site", "Feature outliers",
             "Longitudinal volumes", "Training curves", "Worst and best cases")
+#: Sections of the fixture's report that have nothing to draw and say why (every model complete: no failure
+#: list; two models: no ranking; lesion features only: no intensities).
+WHY_ONLY = ("Failed and missing predictions", "Model ranking", "Image intensities by sequence and site")
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -96,17 +103,21 @@ def test_report_is_self_contained_with_every_section(report):
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
     for name, body in sections.items():
         assert "could not be drawn" not in body, name
-        assert "<img" in body or "<table" in body, name
+        if name in WHY_ONLY:
+            assert 'class="why"' in body and "<img" not in body, name
+        else:
+            assert "<img" in body or "<table" in body, name
 
 
 def test_report_content_is_the_stores(report, store):
     sections = _sections(report.read_text())
     # The leaked patient is named in the split section.
     assert "Patient-level leakage" in sections["Splits"] and "BraTS-MET-00233-000" in sections["Splits"]
-    # Two models on the same cases: the comparison says which test and why, in words.
+    # Two models on the same cases: the comparison says why there is no test (3 time points of one patient, one
+    # SSA case: below the minimum of 6 pairs), instead of a p-value from a Shapiro test on 3 differences.
     cmp_ = sections["Pairwise comparison"]
     assert "SegResNet vs nnUnet" in cmp_ or "nnUnet vs SegResNet" in cmp_
-    assert "because" in cmp_ and "Holm" in cmp_ and "McNemar" in cmp_
+    assert "no test: n too small (n=1 &lt; 6)" in cmp_ and "Shapiro" not in cmp_
     # Bias: the Spearman rho of U-Net Dice against the true lesion area, as scipy computes it.
     from segaudit.store.store import ResultsStore
 
@@ -118,7 +129,9 @@ def test_report_content_is_the_stores(report, store):
     t = m.merge(f, on="case")
     rho = stats.spearmanr(t.area, t.value).statistic
     assert len(t) >= 5 and f"<td>{rho:.3f}</td>" in sections["Bias: lesion size and subgroups"]
-    assert "by subject" in sections["Bias: lesion size and subgroups"]
+    # Subjects are identifiers, never subgroups; the split column is not a covariate either, and says so.
+    bias = sections["Bias: lesion size and subgroups"]
+    assert "by subject" not in bias and "split (name looks like" in bias
     # Missed lesions: the U-Net's count of missed ground-truth metastases is the lesions table's.
     with ResultsStore(store, read_only=True) as s:
         missed = s.query("SELECT count(*) AS n FROM lesions WHERE dataset = 'brainmets_t2w_slices' AND source = 'gt'"
@@ -193,8 +206,241 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert [s["name"] for s in found] == list(SECTIONS)
     for s in found:
         assert s["visible"] and s["broken"] == 0, s
-        assert s["imgs"] + s["rows"] > 0, s
+        assert s["imgs"] + s["rows"] > 0 or s["name"] in WHY_ONLY, s
     assert errors == []
     assert shot.stat().st_size > 100_000 and height > 5000
     if os.environ.get("SEGAUDIT_SCREENSHOT"):
         shutil.copy(shot, os.environ["SEGAUDIT_SCREENSHOT"])
+
+
+# ------------------------------------------------------------------ reports that cover what the data has
+UCSF = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSF.csv"
+INDIANA_F = "audit_outputs/features/BraTS_2024_by_site/extracted_information_Indiana.csv"
+INDIANA_M = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_Indiana.csv"
+SSA_F = "audit_outputs/features/extracted_information_BraTS2024_SSA.csv"
+
+
+class _Parsed(HTMLParser):
+    """The report as the stdlib parser sees it: per h2 section, its h3 titles, tables (rows of cell texts),
+    image count and 'why' paragraphs."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections: dict[str, dict] = {}
+        self._cur = None
+        self._tag = None
+        self._text = []
+        self._row = None
+        self._cell = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("h2", "h3") or (tag == "p" and a.get("class") == "why"):
+            self._tag, self._text = (tag if tag != "p" else "why"), []
+        elif tag == "img" and self._cur:
+            self._cur["images"] += 1
+        elif tag == "table" and self._cur:
+            self._cur["tables"].append([])
+        elif tag == "tr" and self._cur:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if self._tag and tag == ("p" if self._tag == "why" else self._tag):
+            text = "".join(self._text).strip()
+            if self._tag == "h2":
+                self._cur = self.sections[text] = {"h3": [], "tables": [], "images": 0, "why": []}
+            elif self._cur is not None:
+                self._cur["h3" if self._tag == "h3" else "why"].append(text)
+            self._tag = None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._cur["tables"][-1].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._tag:
+            self._text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _parse(path: Path) -> dict[str, dict]:
+    p = _Parsed()
+    p.feed(path.read_text())
+    return p.sections
+
+
+def _frame(table: list[list[str]]) -> pd.DataFrame:
+    return pd.DataFrame(table[1:], columns=table[0])
+
+
+@pytest.fixture(scope="module")
+def ucsf_run(tmp_path_factory, tests_data) -> Path:
+    run = tmp_path_factory.mktemp("ucsf") / "run"
+    assert main(["import-audit", "--metrics", str(tests_data / UCSF), "--out", str(run)]) == 0
+    return run
+
+
+def test_report_compares_the_pairs_asked_for(ucsf_run, tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_3A:BraTS25_3B",
+                 "--compare", "BraTS25_1:BraTS25_2"]) == 0
+    s = _parse(out)
+    assert s["Pairwise comparison"]["h3"] == ["UCSF: BraTS25_3B vs BraTS25_3A", "UCSF: BraTS25_2 vs BraTS25_1"]
+    # Four models: by default every one of the six pairs; the ranking is there.
+    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    s = _parse(out)
+    assert len(s["Pairwise comparison"]["h3"]) == 6 and s["Model ranking"]["images"] == 1
+    # A pair naming an absent model says so, with the models there are.
+    assert main(["report", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_1:nnUnet"]) == 0
+    why = " ".join(_parse(out)["Pairwise comparison"]["why"])
+    assert "nnUnet" in why and "BraTS25_3B" in why
+
+
+def test_report_per_case_table_gives_each_cases_mean_over_regions(ucsf_run, tmp_path, tests_data):
+    out = tmp_path / "r.html"
+    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    t = _frame(_parse(out)["Per-case table"]["tables"][0]).set_index(["case", "model"])
+    raw = pd.read_csv(tests_data / UCSF)
+    assert len(t) == raw[["ID", "model"]].drop_duplicates().shape[0]
+    for case in ("UCSF-00005-100", "UCSF-00005-101"):
+        for model in ("BraTS25_3A", "BraTS25_3B"):
+            ref = raw[(raw.ID == case) & (raw.model == model)].DICE.mean()
+            assert float(t.loc[(case, model), "dice mean"]) == pytest.approx(ref, abs=5e-4)
+
+
+def test_every_section_of_an_audit_import_says_what_it_has_or_why_not(ucsf_run, tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    s = _parse(out)
+    for name, sec in s.items():
+        assert sec["images"] or sec["tables"] or sec["why"], name
+    # What an AUDIT import lacks is named, not a generic message.
+    assert "imported from AUDIT" in " ".join(s["Worst and best cases"]["why"])
+    assert "tp" in " ".join(s["Failure taxonomy"]["why"]) and "AUDIT" in " ".join(s["Failure taxonomy"]["why"])
+    assert "AUDIT" in " ".join(s["Segmentation error matrices"]["why"])
+    assert "lesion_size" in " ".join(s["Bias: lesion size and subgroups"]["why"])
+
+
+def test_features_only_report_shows_intensities_by_site_and_outliers(tmp_path, tests_data):
+    run = tmp_path / "run"
+    assert main(["import-audit", "--features", str(tests_data / INDIANA_F), str(tests_data / SSA_F),
+                 "--out", str(run)]) == 0
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    s = _parse(out)
+    assert "no ground truth" not in " ".join(s["Metrics"]["why"]) and s["Metrics"]["why"]
+    inten = s["Image intensities by sequence and site"]
+    assert inten["images"] == 1
+    t = _frame(inten["tables"][0]).set_index(["dataset", "sequence"])
+    for ds, path in (("Indiana", INDIANA_F), ("BraTS2024_SSA", SSA_F)):
+        raw = pd.read_csv(tests_data / path)
+        for seq in ("t1", "t1ce", "t2", "flair"):
+            v = raw[f"{seq}_mean_intensity"].dropna().to_numpy()
+            q1, med, q3 = np.percentile(v, [25, 50, 75])
+            assert t.loc[(ds, seq), "mean"] == f"{med:.4g} [{q1:.4g}, {q3:.4g}]"
+            assert int(t.loc[(ds, seq), "cases"]) == len(v)
+    # Outliers: Tukey's fences, re-implemented here on the raw column, flag the same cases.
+    outl = s["Feature outliers"]
+    farthest = _frame(outl["tables"][1])
+    assert len(farthest) > 0
+    row = farthest.iloc[0]
+    raw = pd.read_csv(tests_data / (INDIANA_F if row.dataset == "Indiana" else SSA_F))
+    if row.feature in raw.columns:
+        v = raw[row.feature].dropna()
+        q1, q3 = v.quantile(0.25), v.quantile(0.75)
+        val = raw.set_index("ID").loc[row.case, row.feature]
+        assert val < q1 - 1.5 * (q3 - q1) or val > q3 + 1.5 * (q3 - q1)
+    per_case = _frame(outl["tables"][0])
+    ssa = pd.read_csv(tests_data / SSA_F).set_index("ID").select_dtypes("number")
+    ssa = ssa.loc[:, ssa.notna().sum() >= 8]
+    q1, q3 = ssa.quantile(0.25), ssa.quantile(0.75)
+    out_ = (ssa < q1 - 1.5 * (q3 - q1)) | (ssa > q3 + 1.5 * (q3 - q1))
+    # Each lesion_size_<label> column is also imported as that label's lesion volume: counted twice.
+    expected = out_.sum(axis=1) + out_[[c for c in ssa.columns if c.startswith("lesion_size_")]].sum(axis=1)
+    listed = per_case[per_case.dataset == "BraTS2024_SSA"]
+    assert len(listed) > 0 and listed.case.iloc[0] == expected.idxmax()
+    for r in listed.itertuples():
+        assert int(r.outlying_features) == expected[r.case], r.case
+
+
+def test_imported_audit_features_feed_bias_and_longitudinal(tmp_path, tests_data):
+    run = tmp_path / "run"
+    assert main(["import-audit", "--metrics", str(tests_data / INDIANA_M), "--features", str(tests_data / INDIANA_F),
+                 "--out", str(run)]) == 0
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    bias = _parse(out)["Bias: lesion size and subgroups"]
+    trend = _frame(bias["tables"][0])
+    m = pd.read_csv(tests_data / INDIANA_M)
+    f = pd.read_csv(tests_data / INDIANA_F)[["ID", "lesion_size_et"]]
+    model = trend.model.iloc[0]
+    t = m[(m.model == model) & (m.region == "ET")].merge(f[f.lesion_size_et > 0], on="ID").dropna(subset=["DICE"])
+    rho = stats.spearmanr(t.lesion_size_et, t.DICE).statistic
+    assert trend.region.iloc[0] == "ET" and float(trend.spearman_rho.iloc[0]) == pytest.approx(rho, abs=5e-4)
+    assert int(trend.n.iloc[0]) == len(t)
+    # LUMIERE: AUDIT's longitudinal_id and time_point give the longitudinal section its subjects and weeks.
+    run2 = tmp_path / "lum"
+    lum = tests_data / "audit_outputs"
+    assert main(["import-audit", "--metrics", str(lum / "metrics/extracted_information_LUMIERE.csv"),
+                 "--features", str(lum / "features/extracted_information_LUMIERE.csv"), "--out", str(run2)]) == 0
+    assert main(["report", str(run2), "--out", str(out)]) == 0
+    lon = _parse(out)["Longitudinal volumes"]
+    assert lon["images"] == 1
+    t = _frame(lon["tables"][0])
+    raw = pd.read_csv(tests_data / "audit_outputs/features/extracted_information_LUMIERE.csv",
+                      dtype={"longitudinal_id": str})
+    for r in raw.itertuples():
+        got = t[(t.subject == r.longitudinal_id) & (t.timepoint == str(r.time_point))]
+        assert len(got) == 2  # two models
+        assert float(got["true volume (mm³)"].iloc[0]) == pytest.approx(r.lesion_size_whole, abs=0.01)
+
+
+def test_image_only_project_report_describes_its_images(tmp_path, demo_data):
+    """24 metastasis slices declared without ground truth or predictions: no metric, yet the report shows the
+    per-case intensity distribution and the outlier table from segaudit's own features."""
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "images-only", "datasets": {"mets": {
+        "root": str(demo_data / "brainmets_t2w_slices"), "images": "{root}/images/{case}.jpg"}}}))
+    project = load_project(path)
+    run = tmp_path / "run"
+    scan_project(project, run, progress=False)
+    extract_project(project, run, FeatureOptions(groups=("intensity",)), progress=False)
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    s = _parse(out)
+    assert "no ground truth" in " ".join(s["Metrics"]["why"])
+    from segaudit.store.store import ResultsStore
+
+    with ResultsStore(run, read_only=True) as st:
+        f = st.query("SELECT source, value FROM features WHERE feature = 'mean' AND \"group\" = 'intensity' "
+                     "AND source NOT LIKE '%/%'")
+    inten = s["Image intensities by sequence and site"]
+    assert inten["images"] == 1
+    t = _frame(inten["tables"][0]).set_index(["dataset", "sequence"])
+    for seq, g in f.groupby("source"):
+        q1, med, q3 = np.percentile(g.value, [25, 50, 75])
+        assert t.loc[("mets", seq), "mean"] == f"{med:.4g} [{q1:.4g}, {q3:.4g}]"
+        assert int(t.loc[("mets", seq), "cases"]) == 24
+    assert s["Feature outliers"]["tables"] or "No feature value" in out.read_text()
+
+
+def test_panels_show_the_worst_region_or_the_one_asked_for(store, project_file, tmp_path):
+    from segaudit.store.store import ResultsStore
+
+    with ResultsStore(store, read_only=True) as st:
+        d = st.query("SELECT region, avg(value) AS mean FROM metrics WHERE dataset = 'LUMIERE' AND metric = 'dice' "
+                     "GROUP BY region ORDER BY mean, region")
+    out = tmp_path / "r.html"
+    assert main(["report", str(store), "--out", str(out), "--project", str(project_file)]) == 0
+    heads = _parse(out)["Worst and best cases"]["h3"]
+    assert f"LUMIERE ({d.region.iloc[0]}, its worst region by mean Dice)" in heads
+    assert main(["report", str(store), "--out", str(out), "--project", str(project_file), "--region", "WT"]) == 0
+    heads = _parse(out)["Worst and best cases"]["h3"]
+    assert "LUMIERE (WT, chosen with --region)" in heads
+    # A dataset without that region falls back to its worst.
+    assert any(h.startswith("brainmets_t2w_slices (metastasis, its worst") for h in heads)

@@ -11,7 +11,7 @@ from segaudit.store.audit import AUDIT_METRIC_COLUMNS, export_audit, import_audi
 
 def test_all_audit_metric_tables_import(tests_data, tmp_path):
     files = sorted((tests_data / "audit_outputs" / "metrics").rglob("*.csv"))
-    assert len(files) == 6
+    assert len(files) == 7
     features = sorted((tests_data / "audit_outputs" / "features").rglob("*.csv"))
     counts = import_audit(tmp_path / "imp", files, features)
     with ResultsStore(tmp_path / "imp", read_only=True) as store:
@@ -30,7 +30,9 @@ def test_all_audit_metric_tables_import(tests_data, tmp_path):
     # Empty cells stay NaN (never 0).
     assert m.value.isna().sum() == sum(pd.read_csv(p).drop(columns=["ID", "region", "model"]).isna().sum().sum()
                                        for p in files)
-    assert {"BraTS2020", "BraTS2024_SSA", "Indiana"} == set(f.dataset)
+    assert {"BraTS2020", "BraTS2024_SSA", "Indiana", "LUMIERE"} == set(f[f.model == ""].dataset)
+    # Each model's predicted volumes (AUDIT's SIZE) are lesion features of every metric table's dataset.
+    assert set(m.dataset) == set(f[f.model != ""].dataset)
 
 
 def test_all_shared_audit_tables_import(sample_data, tmp_path):

@@ -3,10 +3,10 @@
 Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a plain dict.
 """
 
-from segaudit.analysis.bias import lowess, metric_by_group, metric_vs_feature
+from segaudit.analysis.bias import covariate_columns, lowess, metric_by_group, metric_vs_feature, subgroup_tests
 from segaudit.analysis.cohorts import longitudinal_volumes, split_leakage, split_overview
 from segaudit.analysis.compare import compare_models, flip_table, holm, mcnemar_exact, paired_test
-from segaudit.analysis.error_matrix import error_matrix
+from segaudit.analysis.error_matrix import error_matrix, matrix_with_background_row, over_segmentation
 from segaudit.analysis.failures import (
     failed_lesion_sizes,
     failure_counts,
@@ -16,10 +16,12 @@ from segaudit.analysis.failures import (
 )
 from segaudit.analysis.flips import read_outcomes, run_flips
 from segaudit.analysis.ranking import nemenyi_critical_difference, rank_models
-from segaudit.analysis.summary import bootstrap_ci, summarize, with_empty_flags
+from segaudit.analysis.summary import bootstrap_ci, cluster_bootstrap_ci, subject_of, summarize, with_empty_flags
 from segaudit.analysis.training import read_training_log, training_summary
 
-__all__ = ["bootstrap_ci", "compare_models", "error_matrix", "failed_lesion_sizes", "failure_counts",
+__all__ = ["bootstrap_ci", "cluster_bootstrap_ci", "compare_models", "covariate_columns", "error_matrix",
+           "matrix_with_background_row", "over_segmentation", "subgroup_tests", "subject_of", "failed_lesion_sizes",
+           "failure_counts",
            "failure_taxonomy", "flip_table", "holm", "longitudinal_volumes", "lowess", "mcnemar_exact",
            "metric_by_group", "metric_vs_feature", "nemenyi_critical_difference", "paired_test", "quality_band",
            "rank_models", "read_outcomes", "read_training_log", "run_flips", "split_leakage", "split_overview",

@@ -4,6 +4,11 @@ The unit of analysis is the case: both models must have a value for it (pairs wi
 value on either side are counted in ``n_dropped``, never silently averaged away). Normality is checked on the
 *paired differences* (Shapiro–Wilk), which is what the paired t-test assumes; when it is rejected the
 Wilcoxon signed-rank test is the one reported. Both tests are always computed so a reader can see both.
+
+Sample sizes (:mod:`segaudit.analysis.minimums`): fewer than ``MIN_PAIRED_TEST`` pairs get no test ("n too
+small"); with fewer than ``MIN_SHAPIRO`` pairs normality is not tested and the Wilcoxon test is the default;
+the CI of the mean difference needs ``MIN_BOOTSTRAP_CI`` pairs. When cases share a subject (slices, time
+points), :func:`compare_models` averages each subject's differences first: the subjects are the pairs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_PAIRED_TEST, MIN_SHAPIRO, too_small
 
 LOWER_IS_BETTER = ("hd", "hd95", "assd", "masd", "hd_audit", "volume_difference", "relative_volume_error",
                    "lesion_hd95", "brier", "lesion_fp", "lesion_fn", "fp", "fn")
@@ -54,15 +61,18 @@ def rank_biserial(d: np.ndarray) -> float:
     return float((plus - minus) / (plus + minus))
 
 
-def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, better: str = "higher") -> dict:
+def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, better: str = "higher",
+                unit: str = "") -> dict:
     """Paired comparison of two vectors of per-case values (same order, same cases).
 
     Returns a dict: ``n``, ``n_dropped``, ``mean_baseline``, ``mean_candidate``, ``mean_diff`` (candidate -
-    baseline) with its t-based ``ci_low``/``ci_high``, ``median_diff``, ``improvement`` (in the metric's good
+    baseline) with its t-based ``ci_low``/``ci_high`` (NaN below ``MIN_BOOTSTRAP_CI`` pairs, ``ci_note`` says
+    why), ``median_diff``, ``improvement`` (in the metric's good
     direction), ``relative_improvement_pct`` (of the baseline mean), ``ratio`` (candidate/baseline mean),
-    ``shapiro_p`` (normality of the differences; NaN below 3 pairs), ``t_p`` (paired t-test), ``wilcoxon_p``,
-    ``test`` and ``p`` (the one chosen), ``reason`` (why, in words), ``cohens_dz`` (mean/std of differences),
-    ``rank_biserial``. All differences zero: both p-values are 1.
+    ``shapiro_p`` (normality of the differences; NaN below ``MIN_SHAPIRO`` pairs), ``t_p`` (paired t-test),
+    ``wilcoxon_p``, ``test`` and ``p`` (the one chosen; ``"none"`` and NaN below ``MIN_PAIRED_TEST`` pairs),
+    ``reason`` (why, in words), ``cohens_dz`` (mean/std of differences), ``rank_biserial``. All differences
+    zero: both p-values are 1. ``unit`` names what a pair is in the reasons (``"subjects"``; default cases).
     """
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(candidate, dtype=float)
@@ -79,27 +89,35 @@ def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, b
     out["relative_improvement_pct"] = 100 * out["improvement"] / abs(base) if n and base else np.nan
     out["ratio"] = out["mean_candidate"] / base if n and base else np.nan
     sd = float(d.std(ddof=1)) if n > 1 else np.nan
-    if n > 1:
+    ci_reason = too_small(n, MIN_BOOTSTRAP_CI, unit)
+    if ci_reason is None:
         half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)
         out["ci_low"], out["ci_high"] = out["mean_diff"] - half, out["mean_diff"] + half
     else:
         out["ci_low"] = out["ci_high"] = np.nan
+    out["ci_note"] = ci_reason or ""
     out["cohens_dz"] = out["mean_diff"] / sd if n > 1 and sd > 0 else (0.0 if n > 1 else np.nan)
     out["rank_biserial"] = rank_biserial(d) if n else np.nan
-    if n < 2:
+    few = too_small(n, MIN_PAIRED_TEST, unit)
+    if few:
         out.update({"shapiro_p": np.nan, "t_p": np.nan, "wilcoxon_p": np.nan, "test": "none", "p": np.nan,
-                    "reason": f"{n} paired case(s): too few to test"})
+                    "reason": f"{few}: a paired test needs at least {MIN_PAIRED_TEST} pairs (with fewer the "
+                              "exact Wilcoxon test cannot reach p < 0.05)"})
         return out
     if np.all(d == 0):
         out.update({"shapiro_p": np.nan, "t_p": 1.0, "wilcoxon_p": 1.0, "test": "none", "p": 1.0,
                     "reason": "the two models give identical values on every case"})
         return out
-    out["shapiro_p"] = float(stats.shapiro(d).pvalue) if n >= 3 and np.ptp(d) > 0 else np.nan
+    out["shapiro_p"] = float(stats.shapiro(d).pvalue) if n >= MIN_SHAPIRO and np.ptp(d) > 0 else np.nan
     out["t_p"] = float(stats.ttest_rel(b, a).pvalue) if sd > 0 else (0.0 if d.mean() != 0 else 1.0)
     out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
-    if np.isnan(out["shapiro_p"]):
+    if n < MIN_SHAPIRO:
         out.update({"test": "wilcoxon", "p": out["wilcoxon_p"],
-                    "reason": "fewer than 3 differing pairs: normality cannot be checked, so the rank test"})
+                    "reason": f"with {n} pairs normality cannot be checked (Shapiro-Wilk needs at least "
+                              f"{MIN_SHAPIRO}), so the Wilcoxon signed-rank test, which does not assume it"})
+    elif np.isnan(out["shapiro_p"]):
+        out.update({"test": "wilcoxon", "p": out["wilcoxon_p"],
+                    "reason": "the differences are all equal: normality cannot be checked, so the rank test"})
     elif out["shapiro_p"] >= alpha:
         out.update({"test": "paired t-test", "p": out["t_p"],
                     "reason": f"the paired differences look normal (Shapiro-Wilk p = {out['shapiro_p']:.3g} >= "
@@ -152,6 +170,34 @@ def mean_over_regions(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
 
 
+def default_pass_threshold(metric: str, values) -> float:
+    """The flip table's pass threshold when none is given: 0.5 for a similarity metric on [0, 1] (Dice, IoU,
+    NSD, F1...), else a ValueError: a distance or count has units (mm, px, lesions) and no default pass level,
+    so the Dice default must never be applied to it (0.5 mm of HD95 would fail almost every case)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if higher_is_better(metric) and (v.size == 0 or (v.min() >= 0 and v.max() <= 1)):
+        return 0.5
+    raise ValueError(f"comparing {metric!r} needs an explicit pass threshold in the metric's own units for the "
+                     f"flip table (e.g. --threshold 10 for 'pass when {metric} <= 10'); the Dice default 0.5 "
+                     f"applies only to similarity metrics between 0 and 1")
+
+
+def _per_subject(wide: pd.DataFrame, subjects: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
+    """Each subject's mean of the paired cases (both values finite) when some subjects have several cases."""
+    if subjects is None or subjects.empty:
+        return wide, "cases"
+    sub = subjects.drop_duplicates(["dataset", "case"]).set_index(["dataset", "case"]).subject
+    w = wide[np.isfinite(wide).all(axis=1)]
+    subj = pd.Series(sub.reindex(w.index).to_numpy(), index=w.index, dtype=object)
+    subj = subj.where(subj.notna(), pd.Series([f"case:{c}" for c in w.index], index=w.index))
+    if subj.nunique() == len(subj):
+        return wide, "cases"
+    per = w.groupby([w.index.get_level_values("dataset"), subj.to_numpy()]).mean()
+    dropped = len(wide) - len(w)  # pairs with a missing side stay visible as dropped (NaN rows)
+    if dropped:
+        per = pd.concat([per, pd.DataFrame(np.nan, index=range(dropped), columns=wide.columns)])
+    return per, "subjects"
 def set_apart_both_empty(rows: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop the (dataset, case, region) values where every one of ``models`` is both-empty.
 
@@ -220,24 +266,37 @@ def zero_difference_note(d, mean_diff: float, wilcoxon_p: float, sign_p: float, 
     return text + "."
 
 
+def missing_metric_message(metrics: pd.DataFrame, metric: str) -> str:
+    """Why ``metric`` cannot be compared: it is not in the store, and the metrics it has instead (an imported
+    AUDIT table has ``hd_audit``, not ``hd95``)."""
+    have = sorted(metrics.metric.dropna().unique())
+    return f"no metric {metric} in this store; it has: {', '.join(have) or 'no metric at all'}"
+
+
 def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric: str = "dice",
                    regions: list[str] | None = None, aggregate: str = "per-region", dataset: str | None = None,
                    threshold: float | None = None, alpha: float = 0.05, missing: str = "worst",
-                   expected: pd.DataFrame | None = None) -> pd.DataFrame:
+                   expected: pd.DataFrame | None = None, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
     """Paired comparison of two models per region (Holm-corrected across regions) or on the mean over regions.
 
     ``aggregate="mean-over-regions"`` averages each case's regions first (AUDIT's per-subject aggregation).
-    ``threshold`` defines pass/fail for the flip columns (default 0.5 for similarity metrics; distances pass
-    at or below it). ``missing`` is the missing-prediction policy (:mod:`segaudit.analysis.coverage`:
-    ``worst`` scores a case a model lacks as an empty prediction, ``exclude`` pairs on the cases both have);
-    ``expected`` the (dataset, case) pairs with a ground truth (default: every case any model was scored on).
-    Cases where both models are both-empty are set apart (:func:`set_apart_both_empty`) and counted in
-    ``n_both_empty``. Returns one row per region (or ``region="mean"``) with :func:`paired_test`'s fields,
-    ``p_holm``, the flip counts, ``sign_p``, ``n_zero_diff``, ``note`` (when zero differences make the tests
-    disagree), ``missing_policy`` and ``n_imputed_baseline``/``n_imputed_candidate``.
+    ``threshold`` defines pass/fail for the flip columns, in the metric's units: similarity metrics pass at or
+    above it (default 0.5 for metrics on [0, 1]), distances and counts at or below it (no default: a
+    ValueError asks for one, see :func:`default_pass_threshold`). ``missing`` is the missing-prediction policy
+    (:mod:`segaudit.analysis.coverage`: ``worst`` scores a case a model lacks as an empty prediction,
+    ``exclude`` pairs on the cases both have); ``expected`` the (dataset, case) pairs with a ground truth
+    (default: every case any model was scored on). Cases where both models are both-empty are set apart
+    (:func:`set_apart_both_empty`) and counted in ``n_both_empty``. ``subjects`` ((dataset, case, subject) rows,
+    the store's ``cases`` table): when cases share a subject, each subject's paired cases are averaged first and
+    the test runs on subjects (``unit`` ``"subjects"``, ``n_clusters``); flips stay per case. Returns one row per
+    region (or ``region="mean"``) with :func:`paired_test`'s fields, ``p_holm``, the flip counts, ``sign_p``,
+    ``n_zero_diff``, ``note`` (when zero differences make the tests disagree), ``missing_policy`` and
+    ``n_imputed_baseline``/``n_imputed_candidate``.
     """
     from segaudit.analysis.coverage import expected_cases, fill_missing
 
+    if not (metrics.metric == metric).any():
+        raise ValueError(missing_metric_message(metrics, metric))
     have = set(metrics[metrics.metric == metric].model.dropna())
     for name in (baseline, candidate):
         if name not in have:
@@ -264,7 +323,7 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     elif aggregate != "per-region":
         raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
     better = "higher" if higher_is_better(metric) else "lower"
-    thr = threshold if threshold is not None else 0.5
+    thr = threshold if threshold is not None else default_pass_threshold(metric, m.value)
     rows = []
     all_regions = ["mean"] if aggregate == "mean-over-regions" else sorted(
         filled.metrics[filled.metrics.metric == metric].region.unique())
@@ -273,7 +332,11 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
         # unstack, not pivot_table: a NaN value must stay a (dropped, counted) pair, not vanish with its case.
         wide = g.set_index(["dataset", "case", "model"]).value.unstack("model")
         wide = wide.reindex(columns=[baseline, candidate])
-        res = paired_test(wide[baseline], wide[candidate], alpha=alpha, better=better)
+        paired, unit = _per_subject(wide, subjects)
+        res = paired_test(paired[baseline], paired[candidate], alpha=alpha, better=better,
+                          unit="" if unit == "cases" else unit)
+        res["unit"] = unit
+        res["n_clusters"] = res["n"]
         both = wide.dropna()
         ok_a = both[baseline] >= thr if better == "higher" else both[baseline] <= thr
         ok_b = both[candidate] >= thr if better == "higher" else both[candidate] <= thr

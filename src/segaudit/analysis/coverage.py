@@ -222,7 +222,8 @@ def fill_missing(metrics: pd.DataFrame, models: list[str], policy: str = "worst"
     values = m[~m.metric.isin(["gt_empty", "pred_empty"])]
     if expected is None:
         expected = values[["dataset", "case"]].drop_duplicates()
-    expected = expected.astype(str).drop_duplicates()
+    # Only the datasets these models were scored on: another dataset's cases are not theirs to lack.
+    expected = expected[expected.dataset.isin(set(values.dataset))].astype(str).drop_duplicates()
     have = values[["dataset", "case", "model"]].drop_duplicates()
     grid = expected.merge(pd.DataFrame({"model": models}), how="cross")
     lacking = grid.merge(have, how="left", indicator=True)

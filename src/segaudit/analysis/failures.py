@@ -1,15 +1,21 @@
 """Quality bands and a failure taxonomy of case-level results: which cases fail, and how.
 
-Every (dataset, case, model, region) gets one class from its empty flags, its overlap and its Dice:
+One vocabulary: every (dataset, case, model, region) gets exactly one class (``failure`` column), decided in
+this order by its empty flags, its overlap and its Dice band (:data:`DEFAULT_BANDS`, the same bands the strip
+plots and training curves draw):
 
-==========================  ==========================================================================
-``both_empty``              nothing to find and nothing predicted (correct rejection; not a skill score)
-``gt_empty_pred_nonempty``  false alarm: the ground truth is empty, the prediction is not
-``gt_nonempty_pred_empty``  miss: the prediction is empty, the ground truth is not
-``disjoint``                both non-empty, no overlapping voxel (tp = 0)
-``partial``                 overlap, Dice below the ``good`` threshold
-``good``                    Dice at or above the ``good`` threshold
-==========================  ==========================================================================
+================  ==========================================================================
+``both_empty``    nothing to find and nothing predicted (correct rejection; not a skill score)
+``false_alarm``   the ground truth is empty, the prediction is not
+``miss``          the prediction is empty, the ground truth is not
+``disjoint``      both non-empty, no overlapping voxel (tp = 0)
+``bad``           overlap, Dice below the low cut (0.4)
+``mid``           overlap, low cut <= Dice < high cut (0.6)
+``good``          Dice at or above the high cut
+``undefined``     both non-empty with overlap but Dice undefined (NaN)
+================  ==========================================================================
+
+A case is therefore never "partial" and "bad" at once: the bands *are* the classes of overlapping cases.
 """
 
 from __future__ import annotations
@@ -17,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FAILURE_CLASSES = ("good", "partial", "disjoint", "gt_nonempty_pred_empty", "gt_empty_pred_nonempty",
-                   "both_empty")
+FAILURE_CLASSES = ("good", "mid", "bad", "disjoint", "miss", "false_alarm", "both_empty", "undefined")
 KEY = ["dataset", "case", "model", "region"]
 DEFAULT_BANDS = {"dice": (0.4, 0.6)}
 
@@ -44,9 +49,10 @@ def case_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def failure_taxonomy(metrics: pd.DataFrame, good: float = 0.6) -> pd.DataFrame:
-    """The case table with a ``failure`` class per row (see the module docstring) and the Dice band.
+def failure_taxonomy(metrics: pd.DataFrame, bands: tuple[float, float] | None = None) -> pd.DataFrame:
+    """The case table with one ``failure`` class per row (see the module docstring).
 
+    ``bands``: the Dice cuts (low, high) of ``bad``/``mid``/``good`` (default ``DEFAULT_BANDS["dice"]``).
     Needs the ``gt_empty``, ``pred_empty``, ``tp`` and ``dice`` metrics that ``evaluate`` writes.
     """
     t = case_table(metrics)
@@ -54,11 +60,9 @@ def failure_taxonomy(metrics: pd.DataFrame, good: float = 0.6) -> pd.DataFrame:
     if missing:
         raise ValueError(f"failure taxonomy needs the metrics {sorted(missing)} (run segaudit evaluate)")
     ge, pe = t.gt_empty.astype(bool), t.pred_empty.astype(bool)
-    cls = np.select([ge & pe, ge & ~pe, ~ge & pe, t.tp == 0, t.dice < good],
-                    ["both_empty", "gt_empty_pred_nonempty", "gt_nonempty_pred_empty", "disjoint", "partial"],
-                    default="good")
-    t["failure"] = cls
-    t["dice_band"] = quality_band(t.dice, DEFAULT_BANDS["dice"])
+    band = quality_band(t.dice, bands or DEFAULT_BANDS["dice"])
+    t["failure"] = np.select([ge & pe, ge & ~pe, ~ge & pe, t.tp == 0], ["both_empty", "false_alarm", "miss",
+                                                                        "disjoint"], default=band)
     return t
 
 

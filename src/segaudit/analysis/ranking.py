@@ -1,4 +1,9 @@
-"""Several models on the same cases: Friedman test, mean ranks, post hoc pairs and rank stability."""
+"""Several models on the same cases: Friedman test, mean ranks, post hoc pairs and rank stability.
+
+Sample sizes (:mod:`segaudit.analysis.minimums`): the Friedman test, the Nemenyi critical difference and p-values
+and the rank stability need ``MIN_RANKING`` complete cases, the pairwise Wilcoxon tests ``MIN_PAIRED_TEST``;
+below that the mean ranks are still given but the statistics are NaN and ``friedman["note"]`` says why.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from segaudit.analysis.compare import holm
+from segaudit.analysis.minimums import MIN_PAIRED_TEST, MIN_RANKING, too_small
 
 
 def _rank_se(k: int, n: int) -> float:
@@ -46,8 +52,9 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
         Per model: mean rank (1 = best, ties averaged), mean value, and ``rank_stability``: the share of
         bootstrap resamples of the cases in which the model keeps its rank (by mean rank).
     friedman:
-        ``statistic``, ``p``, ``n`` (complete cases), ``k`` and ``critical_difference`` (Nemenyi, at
-        ``alpha``).
+        ``statistic``, ``p``, ``n`` (complete cases), ``k``, ``critical_difference`` (Nemenyi, at
+        ``alpha``) and ``note`` ('' or "n too small (n=5 < 10)": then statistic, p, critical difference,
+        rank stability and the Nemenyi p-values are NaN).
     posthoc:
         Every pair: Wilcoxon signed-rank p, its Holm-adjusted p (``p_holm``), the mean-rank difference and
         the Nemenyi p (``nemenyi_p``: studentized range of the mean-rank difference, already corrected for
@@ -60,26 +67,32 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
     ranks = stats.rankdata(-values if higher_is_better else values, axis=1)
     mean_ranks = ranks.mean(axis=0)
     place = _places(mean_ranks)
+    note = too_small(n, MIN_RANKING) or ""
     rng = np.random.default_rng(seed)
     keep = np.zeros(k)
-    for _ in range(n_resamples):
+    for _ in range(n_resamples if not note else 0):
         idx = rng.integers(0, n, n)
         keep += _places(ranks[idx].mean(axis=0)) == place
     out_ranks = pd.DataFrame({"model": models, "mean_rank": mean_ranks, "place": place,
-                              "mean": values.mean(axis=0), "rank_stability": keep / n_resamples})
-    friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan,
-                "critical_difference": nemenyi_critical_difference(k, n, alpha)}
-    if n >= 2 and k >= 3:
+                              "mean": values.mean(axis=0),
+                              "rank_stability": keep / n_resamples if not note else np.nan})
+    friedman = {"n": n, "k": k, "statistic": np.nan, "p": np.nan, "note": note,
+                "critical_difference": nemenyi_critical_difference(k, n, alpha) if not note else np.nan}
+    if not note and k >= 3:
         res = stats.friedmanchisquare(*values.T)
         friedman.update({"statistic": float(res.statistic), "p": float(res.pvalue)})
     pairs = []
     for i, j in itertools.combinations(range(k), 2):
         d = values[:, j] - values[:, i]
-        p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+        if n < MIN_PAIRED_TEST:
+            p = np.nan
+        else:
+            p = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
         diff = abs(mean_ranks[i] - mean_ranks[j])
-        q = diff / _rank_se(k, n) if n else np.nan
+        q = diff / _rank_se(k, n) if n and not note else np.nan
         pairs.append({"model_a": models[i], "model_b": models[j], "wilcoxon_p": p, "rank_difference": diff,
-                      "nemenyi_p": float(stats.studentized_range.sf(q * np.sqrt(2), k, np.inf))})
+                      "nemenyi_p": float(stats.studentized_range.sf(q * np.sqrt(2), k, np.inf))
+                      if np.isfinite(q) else np.nan})
     post = pd.DataFrame(pairs)
     if len(post):
         post["p_holm"] = holm(post.wilcoxon_p)

@@ -43,6 +43,14 @@ LABEL_CONVENTIONS: dict[str, LabelConvention] = {
         "BraTS 2023+: 1 non-enhancing tumour core, 2 surrounding FLAIR hyperintensity, 3 enhancing tumour, "
         "4 resection cavity (BraTS 2024 post-treatment; not part of WT/TC).",
     ),
+    "consep": LabelConvention(
+        "consep",
+        {"other": 1, "inflammatory": 2, "epithelial": 3, "spindle_shaped": 4},
+        {"nuclei": (1, 2, 3, 4)},
+        "CoNSeP (Graham et al., HoVer-Net 2019) nucleus types as evaluated, its 7 annotated types merged into 4: "
+        "1 other, 2 inflammatory, 3 epithelial (healthy + malignant/dysplastic), 4 spindle-shaped (fibroblast, "
+        "muscle, endothelial). Region nuclei = every nucleus (where instance metrics are stored).",
+    ),
     "binary": LabelConvention("binary", {"foreground": 1}, {}, "One foreground label (value 1)."),
 }
 

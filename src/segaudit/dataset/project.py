@@ -16,7 +16,9 @@ Example (``segaudit.yaml``)::
 ``images`` is either one template with ``{sequence}`` or a mapping sequence -> template;
 ``predictions`` is one template with ``{model}``, a list of such templates, or a mapping model -> template.
 ``mask_encoding`` / ``prediction_encoding`` say how 2D masks are drawn (see
-:class:`segaudit.io.MaskEncoding`). Unknown keys are errors, so a typo never silently disables a check.
+:class:`segaudit.io.MaskEncoding`); ``instances`` is a template of ground-truth instance maps (H&E nuclei) and
+``prediction_encoding: {kind: instances}`` (per dataset or per model) declares predictions that are instance
+maps, scored with PQ, AJI and AJI+ against them. Unknown keys are errors, so a typo never silently disables a check.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ DATASET_KEYS = {
     "longitudinal", "description", "ground_truth_region", "prediction_region",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
-METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
+METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,9 @@ class MetadataSpec:
     sheet: str | int | None = None
     #: The column naming each case's split (train/validation/test); ``split`` when the table has one.
     split_column: str = "split"
+    #: Columns to use as bias subgroups (``covariates: [sex, site]``); None: columns that look like covariates
+    #: (see :func:`segaudit.analysis.bias.covariate_columns`).
+    covariates: list[str] | None = None
 
 
 @dataclass
@@ -336,6 +341,9 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
                                         where)
     try:
         ds.mask_encoding = MaskEncoding.from_dict(data.get("mask_encoding"))
+        if ds.mask_encoding.kind == "instances":
+            raise ValueError("mask_encoding kind 'instances' is for predictions only; declare a ground-truth "
+                             "instance map with the 'instances' template")
         pe = data.get("prediction_encoding")
         enc_keys = set(MaskEncoding.__dataclass_fields__)
         if isinstance(pe, dict) and pe and all(isinstance(v, dict) for v in pe.values()) and not set(pe) & enc_keys:
@@ -367,6 +375,11 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
         if not mpath.is_absolute():
             mpath = (base_dir / mpath).resolve()
         ds.metadata = MetadataSpec(mpath, meta.get("id_column"), meta.get("sheet"), meta.get("split_column", "split"))
+        cov = meta.get("covariates")
+        if cov is not None:
+            if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
+                raise ConfigError(f"{where}: metadata covariates must be a list of column names")
+            ds.metadata.covariates = list(cov)
 
     lon = data.get("longitudinal")
     if lon is not None:

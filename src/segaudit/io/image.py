@@ -119,6 +119,10 @@ class MaskEncoding:
         ``"labels"`` (default): the stored values are the label values (after an integral check for floats).
         ``"binary"``: a drawn binary mask; pixels whose (selected) value exceeds ``threshold`` become
         ``foreground``, all others 0. Use it for 0/255 PNGs and colour drawings.
+        ``"instances"`` (predictions only): an instance map, 0 = background and every other value one object
+        (one nucleus), ids arbitrary; read as plain integers. ``segaudit evaluate`` then scores it against the
+        dataset's ``instances`` ground truth with PQ, AJI and AJI+, and its union of instances against the
+        ground-truth foreground (class-agnostic: an instance map carries no class).
     channel:
         For colour files: ``"red"``, ``"green"`` or ``"blue"`` selects one channel, ``"gray"`` converts to
         luminance (ITU-R 601), ``"any"`` takes the maximum over channels. ``None`` (default) refuses colour
@@ -131,7 +135,7 @@ class MaskEncoding:
         Label value written for foreground pixels with ``kind="binary"`` (default 1).
     """
 
-    kind: Literal["labels", "binary", "probability"] = "labels"
+    kind: Literal["labels", "binary", "probability", "instances"] = "labels"
     channel: Channel | None = None
     threshold: float = 127.0
     foreground: int = 1
@@ -149,8 +153,9 @@ class MaskEncoding:
         if data.get("kind") == "probability" and "threshold" not in data:
             data["threshold"] = 0.5
         enc = cls(**data)
-        if enc.kind not in ("labels", "binary", "probability"):
-            raise ValueError(f"mask_encoding.kind must be 'labels', 'binary' or 'probability', not {enc.kind!r}")
+        if enc.kind not in ("labels", "binary", "probability", "instances"):
+            raise ValueError(f"mask_encoding.kind must be 'labels', 'binary', 'probability' or 'instances', "
+                             f"not {enc.kind!r}")
         if enc.kind == "probability" and not 0 <= float(enc.threshold) <= 1:
             raise ValueError(f"a probability threshold must lie in [0, 1], not {enc.threshold!r}")
         if enc.channel not in (None, "red", "green", "blue", "gray", "any"):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit.dataset.labels import unique_regions
+from segaudit.metrics.instance import instance_metrics
 from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
 from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts, values_mask
 from segaudit.metrics.policy import EmptyPolicy
@@ -189,7 +190,12 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
         Optional soft prediction in [0, 1] (same shape) for the foreground; adds ``pearson``, ``roc_auc``,
         ``average_precision`` and ``brier`` to the region of the single label (or ``foreground``).
     gt_instances, pred_instances:
-        Instance maps used as given for lesion-wise metrics instead of connected components.
+        Instance maps used as given for lesion-wise metrics instead of connected components. When both are
+        given, the instance metrics of :mod:`segaudit.metrics.instance` (``pq``, ``dq``, ``sq``, ``pq_tp``,
+        ``pq_fp``, ``pq_fn``, ``aji``, ``aji_plus``; matching at IoU > 0.5) are added to the region of
+        :func:`instance_region`; with two or more labels, ``gt`` and ``pred`` serve as class maps and
+        ``pq_<label>`` and ``mpq`` (PanNuke convention, see :func:`~segaudit.metrics.instance.per_class_pq`)
+        are added too.
 
     Returns
     -------
@@ -290,6 +296,9 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
             result.lesions += [(name, lesion) for lesion in les.lesions]
         result.rows += [(name, m, float(v)) for m, v in metrics.items()]
 
+    if gt_instances is not None and pred_instances is not None:
+        result.rows += _instance_rows(gt, pred, gt_instances, pred_instances, labels, regions, policy)
+
     if probability is not None:
         prob = np.asarray(probability, dtype=np.float64)
         if prob.shape != gt.shape:
@@ -297,3 +306,27 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
         region = next(iter(labels)) if len(labels) == 1 else "foreground"
         result.rows += [(region, m, float(v)) for m, v in probability_metrics(prob, gt != 0).items()]
     return result
+
+
+def instance_region(labels: dict[str, int], regions: dict[str, tuple[int, ...]]) -> str:
+    """The region that holds the instance metrics: the one label, else the first region made of all labels
+    (CoNSeP's ``nuclei``), else ``"foreground"``."""
+    if len(labels) == 1:
+        return next(iter(labels))
+    every = set(labels.values())
+    return next((name for name, vals in regions.items() if set(vals) == every), "foreground")
+
+
+def _instance_rows(gt: np.ndarray, pred: np.ndarray, gt_instances: np.ndarray, pred_instances: np.ndarray,
+                   labels: dict[str, int], regions: dict[str, tuple[int, ...]],
+                   policy: EmptyPolicy) -> list[tuple[str, str, float]]:
+    """Rows of PQ/AJI/AJI+ (and per-class PQ with two or more labels) for :func:`evaluate_pair`."""
+    gi, pi = np.asarray(gt_instances), np.asarray(pred_instances)
+    for what, arr in (("ground-truth", gi), ("predicted", pi)):
+        if arr.shape != gt.shape:
+            raise ValueError(f"{what} instance map shape {arr.shape} differs from the masks' {gt.shape}")
+    multi = len(labels) >= 2
+    res = instance_metrics(gi, pi, gt if multi else None, pred if multi else None, labels if multi else None,
+                           both_empty=policy.both_empty)
+    region = instance_region(labels, regions)
+    return [(region, m, float(v)) for m, v in res.rows().items()]

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS
+
 DISTANCE_EMPTY_CHOICES = ("penalty", "nan", "inf")
 
 
@@ -128,6 +130,8 @@ METRIC_DEFINITIONS: dict[str, tuple[str, str, str, str, str]] = {
     "brier": ("mean squared difference between probability and ground truth over all voxels", "1", "defined",
               "defined", "defined"),
 }
+
+METRIC_DEFINITIONS.update(INSTANCE_METRIC_DEFINITIONS)  # pq, dq, sq, aji, aji_plus, ... (instance maps only)
 
 
 def explain_table() -> list[dict[str, str]]:

@@ -32,7 +32,7 @@ from segaudit.io.image import (
     read_probability,
     threshold_probability,
 )
-from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair
+from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance_region
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.parallel import run_jobs
@@ -254,7 +254,12 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                         prob = None  # a resampled soft map would need interpolation: skip soft metrics
                 pred_arr = pimg.array
             only = ds.scored_region(model)
-            if only is not None:  # a region mask on one side: score that region only
+            if enc.kind == "instances":
+                if inst is None:
+                    fail(model, path, f"{path}: instance-map prediction but no ground-truth instance map for this "
+                                      "case (declare 'instances'); PQ, AJI and AJI+ not computed", "warning")
+                res = _evaluate_instance_prediction(gt.array, pred_arr, inst, spacing, labels, regions, opts)
+            elif only is not None:  # a region mask on one side: score that region only
                 res = evaluate_pair(region_only(gt.array, ds, only, ds.ground_truth_region is not None),
                                     region_only(pred_arr, ds, only, ds.prediction_region(model) is not None),
                                     spacing, {only: 1}, {}, opts, probability=prob, gt_instances=inst)
@@ -287,6 +292,24 @@ def region_only(array: np.ndarray, ds: DatasetConfig, region: str, is_region_mas
     if is_region_mask:
         return (array != 0).astype(np.uint8)
     return np.isin(array, ds.region_values(region)).astype(np.uint8)
+
+
+def _evaluate_instance_prediction(gt: np.ndarray, pred_instances: np.ndarray, gt_instances: np.ndarray | None,
+                                  spacing, labels: dict[str, int] | None, regions: dict[str, tuple[int, ...]],
+                                  opts: EvaluationOptions):
+    """Score a prediction that is an instance map (``prediction_encoding: {kind: instances}``).
+
+    An instance map carries no class, so the pair is scored class-agnostically: the ground-truth foreground
+    (every label) against the union of the predicted instances, in one region named by
+    :func:`~segaudit.metrics.evaluate.instance_region` (the single label, the all-labels region such as
+    CoNSeP's ``nuclei``, else ``foreground``). With a ground-truth instance map, PQ, AJI and AJI+ join it.
+    """
+    if labels is None:
+        values = sorted(int(v) for v in np.unique(gt) if v != 0)
+        labels = {f"label_{v}": v for v in values}
+    name = instance_region(labels, regions) if labels else "foreground"
+    return evaluate_pair((gt != 0).astype(np.uint8), (pred_instances != 0).astype(np.uint8), spacing, {name: 1}, {},
+                         opts, gt_instances=gt_instances, pred_instances=pred_instances)
 
 
 def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
@@ -438,7 +461,9 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.Data
                    avg(value) FILTER (WHERE metric = 'hd95' AND NOT isnan(value) AND NOT isinf(value)) AS hd95_mean,
                    count(*) FILTER (WHERE metric = 'hd95' AND (isnan(value) OR isinf(value))) AS hd95_undefined,
                    sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
-            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion' GROUP BY dataset, model, region
+            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
+                  AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
+            GROUP BY dataset, model, region
             ORDER BY dataset, model, region""", names)
 
 

@@ -127,6 +127,13 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
             enc = ds.encoding_for(model)
             if enc.kind == "probability":
                 preds[model] = threshold_probability(read_probability(path, enc).array, enc)
+            elif enc.kind == "instances":
+                # An instance map has no classes: its union is the one label's mask, else it has no per-label volume.
+                single = list(ds.label_map.labels.values())
+                if len(single) != 1:
+                    note(path, f"{path}: instance-map prediction has no classes; no per-label volume", "info", model)
+                    continue
+                preds[model] = (read_mask(path, enc).array != 0).astype(np.uint8) * np.uint8(single[0])
             else:
                 preds[model] = read_mask(path, enc).array
         except Exception as exc:  # noqa: BLE001

@@ -186,7 +186,8 @@ def _check_image(img: Image, rec: FileRecord, add) -> None:
 
 def _check_mask(ds: DatasetConfig, img: Image, rec: FileRecord, info: FileInfo, add) -> None:
     encoding = ds.encoding_for(rec.key) if rec.role == "prediction" else ds.mask_encoding
-    if rec.role == "instances":
+    instance_map = rec.role == "instances" or encoding.kind == "instances"
+    if instance_map:
         encoding = MaskEncoding()  # instance ids are stored as plain integers
     try:
         labels = decode_mask(img.array, encoding, rec.path, img.is_color)
@@ -199,7 +200,7 @@ def _check_mask(ds: DatasetConfig, img: Image, rec: FileRecord, info: FileInfo, 
     values, counts = np.unique(labels, return_counts=True)
     present = {int(v): int(c) for v, c in zip(values, counts, strict=True) if v != 0}
     info.labels_present = ",".join(str(v) for v in sorted(present))
-    if rec.role == "instances":
+    if instance_map:
         ids = sorted(present)
         if ids and ids != list(range(1, len(ids) + 1)):
             add(rec, "noncontiguous_instances", "info",

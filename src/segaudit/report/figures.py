@@ -84,26 +84,54 @@ def _quality_bands(ax) -> None:
     ax.axhspan(hi, 1.0, color="#e8f5e9", zorder=0)
 
 
-def strip_plot(metrics: pd.DataFrame, dataset: str):
+def strip_plot(metrics: pd.DataFrame, dataset: str, label_worst: int = 3):
+    """Per-case Dice of each model and region over the quality bands; the ``label_worst`` lowest points of each
+    model and region carry their case id (every point's case is in the report's per-case table)."""
     plt = pyplot()
     d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
     regions, models = sorted(d.region.unique()), sorted(d.model.unique())
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3))
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(regions) * max(1, len(models))), 3.4))
     _quality_bands(ax)
     rng = np.random.default_rng(0)
     width = 0.8 / max(1, len(models))
     for mi, model in enumerate(models):
         for ri, region in enumerate(regions):
-            v = d[(d.model == model) & (d.region == region)].value.dropna().to_numpy()
+            g = d[(d.model == model) & (d.region == region)].dropna(subset=["value"])
+            v = g.value.to_numpy()
             x = ri + (mi - (len(models) - 1) / 2) * width + rng.uniform(-width / 4, width / 4, v.size)
             ax.scatter(x, v, s=12, color=f"C{mi}", label=model if ri == 0 else None, zorder=2)
+            for i in np.argsort(v, kind="stable")[:label_worst]:
+                ax.annotate(str(g.case.iloc[i]), (x[i], v[i]), xytext=(3, -2), textcoords="offset points",
+                            fontsize=5.5, color="#333", zorder=3)
     ax.set_xticks(range(len(regions)), regions)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("Dice per case")
     lo, hi = DEFAULT_BANDS["dice"]
-    ax.set_title(f"{dataset}: bands bad < {lo} ≤ mid < {hi} ≤ good", fontsize=10)
+    ax.set_title(f"{dataset}: bands bad < {lo} ≤ mid < {hi} ≤ good; the {label_worst} worst cases of each model "
+                 "and region are named", fontsize=9)
     if models:
         ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def intensity_boxes(summary_table: pd.DataFrame, stat: str, title: str):
+    """Box plots of one per-case intensity statistic (``stat``) per sequence, one box per dataset (site).
+
+    ``summary_table``: :func:`segaudit.analysis.image_overview.intensity_table` rows (one value per case).
+    """
+    plt = pyplot()
+    t = summary_table[summary_table.stat == stat].dropna(subset=["value"])
+    seqs = sorted(t.sequence.unique())
+    fig, axes = plt.subplots(1, max(1, len(seqs)), figsize=(2.6 * max(1, len(seqs)), 3), squeeze=False)
+    for ax, seq in zip(axes[0], seqs, strict=False):
+        g = t[t.sequence == seq]
+        names = sorted(g.dataset.unique())
+        ax.boxplot([g[g.dataset == n].value.to_numpy() for n in names], showfliers=True)
+        ax.set_xticks(range(1, len(names) + 1), [f"{n}\n(n={int((g.dataset == n).sum())})" for n in names],
+                      fontsize=6, rotation=30)
+        ax.set_title(seq, fontsize=9)
+    axes[0][0].set_ylabel(f"per-case {stat} intensity", fontsize=8)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -112,8 +140,8 @@ def failure_bars(counts: pd.DataFrame, dataset: str):
     c = counts[counts.dataset == dataset]
     piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
     piv = piv.reindex(columns=[f for f in FAILURE_CLASSES if f in piv.columns])
-    colours = {"good": "#2e7d32", "partial": "#f9a825", "disjoint": "#ef6c00", "gt_nonempty_pred_empty": "#c62828",
-               "gt_empty_pred_nonempty": "#6a1b9a", "both_empty": "#90a4ae"}
+    colours = {"good": "#2e7d32", "mid": "#f9a825", "bad": "#e57373", "disjoint": "#ef6c00", "miss": "#c62828",
+               "false_alarm": "#6a1b9a", "both_empty": "#90a4ae", "undefined": "#607d8b"}
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(piv) + 1.2))
     left = np.zeros(len(piv))
     labels = [f"{m} / {r}" for m, r in piv.index]
@@ -134,7 +162,9 @@ def matrix_plot(mat: pd.DataFrame, title: str):
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             v = mat.iat[i, j]
-            ax.text(j, i, "–" if pd.isna(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+            # Over-segmentation shares can exceed 1 by orders of magnitude: no decimals there.
+            txt = "–" if pd.isna(v) else f"{v:.2f}" if v < 10 else f"{v:,.0f}"
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
     ax.set_xlabel("prediction", fontsize=8)
     ax.set_ylabel("ground truth", fontsize=8)
     ax.set_title(title, fontsize=8)
@@ -179,8 +209,8 @@ def bias_scatter(t: pd.DataFrame, res: dict, title: str, size_unit: str = "mm³,
     ax.set_xlabel(f"true lesion size ({size_unit})")
     ax.set_ylabel("Dice")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} [{res['ci_low']:.2f}, {res['ci_high']:.2f}], "
-                 f"p = {res['p']:.2g}", fontsize=8)
+    ci = f"[{res['ci_low']:.2f}, {res['ci_high']:.2f}]" if np.isfinite(res["ci_low"]) else "(CI: n too small)"
+    ax.set_title(f"{title}\nSpearman ρ = {res['spearman_rho']:.2f} {ci}, p = {res['p']:.2g}", fontsize=8)
     ax.legend(fontsize=7, loc="lower right")
     return fig
 
@@ -231,29 +261,65 @@ def _block_reduce(a: np.ndarray, f: int, fn) -> np.ndarray:
     return fn(a.reshape(r, f, c, f), axis=(1, 3))
 
 
-def overlay_panel(image: np.ndarray | None, gt: np.ndarray, pred: np.ndarray):
+def crop_box(gt: np.ndarray, pred: np.ndarray, margin: float = 0.5, min_size: int = 32) -> tuple[slice, slice]:
+    """The 2D window a panel shows: the bounding box of ground truth and prediction together, grown by
+    ``margin`` × its size on each side and to at least ``min_size`` pixels (within the image), so that a
+    one-pixel lesion fills a visible share of the panel. Both masks empty: the whole slice."""
+    both = gt | pred
+    if not both.any():
+        return slice(0, gt.shape[0]), slice(0, gt.shape[1])
+    out = []
+    for axis in (0, 1):
+        idx = np.flatnonzero(both.any(axis=1 - axis))
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        size = max(int(np.ceil((hi - lo) * (1 + 2 * margin))), min_size)
+        n = gt.shape[axis]
+        size = min(size, n)
+        start = min(max(0, (lo + hi - size) // 2), n - size)
+        out.append(slice(start, start + size))
+    return out[0], out[1]
+
+
+def _display(img: np.ndarray) -> np.ndarray:
+    """An RGB image as floats in [0, 1] for imshow (uint8 /255; other ranges min-max scaled)."""
+    a = img[..., :3].astype(np.float32)
+    if img.dtype == np.uint8:
+        return a / 255.0
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def overlay_panel(image: np.ndarray | None, gt: np.ndarray, pred: np.ndarray, crop: bool = False):
     """A 2D slice with true positives green, false positives red and false negatives blue over the image.
 
-    ``image`` (or None: grey background) and the boolean masks share one 2D shape. Slices larger than
-    480 pixels are block-reduced first (masks by any, image by mean), so a tiny lesion stays visible and a
-    4288-pixel photograph does not cost seconds to draw.
+    ``image`` (or None: grey background) shares the masks' 2D shape; a colour image (H × W × 3: H&E,
+    fundus) is drawn in colour, a grey one in grey. ``crop`` shows only :func:`crop_box`'s window around the
+    masks. Windows larger than 480 pixels are block-reduced first (masks by any, image by mean), so a tiny
+    lesion stays visible and a 4288-pixel photograph does not cost seconds to draw.
     """
     plt = pyplot()
     g, p, img = gt, pred, image
+    if crop:
+        rows, cols = crop_box(g, p)
+        g, p = g[rows, cols], p[rows, cols]
+        img = img[rows, cols] if img is not None else None
     f = int(np.ceil(max(g.shape) / _PANEL_PIXELS))
+    colour = img is not None and img.ndim == 3
     if f > 1:  # a 4288-pixel fundus photo drawn at 240 px: block-reduce first (masks by any, image by mean)
         g, p = _block_reduce(g, f, np.any), _block_reduce(p, f, np.any)
-        img = _block_reduce(img.astype(np.float32), f, np.mean) if img is not None else None
+        if img is not None:
+            img = (np.stack([_block_reduce(img[..., c].astype(np.float32), f, np.mean) for c in range(3)], axis=-1)
+                   .astype(img.dtype) if colour else _block_reduce(img.astype(np.float32), f, np.mean))
     overlay = np.zeros((*g.shape, 4))
     overlay[g & p] = (0.2, 0.8, 0.2, 0.6)   # true positive: green
     overlay[~g & p] = (0.9, 0.2, 0.2, 0.6)  # false positive: red
     overlay[g & ~p] = (0.2, 0.4, 1.0, 0.6)  # false negative: blue
-    fig, ax = plt.subplots(figsize=(2.6, 2.6))
+    fig, ax = plt.subplots(figsize=(3.4, 3.4))
     if img is not None:
-        ax.imshow(img, cmap="gray")
+        ax.imshow(_display(img)) if colour else ax.imshow(img, cmap="gray")
     else:
         ax.set_facecolor("#eeeeee")
-    ax.imshow(overlay)
+    ax.imshow(overlay, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     return fig

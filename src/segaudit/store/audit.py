@@ -8,13 +8,22 @@ and feature tables wide, one row per case (``ID`` + numeric columns). Column mea
 two places, so the import keeps them apart instead of pretending they are equal:
 
 * ``HAUS`` is AUDIT's one-directional Hausdorff distance from the prediction's voxels to the ground truth's, in
-  voxel units; it is imported as ``hd_audit``. On export, ``HAUS`` receives segaudit's symmetric ``hd`` (mm).
+  voxel units; it is imported as ``hd_audit``. On export, ``HAUS`` receives segaudit's symmetric ``hd`` (mm)
+  when the store has it, else ``hd_audit`` (a store imported from AUDIT exports AUDIT's own HAUS back
+  unchanged); :func:`export_audit_tables` says which, per dataset.
 * ``SIZE`` is the predicted volume (voxel count x voxel volume): imported as and exported from ``pred_volume``.
+
+Imported feature tables also feed segaudit's analyses: ``lesion_size_<label>`` becomes the ground truth's lesion
+volume of that label (``group = "lesion"``, ``feature = "volume"``, label upper-cased, ``whole`` -> ``WT``;
+AUDIT counts voxels, mm³ on 1 mm grids), ``longitudinal_id`` and ``time_point`` become the ``cases`` table's
+subject and time point, and the metric table's ``SIZE`` becomes each model's predicted lesion volume (its
+whole-tumour volume is the sum over AUDIT's disjoint labels, an empty ``SIZE`` being an empty prediction).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +159,12 @@ def import_audit(out_dir: str | Path, metrics: list[str | Path] = (), features: 
         raise SegauditError("give at least one AUDIT table (--metrics CSV or --features CSV)")
     m = pd.concat([read_audit_metrics(p, dataset) for p in metrics]) if metrics else None
     f = pd.concat([read_audit_features(p, dataset) for p in features]) if features else None
+    cases = pd.concat([read_audit_cases(p, dataset) for p in features]) if features else None
+    if f is not None:
+        f = pd.concat([f.assign(model=""), audit_lesion_volumes(f)], ignore_index=True)
+    if m is not None:
+        pred = audit_predicted_volumes(m)
+        f = pred if f is None else pd.concat([f, pred], ignore_index=True)
     counts = {}
     with ResultsStore(out_dir) as store:
         run_id = store.start_run("import-audit", "", {"metrics": [str(p) for p in metrics],
@@ -158,32 +173,115 @@ def import_audit(out_dir: str | Path, metrics: list[str | Path] = (), features: 
             m = m.assign(run_id=run_id)
             counts["metrics"] = store.replace("metrics", m, {"dataset": sorted(m.dataset.unique())})
         if f is not None:
+            # Keyed by (dataset, model): importing a metric table later keeps the imported ground-truth
+            # features, and importing features keeps the predicted volumes of an earlier metric import.
             f = f.assign(run_id=run_id)
-            counts["features"] = store.replace("features", f, {"dataset": sorted(f.dataset.unique())})
+            store.replace_keyed({"features": f}, f[["dataset", "model"]].drop_duplicates())
+            counts["features"] = len(f)
+        if cases is not None and len(cases):
+            cases = cases.assign(run_id=run_id)
+            counts["cases"] = store.replace("cases", cases, {"dataset": sorted(cases.dataset.unique())})
         store.finish_run(run_id, "ok", counts)
     return counts
 
 
-def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
+@dataclass
+class AuditExport:
+    """What :func:`export_audit_tables` wrote: the files, and per dataset the store metric put under ``HAUS``
+    (``"hd"``, ``"hd_audit"`` or ``None`` when the store has neither and the column is empty)."""
+
+    paths: list[Path] = field(default_factory=list)
+    haus: dict[str, str | None] = field(default_factory=dict)
+
+
+def haus_metric(present: set[str]) -> str | None:
+    """The store metric exported as AUDIT's ``HAUS``: segaudit's ``hd`` when computed, else an imported
+    ``hd_audit`` (AUDIT's own value, so an import-export round trip reproduces it), else None."""
+    return next((m for m in ("hd", "hd_audit") if m in present), None)
+
+
+def export_audit_tables(store: ResultsStore, out_dir: str | Path) -> AuditExport:
     """Write one AUDIT-style metric CSV per dataset (``extracted_information_<dataset>.csv``), atomically.
 
-    Regions are segaudit's labels and regions; values missing in the store (e.g. no ``hd`` computed) are empty.
+    Regions are segaudit's labels and regions; values missing in the store are empty. ``HAUS`` is filled from
+    :func:`haus_metric` of each dataset's metrics; the result names the one used.
     """
+    wanted = {*EXPORT_MAP.values(), "hd_audit"}
     df = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE metric IN "
-                     f"({', '.join(repr(v) for v in EXPORT_MAP.values())})")
+                     f"({', '.join(repr(v) for v in sorted(wanted))})")
     out_dir = Path(out_dir)
-    written = []
+    result = AuditExport()
     for ds, part in df.groupby("dataset", sort=True):
         keys = ["case", "region", "model", "metric"]
         wide = (part.drop_duplicates(keys, keep="last").set_index(keys)["value"].unstack("metric")
                 .reset_index())
+        columns = {**EXPORT_MAP, "HAUS": haus_metric(set(part.metric))}
         table = pd.DataFrame({"ID": wide["case"], "region": wide["region"]})
-        for col, metric in EXPORT_MAP.items():
+        for col, metric in columns.items():
             table[col] = wide[metric] if metric in wide else np.nan
         table["model"] = wide["model"]
         table = table.sort_values(["model", "ID", "region"], kind="stable")[AUDIT_METRIC_COLUMNS]
-        written.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv", table.to_csv(index=False)))
-    return written
+        result.paths.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv",
+                                              table.to_csv(index=False)))
+        result.haus[str(ds)] = columns["HAUS"]
+    return result
+
+
+def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
+    """:func:`export_audit_tables`, returning only the paths written."""
+    return export_audit_tables(store, out_dir).paths
+
+
+def _audit_label(name: str) -> str:
+    """AUDIT's lower-case label name in feature columns (``et``, ``snfh``, ``whole``) as a store region."""
+    return "WT" if name == "whole" else name.upper()
+
+
+def audit_lesion_volumes(features: pd.DataFrame) -> pd.DataFrame:
+    """Ground-truth lesion volumes from imported AUDIT features (``lesion_size_<label>`` columns) as segaudit
+    lesion rows: dataset, case, model '', source <LABEL>, group ``lesion``, feature ``volume``, value.
+
+    AUDIT's sizes are voxel counts (mm³ on BraTS's 1 mm grids); NaN stays NaN.
+    """
+    f = features[features.feature.str.match(r"^lesion_size_[a-z0-9]+$")]
+    return pd.DataFrame({"dataset": f.dataset, "case": f.case, "model": "",
+                         "source": f.feature.str.removeprefix("lesion_size_").map(_audit_label),
+                         "group": "lesion", "feature": "volume", "value": f.value.astype(float)})
+
+
+def audit_predicted_volumes(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each model's predicted lesion volume per case and label from imported AUDIT metrics (``SIZE``, i.e.
+    ``pred_volume``), plus ``WT`` = the sum over the labels, as feature rows like :func:`audit_lesion_volumes`.
+
+    AUDIT leaves ``SIZE`` empty when the prediction of a label is empty, so an empty cell counts 0 in the sum;
+    AUDIT's regions are disjoint labels, so the sum is the whole lesion. A table that already has ``WT`` keeps it.
+    """
+    v = metrics[metrics.metric == "pred_volume"][["dataset", "case", "model", "region", "value"]]
+    if v.empty:
+        return pd.DataFrame(columns=["dataset", "case", "model", "source", "group", "feature", "value"])
+    parts = [v]
+    if not (v.region == "WT").any():
+        parts.append(v.assign(value=v.value.fillna(0.0)).groupby(["dataset", "case", "model"], as_index=False)
+                     .value.sum().assign(region="WT"))
+    out = pd.concat(parts, ignore_index=True).rename(columns={"region": "source"})
+    return out.assign(group="lesion", feature="volume")[["dataset", "case", "model", "source", "group", "feature",
+                                                         "value"]]
+
+
+def read_audit_cases(path: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """The cases of an AUDIT feature table with AUDIT's ``longitudinal_id`` (subject) and ``time_point``.
+
+    Columns: dataset, case, subject (None where AUDIT's is empty), timepoint (text; None without a subject,
+    since AUDIT writes time point 0 for every cross-sectional case), metadata (``{}``).
+    """
+    path = Path(path)
+    df = pd.read_csv(path, dtype={"ID": str, "longitudinal_id": str, "time_point": str})
+    subject = df["longitudinal_id"] if "longitudinal_id" in df else pd.Series(None, index=df.index, dtype=object)
+    subject = subject.where(subject.notna() & subject.astype(str).str.strip().ne(""), None)
+    tp = df["time_point"] if "time_point" in df else pd.Series(None, index=df.index, dtype=object)
+    tp = tp.where(subject.notna(), None)
+    return pd.DataFrame({"dataset": dataset or dataset_name(path), "case": df["ID"].astype(str),
+                         "subject": subject, "timepoint": tp, "metadata": "{}"})
 
 
 # ---------------------------------------------------------------------------------------------- feature parity

@@ -242,8 +242,10 @@ class ResultsStore:
         """Replace the rows of several tables for a set of keys, in one transaction.
 
         ``keys`` holds key tuples (its columns, e.g. dataset, case, model); every row of each table in
-        ``frames`` whose key columns equal one of the tuples is deleted (in ``errors`` only those of ``step``),
-        then the new rows are inserted. A crash in between leaves the previous rows untouched.
+        ``frames`` whose key columns equal one of the tuples is deleted, then the new rows are inserted. A crash
+        in between leaves the previous rows untouched. With ``step``, rows that another step wrote are kept
+        (``errors``: by its ``step`` column; other tables: rows whose run is another step's), so steps sharing
+        a table (``evaluate`` and ``agree`` in ``metrics``) never delete each other's rows.
         """
         cols = list(keys.columns)
         self.con.execute("BEGIN TRANSACTION")
@@ -251,9 +253,15 @@ class ResultsStore:
             self.con.register("_keys", keys.astype(str))
             for table, frame in frames.items():
                 cond = " AND ".join(f"t.{_quote(c)} = k.{_quote(c)}" for c in cols)
-                if table == "errors" and step:
-                    cond += " AND t.step = '" + step.replace("'", "''") + "'"
-                self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}")
+                params: list = []
+                if step and table == "errors":
+                    cond += " AND t.step = ?"
+                    params.append(step)
+                elif step:
+                    cond += (" AND (t.run_id IS NULL OR t.run_id NOT IN "
+                             "(SELECT run_id FROM runs WHERE step <> ? AND run_id IS NOT NULL))")
+                    params.append(step)
+                self.con.execute(f"DELETE FROM {_quote(table)} t USING _keys k WHERE {cond}", params)
                 self._insert(table, frame)
                 if table in UNIQUE_KEYS and len(frame):
                     outside = frame.reindex(columns=cols).astype(str).merge(
