@@ -22,6 +22,7 @@ import pandas as pd
 
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import atomic_write_text
+from segaudit.io.paths import output_path
 from segaudit.store.store import ResultsStore
 
 AUDIT_METRIC_COLUMNS = ["ID", "region", "DICE", "JACC", "ACCU", "PREC", "SENS", "SPEC", "HAUS", "SIZE", "model"]
@@ -167,6 +168,9 @@ def import_audit(out_dir: str | Path, metrics: list[str | Path] = (), features: 
 def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
     """Write one AUDIT-style metric CSV per dataset (``extracted_information_<dataset>.csv``), atomically.
 
+    ``<dataset>`` is made a safe file name (:func:`segaudit.io.paths.safe_component`); the file always lands
+    in ``out_dir``.
+
     Regions are segaudit's labels and regions; values missing in the store (e.g. no ``hd`` computed) are empty.
     """
     df = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE metric IN "
@@ -182,7 +186,9 @@ def export_audit(store: ResultsStore, out_dir: str | Path) -> list[Path]:
             table[col] = wide[metric] if metric in wide else np.nan
         table["model"] = wide["model"]
         table = table.sort_values(["model", "ID", "region"], kind="stable")[AUDIT_METRIC_COLUMNS]
-        written.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv", table.to_csv(index=False)))
+        # The dataset name comes from data: a safe file name, checked to stay in out_dir.
+        path = output_path(out_dir, f"extracted_information_{ds}", suffix=".csv")
+        written.append(atomic_write_text(path, table.to_csv(index=False)))
     return written
 
 
