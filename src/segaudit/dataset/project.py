@@ -18,7 +18,10 @@ Example (``segaudit.yaml``)::
 ``mask_encoding`` / ``prediction_encoding`` say how 2D masks are drawn (see
 :class:`segaudit.io.MaskEncoding`); ``instances`` is a template of ground-truth instance maps (H&E nuclei) and
 ``prediction_encoding: {kind: instances}`` (per dataset or per model) declares predictions that are instance
-maps, scored with PQ, AJI and AJI+ against them. Unknown keys are errors, so a typo never silently disables a check.
+maps, scored with PQ, AJI and AJI+ against them. ``geometry`` (``strict``, ``resample_nearest`` or
+``ignore_affine``) says what ``evaluate`` and ``features`` do with a mask whose grid (shape, spacing, origin,
+direction) differs from its reference's (see :mod:`segaudit.io.geometry`). Unknown keys are errors, so a typo
+never silently disables a check.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import yaml
 from segaudit.dataset.labels import LabelMap
 from segaudit.dataset.templates import template_fields, validate_template
 from segaudit.errors import ConfigError
+from segaudit.io.geometry import GEOMETRY_MODES
 from segaudit.io.image import MaskEncoding
 
 DATASET_KEYS = {
     "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
-    "longitudinal", "description",
+    "longitudinal", "description", "geometry",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column"}
@@ -80,6 +84,8 @@ class DatasetConfig:
     metadata: MetadataSpec | None = None
     longitudinal: re.Pattern | None = None
     description: str = ""
+    #: How masks on another grid are used (:data:`segaudit.io.geometry.GEOMETRY_MODES`): ``strict`` refuses them.
+    geometry: str = "strict"
 
     @property
     def pred_encoding(self) -> MaskEncoding:
@@ -240,6 +246,11 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
             raise ConfigError(f"{where}: longitudinal pattern must have named groups (?P<subject>...) and "
                               "(?P<timepoint>...)")
         ds.longitudinal = rx
+
+    geometry = data.get("geometry", "strict")
+    if geometry not in GEOMETRY_MODES:
+        raise ConfigError(f"{where}: geometry must be one of {', '.join(GEOMETRY_MODES)}, not {geometry!r}")
+    ds.geometry = str(geometry)
 
     if not (ds.images or ds.ground_truth or ds.predictions or ds.instances):
         raise ConfigError(f"{where}: declares no files (give images, ground_truth or predictions)")
