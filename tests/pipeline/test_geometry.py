@@ -167,3 +167,22 @@ def test_features_refuse_a_ground_truth_on_another_grid_unless_told(tmp_path, de
     assert main(["features", str(proj), "--out", str(tmp_path / "cli"), "--groups", "lesion", "--no-shape",
                  "--no-progress", "--ignore-affine"]) == 0
     assert (features_table(tmp_path / "cli", metadata=False).group == "lesion").any()
+
+
+def test_geometry_key_and_tolerances_are_validated(grids, tmp_path):
+    from segaudit.errors import ConfigError
+    from segaudit.io.geometry import GridTolerance
+
+    data = yaml.safe_load((grids / "p.yaml").read_text())
+    data["datasets"]["LUMIERE"]["geometry"] = "resample"  # a typo never silently picks a policy
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="geometry must be one of strict, resample_nearest, ignore_affine"):
+        load_project(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="tolerances must be numbers"):
+        GridTolerance.from_qc({"origin_tol": "abc"})
+    # A looser origin tolerance (qc: origin_tol) lets the 30 mm header shift through, as in QC.
+    data["datasets"]["LUMIERE"]["geometry"] = "strict"
+    data["qc"] = {"origin_tol": 31}
+    (tmp_path / "loose.yaml").write_text(yaml.safe_dump(data))
+    res = evaluate_project(load_project(tmp_path / "loose.yaml"), tmp_path / "run", FAST, progress=False)
+    assert {"orig", "shift", "gt_shift"} == set(res.metrics.model) and set(res.errors.model) == {"flip", "gt_flip"}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segaudit.errors import ConfigError
 from segaudit.io.image import Geometry, Image, compare_geometry, format_vector
 
 GEOMETRY_MODES = ("strict", "resample_nearest", "ignore_affine")
@@ -43,7 +44,13 @@ class GridTolerance:
         """From the project's ``qc:`` section (other keys ignored: QC validates that section)."""
         qc = qc if isinstance(qc, dict) else {}
         keys = ("spacing_tol", "origin_tol", "direction_tol")
-        return cls(**{k: float(qc[k]) for k in keys if k in qc})
+        try:
+            tol = {k: float(qc[k]) for k in keys if k in qc}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"qc: tolerances must be numbers ({exc})") from exc
+        if any(not v >= 0 for v in tol.values()):
+            raise ConfigError(f"qc: tolerances must be >= 0, got {tol}")
+        return cls(**tol)
 
 
 @dataclass

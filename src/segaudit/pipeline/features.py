@@ -10,8 +10,8 @@ Bad input never stops the run and never silently drops a row: a missing or unrea
 (warning) and the case's other features are still computed; a ground truth whose grid (shape, spacing, origin or
 direction, QC's tolerances) differs from the images is recorded (error naming both geometries) and only its
 lesion features are left out, unless the dataset's ``geometry:`` opts in (:mod:`segaudit.io.geometry`);
-an RGB image is split into its channels
-(``<sequence>.red`` ...); NaN voxels, constant images and empty labels are recorded as warnings.
+an RGB image is split into its channels (``<sequence>.red`` ...); NaN voxels, constant images and empty labels
+are recorded as warnings.
 """
 
 from __future__ import annotations
