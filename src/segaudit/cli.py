@@ -262,6 +262,23 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
                       soft_wrap=True)
 
 
+def _ignore_affine(args) -> bool:
+    """``--ignore-affine``, refused together with ``--resample-nearest`` (resampling needs the affines)."""
+    if args.ignore_affine and args.resample_nearest:
+        raise SegauditError("--ignore-affine and --resample-nearest exclude each other: resampling goes through "
+                            "the affines that --ignore-affine says are wrong")
+    return bool(args.ignore_affine)
+
+
+def _add_geometry_arguments(s, what: str) -> None:
+    s.add_argument("--resample-nearest", action="store_true",
+                   help=f"resample {what} on another grid (shape, spacing, origin or direction) into the reference's "
+                        "physical space, nearest neighbour through the affines (default: an error row)")
+    s.add_argument("--ignore-affine", action="store_true",
+                   help=f"use same-shape {what} voxel by voxel whatever their headers say, recorded as a warning "
+                        "(for data known to carry wrong headers, e.g. AUDIT ground truths at origin 0)")
+
+
 def cmd_evaluate(args) -> int:
     from segaudit.pipeline.evaluate import evaluate_project
 
@@ -270,7 +287,8 @@ def cmd_evaluate(args) -> int:
     options = evaluation_options(args)
     res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                            force=args.force, progress=not args.no_progress, missing_as_empty=args.missing_as_empty,
-                           resample=args.resample_nearest, executor=args.executor, argv=sys.argv)
+                           resample=args.resample_nearest, executor=args.executor, argv=sys.argv,
+                           ignore_affine=_ignore_affine(args))
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
@@ -340,7 +358,8 @@ def cmd_features(args) -> int:
     except (TypeError, ValueError) as exc:
         raise SegauditError(str(exc)) from exc
     res = extract_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
-                          force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv)
+                          force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv,
+                          resample=args.resample_nearest, ignore_affine=_ignore_affine(args))
     if res.skipped:
         console.print(f"{len(res.skipped)} case(s) already extracted with these settings were skipped "
                       "(--force to re-extract)")
@@ -584,8 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--unknown-labels", choices=["background", "error"], help="values not in the label map")
     s.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics")
     s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
-    s.add_argument("--resample-nearest", action="store_true",
-                   help="resample predictions on another grid onto the ground truth's (nearest neighbour)")
+    _add_geometry_arguments(s, "predictions")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("agree", help="agreement between models, no ground truth needed: pairs, STAPLE, consensus")
@@ -609,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="brain/foreground: auto (differs from the corner value, holes filled), nonzero (!= 0) or "
                         "positive (> 0, AUDIT's intensity region)")
     s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
+    _add_geometry_arguments(s, "masks")
     s.set_defaults(func=cmd_features)
 
     s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")

@@ -43,7 +43,9 @@ def bad_project(tmp_path_factory, demo_data):
     data = {"datasets": {"BraTS2020": {
         "root": str(root), "images": "{root}/BraTS2020_images/{case}/{case}_{sequence}.nii.gz",
         "sequences": ["t1", "t1ce", "t2", "flair"],
-        "ground_truth": "{root}/BraTS2020_images/{case}/{case}_seg.nii.gz", "label_convention": "audit"}}}
+        "ground_truth": "{root}/BraTS2020_images/{case}/{case}_seg.nii.gz", "label_convention": "audit",
+        # AUDIT's BraTS2020 ground truths are written at origin 0, the images at (0, 239, 0): same voxels.
+        "geometry": "ignore_affine"}}}
     path = root.parent / "segaudit.yaml"
     path.write_text(yaml.safe_dump(data))
     assert gzip.decompress((src / "BraTS20_Training_001_seg.nii.gz").read_bytes())  # the copy is sound

@@ -57,7 +57,7 @@ def project_file(tmp_path_factory, demo_data, tests_data) -> Path:
            "sequences": ["t1", "t1ce", "t2", "flair"],
            "ground_truth": "{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz",
            "predictions": "{root}/BraTS2024_SSA_seg/{model}/{case}/{case}_pred.nii.gz",
-           "label_convention": "audit"}
+           "label_convention": "audit", "geometry": "ignore_affine"}  # AUDIT's GT headers are wrong
     path = root / "segaudit.yaml"
     path.write_text(yaml.safe_dump({"name": "report-test", "datasets": {
         "LUMIERE": lumiere, "brainmets_t2w_slices": mets, "BraTS2024_SSA": ssa}}))

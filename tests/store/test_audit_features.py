@@ -25,11 +25,12 @@ def extracted(tmp_path_factory, demo_data, tests_data):
         "BraTS2020": {"root": str(demo_data / "brats_audit" / "BraTS2020"), "images": BRATS2020,
                       "sequences": ["t1ce", "t1", "t2", "flair"],
                       "ground_truth": BRATS2020.replace("{sequence}", "seg"),
-                      "label_convention": "audit"},
+                      "label_convention": "audit", "geometry": "ignore_affine"},
         "BraTS2024_SSA": {"root": str(tests_data / "brats_audit" / "BraTS2024_SSA"), "images": SSA,
                           "sequences": ["t1ce", "t1", "t2", "flair"],
                           "ground_truth": SSA.replace("{sequence}", "seg"),
-                          "label_convention": "audit"}}}
+                          "label_convention": "audit", "geometry": "ignore_affine"}}}
+    # AUDIT's ground truths carry origin-0 (and, for SSA, LPS) headers over RAS images: same voxels.
     (tmp / "p.yaml").write_text(yaml.safe_dump(project))
     return extract_project(load_project(tmp / "p.yaml"), tmp / "run", progress=False)
 

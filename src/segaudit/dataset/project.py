@@ -18,7 +18,10 @@ Example (``segaudit.yaml``)::
 ``mask_encoding`` / ``prediction_encoding`` say how 2D masks are drawn (see
 :class:`segaudit.io.MaskEncoding`); ``instances`` is a template of ground-truth instance maps (H&E nuclei) and
 ``prediction_encoding: {kind: instances}`` (per dataset or per model) declares predictions that are instance
-maps, scored with PQ, AJI and AJI+ against them. Unknown keys are errors, so a typo never silently disables a check.
+maps, scored with PQ, AJI and AJI+ against them. ``geometry`` (``strict``, ``resample_nearest`` or
+``ignore_affine``) says what ``evaluate`` and ``features`` do with a mask whose grid (shape, spacing, origin,
+direction) differs from its reference's (see :mod:`segaudit.io.geometry`). Unknown keys are errors, so a typo
+never silently disables a check.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import yaml
 from segaudit.dataset.labels import LabelMap
 from segaudit.dataset.templates import template_fields, validate_template
 from segaudit.errors import ConfigError
+from segaudit.io.geometry import GEOMETRY_MODES
 from segaudit.io.image import MaskEncoding
 
 DATASET_KEYS = {
     "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
-    "longitudinal", "description", "ground_truth_region", "prediction_region",
+    "longitudinal", "description", "ground_truth_region", "prediction_region", "geometry",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
@@ -86,13 +90,14 @@ PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("<dataset>.models", "list", "from the files", "models: [nnUnet, SegResNet]",
                "values of `{model}` (default: every folder/file name found)"),
     ProjectKey("<dataset>.label_convention", "name", "none", "label_convention: brats2020",
-               "preset labels and regions: audit, brats2020, brats2023, binary"),
+               "preset labels and regions: audit, brats2020, brats2023, binary, consep"),
     ProjectKey("<dataset>.labels", "mapping", "from the convention", "labels: {ENH: 1, NEC: 2, EDE: 3}",
                "label name -> value in the masks"),
     ProjectKey("<dataset>.regions", "mapping", "from the convention", "regions: {WT: [ENH, NEC, EDE]}",
                "region name -> labels scored together"),
     ProjectKey("<dataset>.mask_encoding", "mapping", "{kind: labels}", "mask_encoding: {kind: binary, threshold: 127}",
-               "how ground-truth values are stored: kind labels/binary/probability, channel, threshold, foreground"),
+               "how ground-truth values are stored: kind labels/binary/probability, channel, threshold, foreground "
+               "(predictions also kind instances: instance maps, scored with PQ/AJI)"),
     ProjectKey("<dataset>.prediction_encoding", "mapping, or model -> mapping", "the mask_encoding",
                "prediction_encoding: {nnUnet: {kind: probability}, unet: {kind: binary, channel: green}}",
                "how predictions are stored, for all models or per model"),
@@ -106,6 +111,11 @@ PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("<dataset>.metadata.sheet", "name or index", "first", "sheet: 0", "XLSX sheet"),
     ProjectKey("<dataset>.metadata.split_column", "column", "split", "split_column: fold",
                "column naming each case's split"),
+    ProjectKey("<dataset>.metadata.covariates", "list of columns", "columns that look like covariates",
+               "covariates: [sex, site]", "metadata columns used as bias subgroups"),
+    ProjectKey("<dataset>.geometry", "strict, resample_nearest or ignore_affine", "strict",
+               "geometry: ignore_affine",
+               "what evaluate and features do with a mask on another grid than its reference"),
     ProjectKey("<dataset>.longitudinal", "mapping or regex", "none",
                "longitudinal: {pattern: \"(?P<subject>.+)-week-(?P<timepoint>\\\\d+)\"}",
                "regex on case ids with groups `subject` and `timepoint`"),
@@ -200,6 +210,8 @@ class DatasetConfig:
     metadata: MetadataSpec | None = None
     longitudinal: re.Pattern | None = None
     description: str = ""
+    #: How masks on another grid are used (:data:`segaudit.io.geometry.GEOMETRY_MODES`): ``strict`` refuses them.
+    geometry: str = "strict"
     #: The ground truth is a binary mask of this region (whole tumour...): only this region is scored.
     ground_truth_region: str | None = None
     #: Model -> region whose binary mask that model's prediction is ("*" for every model).
@@ -392,6 +404,11 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
             raise ConfigError(f"{where}: longitudinal pattern must have named groups (?P<subject>...) and "
                               "(?P<timepoint>...)")
         ds.longitudinal = rx
+
+    geometry = data.get("geometry", "strict")
+    if geometry not in GEOMETRY_MODES:
+        raise ConfigError(f"{where}: geometry must be one of {', '.join(GEOMETRY_MODES)}, not {geometry!r}")
+    ds.geometry = str(geometry)
 
     if not (ds.images or ds.ground_truth or ds.predictions or ds.instances):
         raise ConfigError(f"{where}: declares no files (give images, ground_truth or predictions)")

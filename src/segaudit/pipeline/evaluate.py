@@ -22,10 +22,8 @@ import pandas as pd
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
+from segaudit.io.geometry import GridTolerance, align_to
 from segaudit.io.image import (
-    Geometry,
-    Image,
-    compare_geometry,
     format_vector,
     read_geometry,
     read_mask,
@@ -125,6 +123,14 @@ class CaseJob:
     missing_as_empty: bool = False
     resample: bool = False
     grid: DatasetGrid | None = None
+    ignore_affine: bool = False
+    tolerance: GridTolerance = field(default_factory=GridTolerance)
+
+    @property
+    def geometry(self) -> str:
+        """The geometry policy for this job: a command-line opt-in overrides the dataset's ``geometry:``."""
+        return "resample_nearest" if self.resample else "ignore_affine" if self.ignore_affine else \
+            self.dataset.geometry
 
 
 @dataclass
@@ -170,33 +176,6 @@ def nothing_to_score(project: ProjectConfig) -> list[str]:
     return out
 
 
-def resample_nearest(pred: Image, ref: Image) -> np.ndarray:
-    """Resample a label map onto another image's grid with nearest-neighbour interpolation (via the affines).
-
-    Voxels of the reference grid falling outside the prediction are background (0).
-    """
-    from scipy import ndimage
-
-    nd = ref.array.ndim
-    a_ref = _affine(ref, nd)
-    a_pred = _affine(pred, nd)
-    m = np.linalg.inv(a_pred) @ a_ref  # reference voxel -> prediction voxel
-    return ndimage.affine_transform(pred.array, m[:nd, :nd], offset=m[:nd, nd], output_shape=ref.array.shape,
-                                    order=0, mode="constant", cval=0)
-
-
-def _affine(img: Image, nd: int) -> np.ndarray:
-    if img.affine is not None and img.affine.shape[0] >= nd + 1:
-        a = np.eye(nd + 1)
-        a[:nd, :nd] = img.affine[:nd, :nd]
-        a[:nd, nd] = img.affine[:nd, 3] if img.affine.shape[1] == 4 else img.affine[:nd, nd]
-        return a
-    a = np.eye(nd + 1)
-    a[:nd, :nd] = np.diag(img.spacing[:nd])
-    a[:nd, nd] = img.origin[:nd]
-    return a
-
-
 def evaluate_case(job: CaseJob) -> CaseOutput:
     """Score one case against every model of the job; never raises (failures become error rows)."""
     ds, opts = job.dataset, job.options
@@ -240,19 +219,15 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
                     pimg.array = threshold_probability(prob, enc)
                 else:
                     pimg = read_mask(path, enc)
-                diffs = compare_geometry_strict(pimg, gt)
-                if diffs:
-                    if not job.resample:
-                        fail(model, path, f"{path}: prediction grid differs from the ground truth "
-                                          f"{job.ground_truth} ({'; '.join(diffs)}); pass --resample-nearest to "
-                                          "resample it onto the ground-truth grid")
-                        continue
-                    fail(model, path, f"{path}: resampled onto the ground-truth grid (nearest neighbour): "
-                                      f"{'; '.join(diffs)}", "warning")
-                    pimg.array = resample_nearest(pimg, gt)
-                    if prob is not None:
-                        prob = None  # a resampled soft map would need interpolation: skip soft metrics
-                pred_arr = pimg.array
+                # Full geometry (shape, spacing, origin, direction), not only the shape: see io.geometry.
+                al = align_to(pimg, gt, job.geometry, "prediction", job.tolerance, ds.spacing)
+                if al.severity:
+                    fail(model, path, al.message, al.severity)
+                if al.array is None:
+                    continue
+                if al.resampled and prob is not None:
+                    prob = None  # a resampled soft map would need interpolation: skip soft metrics
+                pred_arr = al.array
             only = ds.scored_region(model)
             if enc.kind == "instances":
                 if inst is None:
@@ -312,16 +287,10 @@ def _evaluate_instance_prediction(gt: np.ndarray, pred_instances: np.ndarray, gt
                          opts, gt_instances=gt_instances, pred_instances=pred_instances)
 
 
-def compare_geometry_strict(pred: Image, gt: Image) -> list[str]:
-    """Shape or spacing differences between a prediction and its ground truth (origin/direction are QC's)."""
-    if pred.array.shape != gt.array.shape:
-        return [f"shape {pred.array.shape} vs {gt.array.shape}"]
-    return [d for d in compare_geometry(Geometry.of(pred), Geometry.of(gt)) if d.startswith("spacing")]
-
-
 def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tuple[str, str, str]] | None = None,
                missing_as_empty: bool = False, resample: bool = False,
-               grids: dict[str, DatasetGrid] | None = None) -> tuple[list[CaseJob], list[tuple]]:
+               grids: dict[str, DatasetGrid] | None = None, ignore_affine: bool = False
+               ) -> tuple[list[CaseJob], list[tuple]]:
     """One job per case with at least one model left to score; also the case-models skipped as done.
 
     ``grids`` (from :func:`dataset_grids`) gives each dataset's unit and common empty-mask penalty; computed
@@ -330,6 +299,7 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
     done = done or set()
     disc = discover(project)
     files = disc.files_frame()
+    tolerance = GridTolerance.from_qc(project.raw.get("qc") if project.raw else None)
     jobs: list[CaseJob] = []
     skipped: list[tuple] = []
     grids = grids if grids is not None else dataset_grids(project, options, files)
@@ -352,7 +322,7 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
             gt_exists = bool(gt_rows.exists.iloc[0]) if len(gt_rows) else False
             jobs.append(CaseJob(ds, str(case), gt_path, gt_exists,
                                 inst_rows.path.iloc[0] if len(inst_rows) else None, preds, options,
-                                missing_as_empty, resample, grids.get(ds.name)))
+                                missing_as_empty, resample, grids.get(ds.name), ignore_affine, tolerance))
     return jobs, skipped
 
 
@@ -373,7 +343,7 @@ def dataset_grids(project: ProjectConfig, options: EvaluationOptions,
 def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                      workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
                      missing_as_empty: bool = False, resample: bool = False, executor: str = "auto",
-                     argv: list[str] | None = None) -> EvaluateResult:
+                     argv: list[str] | None = None, ignore_affine: bool = False) -> EvaluateResult:
     """Score every case-model of a project and write ``metrics``, ``lesions`` and ``errors`` to the store.
 
     Parameters
@@ -394,12 +364,17 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     missing_as_empty:
         Score a missing prediction file as an empty prediction (recorded as a warning) instead of failing it.
     resample:
-        Resample a prediction on another grid onto the ground truth's with nearest neighbour (a warning is
-        recorded) instead of failing it.
+        Resample a prediction on another grid (shape, spacing, origin or direction beyond QC's tolerances)
+        into the ground truth's physical space with nearest neighbour through the affines (a warning is
+        recorded) instead of failing it; overrides every dataset's ``geometry:``.
+    ignore_affine:
+        Score a same-shape prediction voxel by voxel whatever its header says (a warning is recorded), for
+        data known to carry wrong headers; overrides every dataset's ``geometry:``.
     """
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
-    settings = {"missing_as_empty": missing_as_empty, "resample": resample}
+    settings = {"missing_as_empty": missing_as_empty, "resample": resample,
+                **({"ignore_affine": True} if ignore_affine else {})}  # absent when off: old runs still resume
     grids = dataset_grids(project, options)
     penalties = {name: {"penalty": g.penalty, "unit": g.length_unit, "source": g.source} for name, g in grids.items()}
     # The data-derived penalties are part of the settings: new images of another size re-score the dataset.
@@ -407,7 +382,7 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     datasets = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
-        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids)
+        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids, ignore_affine)
         run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
                                                       **settings}, argv)
         n_models = sum(len(j.predictions) for j in jobs)

@@ -7,9 +7,11 @@
 and a re-run skips cases already extracted with the same settings (``force`` re-extracts them).
 
 Bad input never stops the run and never silently drops a row: a missing or unreadable sequence is recorded
-(warning) and the case's other features are still computed; a ground truth whose grid differs from the images
-is recorded (error) and only its lesion features are left out; an RGB image is split into its channels
-(``<sequence>.red`` ...); NaN voxels, constant images and empty labels are recorded as warnings.
+(warning) and the case's other features are still computed; a ground truth whose grid (shape, spacing, origin or
+direction, QC's tolerances) differs from the images is recorded (error naming both geometries) and only its
+lesion features are left out, unless the dataset's ``geometry:`` opts in (:mod:`segaudit.io.geometry`);
+an RGB image is split into its channels (``<sequence>.red`` ...); NaN voxels, constant images and empty labels
+are recorded as warnings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
 from segaudit.features.case import FeatureOptions, case_features
 from segaudit.features.lesion import instance_features
-from segaudit.io.image import read_image, read_mask, read_probability, threshold_probability
+from segaudit.io.geometry import GridTolerance, align_to
+from segaudit.io.image import Image, read_image, read_mask, read_probability, threshold_probability
 from segaudit.pipeline.parallel import run_jobs
 from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
@@ -46,6 +49,8 @@ class FeatureJob:
     instances: tuple[str, bool] | None
     predictions: list[tuple[str, str, bool]]  # model, path, exists
     options: FeatureOptions
+    geometry: str = "strict"  # see segaudit.io.geometry.GEOMETRY_MODES
+    tolerance: GridTolerance = field(default_factory=GridTolerance)
 
 
 @dataclass
@@ -70,6 +75,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
     spacing: tuple[float, ...] | None = ds.spacing
     orientation = ""
     ref_path = ""
+    ref_img: Image | None = None  # the first readable sequence: the grid every mask is used on
     for seq, path, exists in job.images:
         if not exists:
             note(path, f"{path}: sequence {seq} not found; its features are missing, the others are computed")
@@ -94,12 +100,13 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
                        "left out", "error")
             continue
         if not images:
-            ref_path = path
+            ref_path, ref_img = path, img
             spacing = spacing or img.spacing
             orientation = img.orientation()
         images.update(arrays)
 
     gt = None
+    gt_img: Image | None = None
     if job.ground_truth is not None:
         path, exists = job.ground_truth
         if not exists:
@@ -107,12 +114,14 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
         else:
             try:
                 m = read_mask(path, ds.mask_encoding)
+                gt_img = m
                 shape = next(iter(images.values())).shape if images else None
-                if shape is not None and m.array.shape != shape:
+                if shape is not None and m.array.shape != shape and job.geometry != "resample_nearest":
                     note(path, f"{path}: ground truth shape {m.array.shape} differs from the image shape {shape} "
                                f"({ref_path}); lesion and per-label features are missing", "error")
                 else:
-                    gt = m.array
+                    gt = _on_grid(m, ref_img, job, "ground truth", note, "lesion and per-label features are "
+                                  "missing")
                     spacing = spacing or m.spacing
             except Exception as exc:  # noqa: BLE001
                 note(path, f"{path}: ground truth unreadable ({failure_message(exc)}); lesion features are missing",
@@ -126,16 +135,23 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
         try:
             enc = ds.encoding_for(model)
             if enc.kind == "probability":
-                preds[model] = threshold_probability(read_probability(path, enc).array, enc)
+                pimg = read_probability(path, enc)
+                pimg.array = threshold_probability(pimg.array, enc)
             elif enc.kind == "instances":
                 # An instance map has no classes: its union is the one label's mask, else it has no per-label volume.
                 single = list(ds.label_map.labels.values())
                 if len(single) != 1:
                     note(path, f"{path}: instance-map prediction has no classes; no per-label volume", "info", model)
                     continue
-                preds[model] = (read_mask(path, enc).array != 0).astype(np.uint8) * np.uint8(single[0])
+                pimg = read_mask(path, enc)
+                pimg.array = (pimg.array != 0).astype(np.uint8) * np.uint8(single[0])
             else:
-                preds[model] = read_mask(path, enc).array
+                pimg = read_mask(path, enc)
+            # Used with the images (distances from their centre of mass), else with the ground truth.
+            arr = _on_grid(pimg, ref_img or gt_img, job, "prediction", note, "its volume and count are missing",
+                           model)
+            if arr is not None:
+                preds[model] = arr
         except Exception as exc:  # noqa: BLE001
             note(path, f"{path}: prediction unreadable ({failure_message(exc)})", "error", model)
 
@@ -169,15 +185,34 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
     return out
 
 
+def _on_grid(mask: Image, ref: Image | None, job: FeatureJob, what: str, note, missing: str,
+             model: str = "") -> np.ndarray | None:
+    """``mask``'s labels on ``ref``'s grid under the job's geometry policy (:func:`segaudit.io.geometry.align_to`).
+
+    Differences are recorded (an error naming both geometries, saying what is ``missing``, or a warning when
+    resampled / the affine ignored); returns None when the mask cannot be used. No reference: used as it is.
+    """
+    if ref is None:
+        return mask.array
+    al = align_to(mask, ref, job.geometry, what, job.tolerance, job.dataset.spacing)
+    if al.severity:
+        note(mask.path, al.message + (f"; {missing}" if al.array is None else ""), al.severity, model)
+    return al.array
+
+
 def _spec(rows: pd.DataFrame, role: str) -> tuple[str, bool] | None:
     r = rows[rows.role == role]
     return (str(r.path.iloc[0]), bool(r.exists.iloc[0])) if len(r) else None
 
 
-def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[str, str]] | None = None
-               ) -> tuple[list[FeatureJob], list[tuple[str, str]], pd.DataFrame]:
-    """One job per case not yet extracted; also the cases skipped as done and the discovered cases frame."""
+def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[str, str]] | None = None,
+               geometry: str | None = None) -> tuple[list[FeatureJob], list[tuple[str, str]], pd.DataFrame]:
+    """One job per case not yet extracted; also the cases skipped as done and the discovered cases frame.
+
+    ``geometry`` (a :data:`~segaudit.io.geometry.GEOMETRY_MODES` value) overrides every dataset's ``geometry:``.
+    """
     done = done or set()
+    tolerance = GridTolerance.from_qc(project.raw.get("qc") if project.raw else None)
     disc = discover(project)
     files = disc.files_frame()
     jobs: list[FeatureJob] = []
@@ -195,7 +230,8 @@ def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[
             jobs.append(FeatureJob(ds, str(case), [(r.key or "image", r.path, bool(r.exists))
                                                    for r in imgs.itertuples()],
                                    _spec(rows, "ground_truth"), _spec(rows, "instances"),
-                                   [(r.key, r.path, bool(r.exists)) for r in preds.itertuples()], options))
+                                   [(r.key, r.path, bool(r.exists)) for r in preds.itertuples()], options,
+                                   geometry or ds.geometry, tolerance))
     return jobs, skipped, disc.cases_frame()
 
 
@@ -211,7 +247,8 @@ class FeaturesResult:
 
 def extract_project(project: ProjectConfig, out_dir: str | Path, options: FeatureOptions | None = None,
                     workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
-                    executor: str = "auto", argv: list[str] | None = None) -> FeaturesResult:
+                    executor: str = "auto", argv: list[str] | None = None, resample: bool = False,
+                    ignore_affine: bool = False) -> FeaturesResult:
     """Extract the features of every case of a project into the store's ``features`` table.
 
     Parameters
@@ -226,14 +263,20 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
         Parallelism, as for :func:`segaudit.pipeline.evaluate.evaluate_project`.
     force:
         Re-extract cases already stored with the same settings.
+    resample, ignore_affine:
+        How a ground truth or prediction on another grid than the images (shape, spacing, origin, direction
+        beyond QC's tolerances) is used, overriding every dataset's ``geometry:`` (see
+        :mod:`segaudit.io.geometry`): resampled with nearest neighbour through the affines, or used voxel by
+        voxel; by default such a mask is refused with an error row.
     """
     if options is None:
         options = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
-    fhash = project.settings_hash(options=options.to_dict())
+    geometry = "resample_nearest" if resample else "ignore_affine" if ignore_affine else None
+    fhash = project.settings_hash(options=options.to_dict(), **({"geometry": geometry} if geometry else {}))
     names = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("features", "features", fhash, ["dataset", "case"])
-        jobs, skipped, cases = build_jobs(project, options, done)
+        jobs, skipped, cases = build_jobs(project, options, done, geometry)
         run_id = store.start_run("features", fhash, {"project": project.raw, "options": options.to_dict()}, argv)
         _ensure_cases(store, cases, run_id)
         status = "ok"

@@ -2,6 +2,9 @@
 
 Slices are taken along one array axis (see :mod:`segaudit.io.image` for the axis order). Exported files:
 
+Every name from data is made a safe file name first (:func:`segaudit.io.paths.safe_component`), and every path
+is checked to stay under ``<out>``.
+
 - PNG: ``<out>/<dataset>/<case>/<sequence>/<case>_<axis><index>.png`` (8-bit, the normalised slice rescaled
   from its slice range to 0-255) and ``.../mask/<case>_<axis><index>.png`` (label values as stored, uint8 or
   uint16).
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from segaudit.io.atomic import atomic_write
+from segaudit.io.paths import inside, output_path, safe_component
 from segaudit.preprocess.normalize import Method, normalize
 
 
@@ -89,12 +93,17 @@ def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str,
     names = list(images)
     vols = {n: (normalize(a, method) if method else a.astype(np.float32)) for n, a in images.items()}
     idx = slice_indices(ref, axis, mask, nonempty_only)
-    base = Path(out_dir) / dataset / case if dataset else Path(out_dir) / case
+    # Dataset, case and sequence names come from data: each becomes one safe path component under out_dir.
+    base = output_path(out_dir, dataset, case) if dataset else output_path(out_dir, case)
+    dirs = {n: inside(out_dir, base / safe_component(n)) for n in names}
+    if fmt == "png" and (len(set(dirs.values())) < len(dirs) or (mask is not None and base / "mask" in dirs.values())):
+        raise ValueError(f"{case}: sequence names {names} give clashing PNG folders (one is named 'mask', the "
+                         "masks' folder): rename the sequences")
     axis_name = "ijk"[axis] if len(ref) == 3 else "yx"[axis]
     inplane = tuple(s for a, s in enumerate(spacing) if a != axis) if spacing else ()
     written: list[Path] = []
     for i in idx:
-        tag = f"{case}_{axis_name}{i:03d}"
+        tag = f"{safe_component(case)}_{axis_name}{i:03d}"
         m = np.take(mask, i, axis=axis) if mask is not None else None
         if fmt == "npz":
             stack = np.stack([np.take(vols[n], i, axis=axis) for n in names]).astype(np.float32)
@@ -109,12 +118,12 @@ def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str,
             from PIL import Image as PILImage
 
             for n in names:
-                path = base / n / f"{tag}.png"
+                path = dirs[n] / f"{tag}.png"
                 arr = _to_uint8(np.take(vols[n], i, axis=axis))
                 atomic_write(path, lambda t, a=arr: PILImage.fromarray(a).save(t, format="PNG"))
                 written.append(path)
             if m is not None:
-                path = base / "mask" / f"{tag}.png"
+                path = inside(out_dir, base / "mask" / f"{tag}.png")
                 labels = m.astype(np.uint8 if m.max(initial=0) < 256 else np.uint16)
                 atomic_write(path, lambda t, a=labels: PILImage.fromarray(a).save(t, format="PNG"))
                 written.append(path)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import atomic_write_text
+from segaudit.io.paths import output_path
 from segaudit.store.store import ResultsStore
 
 AUDIT_METRIC_COLUMNS = ["ID", "region", "DICE", "JACC", "ACCU", "PREC", "SENS", "SPEC", "HAUS", "SIZE", "model"]
@@ -203,6 +204,9 @@ def haus_metric(present: set[str]) -> str | None:
 def export_audit_tables(store: ResultsStore, out_dir: str | Path) -> AuditExport:
     """Write one AUDIT-style metric CSV per dataset (``extracted_information_<dataset>.csv``), atomically.
 
+    ``<dataset>`` is made a safe file name (:func:`segaudit.io.paths.safe_component`); the file always lands
+    in ``out_dir``.
+
     Regions are segaudit's labels and regions; values missing in the store are empty. ``HAUS`` is filled from
     :func:`haus_metric` of each dataset's metrics; the result names the one used.
     """
@@ -221,8 +225,9 @@ def export_audit_tables(store: ResultsStore, out_dir: str | Path) -> AuditExport
             table[col] = wide[metric] if metric in wide else np.nan
         table["model"] = wide["model"]
         table = table.sort_values(["model", "ID", "region"], kind="stable")[AUDIT_METRIC_COLUMNS]
-        result.paths.append(atomic_write_text(out_dir / f"extracted_information_{ds}.csv",
-                                              table.to_csv(index=False)))
+        # The dataset name comes from data: a safe file name, checked to stay in out_dir.
+        path = output_path(out_dir, f"extracted_information_{ds}", suffix=".csv")
+        result.paths.append(atomic_write_text(path, table.to_csv(index=False)))
         result.haus[str(ds)] = columns["HAUS"]
     return result
 
