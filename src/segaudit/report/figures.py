@@ -29,6 +29,9 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Labels come from data (model, case, label names): plain text, never math. A '$' in a model name would
+    # otherwise be parsed as mathtext and an invalid expression would fail the figure.
+    plt.rcParams["text.parse_math"] = False
     return plt
 
 
