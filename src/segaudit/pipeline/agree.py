@@ -33,10 +33,11 @@ import pandas as pd
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
+from segaudit.io.geometry import align_to
 from segaudit.io.image import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
 from segaudit.metrics.evaluate import EvaluationOptions
-from segaudit.pipeline.evaluate import METRIC_COLUMNS, compare_geometry_strict
+from segaudit.pipeline.evaluate import METRIC_COLUMNS
 from segaudit.pipeline.parallel import run_jobs
 from segaudit.pipeline.scan import progress_bar
 from segaudit.store.store import ResultsStore
@@ -94,7 +95,7 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
     def fail(model: str, path: str, message: str, severity: str = "error") -> None:
         out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
 
-    maps, ref, ref_name = {}, None, ""
+    maps, ref = {}, None
     for model, path, exists in job.predictions:
         if not exists:
             fail(model, path, f"{path}: prediction file not found; left out of the agreement")
@@ -106,13 +107,16 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
             fail(model, path, msg if path in msg else f"{path}: {msg}")
             continue
         if ref is None:
-            ref, ref_name = img, model
+            ref = img
         else:
-            diffs = compare_geometry_strict(img, ref)
-            if diffs:
-                fail(model, path, f"{path}: grid differs from {ref_name}'s prediction ({'; '.join(diffs)}); left "
-                                  "out of the agreement")
+            # Full geometry (shape, spacing, origin, direction) under the dataset's geometry policy.
+            al = align_to(img, ref, ds.geometry, f"prediction of {model}", spacing=ds.spacing)
+            if al.array is None:
+                fail(model, path, f"{al.message}; left out of the agreement")
                 continue
+            if al.severity:
+                fail(model, path, al.message, al.severity)
+            img.array = al.array
         maps[model] = img.array
     if len(maps) < 2:
         fail("", "", f"{len(maps)} readable prediction(s): agreement needs at least two models")
