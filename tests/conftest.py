@@ -7,6 +7,7 @@ is present) and the tests in ``test_sample_data.py`` scan all of it.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -67,3 +68,21 @@ def brats_pairs(extra_roots: list[Path] | None = None) -> list[tuple[str, Path, 
 
 
 AUDIT_REGIONS = {"ENH": (1,), "NEC": (2,), "EDE": (3,), "WT": (1, 2, 3), "TC": (1, 2)}
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def chromium_playwright():
+    """Playwright's sync API for the Debian Chromium: required on CI (``.ci/run`` installs both), skipped
+    elsewhere without them. Never a downloaded browser."""
+    if os.environ.get("CI"):
+        playwright = importlib.import_module("playwright.sync_api")
+    else:
+        playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
+        pytest.skip(f"{CHROMIUM} not installed")
+    return playwright

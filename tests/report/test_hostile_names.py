@@ -7,21 +7,19 @@ and in headless Chromium no dialog fires.
 """
 
 import html
-import importlib
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import CHROMIUM, CHROMIUM_ARGS, chromium_playwright
 from segaudit.dataset.project import load_project
 from segaudit.metrics import EvaluationOptions
 from segaudit.pipeline.evaluate import evaluate_project
 from segaudit.pipeline.scan import scan_project
 from segaudit.report.html import build_report
 
-CHROMIUM = "/usr/bin/chromium"
 CASE = "<img src=x onerror=alert(1)>$x$&'\""
 DATASET = "<script>alert(2)</script>"
 MODEL = "<b onmouseover=alert(3)>m</b> $\frac{$ 5"  # an even number of $: math, and invalid
@@ -70,26 +68,12 @@ def test_every_hostile_name_is_escaped_text(hostile_report):
         assert html.escape(name) in doc or html.escape(name, quote=False) in doc, name
 
 
-def _chromium():
-    """Playwright's API: required on CI (``.ci/run`` installs Debian chromium), skipped elsewhere without it."""
-    if os.environ.get("CI"):
-        playwright = importlib.import_module("playwright.sync_api")
-    else:
-        playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
-        pytest.skip(f"{CHROMIUM} not installed")
-    return playwright
-
-
 def test_hostile_names_run_nothing_in_chromium(hostile_report):
     path, _ = hostile_report
-    pw = _chromium()
+    pw = chromium_playwright()
     dialogs: list[str] = []
     with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
 
         def on_dialog(dialog) -> None:

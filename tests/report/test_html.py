@@ -2,7 +2,6 @@
 content, checked as text and in a real headless Chromium."""
 
 import base64
-import importlib
 import os
 import re
 import shutil
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from scipy import stats
 
+from conftest import CHROMIUM, CHROMIUM_ARGS, chromium_playwright
 from segaudit.cli import main
 from segaudit.dataset.project import load_project
 from segaudit.features.case import FeatureOptions
@@ -33,7 +33,6 @@ SECTIONS = ("Datasets and QC", "Splits", "Metric summary", "Failed and missing p
 #: Sections of the fixture's report that have nothing to draw and say why (every model complete: no failure
 #: list; two models: no ranking; lesion features only: no intensities).
 WHY_ONLY = ("Failed and missing predictions", "Model ranking", "Image intensities by sequence and site")
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -165,25 +164,11 @@ def test_ranking_section_on_audits_four_models(tmp_path, tests_data):
         sections["Model ranking"]
 
 
-def _chromium():
-    """Playwright's sync API; on CI a missing Playwright or Chromium fails, elsewhere it skips."""
-    if os.environ.get("CI"):
-        playwright = importlib.import_module("playwright.sync_api")
-    else:
-        playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
-        pytest.skip(f"{CHROMIUM} not installed")
-    return playwright
-
-
 def test_report_renders_in_headless_chromium(report, tmp_path):
     """Every section shows decoded figures or filled tables in a real browser; a screenshot is taken."""
-    pw = _chromium()
+    pw = chromium_playwright()
     with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
