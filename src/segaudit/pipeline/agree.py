@@ -38,8 +38,7 @@ from segaudit.io.image import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
 from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
-from segaudit.pipeline.parallel import run_jobs
-from segaudit.pipeline.scan import progress_bar
+from segaudit.pipeline.parallel import run_step
 from segaudit.store.store import ResultsStore
 
 STEP = "agree"
@@ -202,20 +201,11 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
     with ResultsStore(out_dir) as store:
         done = {} if force else _done_models(store, ohash)
         jobs, skipped, notes = build_agree_jobs(project, options, consensus, done)
-        run_id = store.start_run(STEP, ohash, {"project": project.raw, "options": options.to_dict(),
-                                               "consensus": consensus}, argv)
-        status = "ok"
-        try:
-            with progress_bar(progress) as bar:
-                task = bar.add_task("Comparing models", total=len(jobs))
-                for res in run_jobs(agree_case, jobs, workers, scheduler, executor):
-                    _write_case(store, res, run_id)
-                    bar.advance(task)
-        except BaseException:
-            status = "interrupted"
-            raise
-        finally:
-            store.finish_run(run_id, status, {"cases": len(jobs), "skipped": len(skipped), "notes": notes})
+        run_id = run_step(store, STEP, ohash, {"project": project.raw, "options": options.to_dict(),
+                                               "consensus": consensus}, argv, agree_case, jobs, _write_case,
+                          "Comparing models", summary=lambda: {"cases": len(jobs), "skipped": len(skipped),
+                                                               "notes": notes},
+                          progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         names = sorted({j.dataset.name for j in jobs} | {d for d, _ in skipped})
         ph = ", ".join("?" * len(names)) or "NULL"
         metrics = store.query(f"""SELECT m.dataset, m."case", m.model, m.region, m.metric, m.value FROM metrics m
