@@ -37,6 +37,7 @@ from segaudit.io.geometry import align_to
 from segaudit.io.image import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
 from segaudit.metrics.evaluate import EvaluationOptions
+from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
 from segaudit.pipeline.parallel import run_step
 from segaudit.store.store import ResultsStore
@@ -132,7 +133,9 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
         return out
     for note in res.notes:
         fail("", "", note, "warning")
-    out.metrics = [(ds.name, job.case, m, r, me, v) for m, r, me, v in res.rows]
+    length = length_unit(ref.physical or ds.spacing is not None)
+    out.metrics = [(ds.name, job.case, m, r, me, v, agreement_unit(me, length, ref.array.ndim))
+                   for m, r, me, v in res.rows]
     return out
 
 
@@ -225,6 +228,15 @@ def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str],
     for r in rows.itertuples():
         out.setdefault((r.dataset, r.case), set()).add(r.model)
     return out
+
+
+def agreement_unit(metric: str, length: str, ndim: int) -> str:
+    """Unit of an ``agree_*`` row: the unit of the metric it is built on (``agree_hd95`` -> mm or px,
+    ``agree_volume`` -> mm3/px2, Dice and STAPLE's sensitivity/specificity/prior dimensionless)."""
+    base = metric.removeprefix("agree_").removeprefix("loo_")
+    if base == "volume":
+        return f"{length}{ndim}"
+    return metric_unit(base, length, ndim)
 
 
 def _write_case(store: ResultsStore, res: AgreeOutput, run_id: str) -> None:
