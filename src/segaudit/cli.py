@@ -487,7 +487,7 @@ def cmd_report(args) -> int:
             raise SegauditError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
         pairs.append((base, cand))
     path = build_report(args.results, args.out, project, training_logs=logs, compare=pairs or None,
-                        region=args.region)
+                        region=args.region, force=args.force)
     console.print(f"Report: {path.resolve()}")
     return 0
 
@@ -660,6 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", help="results directory (DuckDB store)")
     s.add_argument("--out", default="report.html", help="HTML file to write (default report.html)")
     s.add_argument("--project", help="project file, for image panels of the worst and best cases")
+    s.add_argument("--force", action="store_true", help="replace an existing segaudit report at --out (never "
+                                                        "any other file)")
     s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
                    help="training log (epoch, train_*, val_* columns) to plot; repeatable")
     s.add_argument("--compare", action="append", metavar="BASELINE:CANDIDATE",

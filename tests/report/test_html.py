@@ -80,7 +80,7 @@ def report(store, project_file, tmp_path_factory) -> Path:
                                    "1,0.52,0.61,0.47,0.70\n2,0.70,0.40,0.58,0.62\n3,0.81,0.25,0.55,0.66\n")
     (logs / "broken.csv").write_text("step,loss\n1,0.5\n")
     out = tmp_path_factory.mktemp("html") / "report.html"
-    assert main(["report", str(store), "--out", str(out), "--project", str(project_file),
+    assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file),
                  "--training-log", f"unet={logs / 'unet.csv'}", "--training-log", str(logs / "broken.csv")]) == 0
     return out
 
@@ -154,7 +154,7 @@ def test_ranking_section_on_audits_four_models(tmp_path, tests_data):
     run = tmp_path / "audit"
     assert main(["import-audit", "--metrics", str(tests_data / UCSD), "--out", str(run)]) == 0
     out = tmp_path / "r.html"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(run), "--out", str(out)]) == 0
     sections = _sections(out.read_text())
     assert "Model ranking" in sections
     m = read_audit_metrics(tests_data / UCSD)
@@ -272,23 +272,23 @@ def ucsf_run(tmp_path_factory, tests_data) -> Path:
 
 def test_report_compares_the_pairs_asked_for(ucsf_run, tmp_path):
     out = tmp_path / "r.html"
-    assert main(["report", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_3A:BraTS25_3B",
+    assert main(["report", "--force", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_3A:BraTS25_3B",
                  "--compare", "BraTS25_1:BraTS25_2"]) == 0
     s = _parse(out)
     assert s["Pairwise comparison"]["h3"] == ["UCSF: BraTS25_3B vs BraTS25_3A", "UCSF: BraTS25_2 vs BraTS25_1"]
     # Four models: by default every one of the six pairs; the ranking is there.
-    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(ucsf_run), "--out", str(out)]) == 0
     s = _parse(out)
     assert len(s["Pairwise comparison"]["h3"]) == 6 and s["Model ranking"]["images"] == 1
     # A pair naming an absent model says so, with the models there are.
-    assert main(["report", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_1:nnUnet"]) == 0
+    assert main(["report", "--force", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_1:nnUnet"]) == 0
     why = " ".join(_parse(out)["Pairwise comparison"]["why"])
     assert "nnUnet" in why and "BraTS25_3B" in why
 
 
 def test_report_per_case_table_gives_each_cases_mean_over_regions(ucsf_run, tmp_path, tests_data):
     out = tmp_path / "r.html"
-    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(ucsf_run), "--out", str(out)]) == 0
     t = _frame(_parse(out)["Per-case table"]["tables"][0]).set_index(["case", "model"])
     raw = pd.read_csv(tests_data / UCSF)
     assert len(t) == raw[["ID", "model"]].drop_duplicates().shape[0]
@@ -300,7 +300,7 @@ def test_report_per_case_table_gives_each_cases_mean_over_regions(ucsf_run, tmp_
 
 def test_every_section_of_an_audit_import_says_what_it_has_or_why_not(ucsf_run, tmp_path):
     out = tmp_path / "r.html"
-    assert main(["report", str(ucsf_run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(ucsf_run), "--out", str(out)]) == 0
     s = _parse(out)
     for name, sec in s.items():
         assert sec["images"] or sec["tables"] or sec["why"], name
@@ -316,7 +316,7 @@ def test_features_only_report_shows_intensities_by_site_and_outliers(tmp_path, t
     assert main(["import-audit", "--features", str(tests_data / INDIANA_F), str(tests_data / SSA_F),
                  "--out", str(run)]) == 0
     out = tmp_path / "r.html"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(run), "--out", str(out)]) == 0
     s = _parse(out)
     assert "no ground truth" not in " ".join(s["Metrics"]["why"]) and s["Metrics"]["why"]
     inten = s["Image intensities by sequence and site"]
@@ -358,7 +358,7 @@ def test_imported_audit_features_feed_bias_and_longitudinal(tmp_path, tests_data
     assert main(["import-audit", "--metrics", str(tests_data / INDIANA_M), "--features", str(tests_data / INDIANA_F),
                  "--out", str(run)]) == 0
     out = tmp_path / "r.html"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(run), "--out", str(out)]) == 0
     bias = _parse(out)["Bias: lesion size and subgroups"]
     trend = _frame(bias["tables"][0])
     m = pd.read_csv(tests_data / INDIANA_M)
@@ -373,7 +373,7 @@ def test_imported_audit_features_feed_bias_and_longitudinal(tmp_path, tests_data
     lum = tests_data / "audit_outputs"
     assert main(["import-audit", "--metrics", str(lum / "metrics/extracted_information_LUMIERE.csv"),
                  "--features", str(lum / "features/extracted_information_LUMIERE.csv"), "--out", str(run2)]) == 0
-    assert main(["report", str(run2), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(run2), "--out", str(out)]) == 0
     lon = _parse(out)["Longitudinal volumes"]
     assert lon["images"] == 1
     t = _frame(lon["tables"][0])
@@ -396,7 +396,7 @@ def test_image_only_project_report_describes_its_images(tmp_path, demo_data):
     scan_project(project, run, progress=False)
     extract_project(project, run, FeatureOptions(groups=("intensity",)), progress=False)
     out = tmp_path / "r.html"
-    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert main(["report", "--force", str(run), "--out", str(out)]) == 0
     s = _parse(out)
     assert "no ground truth" in " ".join(s["Metrics"]["why"])
     from segaudit.store.store import ResultsStore
@@ -421,10 +421,10 @@ def test_panels_show_the_worst_region_or_the_one_asked_for(store, project_file, 
         d = st.query("SELECT region, avg(value) AS mean FROM metrics WHERE dataset = 'LUMIERE' AND metric = 'dice' "
                      "GROUP BY region ORDER BY mean, region")
     out = tmp_path / "r.html"
-    assert main(["report", str(store), "--out", str(out), "--project", str(project_file)]) == 0
+    assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file)]) == 0
     heads = _parse(out)["Worst and best cases"]["h3"]
     assert f"LUMIERE ({d.region.iloc[0]}, its worst region by mean Dice)" in heads
-    assert main(["report", str(store), "--out", str(out), "--project", str(project_file), "--region", "WT"]) == 0
+    assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file), "--region", "WT"]) == 0
     heads = _parse(out)["Worst and best cases"]["h3"]
     assert "LUMIERE (WT, chosen with --region)" in heads
     # A dataset without that region falls back to its worst.

@@ -474,11 +474,38 @@ def load_project(path: str | Path) -> ProjectConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: project file not found")
+    size = path.stat().st_size
+    if size > MAX_PROJECT_BYTES:
+        raise ConfigError(f"{path}: {size} bytes is too large for a project file (at most {MAX_PROJECT_BYTES})")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the project file as "
+                          "UTF-8") from exc
+    try:
+        data = yaml.load(text, Loader=_ProjectLoader)  # noqa: S506 - a SafeLoader without aliases
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
     return parse_project(data, path.parent.resolve(), path)
+
+
+#: Largest project file read (bytes): a project file is a page of settings, never megabytes.
+MAX_PROJECT_BYTES = 1_000_000
+
+
+class _ProjectLoader(yaml.SafeLoader):
+    """YAML's safe loader (no ``!!python`` tags) that refuses aliases (``*name``).
+
+    A 399-byte file of nested aliases expands to billions of nodes (the "billion laughs"); a project file has
+    no need of them, so any alias is an error naming it, before anything is expanded.
+    """
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed in project files (*{event.anchor} at line "
+                                 f"{event.start_mark.line + 1}); write the value out")
+        return super().compose_node(parent, index)
 
 
 def dump_project(raw: dict) -> str:

@@ -37,9 +37,9 @@ from segaudit.io.geometry import align_to
 from segaudit.io.image import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
 from segaudit.metrics.evaluate import EvaluationOptions
+from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
-from segaudit.pipeline.parallel import run_jobs
-from segaudit.pipeline.scan import progress_bar
+from segaudit.pipeline.parallel import run_step
 from segaudit.store.store import ResultsStore
 
 STEP = "agree"
@@ -133,7 +133,9 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
         return out
     for note in res.notes:
         fail("", "", note, "warning")
-    out.metrics = [(ds.name, job.case, m, r, me, v) for m, r, me, v in res.rows]
+    length = length_unit(ref.physical or ds.spacing is not None)
+    out.metrics = [(ds.name, job.case, m, r, me, v, agreement_unit(me, length, ref.array.ndim))
+                   for m, r, me, v in res.rows]
     return out
 
 
@@ -202,20 +204,11 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
     with ResultsStore(out_dir) as store:
         done = {} if force else _done_models(store, ohash)
         jobs, skipped, notes = build_agree_jobs(project, options, consensus, done)
-        run_id = store.start_run(STEP, ohash, {"project": project.raw, "options": options.to_dict(),
-                                               "consensus": consensus}, argv)
-        status = "ok"
-        try:
-            with progress_bar(progress) as bar:
-                task = bar.add_task("Comparing models", total=len(jobs))
-                for res in run_jobs(agree_case, jobs, workers, scheduler, executor):
-                    _write_case(store, res, run_id)
-                    bar.advance(task)
-        except BaseException:
-            status = "interrupted"
-            raise
-        finally:
-            store.finish_run(run_id, status, {"cases": len(jobs), "skipped": len(skipped), "notes": notes})
+        run_id = run_step(store, STEP, ohash, {"project": project.raw, "options": options.to_dict(),
+                                               "consensus": consensus}, argv, agree_case, jobs, _write_case,
+                          "Comparing models", summary=lambda: {"cases": len(jobs), "skipped": len(skipped),
+                                                               "notes": notes},
+                          progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         names = sorted({j.dataset.name for j in jobs} | {d for d, _ in skipped})
         ph = ", ".join("?" * len(names)) or "NULL"
         metrics = store.query(f"""SELECT m.dataset, m."case", m.model, m.region, m.metric, m.value FROM metrics m
@@ -235,6 +228,15 @@ def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str],
     for r in rows.itertuples():
         out.setdefault((r.dataset, r.case), set()).add(r.model)
     return out
+
+
+def agreement_unit(metric: str, length: str, ndim: int) -> str:
+    """Unit of an ``agree_*`` row: the unit of the metric it is built on (``agree_hd95`` -> mm or px,
+    ``agree_volume`` -> mm3/px2, Dice and STAPLE's sensitivity/specificity/prior dimensionless)."""
+    base = metric.removeprefix("agree_").removeprefix("loo_")
+    if base == "volume":
+        return f"{length}{ndim}"
+    return metric_unit(base, length, ndim)
 
 
 def _write_case(store: ResultsStore, res: AgreeOutput, run_id: str) -> None:

@@ -61,7 +61,8 @@ def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, conso
             console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case}: {e.message}", soft_wrap=True)
     from segaudit.report.html import build_report
 
-    report = build_report(out_dir, Path(out_dir) / "report.html", project, "segaudit demo: bundled sample data")
+    report = build_report(out_dir, Path(out_dir) / "report.html", project, "segaudit demo: bundled sample data",
+                          force=True)  # the demo's own folder: its previous report is replaced
     if console is not None:
         console.print(f"Results store: {Path(out_dir) / 'segaudit.duckdb'}")
         console.print(f"Report: {report.resolve()}")

@@ -33,8 +33,7 @@ from segaudit.io.image import (
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance_region
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit
-from segaudit.pipeline.parallel import run_jobs
-from segaudit.pipeline.scan import progress_bar
+from segaudit.pipeline.parallel import run_step
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
@@ -383,25 +382,19 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
         jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids, ignore_affine)
-        run_id = store.start_run("evaluate", ohash, {"project": project.raw, "options": options.to_dict(),
-                                                      **settings}, argv)
         n_models = sum(len(j.predictions) for j in jobs)
-        bar = progress_bar(progress)
-        status = "ok"
-        try:
-            with bar:
-                task = bar.add_task("Scoring case-models", total=n_models)
-                for res in run_jobs(evaluate_case, jobs, workers, scheduler, executor):
-                    _write_case(store, res, run_id)
-                    bar.advance(task, len(res.models))
-        except BaseException:
-            status = "interrupted"
-            raise
-        finally:
+        summary = pd.DataFrame()
+
+        def run_summary() -> dict:
+            nonlocal summary
             summary = with_units(store, _summary_from_store(store, datasets))
-            store.finish_run(run_id, status, {"case_models": n_models, "skipped": len(skipped),
-                                              "summary": summary.to_dict(orient="records"),
-                                              "empty_distance": penalties})
+            return {"case_models": n_models, "skipped": len(skipped), "summary": summary.to_dict(orient="records"),
+                    "empty_distance": penalties}
+
+        run_id = run_step(store, "evaluate", ohash, {"project": project.raw, "options": options.to_dict(), **settings},
+                          argv, evaluate_case, jobs, _write_case, "Scoring case-models", total=n_models,
+                          advance=lambda res: len(res.models), summary=run_summary, progress=progress,
+                          workers=workers, scheduler=scheduler, executor=executor)
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics "
                               "ORDER BY dataset, \"case\", model, region, metric")
         lesions = store.query("SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, \"case\", model, region, "

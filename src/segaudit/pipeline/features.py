@@ -30,8 +30,7 @@ from segaudit.features.case import FeatureOptions, case_features
 from segaudit.features.lesion import instance_features
 from segaudit.io.geometry import GridTolerance, align_to
 from segaudit.io.image import Image, read_image, read_mask, read_probability, threshold_probability
-from segaudit.pipeline.parallel import run_jobs
-from segaudit.pipeline.scan import progress_bar
+from segaudit.pipeline.parallel import run_step
 from segaudit.store.store import ResultsStore
 
 FEATURE_COLUMNS = ["dataset", "case", "model", "source", "group", "feature", "value"]
@@ -277,20 +276,11 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("features", "features", fhash, ["dataset", "case"])
         jobs, skipped, cases = build_jobs(project, options, done, geometry)
-        run_id = store.start_run("features", fhash, {"project": project.raw, "options": options.to_dict()}, argv)
-        _ensure_cases(store, cases, run_id)
-        status = "ok"
-        try:
-            with progress_bar(progress) as bar:
-                task = bar.add_task("Extracting features", total=len(jobs))
-                for res in run_jobs(extract_case, jobs, workers, scheduler, executor):
-                    _write_case(store, res, run_id)
-                    bar.advance(task)
-        except BaseException:
-            status = "interrupted"
-            raise
-        finally:
-            store.finish_run(run_id, status, {"cases": len(jobs), "skipped": len(skipped)})
+        run_id = run_step(store, "features", fhash, {"project": project.raw, "options": options.to_dict()}, argv,
+                          extract_case, jobs, _write_case, "Extracting features",
+                          summary=lambda: {"cases": len(jobs), "skipped": len(skipped)},
+                          start=lambda rid: _ensure_cases(store, cases, rid), progress=progress, workers=workers,
+                          scheduler=scheduler, executor=executor)
         ph = ", ".join("?" * len(names)) or "NULL"
         feats = store.query(f"SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
                             f"WHERE dataset IN ({ph}) ORDER BY ALL", names)

@@ -1,7 +1,8 @@
 """Running per-case jobs: in this process, in a process pool, on a local Dask cluster or on a remote one.
 
-Every step (``evaluate``, ``features``) hands its module-level case function and picklable jobs to
-:func:`run_jobs`; results come back as plain records the caller writes to the store as they arrive.
+Every step (``evaluate``, ``features``, ``agree``) hands its module-level case function and picklable jobs
+to :func:`run_step`, which records the run (provenance, status) and writes each result as it arrives;
+:func:`run_jobs` is the scheduling underneath.
 """
 
 from __future__ import annotations
@@ -14,6 +15,46 @@ from segaudit.errors import SegauditError
 
 J = TypeVar("J")
 R = TypeVar("R")
+
+
+def progress_bar(enabled: bool):
+    """The rich progress bar every step shows (description, bar, done/total, elapsed); off when not enabled."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    disable=not enabled, transient=False)
+
+
+def run_step(store, step: str, config_hash: str, config: dict, argv: list[str] | None, fn: Callable[[J], R],
+             jobs: list[J], write: Callable[[object, R, str], None], label: str, total: int | None = None,
+             advance: Callable[[R], int] | None = None, summary: Callable[[], dict] | None = None,
+             start: Callable[[str], None] | None = None, progress: bool = True, workers: int = 1,
+             scheduler: str | None = None, executor: str = "auto") -> str:
+    """The skeleton every per-case step shares; returns the run id.
+
+    Records the run in ``store`` (:meth:`~segaudit.store.ResultsStore.start_run`), runs ``fn`` over ``jobs``
+    (:func:`run_jobs`) behind a progress bar of ``total`` units (default one per job; ``advance(result)`` units
+    per result), writes each result at once with ``write(store, result, run_id)`` (one transaction per case, so
+    an interruption keeps what was finished), and finishes the run as ``ok``, or ``interrupted`` when anything
+    (Ctrl-C included) stops it, which is re-raised; ``summary()`` gives the run's JSON summary either way.
+    ``start(run_id)`` runs first, inside the run (e.g. rows every job needs).
+    """
+    run_id = store.start_run(step, config_hash, config, argv)
+    status = "ok"
+    try:
+        if start is not None:
+            start(run_id)
+        with progress_bar(progress) as bar:
+            task = bar.add_task(label, total=len(jobs) if total is None else total)
+            for res in run_jobs(fn, jobs, workers, scheduler, executor):
+                write(store, res, run_id)
+                bar.advance(task, advance(res) if advance else 1)
+    except BaseException:
+        status = "interrupted"
+        raise
+    finally:
+        store.finish_run(run_id, status, summary() if summary else {})
+    return run_id
 
 
 def run_jobs(fn: Callable[[J], R], jobs: list[J], workers: int = 1, scheduler: str | None = None,

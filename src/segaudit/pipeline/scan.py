@@ -17,6 +17,7 @@ from segaudit.dataset.detect import detect_layout
 from segaudit.dataset.discover import Discovery, discover
 from segaudit.dataset.project import ProjectConfig, load_project, parse_project
 from segaudit.errors import ConfigError
+from segaudit.pipeline.parallel import progress_bar
 from segaudit.qc.checks import CaseQC, QCFinding, QCOptions, check_case, check_dataset
 from segaudit.store.store import ResultsStore
 
@@ -143,11 +144,3 @@ def write_scan(result: ScanResult, out_dir: str | Path, argv: list[str] | None =
             store.replace(table, frame, where)
         store.finish_run(run_id, "ok", {"summary": result.summary.to_dict(orient="records")})
     return run_id
-
-
-def progress_bar(enabled: bool):
-    """The rich progress bar every step shows (description, bar, done/total, elapsed); off when not enabled."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not enabled, transient=False)

@@ -13,7 +13,7 @@ from segaudit.dataset.discover import discover
 from segaudit.dataset.project import ProjectConfig
 from segaudit.errors import SegauditError
 from segaudit.io.image import decode_mask, read_image
-from segaudit.pipeline.scan import progress_bar
+from segaudit.pipeline.parallel import progress_bar
 from segaudit.preprocess.slices import export_slices
 
 

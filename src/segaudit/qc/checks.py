@@ -145,6 +145,9 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         except ImageReadError as exc:
             add(rec, "unreadable", "error", str(exc))
             continue
+        except OSError as exc:  # dangling symlink, symlink loop, no permission: this file's row, not the scan's
+            add(rec, "unreadable", "error", f"{rec.path}: cannot read ({exc.strerror or exc})")
+            continue
         info.readable = True
         if ds.spacing is not None and len(ds.spacing) == img.ndim:
             img.spacing = ds.spacing

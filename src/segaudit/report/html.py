@@ -646,10 +646,42 @@ def _no_metrics_why(imported_features: bool) -> str:
         + "; the image sections below still describe the data")
 
 
+#: Marks a file as a segaudit report: only such a file may be replaced (with ``force``).
+GENERATOR = '<meta name="generator" content="segaudit report">'
+
+
+def check_report_target(out: str | Path, run_dir: str | Path, force: bool = False) -> None:
+    """Refuse to write a report over a file segaudit did not write as a report.
+
+    Raises :class:`SegauditError` when ``out`` is a folder, is the results store or lies inside it, is an existing
+    file that is not a segaudit report (no :data:`GENERATOR` mark in its first 4 kB), or is an existing report
+    and ``force`` is not set.
+    """
+    out, run = Path(out), Path(run_dir)
+    store_file = (run / "segaudit.duckdb").resolve()
+    if out.resolve() == store_file or out.resolve().parent == store_file:
+        raise SegauditError(f"{out}: is the results store; choose another --out")
+    if out.is_dir():
+        raise SegauditError(f"{out}: is a folder; --out names the HTML file to write")
+    if not out.exists():
+        return
+    with open(out, "rb") as f:
+        head = f.read(4096).decode("utf-8", "replace")
+    if GENERATOR not in head:
+        raise SegauditError(f"{out}: exists and is not a segaudit report; refusing to overwrite it (choose another "
+                            "--out)")
+    if not force:
+        raise SegauditError(f"{out}: a report already exists (use --force to replace it)")
+
+
 def build_report(run_dir: str | Path, out: str | Path, project=None, title: str = "segaudit report",
                  training_logs: dict[str, str | Path] | None = None,
-                 compare: list[tuple[str, str]] | None = None, region: str | None = None) -> Path:
+                 compare: list[tuple[str, str]] | None = None, region: str | None = None,
+                 force: bool = False) -> Path:
     """Write the HTML report of a results store to ``out`` (atomically) and return its path.
+
+    An existing ``out`` is replaced only when it is a segaudit report and ``force`` is set; any other file (the
+    project file, an image, the results store) is never overwritten (:func:`check_report_target`).
 
     ``project`` (a :class:`~segaudit.dataset.project.ProjectConfig`) adds image panels of the worst and best
     cases and the declared split columns; ``training_logs`` maps a model name to a training-log CSV (see
@@ -658,6 +690,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
     dataset's worst). Every section is shown; one whose input is missing says why and what would provide it,
     one that fails says so, and the rest of the report is still written.
     """
+    check_report_target(out, run_dir, force)
     with ResultsStore(run_dir, read_only=True) as store:
         tables = set(store.tables())
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
@@ -726,7 +759,7 @@ def build_report(run_dir: str | Path, out: str | Path, project=None, title: str 
     parts = [f"<h1>{html.escape(title)}</h1>",
              _note(f"Results store: {Path(run_dir).resolve()}."), nav]
     parts += [f'<h2 id="{anchor[n]}">{html.escape(n)}</h2>{c}' for n, c in body]
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{GENERATOR}<title>{html.escape(title)}</title>"
            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
     return atomic_write_text(out, doc)
 
