@@ -424,7 +424,8 @@ def test_panels_show_the_worst_region_or_the_one_asked_for(store, project_file, 
     assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file)]) == 0
     heads = _parse(out)["Worst and best cases"]["h3"]
     assert f"LUMIERE ({d.region.iloc[0]}, its worst region by mean Dice)" in heads
-    assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file), "--region", "WT"]) == 0
+    assert main(["report", "--force", str(store), "--out", str(out), "--project", str(project_file),
+                 "--region", "WT"]) == 0
     heads = _parse(out)["Worst and best cases"]["h3"]
     assert "LUMIERE (WT, chosen with --region)" in heads
     # A dataset without that region falls back to its worst.
