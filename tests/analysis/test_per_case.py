@@ -59,3 +59,16 @@ def test_export_wide_writes_the_same_table(run, tests_data, tmp_path):
     got = pd.read_csv(tmp_path / "exp" / "per_case_wide.csv")
     ref = per_case_table(read_audit_metrics(tests_data / UCSF))
     pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+
+
+def test_wide_table_of_two_datasets_lists_only_each_datasets_own_cases(tests_data):
+    """Two real AUDIT sites in one table: no row for a case of one site under the other (pivot_table's
+    dropna=False built every dataset × case × model combination)."""
+    from segaudit.analysis.per_case import per_case_table
+    from segaudit.store.audit import read_audit_metrics
+
+    site = tests_data / "audit_outputs" / "metrics" / "BraTS_2024_by_site"
+    m = pd.concat([read_audit_metrics(site / f"extracted_information_{s}.csv") for s in ("UCSD", "Indiana")])
+    t = per_case_table(m)
+    assert len(t) == len(m[["dataset", "case", "model"]].drop_duplicates())
+    assert not t.duplicated(["dataset", "case", "model"]).any()

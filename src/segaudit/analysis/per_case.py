@@ -35,7 +35,9 @@ def per_case_table(metrics: pd.DataFrame, metrics_wanted: tuple[str, ...] = WIDE
     m = metrics[metrics.metric.isin(metrics_wanted)]
     if m.empty:
         return pd.DataFrame(columns=keys)
-    wide = m.pivot_table(index=keys, columns=["metric", "region"], values="value", aggfunc="first", dropna=False)
+    # groupby + unstack, not pivot_table(dropna=False): that builds every dataset × case × model combination,
+    # so each dataset listed the cases of all the others.
+    wide = m.groupby([*keys, "metric", "region"], sort=True).value.first().unstack(["metric", "region"])
     order = [(mt, r) for mt in metrics_wanted for r in sorted(m.region.unique()) if (mt, r) in wide.columns]
     wide = wide.reindex(columns=order).dropna(axis=1, how="all")
     wide.columns = [f"{mt} {r}" for mt, r in wide.columns]

@@ -43,12 +43,12 @@ def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, conso
     # Worker processes, not Dask: the demo runs on the core install.
     ev = evaluate_project(project, out_dir, workers=workers, executor="processes", progress=progress)
     if console is not None:
-        from segaudit.cli import _print_summary
+        from segaudit.cli import _print_evaluation
+        from segaudit.metrics.evaluate import EvaluationOptions
 
-        summ = ev.summary
-        shown = summ[~summ.region.isin(["ENH", "NEC", "EDE"])] if not summ.empty else summ
-        _print_summary(shown.round(3), "Evaluation (surfel surfaces; hd95 in mm; empty structures scored with the "
-                                       "image-diagonal penalty and counted in gt_empty)")
+        # The same table as `segaudit evaluate`: coverage, both-empty cases set apart, units as stored.
+        _print_evaluation(out_dir, [ds.name for ds in project.datasets],
+                          EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None))
         for _, e in ev.errors.iterrows():
             console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case} {e.model}: {e.message}", soft_wrap=True)
     feats = extract_project(project, out_dir, workers=workers, executor="processes", progress=progress)
