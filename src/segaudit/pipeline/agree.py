@@ -170,11 +170,6 @@ def build_agree_jobs(project: ProjectConfig, options: EvaluationOptions, consens
     return jobs, skipped, notes
 
 
-def datasets_without_ground_truth(project: ProjectConfig) -> list[DatasetConfig]:
-    """Datasets that declare predictions but no ground truth: ``evaluate`` cannot score them, ``agree`` can."""
-    return [ds for ds in project.datasets if ds.predictions and not ds.ground_truth]
-
-
 def agree_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                   consensus: str = "majority", workers: int = 1, scheduler: str | None = None, force: bool = False,
                   progress: bool = True, executor: str = "auto", argv: list[str] | None = None) -> AgreeResult:
