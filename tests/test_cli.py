@@ -17,9 +17,11 @@ def test_init_writes_outside_data_and_scan_uses_it(tmp_path, demo_data):
     before = tree_digest(demo_data / "fundus_exudates")
     r = run("init", demo_data / "fundus_exudates", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "flat2d" in r.stdout and "masks_EX_original_jpg" not in r.stdout or "lossy" in r.stdout
+    assert "flat2d" in r.stdout
     proj = tmp_path / "segaudit.yaml"
     data = yaml.safe_load(proj.read_text())
+    # The lossless PNG masks are the ground truth, never a JPEG copy of them.
+    assert "/masks_EX_binary_png/" in data["datasets"]["fundus_exudates"]["ground_truth"]
     assert data["datasets"]["fundus_exudates"]["prediction_encoding"]["channel"] == "red"
     r = run("init", demo_data / "fundus_exudates", cwd=tmp_path)
     assert r.returncode == 2 and "already exists" in r.stderr
@@ -113,6 +115,7 @@ def test_evaluate_export_audit_and_explain(tmp_path, brats_copy):
 def test_import_audit_cli(tmp_path, tests_data):
     r = run("import-audit", "--metrics", tests_data / "audit_outputs" / "metrics" / "BraTS_2024_by_site" /
             "extracted_information_Indiana.csv", "--out", tmp_path / "imp")
-    assert r.returncode == 0, r.stderr and "metrics row(s)" in r.stdout
+    assert r.returncode == 0, r.stderr
+    assert "metrics row(s)" in r.stdout
     r = run("import-audit", "--out", tmp_path / "imp")
     assert r.returncode == 2 and "at least one AUDIT table" in r.stderr
