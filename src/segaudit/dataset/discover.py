@@ -122,16 +122,17 @@ def discover_dataset(ds: DatasetConfig) -> Discovery:
                 path = format_template(tpl, root, case, key_field, key)
             files.append(FileRecord(ds.name, case, role, key, path, (case, role, key) in by_case))
 
-    meta_rows, issues = ({}, [])
+    meta_rows: dict[str, dict] = {}
+    issues: list[MetadataIssue] = []
     if ds.metadata is not None:
         meta_rows, issues = read_metadata(ds.metadata, ds.name, sorted(cases))
     records = []
     for case in sorted(cases):
         subject = timepoint = None
         if ds.longitudinal is not None:
-            m = ds.longitudinal.search(case)
-            if m:
-                subject, timepoint = m.group("subject"), m.group("timepoint")
+            hit = ds.longitudinal.search(case)
+            if hit:
+                subject, timepoint = hit.group("subject"), hit.group("timepoint")
         records.append(CaseRecord(ds.name, case, subject, timepoint, meta_rows.get(case, {})))
     records.sort(key=lambda r: (r.subject or r.case, _timepoint_sort_key(r.timepoint), r.case))
     return Discovery(records, files, issues)

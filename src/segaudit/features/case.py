@@ -254,6 +254,7 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
                                                            "distance") if k in f}, model=model)
     if "multimodal" in groups and len(images) >= 1:
         inter = _combine(np.logical_and, list(fgs.values()))
+        assert inter is not None and union is not None  # at least one image, so both masks exist
         for (a, b), r in sequence_correlations(images, inter).items():
             out.add(f"{a}~{b}", "multimodal", {"correlation": r})
         for name, feats in label_contrast(images, masks, union, {k: box_of(m) for k, m in masks.items()}).items():

@@ -14,6 +14,7 @@ from segaudit.dataset.project import ProjectConfig
 from segaudit.errors import SegauditError
 from segaudit.io.image import decode_mask, read_image
 from segaudit.pipeline.parallel import progress_bar
+from segaudit.preprocess.normalize import Method
 from segaudit.preprocess.slices import export_slices
 
 
@@ -25,7 +26,7 @@ class SliceExport:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def export_project_slices(project: ProjectConfig, out_dir: str | Path, axis: int = 2, method: str | None = "zscore",
+def export_project_slices(project: ProjectConfig, out_dir: str | Path, axis: int = 2, method: Method | None = "zscore",
                           fmt: str = "npz", nonempty_only: bool = False, progress: bool = True) -> SliceExport:
     """Export slices of every case that has images (see :func:`segaudit.preprocess.export_slices`)."""
     disc = discover(project)

@@ -15,6 +15,7 @@ is checked to stay under ``<out>``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,16 @@ import numpy as np
 from segaudit.io.atomic import atomic_write
 from segaudit.io.paths import inside, output_path, safe_component
 from segaudit.preprocess.normalize import Method, normalize
+
+
+def _save_npz(target: str, payload: dict[str, np.ndarray]) -> None:
+    np.savez_compressed(target, **payload)  # type: ignore[arg-type]
+
+
+def _save_png(target: str, array: np.ndarray) -> None:
+    from PIL import Image as PILImage
+
+    PILImage.fromarray(array).save(target, format="PNG")
 
 
 def slice_indices(shape: tuple[int, ...], axis: int, mask: np.ndarray | None = None,
@@ -112,19 +123,18 @@ def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str,
             if m is not None:
                 payload["mask"] = m
             path = base / f"{tag}.npz"
-            atomic_write(path, lambda t, p=payload: np.savez_compressed(t, **p))
+            atomic_write(path, functools.partial(_save_npz, payload=payload))
             written.append(path)
         else:
-            from PIL import Image as PILImage
 
             for n in names:
                 path = dirs[n] / f"{tag}.png"
                 arr = _to_uint8(np.take(vols[n], i, axis=axis))
-                atomic_write(path, lambda t, a=arr: PILImage.fromarray(a).save(t, format="PNG"))
+                atomic_write(path, functools.partial(_save_png, array=arr))
                 written.append(path)
             if m is not None:
                 path = inside(out_dir, base / "mask" / f"{tag}.png")
                 labels = m.astype(np.uint8 if m.max(initial=0) < 256 else np.uint16)
-                atomic_write(path, lambda t, a=labels: PILImage.fromarray(a).save(t, format="PNG"))
+                atomic_write(path, functools.partial(_save_png, array=labels))
                 written.append(path)
     return written

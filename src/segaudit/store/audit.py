@@ -23,6 +23,7 @@ whole-tumour volume is the sum over AUDIT's disjoint labels, an empty ``SIZE`` b
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def _feature_group(name: str) -> str:
     return "other"
 
 
-def import_audit(out_dir: str | Path, metrics: list[str | Path] = (), features: list[str | Path] = (),
+def import_audit(out_dir: str | Path, metrics: Sequence[str | Path] = (), features: Sequence[str | Path] = (),
                  dataset: str | None = None, argv: list[str] | None = None) -> dict[str, int]:
     """Read AUDIT metric/feature CSVs into a results store; returns rows imported per table.
 
