@@ -31,13 +31,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from segaudit.dataset.labels import LABEL_CONVENTIONS
 from segaudit.dataset.metadata import read_table
+from segaudit.dataset.sniff import sniff_encoding, sniff_label_values
 from segaudit.dataset.templates import match_template
-from segaudit.errors import ConfigError, SegauditError
-from segaudit.io.image import RASTER_SUFFIXES, read_image
+from segaudit.errors import ConfigError
+from segaudit.io.image import RASTER_SUFFIXES
 
 NIFTI_RX = re.compile(r"^(?P<stem>.+?)\.nii(\.gz)?$")
 BRAINMETSHARE_SEQS = ("t1_pre", "t1_gd", "flair", "bravo")
@@ -71,6 +70,8 @@ class Detection:
     project: dict
     notes: list[str] = field(default_factory=list)
     layouts: list[str] = field(default_factory=list)
+    #: Proposals the user must check before running (e.g. an encoding that reads most sampled masks as empty).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _nii_ext(name: str) -> str:
@@ -91,18 +92,9 @@ def _files(p: Path) -> list[Path]:
         return []
 
 
-def _sniff_values(paths: list[Path], limit: int = 3) -> set[int]:
-    """Union of the integer values of a few masks (unreadable files are skipped)."""
-    values: set[int] = set()
-    for p in paths[:limit]:
-        try:
-            a = read_image(p).array
-        except SegauditError:
-            continue
-        u = np.unique(a)
-        if np.all(np.isfinite(u)) and np.all(u == np.rint(u)):
-            values |= {int(v) for v in u if v != 0}
-    return values
+def _sniff_values(paths: list[Path], limit: int = 6) -> set[int]:
+    """Union of the integer values of a seeded sample of at most ``limit`` masks spread over ``paths``."""
+    return sniff_label_values(paths, k=limit)
 
 
 def _convention_for(values: set[int], default: str) -> tuple[str, str]:
@@ -312,34 +304,6 @@ def _name_template(folder: str, files: list[Path], image_stems: set[str]) -> tup
     return f"{{root}}/{folder}/{{case}}{suffix}.{ext}", suffix, n
 
 
-def _sniff_encoding(files: list[Path]) -> tuple[dict, set[int], str]:
-    """Propose a mask encoding from a few files: (encoding dict, label values, reason)."""
-    for f in files[:3]:
-        try:
-            img = read_image(f)
-        except SegauditError:
-            continue
-        a = img.array
-        if img.is_color:
-            maxima = [int(a[..., c].max()) for c in range(3)]
-            dominant = int(np.argmax(maxima))
-            others = [m for i, m in enumerate(maxima) if i != dominant]
-            channel = ("red", "green", "blue")[dominant]
-            if max(others) < maxima[dominant] / 4:
-                thr = maxima[dominant] // 2
-                return ({"kind": "binary", "channel": channel, "threshold": thr}, {1},
-                        f"RGB drawing in {channel} (channel max {maxima[dominant]}, others <= {max(others)}): "
-                        f"foreground = {channel} > {thr}")
-            return ({"kind": "binary", "channel": "gray", "threshold": 127}, {1},
-                    "RGB mask without one dominant channel: foreground = luminance > 127")
-        values = {int(v) for v in np.unique(a) if v != 0}
-        if values and max(values) == 255 and len(values) <= 2:
-            return {"kind": "binary", "threshold": 127}, {1}, "0/255 mask: foreground = value > 127"
-        union = values | _sniff_values(files[1:10], limit=9)
-        return {"kind": "labels"}, union, f"label values {sorted(union)} stored directly"
-    return {"kind": "labels"}, set(), "no readable sample mask"
-
-
 def _label_name(folder: str) -> str:
     noise = {"mask", "masks", "label", "labels", "gt", "seg", "binary", "png", "jpg", "jpeg", "original"}
     tokens = [t for t in re.split(r"[_\-]", folder) if t and t.lower() not in noise]
@@ -389,15 +353,21 @@ def _detect_flat2d(data_dir: Path, det: Detection) -> bool:
             model = re.sub(r"^(pred(iction)?s?|outputs?|infer(ence)?|results?)[_-]?", "", d.name, flags=re.I)
             model = re.sub(r"[_-]?(png|jpe?g)$", "", model, flags=re.I) or d.name
             predictions[model] = tpl
-            enc, _vals, why = _sniff_encoding(files)
+            guess = sniff_encoding(files, what=f"predictions in {d.name}/")
+            enc, why = guess.encoding, guess.reason
             pred_encoding = enc
+            if guess.warning:
+                det.warnings.append(f"{name}: {guess.warning}")
             notes.append(f"  {d.name}/: predictions of model {model!r} ({n} matched); {why}"
                          + ("; lossy JPEG, edges are approximate" if lossy else ""))
     if gt_candidates:
         gt_candidates.sort(key=lambda c: (-c[0], c[1]))
         score, folder, tpl, files, lossy, suffix, n = gt_candidates[0]
         entry["ground_truth"] = tpl
-        enc, values, why = _sniff_encoding(files)
+        guess = sniff_encoding(files, what=f"ground-truth masks in {folder}/")
+        enc, values, why = guess.encoding, guess.values, guess.reason
+        if guess.warning:
+            det.warnings.append(f"{name}: {guess.warning}")
         entry["mask_encoding"] = enc
         if enc["kind"] == "binary":
             entry["labels"] = {_label_name(folder): 1}
