@@ -91,6 +91,7 @@ def cmd_init(args) -> int:
                 "# `segaudit scan` on this file. Keys: see the README's project-file table.\n") if unknown else ""
     header = (f"# segaudit project proposed by `segaudit init {args.data_dir}`\n" + skeleton +
               "# Detected:\n" + "".join(f"#   {n}\n" for n in det.notes) +
+              "".join(f"# WARNING: {' '.join(w.splitlines())}\n" for w in det.warnings) +
               "# Edit freely: templates, labels, regions, metadata. Relative paths are relative to this file.\n")
     body = dump_project(project) if project["datasets"] else "datasets: {}\n"
     atomic_write_text(out, header + body)
@@ -99,6 +100,8 @@ def cmd_init(args) -> int:
     for n in det.notes:
         console.print(f"  {n}", soft_wrap=True)
     console.print(f"Wrote {out}" + (" (a skeleton: check its templates)" if unknown else ""))
+    for w in det.warnings:  # on stderr too, so a scripted init does not pass them by
+        print(f"segaudit: warning: {w}", file=sys.stderr)
     return 0
 
 
