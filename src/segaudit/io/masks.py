@@ -217,11 +217,34 @@ def threshold_probability(prob: np.ndarray, encoding: MaskEncoding) -> np.ndarra
     return (prob >= encoding.threshold).astype(np.uint8) * np.uint8(encoding.foreground)
 
 
-def read_probability(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
-    """Read a soft prediction (``kind="probability"``) as float32 in [0, 1] (colour files need a channel)."""
-    img = read_image(path)
-    array = img.array
-    if img.is_color:
+def stored_mask_values(img: Image, encoding: MaskEncoding | None = None) -> tuple[np.ndarray, bool]:
+    """The stored values of a mask file to decode, and whether they are colours: ``(array, is_color)``.
+
+    Palette (indexed) PNG/BMP files give their palette indices (the labels of a palette label map) unless the
+    encoding names a colour channel, in which case their colours are used as for any colour file.
+
+    Raises
+    ------
+    MaskValueError
+        The file holds more than a 2D or 3D mask (a 4D volume whose extra axis is not of size 1).
+    """
+    if img.extra_axes:
+        raise MaskValueError(img.path, f"mask has {img.array.ndim} dimensions (shape {tuple(img.array.shape)}); "
+                                       f"a mask must be 2D or 3D, and axes {img.extra_axes} beyond the spatial "
+                                       f"{img.shape} are not of size 1")
+    if img.indices is not None and (encoding is None or encoding.channel is None):
+        return img.indices, False
+    return img.array, img.is_color
+
+
+def read_probability(path: str | Path, encoding: MaskEncoding | None = None, max_bytes: int | None = None) -> Image:
+    """Read a soft prediction (``kind="probability"``) as float32 in [0, 1] (colour files need a channel).
+
+    ``max_bytes`` is the memory budget of :func:`~segaudit.io.readers.read_image`.
+    """
+    img = read_image(path, max_bytes)
+    array, is_color = stored_mask_values(img, encoding)
+    if is_color:
         enc = encoding or MaskEncoding()
         if enc.channel in _CHANNEL_INDEX:
             array = array[..., _CHANNEL_INDEX[enc.channel]]
@@ -229,10 +252,11 @@ def read_probability(path: str | Path, encoding: MaskEncoding | None = None) -> 
             raise MaskValueError(path, "probability map is an RGB image; declare channel: red|green|blue")
     img.array = to_probability(np.asarray(array), img.path)
     img.is_color = False
+    img.indices = None
     return img
 
 
-def read_mask(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
+def read_mask(path: str | Path, encoding: MaskEncoding | None = None, max_bytes: int | None = None) -> Image:
     """Read a label mask and return it with integer values.
 
     Parameters
@@ -240,7 +264,10 @@ def read_mask(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
     path:
         Mask file (any format :func:`read_image` reads).
     encoding:
-        How labels are stored (default: values are labels). See :class:`MaskEncoding`.
+        How labels are stored (default: values are labels). See :class:`MaskEncoding`. Palette (indexed)
+        PNGs are read as their palette indices unless a colour channel is declared.
+    max_bytes:
+        Memory budget of :func:`~segaudit.io.readers.read_image` (default ``SEGAUDIT_MAX_IMAGE_BYTES`` or 4 GiB).
 
     Returns
     -------
@@ -252,10 +279,11 @@ def read_mask(path: str | Path, encoding: MaskEncoding | None = None) -> Image:
     ImageReadError
         The file cannot be read.
     MaskValueError
-        Non-integral or non-finite values, or a colour mask without a declared channel.
+        Non-integral or non-finite values, a colour mask without a declared channel, or a 4D file.
     """
-    img = read_image(path)
-    img.array = decode_mask(img.array, encoding or MaskEncoding(), img.path, img.is_color)
+    img = read_image(path, max_bytes)
+    array, is_color = stored_mask_values(img, encoding)
+    img.array = decode_mask(array, encoding or MaskEncoding(), img.path, is_color)
     img.is_color = False
+    img.indices = None
     return img
-
