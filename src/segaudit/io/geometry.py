@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from segaudit.errors import ConfigError, ImageReadError
-from segaudit.io.readers import Image, _check_file, image_kind, read_image
+from segaudit.io.readers import Image, _check_file, _log, _nibabel_log, image_kind, read_image
 
 GEOMETRY_MODES = ("strict", "resample_nearest", "ignore_affine")
 
@@ -69,7 +69,10 @@ def read_geometry(path: str | Path) -> Geometry:
         if kind == "nifti":
             import nibabel as nib
 
-            img = nib.load(str(path))
+            with _nibabel_log() as said:  # nibabel's header warnings, re-emitted with the file's name
+                img = nib.load(str(path))
+            for message in dict.fromkeys(said):
+                _log.warning(f"{path}: nibabel: {message}")
             shape = tuple(int(s) for s in img.header.get_data_shape())[:3]
             nd = len(shape)
             spacing = tuple(float(z) for z in img.header.get_zooms()[:nd])
