@@ -1,4 +1,5 @@
-"""Putting a mask on a reference grid before it is used voxel by voxel (``evaluate``, ``features``).
+"""Grids of images: :class:`Geometry` read from headers, compared (:func:`compare_geometry`), and a mask put on a
+reference grid before it is used voxel by voxel (:func:`align_to`, in ``evaluate`` and ``features``).
 
 Two files of the same shape are only the same grid when their spacing, origin and direction agree (the voxel-to-
 world affine); otherwise voxel ``(i, j, k)`` of one is another place of the body than voxel ``(i, j, k)`` of the
@@ -18,13 +19,114 @@ other. :func:`align_to` compares the full geometry with QC's tolerances and appl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from segaudit.errors import ConfigError
-from segaudit.io.image import Geometry, Image, compare_geometry, format_vector
+from segaudit.errors import ConfigError, ImageReadError
+from segaudit.io.readers import Image, _check_file, _log, _nibabel_log, image_kind, read_image
 
 GEOMETRY_MODES = ("strict", "resample_nearest", "ignore_affine")
+
+
+@dataclass
+class Geometry:
+    """The grid of an image without its values: enough to compare two files."""
+
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: np.ndarray = field(repr=False)
+    orientation: str = ""
+    #: Whether ``spacing`` is in mm (see :attr:`Image.physical`).
+    physical: bool = False
+
+    @classmethod
+    def of(cls, img: Image) -> Geometry:
+        return cls(img.shape, img.spacing, img.origin, img.direction, img.orientation(), img.physical)
+
+    @property
+    def length_unit(self) -> str:
+        """``'mm'`` when the spacing is physical, else ``'px'``."""
+        return "mm" if self.physical else "px"
+
+
+def read_geometry(path: str | Path) -> Geometry:
+    """The grid of an image file read from its header only (no voxel data is decoded where avoidable).
+
+    NIfTI: the header's shape (first three axes), zooms in mm and affine (``physical=True``). Rasters: the
+    pixel size from PIL/tifffile, spacing 1 pixel (``physical=False``). Numpy files: a memory-mapped shape.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, empty or unreadable file.
+    """
+    path = Path(path)
+    _check_file(path)
+    kind = image_kind(path)
+    try:
+        if kind == "nifti":
+            import nibabel as nib
+
+            with _nibabel_log() as said:  # nibabel's header warnings, re-emitted with the file's name
+                img = nib.load(str(path))
+            for message in dict.fromkeys(said):
+                _log.warning(f"{path}: nibabel: {message}")
+            shape = tuple(int(s) for s in img.header.get_data_shape())[:3]
+            nd = len(shape)
+            spacing = tuple(float(z) for z in img.header.get_zooms()[:nd])
+            aff = np.asarray(img.affine, float)
+            lin = aff[:nd, :nd]
+            norms = np.linalg.norm(lin, axis=0)
+            norms[norms == 0] = 1.0
+            return Geometry(shape, spacing, tuple(float(v) for v in aff[:nd, 3]), lin / norms,
+                            "".join(nib.aff2axcodes(aff)), True)
+        if kind == "raster" and not str(path).lower().endswith((".tif", ".tiff")):
+            from PIL import Image as PILImage
+
+            with PILImage.open(path) as pil:
+                shape = (int(pil.size[1]), int(pil.size[0]))  # PIL gives (width, height); arrays are (row, col)
+        else:  # TIFF and numpy: shapes need the array reader (numpy is memory-mapped)
+            shape = read_image(path).shape
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure means the header cannot be read
+        raise ImageReadError(path, f"cannot read the image header ({type(exc).__name__}: {exc})") from exc
+    nd = len(shape)
+    return Geometry(shape, (1.0,) * nd, (0.0,) * nd, np.eye(nd), "", False)
+
+
+def compare_geometry(a: Geometry, b: Geometry, spacing_tol: float = 1e-3, origin_tol: float = 1e-2,
+                     direction_tol: float = 1e-3) -> list[str]:
+    """List how two grids differ; an empty list means they match within tolerance.
+
+    Parameters
+    ----------
+    spacing_tol:
+        Relative tolerance on each spacing value (default 0.1 %).
+    origin_tol:
+        Absolute tolerance on each origin coordinate, in mm (default 0.01 mm).
+    direction_tol:
+        Absolute tolerance on each direction-cosine entry (default 1e-3).
+    """
+    diffs: list[str] = []
+    if a.shape != b.shape:
+        diffs.append(f"shape {a.shape} vs {b.shape}")
+        return diffs  # spacing etc. are meaningless to compare across different grids' dimensionality
+    if not np.allclose(a.spacing, b.spacing, rtol=spacing_tol, atol=0):
+        diffs.append(f"spacing {format_vector(a.spacing)} vs {format_vector(b.spacing)}")
+    if not np.allclose(a.origin, b.origin, rtol=0, atol=origin_tol):
+        diffs.append(f"origin {format_vector(a.origin)} vs {format_vector(b.origin)}")
+    if a.direction.shape != b.direction.shape or not np.allclose(a.direction, b.direction, atol=direction_tol):
+        codes = f" ({a.orientation} vs {b.orientation})" if a.orientation != b.orientation else ""
+        diffs.append(f"direction differs{codes}")
+    return diffs
+
+
+def format_vector(values) -> str:
+    """``(1, 1, 5)``-style text of a spacing/origin vector (negative zero printed as 0)."""
+    return "(" + ", ".join(f"{float(v) + 0.0:g}" for v in values) + ")"
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,9 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
             fail(model, path, msg if path in msg else f"{path}: {msg}")
             continue
         for note in res.notes:
-            fail(model, path, f"{path}: {note}", "warning")
+            # A note about the ground truth's values names the ground-truth file, not the prediction.
+            about = job.ground_truth if note.startswith("ground truth") else path
+            fail(model, about, f"{about}: {note}", "warning")
         out.metrics += [(ds.name, job.case, model, r, m, v, metric_unit(m, unit, gt.ndim, r))
                         for r, m, v in res.rows]
         for region, les in res.lesions:

@@ -90,9 +90,12 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
             if all(np.array_equal(chans[0], c) for c in chans[1:]):
                 arrays = {seq: chans[0]}  # a grey image saved as RGB (JPEG slices): one channel says it all
             else:
-                arrays = {f"{seq}.{_CHANNELS[c] if c < 3 else c}": a for c, a in enumerate(chans)}
-                note(path, f"{path}: colour image; features are computed per channel ({', '.join(arrays)})",
-                     "info")
+                # Colour channels are named after their colour; the volumes of a 4D file by their index.
+                arrays = {f"{seq}.{_CHANNELS[c] if img.is_color and c < 3 else f'volume{c}'}": a
+                          for c, a in enumerate(chans)}
+                what = "colour image; features are computed per channel" if img.is_color else \
+                    f"{img.array.ndim}D image (shape {tuple(img.array.shape)}); features are computed per volume"
+                note(path, f"{path}: {what} ({', '.join(arrays)})", "info")
         first_shape = next(iter(images.values())).shape if images else None
         if first_shape is not None and img.shape != first_shape:
             note(path, f"{path}: sequence {seq} has shape {img.shape}, {ref_path} has {first_shape}; "

@@ -92,7 +92,8 @@ def scan_project(project: ProjectConfig, out_dir: str | Path | None = None, work
 
     findings: list[QCFinding] = [f for r in results for f in r.findings]
     for ds in project.datasets:
-        findings += check_dataset(ds.name, [f for r in results for f in r.files if f.dataset == ds.name])
+        findings += check_dataset(ds.name, [f for r in results for f in r.files if f.dataset == ds.name],
+                                  spacing=ds.spacing)
     for issue in discovery.issues:
         findings.append(QCFinding(issue.dataset, issue.case, "metadata", "", issue.path, issue.check,
                                   issue.severity, issue.message))

@@ -12,7 +12,7 @@ from pathlib import Path
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import ProjectConfig
 from segaudit.errors import SegauditError
-from segaudit.io.image import decode_mask, read_image
+from segaudit.io.image import read_image, read_mask
 from segaudit.pipeline.parallel import progress_bar
 from segaudit.preprocess.normalize import Method
 from segaudit.preprocess.slices import export_slices
@@ -54,8 +54,7 @@ def export_project_slices(project: ProjectConfig, out_dir: str | Path, axis: int
                 mask = None
                 gt = next((f for f in files if f.role == "ground_truth"), None)
                 if gt is not None and gt.exists:
-                    m = read_image(gt.path)
-                    mask = decode_mask(m.array, ds.mask_encoding, gt.path, m.is_color)
+                    mask = read_mask(gt.path, ds.mask_encoding).array  # palette PNGs: their indices
                 ndim = next(iter(images.values())).ndim
                 if ndim == 2:  # a 2D image is its own single slice: add a slice axis
                     images = {k: v[..., None] for k, v in images.items()}

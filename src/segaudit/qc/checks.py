@@ -20,6 +20,14 @@ spacing_mismatch              error     voxel sizes differ beyond tolerance
 origin_mismatch               warning   world positions of voxel (0,0,0) differ
 direction_mismatch            warning   axis directions (orientation) differ
 noncontiguous_instances       info      instance ids are not 1..n (they are used as given)
+extra_axes                    error     a mask with a 4th axis (not of size 1): masks are 2D or 3D
+extra_axes                    warning   an image with a 4th axis (time points, echoes): ``features``
+                                        are computed per volume
+singleton_axes                info      size-1 axes beyond the third dropped: ``(x, y, z, 1)`` is 3D
+reader_warning                warning   what the file reader said about the header (nibabel's checks,
+                                        e.g. ``sizeof_hdr should be 348``), with the file named
+spacing_override              error     a dataset's ``spacing:`` has another length than its files have
+                                        axes: it is not applied (dataset level)
 mixed_sizes                   warning   a 2D dataset whose images differ in size (info for 3D): pixel
                                         distances of different sizes are different scales, e.g. a
                                         685x756 journal figure among 2000x2000 scans
@@ -27,7 +35,8 @@ mixed_formats                 warning   a dataset whose images come in several f
                                         modes (JPEG and PNG, RGB and grey): often several sources
 ============================  ========  ==========================================================
 
-``mixed_sizes`` and ``mixed_formats`` are dataset-level findings (:func:`check_dataset`, empty ``case``).
+``mixed_sizes``, ``mixed_formats`` and ``spacing_override`` are dataset-level findings (:func:`check_dataset`,
+empty ``case``).
 
 Geometry is compared between sequences (against the first readable one), between the ground truth and the
 images, and between each prediction and the ground truth (or the first image when there is no ground truth).
@@ -43,15 +52,9 @@ import numpy as np
 from segaudit.dataset.discover import FileRecord
 from segaudit.dataset.project import DatasetConfig
 from segaudit.errors import ImageReadError, MaskValueError
-from segaudit.io.image import (
-    Geometry,
-    Image,
-    MaskEncoding,
-    compare_geometry,
-    decode_mask,
-    format_vector,
-    read_image,
-)
+from segaudit.io.geometry import Geometry, compare_geometry, format_vector
+from segaudit.io.masks import MaskEncoding, decode_mask, stored_mask_values
+from segaudit.io.readers import Image, read_image
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -149,6 +152,22 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
             add(rec, "unreadable", "error", f"{rec.path}: cannot read ({exc.strerror or exc})")
             continue
         info.readable = True
+        for note in img.notes:
+            add(rec, "reader_warning", "warning", note)
+        if img.stored_shape and tuple(img.array.shape) != img.stored_shape:
+            add(rec, "singleton_axes", "info", f"{rec.path}: stored shape {img.stored_shape} read as "
+                                                f"{tuple(img.array.shape)} (size-1 axes beyond the third dropped)")
+        if img.extra_axes:
+            spatial = "×".join(str(v) for v in img.shape)
+            if rec.role == "image":
+                add(rec, "extra_axes", "warning",
+                    f"{rec.path}: {what} is {img.array.ndim}D, shape {tuple(img.array.shape)}: a {spatial} grid "
+                    f"with {'×'.join(str(v) for v in img.extra_axes)} volumes; features are computed per "
+                    "volume (<sequence>.volume0, ...)")
+            else:
+                add(rec, "extra_axes", "error",
+                    f"{rec.path}: {what} is {img.array.ndim}D, shape {tuple(img.array.shape)}; a mask must be "
+                    f"2D or 3D (a {spatial} grid), so it cannot be scored")
         if ds.spacing is not None and len(ds.spacing) == img.ndim:
             img.spacing = ds.spacing
         info.shape = str(img.shape)
@@ -160,7 +179,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         geoms[(rec.role, rec.key)] = (Geometry.of(img), rec.path)
         if rec.role == "image":
             _check_image(img, rec, add)
-        else:
+        elif not img.extra_axes:  # a 4D mask has its error above; its values are not labels of a grid
             _check_mask(ds, img, rec, info, add)
 
     _check_geometry(records, geoms, options, add)
@@ -193,7 +212,8 @@ def _check_mask(ds: DatasetConfig, img: Image, rec: FileRecord, info: FileInfo, 
     if instance_map:
         encoding = MaskEncoding()  # instance ids are stored as plain integers
     try:
-        labels = decode_mask(img.array, encoding, rec.path, img.is_color)
+        values, is_color = stored_mask_values(img, encoding)
+        labels = decode_mask(values, encoding, rec.path, is_color)
     except MaskValueError as exc:
         add(rec, "nonintegral_mask", "error", str(exc))
         return
@@ -257,7 +277,45 @@ def _size_text(shape: str) -> str:
     return "×".join(p.strip() for p in shape.strip("()").split(",") if p.strip())
 
 
-def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5) -> list[QCFinding]:
+def check_spacing_override(dataset: str, spacing: tuple[float, ...] | None, files: list[FileInfo],
+                           max_listed: int = 5) -> list[QCFinding]:
+    """An error when a dataset's ``spacing:`` override has another length than its files' grids have axes.
+
+    Such an override is not applied (the header spacing is used), so it is reported rather than ignored.
+
+    Parameters
+    ----------
+    dataset:
+        Dataset name.
+    spacing:
+        The dataset's ``spacing:`` (``None``: nothing to check).
+    files:
+        The :class:`FileInfo` records of the dataset; their ``shape`` gives each grid's dimensionality.
+
+    Returns
+    -------
+    list[QCFinding]
+        At most one ``spacing_override`` error (``case`` ''), naming the dataset, the override and the files.
+    """
+    if spacing is None:
+        return []
+    bad: dict[int, list[str]] = {}
+    for f in files:
+        if f.readable and f.shape:
+            nd = len([p for p in f.shape.strip("()").split(",") if p.strip()])
+            if nd != len(spacing):
+                bad.setdefault(nd, []).append(f.path)
+    if not bad:
+        return []
+    parts = "; ".join(f"{len(paths)} {nd}D file(s) (e.g. {', '.join(sorted(paths)[:max_listed])})"
+                      for nd, paths in sorted(bad.items()))
+    return [QCFinding(dataset, "", "", "", "", "spacing_override", "error",
+                      f"dataset {dataset}: spacing: {list(spacing)} has {len(spacing)} value(s), but {parts} need "
+                      "one value per axis; the override is not applied to them (their header spacing is used)")]
+
+
+def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
+                  spacing: tuple[float, ...] | None = None) -> list[QCFinding]:
     """Dataset-level checks over the readable files of one dataset: mixed image sizes and mixed sources.
 
     The images are checked (the ground truths when the dataset declares no images). A mean of distances in
@@ -272,17 +330,20 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5) -> l
         The :class:`FileInfo` records of every case of the dataset (from :func:`check_case`).
     max_listed:
         Cases named per minority size or format.
+    spacing:
+        The dataset's ``spacing:`` override, checked against the files' dimensionality.
 
     Returns
     -------
     list[QCFinding]
         ``mixed_sizes`` (warning for 2D, info for 3D volumes, whose sizes often differ by design) and
-        ``mixed_formats`` (warning), with ``case`` ''.
+        ``mixed_formats`` (warning), with ``case`` ''; and ``spacing_override`` (error) when ``spacing`` (the
+        dataset's ``spacing:``) does not fit the files (see :func:`check_spacing_override`).
     """
+    out: list[QCFinding] = check_spacing_override(dataset, spacing, files, max_listed)
     readable = [f for f in files if f.readable and f.shape]
     role = "image" if any(f.role == "image" for f in readable) else "ground_truth"
     chosen = [f for f in readable if f.role == role]
-    out: list[QCFinding] = []
     if len(chosen) < 2:
         return out
     what = "images" if role == "image" else "ground-truth masks"

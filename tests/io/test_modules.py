@@ -1,0 +1,47 @@
+"""The split of ``io/image.py`` (issue 14 item 3): readers, mask decoding and geometry in their own modules,
+``segaudit.io.image`` a thin re-export that other packages may still import from."""
+
+import ast
+import inspect
+
+import nibabel as nib
+import numpy as np
+
+import segaudit.io as io_pkg
+import segaudit.io.image as image
+from segaudit.io import geometry, masks, readers
+
+
+def test_image_module_re_exports_the_same_objects():
+    for name in image.__all__:
+        obj = getattr(image, name)
+        home = next(m for m in (readers, masks, geometry) if name in vars(m))
+        assert getattr(home, name) is obj, name
+    for name in io_pkg.__all__:
+        assert getattr(io_pkg, name) is getattr(image, name), name
+
+
+def test_image_module_defines_nothing_itself():
+    tree = ast.parse(inspect.getsource(image))
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Assign)
+                if not (isinstance(n, ast.Assign) and n.targets[0].id == "__all__")]
+
+
+def test_each_module_does_one_job(demo_data):
+    seg = demo_data / "brats_audit/LUMIERE/LUMIERE_images/Patient-002-week-000/Patient-002-week-000_seg.nii.gz"
+    ref = nib.load(seg)
+    img = readers.read_image(seg)
+    assert img.physical and img.spacing == tuple(float(z) for z in ref.header.get_zooms())
+    labels = masks.read_mask(seg).array
+    np.testing.assert_array_equal(labels, np.asanyarray(ref.dataobj))
+    geo = geometry.read_geometry(seg)
+    assert geo.shape == ref.shape and geometry.compare_geometry(geo, geometry.Geometry.of(img)) == []
+    # the layers inside io point one way: geometry and masks build on readers, readers on neither
+    assert not _imports(readers) & {"segaudit.io.masks", "segaudit.io.geometry", "segaudit.io.image"}
+    assert "segaudit.io.readers" in _imports(masks) and "segaudit.io.readers" in _imports(geometry)
+    assert not _imports(masks) & {"segaudit.io.geometry", "segaudit.io.image"}
+
+
+def _imports(module) -> set[str]:
+    tree = ast.parse(inspect.getsource(module))
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
