@@ -277,6 +277,25 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
         For each label and region: counts, overlap and volume metrics, ``gt_empty``/``pred_empty`` flags,
         distance metrics (``hd``, ``hd<p>``, ``assd``, ``masd``, ``nsd@<tau>mm``) and lesion-wise metrics,
         with the empty-case values of ``options.policy``.
+
+    Examples
+    --------
+    A 1x4 image with two labels; the region ``WT`` is both together:
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 2, 0]])
+    >>> pred = np.array([[1, 2, 2, 0]])
+    >>> res = evaluate_pair(gt, pred, spacing=(1.0, 1.0), labels={"A": 1, "B": 2}, regions={"WT": (1, 2)})
+    >>> res.value("A", "dice"), res.value("B", "dice"), res.value("WT", "dice")  # 2/3, 2/3, 6/6
+    (0.6666666666666666, 0.6666666666666666, 1.0)
+    >>> res.value("confusion", "A->B")  # voxels of A predicted as B
+    1.0
+
+    No label in either mask: the policy's values, and both flags set:
+
+    >>> empty = evaluate_pair(np.zeros((3, 3), int), np.zeros((3, 3), int), (1.0, 1.0), labels={"A": 1})
+    >>> empty.value("A", "dice"), empty.value("A", "hd95"), empty.value("A", "gt_empty")
+    (1.0, 0.0, 1.0)
     """
     options = options or EvaluationOptions()
     policy = options.policy

@@ -99,6 +99,16 @@ def connected_components(mask: np.ndarray, connectivity: int | None = None) -> t
     """Label the connected components of a boolean mask; returns (labels 1..n, n).
 
     Only the bounding box of the mask is labelled (a small lesion in a large image costs little).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.array([[1, 1, 0, 0], [0, 0, 1, 0]], dtype=bool)
+    >>> connected_components(mask)[1], connected_components(mask, connectivity=4)[1]  # diagonal: 8- not 4-
+    (1, 2)
+    >>> connected_components(mask, connectivity=4)[0]
+    array([[1, 1, 0, 0],
+           [0, 0, 2, 0]], dtype=int32)
     """
     mask = np.asarray(mask, dtype=bool)
     labels = np.zeros(mask.shape, dtype=np.int32)
@@ -233,6 +243,24 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         ``(gt voxels, pred voxels, dice, hd95)`` already computed for the whole masks: a lesion pair that
         *is* the whole pair (one lesion matched by every predicted component) reuses them instead of
         recomputing the same surface distances.
+
+    Examples
+    --------
+    Two ground-truth lesions; the prediction finds the first exactly, misses the second and adds a false
+    positive. A miss has Dice 0 and the penalty distance; a false positive counts the penalty once:
+
+    >>> import numpy as np
+    >>> gt = np.zeros((5, 5), bool); gt[0, :2] = True; gt[4, 4] = True
+    >>> pred = np.zeros((5, 5), bool); pred[0, :2] = True; pred[2, 4] = True
+    >>> res = lesion_metrics(gt, pred, (1.0, 1.0), rule="hungarian", penalty=10.0)
+    >>> [res.metrics[k] for k in ("lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1")]
+    [1.0, 1.0, 1.0, 0.5]
+    >>> res.metrics["lesion_dice"]  # (1 + 0) / (2 gt lesions + 1 false positive)
+    0.3333333333333333
+    >>> res.metrics["lesion_hd95"]  # (0 + 10 for the miss + 10 for the false positive) / 3
+    6.666666666666667
+    >>> "lesion_hd90" in lesion_metrics(gt, pred, (1.0, 1.0), rule="hungarian", percentile=90).metrics
+    True
     """
     opts = LesionOptions(rule=rule, dilation=dilation, min_volume=min_volume, iou_threshold=iou_threshold,
                          connectivity=connectivity, definition=definition, percentile=percentile, penalty=penalty,

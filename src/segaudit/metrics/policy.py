@@ -40,6 +40,16 @@ class EmptyPolicy:
         240x240x155 1 mm volume). ``segaudit evaluate`` sets it once per dataset to the largest ground-truth
         diagonal of the dataset (see :func:`segaudit.pipeline.evaluate.dataset_grid`), so that every case of a
         dataset of mixed image sizes gets the same penalty.
+
+    Examples
+    --------
+    >>> p = EmptyPolicy()
+    >>> round(p.one_empty_distance((240, 240, 155), (1.0, 1.0, 1.0)), 1)  # the grid's diagonal, mm
+    373.1
+    >>> EmptyPolicy(penalty=374.0).one_empty_distance((10, 10), (1.0, 1.0))
+    374.0
+    >>> EmptyPolicy(distance_one_empty="nan").one_empty_distance((10, 10), (1.0, 1.0))
+    nan
     """
 
     both_empty: float = 1.0
@@ -73,7 +83,13 @@ class EmptyPolicy:
 
 
 def image_diagonal(shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
-    """Length in mm of the diagonal of an image grid: ``sqrt(sum((shape_i * spacing_i) ** 2))``."""
+    """Length in mm of the diagonal of an image grid: ``sqrt(sum((shape_i * spacing_i) ** 2))``.
+
+    Examples
+    --------
+    >>> image_diagonal((3, 4), (1.0, 1.0)), image_diagonal((3, 4), (2.0, 2.0))
+    (5.0, 10.0)
+    """
     return float(np.sqrt(np.sum((np.asarray(shape, float) * np.asarray(spacing, float)) ** 2)))
 
 

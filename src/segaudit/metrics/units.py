@@ -56,6 +56,13 @@ def metric_unit(metric: str, length: str, ndim: int, region: str = "") -> str:
     -------
     str
         See the module docstring; ``''`` for dimensionless values.
+
+    Examples
+    --------
+    >>> metric_unit("hd90", "mm", 3), metric_unit("gt_volume", "px", 2), metric_unit("dice", "mm", 3)
+    ('mm', 'px2', '')
+    >>> metric_unit("ENH->EDE", "mm", 3, region="confusion"), metric_unit("lesion_fp", "mm", 3)
+    ('voxels', 'lesions')
     """
     if region == "confusion" or "->" in metric or metric in VOXEL_COUNT_METRICS:
         return "voxels"
