@@ -25,7 +25,7 @@ from segaudit.metrics.policy import METRIC_DEFINITIONS, definition_of, registry_
 from segaudit.metrics.units import metric_unit
 from segaudit.pipeline.evaluate import evaluate_project
 
-CHEST_CASES = ("41182_2020_203_Fig3_HTML", "12941_2020_358_Fig1_HTML")  # the two smallest lung masks
+CHEST_CASES = ("thnov10p5641g006-c", "40779_2020_233_Fig2_HTML-a")  # the two smallest lung masks
 
 
 def _lungs(tests_data, case: str) -> np.ndarray:
