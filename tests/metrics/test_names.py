@@ -129,3 +129,21 @@ def test_registry_resolves_names_set_by_the_options():
     for m in ("hd", "hd90", "hd99.5", "lesion_hd90", "lesion_hd95", "assd", "masd"):
         assert metric_unit(m, "px", 2) == "px", m
     assert metric_unit("nsd@2mm", "mm", 3) == "" and metric_unit("dice", "mm", 3) == ""
+
+
+def test_lesion_options_record_names_the_lesion_distance(tests_data):
+    import dataclasses
+
+    from segaudit.metrics.lesions import LesionOptions, lesion_metrics
+
+    gt = _lungs(tests_data, CHEST_CASES[0])
+    pred = ndimage.binary_erosion(gt, iterations=2)
+    opts = LesionOptions(percentile=90, penalty=50.0)
+    assert opts.hd_name == "lesion_hd90"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.percentile = 95  # type: ignore[misc]
+    m90 = lesion_metrics(gt, pred, (1.0, 1.0), percentile=90, penalty=50.0).metrics
+    m95 = lesion_metrics(gt, pred, (1.0, 1.0), percentile=95, penalty=50.0).metrics
+    assert "lesion_hd90" in m90 and "lesion_hd95" not in m90 and "lesion_hd95" in m95
+    # Same matching, another percentile: every other lesion metric is the same.
+    assert {k: v for k, v in m90.items() if k != "lesion_hd90"} == {k: v for k, v in m95.items() if k != "lesion_hd95"}
