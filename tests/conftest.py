@@ -11,6 +11,7 @@ import importlib
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -68,6 +69,30 @@ def brats_pairs(extra_roots: list[Path] | None = None) -> list[tuple[str, Path, 
 
 
 AUDIT_REGIONS = {"ENH": (1,), "NEC": (2,), "EDE": (3,), "WT": (1, 2, 3), "TC": (1, 2)}
+
+
+def on_ci() -> bool:
+    """Whether the tests run on CI: the ``CI`` environment variable is set (``CI=true``), as the browser test reads."""
+    return bool(os.environ.get("CI"))
+
+
+REFERENCE_INSTALL = 'pip install -e ".[test]"'
+
+
+def require_reference(module: str) -> ModuleType:
+    """Import an optional independent reference (DeepMind surface-distance, MONAI, SimpleITK, pyradiomics, ...).
+
+    One rule for every test marked ``reference`` (the browser test's rule): on CI the import must succeed, and a
+    missing reference fails the test loudly; elsewhere it skips only the test that needs it, never the
+    reference-free tests of the same module (which a module-level ``pytest.importorskip`` would skip too).
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"independent reference {module!r} is not importable ({exc}); {REFERENCE_INSTALL} installs it"
+        if on_ci():
+            pytest.fail(message + " (required on CI)", pytrace=False)
+        pytest.skip(message)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -2,7 +2,9 @@
 
 STAPLE against SimpleITK's ``STAPLEImageFilter`` (ITK's implementation of Warfield et al. 2004), majority votes
 against a direct numpy count and against the BraTS Toolkit's own majority-vote fusion shipped with the case,
-pairwise Dice against a plain numpy Dice and HD95 against DeepMind's ``surface-distance``.
+pairwise Dice against a plain numpy Dice and HD95 against DeepMind's ``surface-distance``. SimpleITK and
+surface-distance are imported by ``conftest.require_reference`` (required on CI, skipped elsewhere) in the tests
+marked ``reference`` only, so the reference-free tests always run.
 """
 
 from itertools import combinations
@@ -11,6 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from conftest import require_reference
 from segaudit.dataset.labels import LABEL_CONVENTIONS
 from segaudit.metrics.agreement import (
     agreement_rows,
@@ -24,8 +27,6 @@ from segaudit.metrics.agreement import (
     volume_spread,
 )
 from segaudit.metrics.surface import bounding_box
-
-sitk = pytest.importorskip("SimpleITK")
 
 BRATS = LABEL_CONVENTIONS["brats2020"]
 REGIONS = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,), "NCR_NET": (1,), "ED": (2,)}
@@ -53,6 +54,7 @@ def cropped(case):
 
 
 def _sitk_staple(masks, confidence_weight=1.0):
+    sitk = require_reference("SimpleITK")
     images = [sitk.GetImageFromArray(m.astype(np.uint8)) for m in masks]
     f = sitk.STAPLEImageFilter()
     f.SetForegroundValue(1.0)  # our masks are 0/1
@@ -74,6 +76,7 @@ def _crop(masks, margin=8):
 TOL = 1e-8
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("region", ["WT", "ET", "TC"])
 def test_staple_matches_simpleitk(case, region):
     maps, _ = case
@@ -88,6 +91,7 @@ def test_staple_matches_simpleitk(case, region):
     assert ours.prior == pytest.approx(np.mean([m.mean() for m in masks]), abs=1e-15)
 
 
+@pytest.mark.reference
 def test_staple_matches_simpleitk_whole_image(case):
     """The whole 240x240x155 grid: the background enters the prior and the specificities exactly as in ITK."""
     maps, _ = case
@@ -106,6 +110,7 @@ def test_staple_matches_simpleitk_whole_image(case):
     assert np.array_equal(crop.consensus, (w > 0.5)[box])
 
 
+@pytest.mark.reference
 def test_staple_prior_matches_confidence_weight(case):
     """ITK scales its estimated prior by ConfidenceWeight; the same prior given explicitly gives the same answer."""
     maps, _ = case
@@ -159,8 +164,9 @@ def _dice(x, y):
     return 1.0 if s == 0 else 2.0 * np.logical_and(x, y).sum() / s
 
 
+@pytest.mark.reference
 def test_pairwise_and_leave_one_out_against_numpy(cropped):
-    import surface_distance
+    surface_distance = require_reference("surface_distance")
 
     maps, _ = cropped
     res = agreement_rows(maps, (1.0, 1.0, 1.0), BRATS.labels, BRATS.regions)

@@ -1,13 +1,15 @@
-"""Soft-prediction metrics against scikit-learn / numpy on probability maps built from real masks."""
+"""Soft-prediction metrics against scikit-learn / numpy on probability maps built from real masks.
+
+scikit-learn is imported by ``conftest.require_reference`` (required on CI, skipped elsewhere) in the test marked
+``reference`` only."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from conftest import require_reference
 from segaudit.io import MaskEncoding, read_mask
 from segaudit.metrics.probability import average_precision, brier, pearson, roc_auc
-
-sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,9 @@ def soft_pair(demo_data):
     return g[sl], np.round(prob[sl].astype(np.float64), 3)
 
 
+@pytest.mark.reference
 def test_against_scikit_learn(soft_pair):
+    sklearn_metrics = require_reference("sklearn.metrics")
     g, prob = soft_pair
     y, s = g.ravel(), prob.ravel()
     assert roc_auc(prob, g) == pytest.approx(sklearn_metrics.roc_auc_score(y, s), rel=1e-9)

@@ -2,17 +2,23 @@
 
 ``surfel`` must equal DeepMind's surface-distance and ``voxel`` MONAI, to 1e-6 relative, on every non-empty
 label and region; the neighbourhood area tables must equal surface-distance's for all 256 (3D) / 16 (2D) codes.
+The references are imported by ``conftest.require_reference`` (required on CI, skipped elsewhere), so the
+reference-free tests below always run.
 """
 
 import numpy as np
 import pytest
 
-from conftest import AUDIT_REGIONS, brats_pairs
+from conftest import AUDIT_REGIONS, brats_pairs, require_reference
 from segaudit.io import read_mask
 from segaudit.metrics.surface import assd, hausdorff, masd, nsd, surface_distances, surfel_area_table
 
-surface_distance = pytest.importorskip("surface_distance")
 PAIRS = brats_pairs()
+
+
+@pytest.fixture(scope="module")
+def surface_distance():
+    return require_reference("surface_distance")
 
 
 @pytest.fixture(scope="module", params=PAIRS, ids=[p[0] for p in PAIRS])
@@ -22,9 +28,10 @@ def real_pair(request):
     return gt.array, pred.array, gt.spacing
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.5, 2.0, 1.3), (3.0, 0.7, 0.7)])
 def test_area_table_equals_surface_distance(spacing):
-    from surface_distance import lookup_tables as lt
+    lt = require_reference("surface_distance.lookup_tables")
 
     np.testing.assert_allclose(surfel_area_table(spacing), lt.create_table_neighbour_code_to_surface_area(spacing),
                                rtol=1e-12, atol=1e-12)
@@ -39,7 +46,8 @@ def _nonempty_regions(gt, pred):
             yield name, g, p
 
 
-def test_surfel_equals_deepmind_on_real_cases(real_pair):
+@pytest.mark.reference
+def test_surfel_equals_deepmind_on_real_cases(real_pair, surface_distance):
     gt, pred, spacing = real_pair
     checked = 0
     for _name, g, p in _nonempty_regions(gt, pred):
@@ -59,9 +67,13 @@ def test_surfel_equals_deepmind_on_real_cases(real_pair):
     assert checked >= 3
 
 
+@pytest.mark.reference
 def test_voxel_equals_monai_on_real_cases(real_pair):
-    torch = pytest.importorskip("torch")
-    from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance, compute_surface_dice
+    torch = require_reference("torch")
+    monai_metrics = require_reference("monai.metrics")
+    compute_average_surface_distance = monai_metrics.compute_average_surface_distance
+    compute_hausdorff_distance = monai_metrics.compute_hausdorff_distance
+    compute_surface_dice = monai_metrics.compute_surface_dice
 
     gt, pred, spacing = real_pair
     checked = 0
@@ -99,7 +111,8 @@ def test_anisotropic_spacing_is_honoured_along_each_axis():
                 assert assd(sd2) == pytest.approx(assd(sd))
 
 
-def test_swapping_spacing_changes_value_correctly_on_real_case(real_pair):
+@pytest.mark.reference
+def test_swapping_spacing_changes_value_correctly_on_real_case(real_pair, surface_distance):
     gt, pred, _ = real_pair
     g, p = np.isin(gt, (1, 2, 3)), np.isin(pred, (1, 2, 3))
     if not (g.any() and p.any()):
@@ -113,7 +126,8 @@ def test_swapping_spacing_changes_value_correctly_on_real_case(real_pair):
     assert hausdorff(a, 100) >= hausdorff(iso, 100)
 
 
-def test_2d_surfel_equals_deepmind_on_real_fundus(demo_data):
+@pytest.mark.reference
+def test_2d_surfel_equals_deepmind_on_real_fundus(demo_data, surface_distance):
     from segaudit.io import MaskEncoding
 
     root = demo_data / "fundus_exudates"

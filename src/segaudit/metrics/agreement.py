@@ -97,6 +97,13 @@ def majority_vote(label_maps: Sequence[np.ndarray], values: Sequence[int] | None
         The consensus label map (dtype of the first map). Ties are resolved to the tied value that is
         *smallest*: a tie with background is background (a voxel is foreground only when more raters say so
         than say background), and a tie between two labels goes to the lower value. One rater: its own map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b, c = np.array([[1, 1, 2, 0]]), np.array([[1, 2, 2, 0]]), np.array([[2, 0, 2, 1]])
+    >>> majority_vote([a, b, c])  # column 1: one vote each for 1, 2 and 0 -> the smallest, background
+    array([[1, 0, 2, 0]])
     """
     maps = _stack_check(label_maps, "majority_vote")
     if values is None:
@@ -125,6 +132,14 @@ def binary_majority(masks: Sequence[np.ndarray]) -> np.ndarray:
 
     A tie (as many raters for as against, with an even number of raters) is background, the same rule as
     :func:`majority_vote` on 0/1 maps. One rater: its own mask. All masks empty: empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binary_majority([np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0]), np.array([1, 1, 1, 0])])
+    array([ True,  True,  True, False])
+    >>> binary_majority([np.array([1, 0]), np.array([0, 0])])  # one of two raters: a tie, background
+    array([False, False])
     """
     ms = _stack_check(masks, "binary_majority")
     votes = sum(np.asarray(m, dtype=bool).astype(np.int32) for m in ms)
@@ -406,6 +421,12 @@ def volume_spread(volumes: Sequence[float]) -> VolumeSpread:
     """Min, max, mean, median, sample standard deviation and coefficient of variation of volumes.
 
     NaN volumes (a model that failed) are left out and not counted in ``n``; no volume at all: everything NaN.
+
+    Examples
+    --------
+    >>> s = volume_spread([10.0, 20.0, 30.0, float("nan")])
+    >>> s.n, s.mean, s.std, s.cv  # sample std of 10, 20, 30 is 10
+    (3, 20.0, 10.0, 0.5)
     """
     v = np.asarray([x for x in volumes if np.isfinite(x)], dtype=np.float64)
     if v.size == 0:
@@ -438,6 +459,13 @@ def outlier_model(scores: Mapping[str, float], margin: float = OUTLIER_MARGIN) -
         The model with the lowest score when ``score < median(scores) - margin``; ``None`` when no score stands
         apart, on a tie for the lowest score, or with fewer than three scores (with two models each one's
         leave-one-out score is their common pairwise Dice, so neither can be singled out).
+
+    Examples
+    --------
+    >>> outlier_model({"A": 0.90, "B": 0.88, "C": 0.70})  # 0.70 < median 0.88 - 0.05
+    'C'
+    >>> outlier_model({"A": 0.90, "B": 0.88, "C": 0.86}) is None
+    True
     """
     s = {m: float(v) for m, v in scores.items() if np.isfinite(v)}
     if len(s) < 3:

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from segaudit.dataset.labels import unique_regions
-from segaudit.metrics.instance import instance_metrics
+from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS, instance_metrics
 from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
 from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts, values_mask
-from segaudit.metrics.policy import EmptyPolicy
+from segaudit.metrics.policy import EmptyPolicy, hd_name, lesion_hd_name, nsd_name
 from segaudit.metrics.probability import probability_metrics
 from segaudit.metrics.surface import (
     SURFACE_DEFINITIONS,
@@ -49,7 +49,9 @@ class EvaluationOptions:
     tolerances:
         NSD tolerances in mm; one metric ``nsd@<tau>mm`` each (default ``(1.0,)``).
     percentile:
-        Percentile of the robust Hausdorff distance (default 95, reported as ``hd95``).
+        Percentile of the robust Hausdorff distance (default 95); names the stored metrics ``hd<p>`` and
+        ``lesion_hd<p>`` (``hd95``, ``lesion_hd95`` by default; ``hd90``, ``lesion_hd90`` for 90), see
+        :func:`metric_names`.
     lesion_matching:
         ``"brats"`` (default), ``"hungarian"`` or ``"none"`` (no lesion-wise metrics).
     dilation:
@@ -95,7 +97,18 @@ class EvaluationOptions:
 
     @property
     def hd_name(self) -> str:
-        return f"hd{self.percentile:g}"
+        """Stored name of the robust Hausdorff distance: ``hd<percentile>`` (``hd95`` by default)."""
+        return hd_name(self.percentile)
+
+    @property
+    def lesion_hd_name(self) -> str:
+        """Stored name of the lesion-wise robust Hausdorff distance: ``lesion_hd<percentile>``."""
+        return lesion_hd_name(self.percentile)
+
+    @property
+    def nsd_names(self) -> tuple[str, ...]:
+        """Stored names of the NSD metrics, one per tolerance: ``nsd@<tau>mm``."""
+        return tuple(nsd_name(t) for t in self.tolerances)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -125,6 +138,67 @@ class EvaluationOptions:
 
 
 CONFUSION_REGION = "confusion"
+
+# Names of the fixed-name metrics of every label and region, in the order evaluate_pair stores them.
+_OVERLAP_NAMES = ("tp", "fp", "fn", "tn", "dice", "iou", "precision", "sensitivity", "specificity", "accuracy",
+                  "gt_empty", "pred_empty", "gt_volume", "pred_volume", "volume_difference", "relative_volume_error")
+_LESION_NAMES = ("lesion_tp", "lesion_fp", "lesion_fn", "lesion_precision", "lesion_recall", "lesion_f1",
+                 "lesion_dice")
+_LESION_COUNT_NAMES = ("lesion_gt_count", "lesion_pred_count")
+_PROBABILITY_NAMES = ("pearson", "roc_auc", "average_precision", "brier")
+_INSTANCE_NAMES = tuple(m for m in INSTANCE_METRIC_DEFINITIONS if m not in ("pq_<class>", "mpq"))
+
+
+def metric_names(options: EvaluationOptions | None = None, *, probability: bool = False, instances: bool = False,
+                 classes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Names of the metrics :func:`evaluate_pair` stores for one label or region under these options.
+
+    Every name is an entry of :data:`segaudit.metrics.policy.METRIC_DEFINITIONS` (names set by the options
+    resolve through :func:`segaudit.metrics.policy.registry_key`): ``hd<p>`` and ``lesion_hd<p>`` follow
+    ``options.percentile``, ``nsd@<tau>mm`` follows ``options.tolerances``, the distance metrics are absent
+    with ``distances=False`` and the lesion metrics with ``lesion_matching="none"``. The ``confusion`` region's
+    rows (``<gt label>-><pred label>``) are not metrics of a region and are not listed.
+
+    Parameters
+    ----------
+    options:
+        The :class:`EvaluationOptions` (default: the defaults).
+    probability:
+        A probability map is given: ``pearson``, ``roc_auc``, ``average_precision``, ``brier`` (stored on the
+        single label's region or ``foreground``).
+    instances:
+        Instance maps are given: ``pq``, ``dq``, ``sq``, ``pq_tp``, ``pq_fp``, ``pq_fn``, ``aji``, ``aji_plus``
+        (stored on :func:`instance_region`).
+    classes:
+        With ``instances``, the label names of a map of two or more classes: adds ``pq_<class>`` each and
+        ``mpq``.
+
+    Returns
+    -------
+    tuple of str
+        The names, in the order they are stored.
+
+    Examples
+    --------
+    >>> names = metric_names(EvaluationOptions(percentile=90, tolerances=(1.0, 2.0)))
+    >>> [m for m in names if "hd" in m or "nsd" in m]
+    ['hd', 'hd90', 'nsd@1mm', 'nsd@2mm', 'lesion_hd90']
+    >>> "lesion_f1" in metric_names(EvaluationOptions(lesion_matching="none"))
+    False
+    """
+    options = options or EvaluationOptions()
+    names = list(_OVERLAP_NAMES)
+    if options.distances:
+        names += ["hd", options.hd_name, "assd", "masd", *options.nsd_names]
+    if options.lesion_matching != "none":
+        names += [*_LESION_NAMES, options.lesion_hd_name, *_LESION_COUNT_NAMES]
+    if probability:
+        names += _PROBABILITY_NAMES
+    if instances:
+        names += _INSTANCE_NAMES
+        if len(classes) >= 2:
+            names += [f"pq_{c}" for c in classes] + ["mpq"]
+    return tuple(dict.fromkeys(names))  # percentile 100 makes hd100 beside hd: both are stored
 
 
 @dataclass
@@ -201,8 +275,27 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
     -------
     PairResult
         For each label and region: counts, overlap and volume metrics, ``gt_empty``/``pred_empty`` flags,
-        distance metrics (``hd``, ``hd95``, ``assd``, ``masd``, ``nsd@<tau>mm``) and lesion-wise metrics,
+        distance metrics (``hd``, ``hd<p>``, ``assd``, ``masd``, ``nsd@<tau>mm``) and lesion-wise metrics,
         with the empty-case values of ``options.policy``.
+
+    Examples
+    --------
+    A 1x4 image with two labels; the region ``WT`` is both together:
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 2, 0]])
+    >>> pred = np.array([[1, 2, 2, 0]])
+    >>> res = evaluate_pair(gt, pred, spacing=(1.0, 1.0), labels={"A": 1, "B": 2}, regions={"WT": (1, 2)})
+    >>> res.value("A", "dice"), res.value("B", "dice"), res.value("WT", "dice")  # 2/3, 2/3, 6/6
+    (0.6666666666666666, 0.6666666666666666, 1.0)
+    >>> res.value("confusion", "A->B")  # voxels of A predicted as B
+    1.0
+
+    No label in either mask: the policy's values, and both flags set:
+
+    >>> empty = evaluate_pair(np.zeros((3, 3), int), np.zeros((3, 3), int), (1.0, 1.0), labels={"A": 1})
+    >>> empty.value("A", "dice"), empty.value("A", "hd95"), empty.value("A", "gt_empty")
+    (1.0, 0.0, 1.0)
     """
     options = options or EvaluationOptions()
     policy = options.policy
@@ -271,15 +364,15 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
         if options.distances:
             if c.gt == 0 and c.pred == 0:
                 dist = dict.fromkeys(("hd", options.hd_name, "assd", "masd"), policy.distance_both_empty)
-                dist.update({f"nsd@{t:g}mm": policy.both_empty for t in options.tolerances})
+                dist.update(dict.fromkeys(options.nsd_names, policy.both_empty))
             elif c.gt == 0 or c.pred == 0:
                 dist = dict.fromkeys(("hd", options.hd_name, "assd", "masd"), one_empty)
-                dist.update({f"nsd@{t:g}mm": 0.0 for t in options.tolerances})
+                dist.update(dict.fromkeys(options.nsd_names, 0.0))
             else:
                 sd = surface_distances(gm, pm, spacing, options.surface)
                 dist = {"hd": hausdorff(sd, 100.0), options.hd_name: hausdorff(sd, options.percentile),
                         "assd": assd(sd), "masd": masd(sd)}
-                dist.update({f"nsd@{t:g}mm": nsd(sd, t) for t in options.tolerances})
+                dist.update({name: nsd(sd, t) for name, t in zip(options.nsd_names, options.tolerances, strict=True)})
                 whole = (c.gt, c.pred, metrics["dice"], dist[options.hd_name])
             metrics.update(dist)
         if options.lesion_matching != "none":

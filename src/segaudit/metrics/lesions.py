@@ -15,10 +15,12 @@ Two matching rules:
 Case-level metrics: ``lesion_tp``, ``lesion_fp``, ``lesion_fn``, ``lesion_precision`` (matched predicted
 lesions / predicted lesions), ``lesion_recall`` (matched ground-truth lesions / ground-truth lesions),
 ``lesion_f1``, ``lesion_dice`` = sum of per-lesion Dice / (ground-truth lesions + false-positive lesions) and
-``lesion_hd95`` = (sum of per-lesion HD95 + penalty x false positives) / (ground-truth lesions + false positives),
-where a missed lesion has Dice 0 and HD95 = the penalty (by default the image diagonal in mm; BraTS uses 374 mm,
-the diagonal of its 240x240x155 1 mm grid). With no lesion on either side, ``lesion_dice`` takes the policy's
-``both_empty`` (1.0, as BraTS) and ``lesion_hd95`` its ``distance_both_empty`` (0.0).
+``lesion_hd<p>`` = (sum of per-lesion HD<p> + penalty x false positives) / (ground-truth lesions + false
+positives), where ``p`` is the robust-Hausdorff percentile (default 95: ``lesion_hd95``, the BraTS metric; the
+name follows the percentile, see :func:`segaudit.metrics.policy.lesion_hd_name`) and a missed lesion has Dice 0
+and HD<p> = the penalty (by default the image diagonal in mm; BraTS uses 374 mm, the diagonal of its 240x240x155
+1 mm grid). With no lesion on either side, ``lesion_dice`` takes the policy's ``both_empty`` (1.0, as BraTS) and
+``lesion_hd<p>`` its ``distance_both_empty`` (0.0).
 """
 
 from __future__ import annotations
@@ -29,10 +31,52 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from segaudit.metrics.policy import EmptyPolicy
+from segaudit.metrics.policy import EmptyPolicy, lesion_hd_name
 from segaudit.metrics.surface import bounding_box, hausdorff, surface_distances
 
 MATCHING_RULES = ("brats", "hungarian", "none")
+
+
+@dataclass(frozen=True)
+class LesionOptions:
+    """Settings of one lesion-wise evaluation (the keyword arguments of :func:`lesion_metrics`).
+
+    Parameters
+    ----------
+    rule:
+        ``"brats"`` or ``"hungarian"`` (module docstring).
+    dilation:
+        Voxels of ground-truth dilation of the ``brats`` rule.
+    min_volume:
+        Lesions of this volume (mm³; mm² in 2D) or less are not counted.
+    iou_threshold:
+        IoU a pair must exceed under the ``hungarian`` rule.
+    connectivity:
+        Neighbours for connected components (3D 6/18/26, 2D 4/8); ``None`` = full.
+    definition:
+        Surface definition of the per-lesion distances (``"surfel"`` or ``"voxel"``).
+    percentile:
+        Percentile of the per-lesion robust Hausdorff distance; names the case metric ``lesion_hd<p>``.
+    penalty:
+        Distance in mm charged for a missed or false-positive lesion.
+    policy:
+        The :class:`~segaudit.metrics.policy.EmptyPolicy` (values when no lesion is on either side).
+    """
+
+    rule: str = "brats"
+    dilation: int = 3
+    min_volume: float = 0.0
+    iou_threshold: float = 0.5
+    connectivity: int | None = None
+    definition: str = "surfel"
+    percentile: float = 95.0
+    penalty: float = 374.0
+    policy: EmptyPolicy = field(default_factory=EmptyPolicy)
+
+    @property
+    def hd_name(self) -> str:
+        """Name of the case-level lesion distance: ``lesion_hd<percentile>``."""
+        return lesion_hd_name(self.percentile)
 
 
 def structure(ndim: int, connectivity: int | None) -> np.ndarray:
@@ -55,6 +99,16 @@ def connected_components(mask: np.ndarray, connectivity: int | None = None) -> t
     """Label the connected components of a boolean mask; returns (labels 1..n, n).
 
     Only the bounding box of the mask is labelled (a small lesion in a large image costs little).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.array([[1, 1, 0, 0], [0, 0, 1, 0]], dtype=bool)
+    >>> connected_components(mask)[1], connected_components(mask, connectivity=4)[1]  # diagonal: 8- not 4-
+    (1, 2)
+    >>> connected_components(mask, connectivity=4)[0]
+    array([[1, 1, 0, 0],
+           [0, 0, 2, 0]], dtype=int32)
     """
     mask = np.asarray(mask, dtype=bool)
     labels = np.zeros(mask.shape, dtype=np.int32)
@@ -72,7 +126,9 @@ class Lesion:
 
     ``centroid`` and ``bbox`` are in voxel indices of the full image (``bbox``: first and last index per axis);
     ``volume`` in mm³ (mm² in 2D). ``dice``/``hd95`` score the lesion against what it was matched to (for
-    ground-truth lesions; NaN for predicted ones under the ``brats`` rule, which scores ground-truth lesions).
+    ground-truth lesions; NaN for predicted ones under the ``brats`` rule, which scores ground-truth lesions);
+    ``hd95`` is the robust Hausdorff distance at the evaluation's percentile (95 by default; the field keeps the
+    name of the store's ``lesions.hd95`` column whatever the percentile).
     ``counted`` is False for lesions left out by ``min_volume``.
     """
 
@@ -128,15 +184,17 @@ def _union_box(boxes: list[tuple[slice, ...]], shape, margin: int = 1) -> tuple[
     return tuple(slice(max(0, int(a)), min(int(n), int(b))) for a, b, n in zip(lo, hi, shape, strict=True))
 
 
-def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing, definition: str, percentile: float) -> tuple[float, float]:
-    """Dice and HD95 of two non-empty boolean masks."""
+def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing: tuple[float, ...],
+                 opts: LesionOptions) -> tuple[float, float]:
+    """Dice and robust Hausdorff distance (``opts.percentile``) of two non-empty boolean masks."""
     inter = np.count_nonzero(gt & pred)
     d = 2 * inter / (np.count_nonzero(gt) + np.count_nonzero(pred))
-    return float(d), hausdorff(surface_distances(gt, pred, spacing, definition), percentile)
+    return float(d), hausdorff(surface_distances(gt, pred, spacing, opts.definition), opts.percentile)
 
 
 def _summary(n_gt: int, n_pred: int, tp_gt: int, tp_pred: int, n_fp: int, dices: list[float],
-             hds: list[float], penalty: float, policy: EmptyPolicy) -> dict[str, float]:
+             hds: list[float], opts: LesionOptions) -> dict[str, float]:
+    policy, penalty = opts.policy, opts.penalty
     fn = n_gt - tp_gt
     precision = tp_pred / n_pred if n_pred else (policy.both_empty if n_gt == 0 else np.nan)
     recall = tp_gt / n_gt if n_gt else (policy.both_empty if n_pred == 0 else np.nan)
@@ -154,7 +212,7 @@ def _summary(n_gt: int, n_pred: int, tp_gt: int, tp_pred: int, n_fp: int, dices:
         ldice, lhd = policy.both_empty, policy.distance_both_empty
     return {"lesion_tp": float(tp_gt), "lesion_fp": float(n_fp), "lesion_fn": float(fn),
             "lesion_precision": float(precision), "lesion_recall": float(recall), "lesion_f1": float(f1),
-            "lesion_dice": float(ldice), "lesion_hd95": float(lhd),
+            "lesion_dice": float(ldice), opts.hd_name: float(lhd),
             "lesion_gt_count": float(n_gt), "lesion_pred_count": float(n_pred)}
 
 
@@ -185,8 +243,28 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         ``(gt voxels, pred voxels, dice, hd95)`` already computed for the whole masks: a lesion pair that
         *is* the whole pair (one lesion matched by every predicted component) reuses them instead of
         recomputing the same surface distances.
+
+    Examples
+    --------
+    Two ground-truth lesions; the prediction finds the first exactly, misses the second and adds a false
+    positive. A miss has Dice 0 and the penalty distance; a false positive counts the penalty once:
+
+    >>> import numpy as np
+    >>> gt = np.zeros((5, 5), bool); gt[0, :2] = True; gt[4, 4] = True
+    >>> pred = np.zeros((5, 5), bool); pred[0, :2] = True; pred[2, 4] = True
+    >>> res = lesion_metrics(gt, pred, (1.0, 1.0), rule="hungarian", penalty=10.0)
+    >>> [res.metrics[k] for k in ("lesion_tp", "lesion_fp", "lesion_fn", "lesion_f1")]
+    [1.0, 1.0, 1.0, 0.5]
+    >>> res.metrics["lesion_dice"]  # (1 + 0) / (2 gt lesions + 1 false positive)
+    0.3333333333333333
+    >>> res.metrics["lesion_hd95"]  # (0 + 10 for the miss + 10 for the false positive) / 3
+    6.666666666666667
+    >>> "lesion_hd90" in lesion_metrics(gt, pred, (1.0, 1.0), rule="hungarian", percentile=90).metrics
+    True
     """
-    policy = policy or EmptyPolicy()
+    opts = LesionOptions(rule=rule, dilation=dilation, min_volume=min_volume, iou_threshold=iou_threshold,
+                         connectivity=connectivity, definition=definition, percentile=percentile, penalty=penalty,
+                         policy=policy or EmptyPolicy())
     offset = tuple(offset) if offset is not None else (0,) * gt.ndim
     spacing = tuple(float(s) for s in spacing)
     if rule not in ("brats", "hungarian"):
@@ -205,12 +283,9 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         n_p = int(p_lab.max(initial=0))
     else:
         p_lab, n_p = connected_components(pred, connectivity)
-    vox = float(np.prod(spacing))
     if rule == "brats":
-        return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, dilation, min_volume, connectivity, definition,
-                      percentile, penalty, policy, offset, merged=gt_instances is None, whole=whole)
-    return _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, definition, percentile,
-                      penalty, policy, offset)
+        return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, offset, opts, merged=gt_instances is None, whole=whole)
+    return _hungarian(g_lab, n_g, p_lab, n_p, spacing, offset, opts)
 
 
 def _relabel(instances: np.ndarray) -> np.ndarray:
@@ -222,8 +297,11 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
     return lut[instances]
 
 
-def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, dilation, min_volume, connectivity, definition, percentile,
-           penalty, policy, offset, merged: bool, whole=None) -> LesionResult:
+def _brats(gt: np.ndarray, g_cc: np.ndarray | None, n_cc: int, p_lab: np.ndarray, n_p: int,
+           spacing: tuple[float, ...], offset: tuple[int, ...], opts: LesionOptions, merged: bool,
+           whole: tuple[int, int, float, float] | None = None) -> LesionResult:
+    """The ``brats`` rule on labelled masks (``g_cc`` None: the ground truth is labelled here, dilated)."""
+    dilation, connectivity = opts.dilation, opts.connectivity
     struct = ndimage.generate_binary_structure(gt.ndim, min(2, gt.ndim))
     hits_of: dict[int, list[int]] | None = None
     if merged and n_cc and dilation > 0:
@@ -263,14 +341,14 @@ def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, dilation, min_volume, connectivi
             hits = [int(h) for h in np.unique(p_lab[box][foot]) if h]
         tp_pred.update(hits)
         volume, cen, bb = g_info[j - 1]
-        counted = volume > min_volume
+        counted = volume > opts.min_volume
         if hits and whole is not None and n_g == 1 and len(hits) == n_p:
             d, h95 = whole[2], whole[3]  # the lesion pair is the whole pair: same masks, same scores
         elif hits:
             pbox = _union_box([g_boxes[j - 1]] + [p_boxes[h - 1] for h in hits], gt.shape)
-            d, h95 = _pair_scores(g_lab[pbox] == j, np.isin(p_lab[pbox], hits), spacing, definition, percentile)
+            d, h95 = _pair_scores(g_lab[pbox] == j, np.isin(p_lab[pbox], hits), spacing, opts)
         else:
-            d, h95 = 0.0, penalty
+            d, h95 = 0.0, opts.penalty
         lesions.append(Lesion("gt", j, volume, cen, bb, bool(hits), d, h95, counted))
         if counted:
             n_counted += 1
@@ -281,12 +359,15 @@ def _brats(gt, g_cc, n_cc, p_lab, n_p, spacing, dilation, min_volume, connectivi
     for i in range(1, n_p + 1):
         volume, cen, bb = p_info[i - 1]
         lesions.append(Lesion("pred", i, volume, cen, bb, i in tp_pred))
-    metrics = _summary(n_counted, n_p, tp_gt, len(tp_pred), len(fp), dices, hds, penalty, policy)
+    metrics = _summary(n_counted, n_p, tp_gt, len(tp_pred), len(fp), dices, hds, opts)
     return LesionResult(metrics, lesions)
 
 
-def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, definition, percentile, penalty,
-               policy, offset) -> LesionResult:
+def _hungarian(g_lab: np.ndarray, n_g: int, p_lab: np.ndarray, n_p: int, spacing: tuple[float, ...],
+               offset: tuple[int, ...], opts: LesionOptions) -> LesionResult:
+    """The ``hungarian`` rule on labelled masks."""
+    vox = float(np.prod(spacing))
+    min_volume = opts.min_volume
     g_boxes = ndimage.find_objects(g_lab, n_g) if n_g else []
     p_boxes = ndimage.find_objects(p_lab, n_p) if n_p else []
     g_info = _describe(g_lab, n_g, spacing, offset, g_boxes)
@@ -305,7 +386,7 @@ def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, 
     pairs: dict[int, int] = {}
     if n_g and n_p:
         rows, cols = linear_sum_assignment(-iou)
-        pairs = {int(r) + 1: int(c) + 1 for r, c in zip(rows, cols, strict=True) if iou[r, c] > iou_threshold}
+        pairs = {int(r) + 1: int(c) + 1 for r, c in zip(rows, cols, strict=True) if iou[r, c] > opts.iou_threshold}
     lesions: list[Lesion] = []
     dices, hds = [], []
     pred_scores: dict[int, tuple[float, float]] = {}
@@ -314,10 +395,10 @@ def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, 
         i = pairs.get(j)
         if i is not None:
             box = _union_box([g_boxes[j - 1], p_boxes[i - 1]], g_lab.shape)
-            d, h95 = _pair_scores(g_lab[box] == j, p_lab[box] == i, spacing, definition, percentile)
+            d, h95 = _pair_scores(g_lab[box] == j, p_lab[box] == i, spacing, opts)
             pred_scores[i] = (d, h95)
         else:
-            d, h95 = 0.0, penalty
+            d, h95 = 0.0, opts.penalty
         lesions.append(Lesion("gt", j, volume, cen, bb, i is not None, d, h95, bool(g_keep[j - 1])))
         if g_keep[j - 1]:
             dices.append(d)
@@ -328,5 +409,5 @@ def _hungarian(g_lab, n_g, p_lab, n_p, spacing, vox, min_volume, iou_threshold, 
         lesions.append(Lesion("pred", i, volume, cen, bb, i in pred_scores, d, h95, bool(p_keep[i - 1])))
     n_gk, n_pk = int(g_keep.sum()), int(p_keep.sum())
     tp = len(pairs)
-    metrics = _summary(n_gk, n_pk, tp, tp, n_pk - tp, dices, hds, penalty, policy)
+    metrics = _summary(n_gk, n_pk, tp, tp, n_pk - tp, dices, hds, opts)
     return LesionResult(metrics, lesions)

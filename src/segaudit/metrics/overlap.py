@@ -35,7 +35,16 @@ class Counts:
 
 
 def counts(gt: np.ndarray, pred: np.ndarray) -> Counts:
-    """Confusion counts of two boolean masks of the same shape (a plain, independent count)."""
+    """Confusion counts of two boolean masks of the same shape (a plain, independent count).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 1, 1, 1, 0]], dtype=bool)
+    >>> counts(gt, pred)
+    Counts(tp=2, fp=1, fn=1, tn=1)
+    """
     gt = np.asarray(gt, dtype=bool)
     pred = np.asarray(pred, dtype=bool)
     tp = int(np.count_nonzero(gt & pred))
@@ -79,6 +88,15 @@ def dice(c: Counts, both_empty: float = 1.0) -> float:
     """Sørensen-Dice coefficient ``2TP / (2TP + FP + FN)`` in [0, 1].
 
     One mask empty: 0. Both empty: ``both_empty``.
+
+    Examples
+    --------
+    >>> dice(Counts(tp=2, fp=1, fn=1, tn=1))  # 2*2 / (2*2 + 1 + 1)
+    0.6666666666666666
+    >>> dice(Counts(tp=0, fp=0, fn=3, tn=5))  # prediction empty: a total miss is exactly 0
+    0.0
+    >>> dice(Counts(0, 0, 0, 8)), dice(Counts(0, 0, 0, 8), both_empty=float("nan"))
+    (1.0, nan)
     """
     return _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn, both_empty)
 
@@ -87,6 +105,11 @@ def iou(c: Counts, both_empty: float = 1.0) -> float:
     """Intersection over union (Jaccard index) ``TP / (TP + FP + FN)`` in [0, 1].
 
     One mask empty: 0. Both empty: ``both_empty``.
+
+    Examples
+    --------
+    >>> iou(Counts(tp=2, fp=1, fn=1, tn=1))  # 2 / (2 + 1 + 1)
+    0.5
     """
     return _ratio(c.tp, c.tp + c.fp + c.fn, both_empty)
 
@@ -96,6 +119,11 @@ def precision(c: Counts, both_empty: float = 1.0) -> float:
 
     Prediction empty, ground truth not: NaN (nothing predicted, so no precision). Ground truth empty,
     prediction not: 0. Both empty: ``both_empty``.
+
+    Examples
+    --------
+    >>> precision(Counts(tp=3, fp=1, fn=0, tn=4)), precision(Counts(tp=0, fp=0, fn=2, tn=6))
+    (0.75, nan)
     """
     if c.pred == 0:
         return both_empty if c.gt == 0 else np.nan
@@ -107,6 +135,11 @@ def sensitivity(c: Counts, both_empty: float = 1.0) -> float:
 
     Ground truth empty, prediction not: NaN (nothing to find). Prediction empty, ground truth not: 0. Both
     empty: ``both_empty``.
+
+    Examples
+    --------
+    >>> sensitivity(Counts(tp=3, fp=0, fn=1, tn=4)), sensitivity(Counts(tp=0, fp=2, fn=0, tn=6))
+    (0.75, nan)
     """
     if c.gt == 0:
         return both_empty if c.pred == 0 else np.nan
@@ -114,18 +147,35 @@ def sensitivity(c: Counts, both_empty: float = 1.0) -> float:
 
 
 def specificity(c: Counts) -> float:
-    """Specificity (true negative rate) ``TN / (TN + FP)``; NaN only when the ground truth fills the image."""
+    """Specificity (true negative rate) ``TN / (TN + FP)``; NaN only when the ground truth fills the image.
+
+    Examples
+    --------
+    >>> specificity(Counts(tp=2, fp=1, fn=1, tn=3))  # 3 / (3 + 1)
+    0.75
+    """
     return _ratio(c.tn, c.tn + c.fp, np.nan)
 
 
 def accuracy(c: Counts) -> float:
-    """Voxel accuracy ``(TP + TN) / N`` over all N voxels of the image; defined whenever N > 0."""
+    """Voxel accuracy ``(TP + TN) / N`` over all N voxels of the image; defined whenever N > 0.
+
+    Examples
+    --------
+    >>> accuracy(Counts(tp=2, fp=1, fn=1, tn=4))  # (2 + 4) / 8
+    0.75
+    """
     return _ratio(c.tp + c.tn, c.total, np.nan)
 
 
 def volumes(c: Counts, voxel_volume: float) -> dict[str, float]:
     """Volumes in mm³ (mm² for 2D images): ``gt_volume``, ``pred_volume``, ``volume_difference`` (pred - gt)
     and ``relative_volume_error`` ((pred - gt) / gt; NaN when only the ground truth is empty, 0 when both are).
+
+    Examples
+    --------
+    >>> volumes(Counts(tp=2, fp=2, fn=0, tn=4), voxel_volume=0.5)  # 2 gt and 4 predicted voxels of 0.5 mm³
+    {'gt_volume': 1.0, 'pred_volume': 2.0, 'volume_difference': 1.0, 'relative_volume_error': 1.0}
     """
     g, p = c.gt * voxel_volume, c.pred * voxel_volume
     if c.gt:
@@ -136,7 +186,14 @@ def volumes(c: Counts, voxel_volume: float) -> dict[str, float]:
 
 
 def overlap_metrics(c: Counts, voxel_volume: float, both_empty: float = 1.0) -> dict[str, float]:
-    """Every overlap and volume metric of one region, plus its counts and the ``gt_empty``/``pred_empty`` flags."""
+    """Every overlap and volume metric of one region, plus its counts and the ``gt_empty``/``pred_empty`` flags.
+
+    Examples
+    --------
+    >>> m = overlap_metrics(Counts(tp=2, fp=1, fn=1, tn=4), voxel_volume=1.0)
+    >>> m["dice"], m["iou"], m["gt_empty"], m["gt_volume"]
+    (0.6666666666666666, 0.5, 0.0, 3.0)
+    """
     out = {
         "tp": float(c.tp), "fp": float(c.fp), "fn": float(c.fn), "tn": float(c.tn),
         "dice": dice(c, both_empty), "iou": iou(c, both_empty), "precision": precision(c, both_empty),

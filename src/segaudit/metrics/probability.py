@@ -13,6 +13,15 @@ def pearson(prob: np.ndarray, gt: np.ndarray) -> float:
     """Pearson correlation between the probability map and the 0/1 ground truth, voxel-wise.
 
     NaN when either is constant (e.g. an empty ground truth, or a constant probability map).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob, gt = np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])
+    >>> round(pearson(prob, gt), 4)  # 0.15 / sqrt(0.4475 * 1.0)
+    0.2242
+    >>> pearson(prob, np.zeros(4))
+    nan
     """
     x = np.asarray(prob, dtype=np.float64).ravel()
     y = np.asarray(gt, dtype=bool).ravel().astype(np.float64)
@@ -35,6 +44,17 @@ def roc_auc(prob: np.ndarray, gt: np.ndarray) -> float:
     """Area under the ROC curve (ties handled by the trapezoid rule, i.e. the Mann-Whitney U statistic).
 
     NaN when the ground truth is empty or fills the image (one class only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob, gt = np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])
+    >>> roc_auc(prob, gt)  # 3 of the 4 (positive, negative) pairs are ranked right
+    0.75
+    >>> roc_auc(np.array([0.2, 0.2]), np.array([1, 0]))  # a tie counts one half
+    0.5
+    >>> roc_auc(prob, np.ones(4))
+    nan
     """
     _, pos, neg = _sorted_counts(prob, gt)
     n_pos, n_neg = pos.sum(), neg.sum()
@@ -48,6 +68,13 @@ def roc_auc(prob: np.ndarray, gt: np.ndarray) -> float:
 def average_precision(prob: np.ndarray, gt: np.ndarray) -> float:
     """Average precision ``sum_n (R_n - R_{n-1}) P_n`` over the distinct thresholds (scikit-learn's
     ``average_precision_score``, no interpolation). NaN when the ground truth is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob, gt = np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])
+    >>> average_precision(prob, gt)  # recall 0.5 at precision 1, then recall 1 at precision 2/3
+    0.8333333333333333
     """
     _, pos, neg = _sorted_counts(prob, gt)
     n_pos = pos.sum()
@@ -61,13 +88,27 @@ def average_precision(prob: np.ndarray, gt: np.ndarray) -> float:
 
 
 def brier(prob: np.ndarray, gt: np.ndarray) -> float:
-    """Brier score: mean of ``(p - y)^2`` over all voxels, in [0, 1] (0 is perfect); always defined."""
+    """Brier score: mean of ``(p - y)^2`` over all voxels, in [0, 1] (0 is perfect); always defined.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(brier(np.array([0.9, 0.8, 0.3, 0.1]), np.array([1, 0, 1, 0])), 6)  # (.01 + .64 + .49 + .01) / 4
+    0.2875
+    """
     x = np.asarray(prob, dtype=np.float64)
     y = np.asarray(gt, dtype=bool)
     return float(np.mean((x - y) ** 2))
 
 
 def probability_metrics(prob: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """``pearson``, ``roc_auc``, ``average_precision`` and ``brier`` of one probability map."""
+    """``pearson``, ``roc_auc``, ``average_precision`` and ``brier`` of one probability map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> {k: round(v, 4) for k, v in probability_metrics(np.array([0.9, 0.1]), np.array([1, 0])).items()}
+    {'pearson': 1.0, 'roc_auc': 1.0, 'average_precision': 1.0, 'brier': 0.01}
+    """
     return {"pearson": pearson(prob, gt), "roc_auc": roc_auc(prob, gt),
             "average_precision": average_precision(prob, gt), "brier": brier(prob, gt)}

@@ -240,6 +240,18 @@ def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing, definition: str
     -------
     SurfaceDistances
         Sorted distances and weights. An empty mask has no points; distances *to* an empty mask are ``inf``.
+
+    Examples
+    --------
+    A 1x2 bar against one pixel two columns to its right (``voxel`` surfaces: every pixel of these thin masks is
+    a surface point; distances in mm along the rows' 1.5 mm spacing):
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 0, 0, 1]], dtype=bool)
+    >>> sd = surface_distances(gt, pred, spacing=(1.0, 1.5), definition="voxel")
+    >>> sd.gt_to_pred.tolist(), sd.pred_to_gt.tolist()  # 2 and 3 columns of 1.5 mm; pred's pixel is 2 from gt
+    ([3.0, 4.5], [3.0])
     """
     if definition not in SURFACE_DEFINITIONS:
         raise ValueError(f"surface definition must be one of {SURFACE_DEFINITIONS}, not {definition!r}")
@@ -293,6 +305,22 @@ def hausdorff(sd: SurfaceDistances, percent: float = 100.0) -> float:
     unweighted percentile with linear interpolation (MONAI's ``compute_hausdorff_distance``). The raw function
     returns ``inf`` when one mask is empty and ``nan`` when both are; the empty-case policy of
     :mod:`segaudit.metrics.policy` decides what is reported.
+
+    Examples
+    --------
+    A 1x2 bar against one pixel two columns to its right (``voxel`` surfaces: every pixel of these thin masks is
+    a surface point; distances in mm along the rows' 1.5 mm spacing):
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 0, 0, 1]], dtype=bool)
+    >>> sd = surface_distances(gt, pred, spacing=(1.0, 1.5), definition="voxel")
+    >>> hausdorff(sd)  # the largest of 4.5, 3.0 (gt->pred) and 3.0 (pred->gt)
+    4.5
+    >>> hausdorff(sd, 50)  # voxel: median of gt->pred (3.0, 4.5) with linear interpolation = 3.75
+    3.75
+    >>> hausdorff(surface_distances(gt, gt, (1.0, 1.0)))  # identical masks, surfel surfaces
+    0.0
     """
     if sd.gt_empty and sd.pred_empty:
         return np.nan
@@ -312,6 +340,18 @@ def assd(sd: SurfaceDistances) -> float:
     ``sum(d_gp * w_g) + sum(d_pg * w_p)`` divided by ``sum(w_g) + sum(w_p)``. With ``voxel`` (unit weights) this
     is MONAI's ``compute_average_surface_distance(symmetric=True)``. ``inf`` when exactly one mask is empty,
     ``nan`` when both are (before the empty-case policy).
+
+    Examples
+    --------
+    A 1x2 bar against one pixel two columns to its right (``voxel`` surfaces: every pixel of these thin masks is
+    a surface point; distances in mm along the rows' 1.5 mm spacing):
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 0, 0, 1]], dtype=bool)
+    >>> sd = surface_distances(gt, pred, spacing=(1.0, 1.5), definition="voxel")
+    >>> assd(sd)  # (3.0 + 4.5 + 3.0) / 3 points
+    3.5
     """
     if sd.gt_empty and sd.pred_empty:
         return np.nan
@@ -326,6 +366,18 @@ def masd(sd: SurfaceDistances) -> float:
 
     ``(mean_gt->pred + mean_pred->gt) / 2``, each mean area-weighted (``surfel``) or plain (``voxel``). It
     differs from :func:`assd` when the two surfaces differ in size. ``inf``/``nan`` as for :func:`assd`.
+
+    Examples
+    --------
+    A 1x2 bar against one pixel two columns to its right (``voxel`` surfaces: every pixel of these thin masks is
+    a surface point; distances in mm along the rows' 1.5 mm spacing):
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 0, 0, 1]], dtype=bool)
+    >>> sd = surface_distances(gt, pred, spacing=(1.0, 1.5), definition="voxel")
+    >>> masd(sd)  # ((3.0 + 4.5) / 2 + 3.0) / 2
+    3.375
     """
     if sd.gt_empty and sd.pred_empty:
         return np.nan
@@ -341,6 +393,18 @@ def nsd(sd: SurfaceDistances, tolerance: float) -> float:
     The weight of surface points of either mask lying within ``tolerance`` of the other surface, divided by the
     total weight of both surfaces (surface-distance's ``compute_surface_dice_at_tolerance``; MONAI's
     ``compute_surface_dice`` with ``voxel``). 0 when exactly one mask is empty, ``nan`` when both are.
+
+    Examples
+    --------
+    A 1x2 bar against one pixel two columns to its right (``voxel`` surfaces: every pixel of these thin masks is
+    a surface point; distances in mm along the rows' 1.5 mm spacing):
+
+    >>> import numpy as np
+    >>> gt = np.array([[1, 1, 0, 0]], dtype=bool)
+    >>> pred = np.array([[0, 0, 0, 1]], dtype=bool)
+    >>> sd = surface_distances(gt, pred, spacing=(1.0, 1.5), definition="voxel")
+    >>> nsd(sd, 3.0), nsd(sd, 4.0), nsd(sd, 5.0)  # 2 of 3 points within 3 mm and 4 mm, all 3 within 5 mm
+    (0.6666666666666666, 0.6666666666666666, 1.0)
     """
     if sd.gt_empty and sd.pred_empty:
         return np.nan

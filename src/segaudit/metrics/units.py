@@ -9,7 +9,7 @@ each value in the store's ``metrics.unit`` column so that the CLI, the report an
 Units used:
 
 ==================  =====================================================================
-``mm`` / ``px``     lengths: hd, hd95 (any percentile), assd, masd, lesion_hd95
+``mm`` / ``px``     lengths: hd, hd<p> (any percentile), assd, masd, lesion_hd<p>
 ``mm3`` ``mm2``     volumes / areas: gt_volume, pred_volume, volume_difference
 ``px2`` ``px3``     the same in pixel (voxel) units when the spacing is not physical
 ``voxels``          voxel counts (tp, fp, fn, tn, the confusion matrix)
@@ -23,13 +23,14 @@ pixel data ``nsd@1mm`` means a tolerance of one pixel (the metric name is kept f
 
 from __future__ import annotations
 
-import re
+from segaudit.metrics.policy import is_length
 
+#: The fixed-name lengths; names set by the options (``hd90``, ``lesion_hd90``) are lengths through the registry
+#: (:func:`segaudit.metrics.policy.is_length`).
 LENGTH_METRICS = frozenset({"hd", "assd", "masd", "lesion_hd95"})
 VOLUME_METRICS = frozenset({"gt_volume", "pred_volume", "volume_difference"})
 VOXEL_COUNT_METRICS = frozenset({"tp", "fp", "fn", "tn", "gt_voxels", "pred_voxels"})
 LESION_COUNT_METRICS = frozenset({"lesion_tp", "lesion_fp", "lesion_fn", "lesion_gt_count", "lesion_pred_count"})
-_HD_RX = re.compile(r"^hd\d+(\.\d+)?$")
 
 
 def length_unit(physical: bool) -> str:
@@ -55,10 +56,17 @@ def metric_unit(metric: str, length: str, ndim: int, region: str = "") -> str:
     -------
     str
         See the module docstring; ``''`` for dimensionless values.
+
+    Examples
+    --------
+    >>> metric_unit("hd90", "mm", 3), metric_unit("gt_volume", "px", 2), metric_unit("dice", "mm", 3)
+    ('mm', 'px2', '')
+    >>> metric_unit("ENH->EDE", "mm", 3, region="confusion"), metric_unit("lesion_fp", "mm", 3)
+    ('voxels', 'lesions')
     """
     if region == "confusion" or "->" in metric or metric in VOXEL_COUNT_METRICS:
         return "voxels"
-    if metric in LENGTH_METRICS or _HD_RX.match(metric):
+    if metric in LENGTH_METRICS or is_length(metric):
         return length
     if metric in VOLUME_METRICS:
         return f"{length}{ndim}"

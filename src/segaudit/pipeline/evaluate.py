@@ -389,7 +389,7 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
 
         def run_summary() -> dict:
             nonlocal summary
-            summary = with_units(store, _summary_from_store(store, datasets))
+            summary = with_units(store, _summary_from_store(store, datasets, options.hd_name), options.hd_name)
             return {"case_models": n_models, "skipped": len(skipped), "summary": summary.to_dict(orient="records"),
                     "empty_distance": penalties}
 
@@ -418,8 +418,12 @@ def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
     store.replace_keyed({"metrics": metrics, "lesions": lesions, "errors": errors}, keys, step="evaluate")
 
 
-def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.DataFrame:
-    """Per dataset/model/region: n case-models, mean Dice and HD95 with their counts of undefined values."""
+def _summary_from_store(store: ResultsStore, datasets: Iterable[str], hd: str = "hd95") -> pd.DataFrame:
+    """Per dataset/model/region: n case-models, mean Dice and robust HD with their counts of undefined values.
+
+    ``hd`` is the stored name of the robust HD (``EvaluationOptions.hd_name``: ``hd95``, ``hd90``, ...); the
+    columns are named after it (``hd90_mean``, ``hd90_undefined``).
+    """
     names = list(datasets)
     if not names:
         return pd.DataFrame()
@@ -428,27 +432,28 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str]) -> pd.Data
         f"""SELECT dataset, model, region, count(DISTINCT "case") AS n,
                    avg(value) FILTER (WHERE metric = 'dice' AND NOT isnan(value)) AS dice_mean,
                    count(*) FILTER (WHERE metric = 'dice' AND isnan(value)) AS dice_undefined,
-                   avg(value) FILTER (WHERE metric = 'hd95' AND NOT isnan(value) AND NOT isinf(value)) AS hd95_mean,
-                   count(*) FILTER (WHERE metric = 'hd95' AND (isnan(value) OR isinf(value))) AS hd95_undefined,
+                   avg(value) FILTER (WHERE metric = ? AND NOT isnan(value) AND NOT isinf(value)) AS "{hd}_mean",
+                   count(*) FILTER (WHERE metric = ? AND (isnan(value) OR isinf(value))) AS "{hd}_undefined",
                    sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
             FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
                   AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
             GROUP BY dataset, model, region
-            ORDER BY dataset, model, region""", names)
+            ORDER BY dataset, model, region""", [hd, hd, *names])
 
 
-def with_units(store: ResultsStore, summary: pd.DataFrame) -> pd.DataFrame:
-    """``summary`` with an ``hd95_unit`` column after ``hd95_mean``: the stored unit of each dataset's HD95.
+def with_units(store: ResultsStore, summary: pd.DataFrame, hd: str = "hd95") -> pd.DataFrame:
+    """``summary`` with an ``<hd>_unit`` column after ``<hd>_mean``: the stored unit of each dataset's robust HD.
 
     ``mm`` on physical grids, ``px`` for photos without a declared spacing; ``''`` where the store holds no
-    unit (rows written before units were recorded).
+    unit (rows written before units were recorded). ``hd`` as in :func:`_summary_from_store`.
     """
-    if summary.empty or "hd95_mean" not in summary.columns:
+    mean, unit = f"{hd}_mean", f"{hd}_unit"
+    if summary.empty or mean not in summary.columns:
         return summary
-    units = store.query("SELECT dataset, string_agg(DISTINCT coalesce(unit, ''), '/') AS hd95_unit FROM metrics "
-                        "WHERE metric = 'hd95' GROUP BY dataset")
+    units = store.query(f"SELECT dataset, string_agg(DISTINCT coalesce(unit, ''), '/') AS \"{unit}\" FROM metrics "
+                        "WHERE metric = ? GROUP BY dataset", [hd])
     out = summary.merge(units, on="dataset", how="left")
-    out["hd95_unit"] = out["hd95_unit"].fillna("")
+    out[unit] = out[unit].fillna("")
     cols = list(summary.columns)
-    cols.insert(cols.index("hd95_mean") + 1, "hd95_unit")
+    cols.insert(cols.index(mean) + 1, unit)
     return out[cols]
