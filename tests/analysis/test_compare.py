@@ -133,3 +133,13 @@ def test_compare_command_on_imported_audit_store(tests_data, tmp_path, capsys):
     assert "dice / mean" in out and "because the paired differences" in out and "Holm" in out
     assert "exact McNemar" in out and "UCSD-02251-100" in out
     assert main(["compare", str(tmp_path / "run"), "--baseline", "nope", "--candidate", "BraTS25_3B"]) == 2
+
+
+def test_direction_of_distances_follows_the_options_and_prefixes():
+    from segaudit.analysis.compare import higher_is_better
+
+    for name in ("hd", "hd95", "hd90", "lesion_hd95", "lesion_hd90", "agree_hd95", "agree_loo_hd90", "assd",
+                 "lesion_assd", "dice_loss"):
+        assert not higher_is_better(name), name
+    for name in ("dice", "lesion_dice", "agree_dice", "agree_loo_dice", "nsd@1mm", "lesion_f1"):
+        assert higher_is_better(name), name

@@ -30,6 +30,10 @@ def higher_is_better(metric: str) -> bool:
     lower-is-better.
     """
     m = metric.lower()
+    # Lesion-wise and agreement distances follow their base metric (lesion_hd90, agree_loo_hd95 are distances).
+    for prefix in ("lesion_", "agree_loo_", "agree_"):
+        if m.startswith(prefix) and m[len(prefix):].startswith(("hd", "assd", "masd")):
+            m = m[len(prefix):]
     return not (m in LOWER_IS_BETTER or m.startswith(("hd", "assd", "masd")) or "loss" in m or "error" in m)
 
 
