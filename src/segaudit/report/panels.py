@@ -120,14 +120,15 @@ def panels_html(project, metrics: pd.DataFrame, k: int = 2, region: str | None =
                     truths[r.case] = None
                 images[r.case] = panel_image(f) if truths[r.case] is not None else None
             pr_row = f[(f.role == "prediction") & (f.key == r.model)]
-            if truths[r.case] is None or pr_row.empty:
+            truth = truths[r.case]
+            if truth is None or pr_row.empty:
                 continue
             try:
                 pred = values_mask(read_mask(pr_row.path.iloc[0], ds.encoding_for(r.model)).array, vals)
             except Exception:  # noqa: BLE001 - unreadable files are in the errors table already
                 continue
             title = f"{r.rank_kind} {r.rank}: {r.case}, {r.model}, Dice {r.value:.2f}"
-            cells.append(panel_html(images[r.case], truths[r.case], pred, html.escape(title)))
+            cells.append(panel_html(images[r.case], truth, pred, html.escape(title)))
         if cells:
             how = "chosen with --region" if region == region_wanted else "its worst region by mean Dice"
             out.append(f"<h3>{html.escape(ds.name)} ({html.escape(region)}, {how})</h3>" + "".join(cells))
