@@ -102,15 +102,14 @@ def run_measured(*args: object, log_dir: Path, timeout: float = 3600) -> Measure
 
 
 # ---------------------------------------------------------------------------------------------- the store
-def snapshot_count(run_dir: Path, sql: str) -> int | None:
-    """``sql``'s single number, read from a copy of the store (with its WAL) while another process writes it.
+def snapshot_query(run_dir: Path, sql: str) -> pd.DataFrame | None:
+    """``sql`` run on a copy of the store (with its WAL) while another process writes it.
 
     DuckDB lets no other process open a store that a writer holds, not even read-only, so the database and its
     write-ahead log are copied and the copy is opened. A torn copy (caught mid-write) or a store not yet
     created gives None; callers poll again.
     """
-    src = run_dir / DB_NAME
-    if not src.is_file():
+    if not (run_dir / DB_NAME).is_file():
         return None
     with tempfile.TemporaryDirectory(prefix="segaudit-snap-") as tmp:
         try:
@@ -119,11 +118,17 @@ def snapshot_count(run_dir: Path, sql: str) -> int | None:
                     shutil.copyfile(run_dir / name, Path(tmp) / name)
             con = duckdb.connect(str(Path(tmp) / DB_NAME))
             try:
-                return int(con.execute(sql).fetchone()[0])
+                return con.execute(sql).df()
             finally:
                 con.close()
         except (duckdb.Error, OSError):
             return None
+
+
+def snapshot_count(run_dir: Path, sql: str) -> int | None:
+    """The single number of ``sql`` from :func:`snapshot_query`, or None."""
+    frame = snapshot_query(run_dir, sql)
+    return None if frame is None else int(frame.iloc[0, 0])
 
 
 def wait_until_stored(proc: subprocess.Popen, run_dir: Path, sql: str, at_least: int = 1,
