@@ -180,17 +180,18 @@ def assert_same_tables(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFram
 
 
 # ---------------------------------------------------------------------------------------------- datasets
-def brainmets_project(root: Path, copies: int = 2, images: bool = False) -> Path:
+def brainmets_project(root: Path, copies: int = 2, images: bool = False, limit: int | None = None) -> Path:
     """A project over the bundled brain-metastasis slices (real T2w JPEGs, PNG masks, U-Net JPEG predictions),
     each slice copied ``copies`` times under a new case name so a run lasts long enough to be interrupted.
 
-    The copies are byte-identical real files (``<slice>`` and ``<slice>_c1``...); returns the project file.
+    The copies are byte-identical real files (``<slice>`` and ``<slice>_c1``...); ``limit`` keeps only the
+    first slices (sorted by name). Returns the project file.
     """
     src = DEMO / "brainmets_t2w_slices"
     data = root / "brainmets"
     for sub, ext in (("masks_binary_png", "png"), ("pred_unet_jpg", "jpg")) + ((("images", "jpg"),) if images else ()):
         (data / sub).mkdir(parents=True, exist_ok=True)
-        for f in sorted((src / sub).glob(f"*.{ext}")):
+        for f in sorted((src / sub).glob(f"*.{ext}"))[:limit]:
             for i in range(copies):
                 shutil.copyfile(f, data / sub / (f"{f.stem}.{ext}" if i == 0 else f"{f.stem}_c{i}.{ext}"))
     ds = {"root": str(data), "ground_truth": "{root}/masks_binary_png/{case}.png",
