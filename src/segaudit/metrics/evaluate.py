@@ -34,6 +34,7 @@ from segaudit.metrics.surface import (
     nsd,
     surface_distances,
 )
+from segaudit.store.schema import CONFUSION_REGION  # the store schema names the confusion rows
 
 UNKNOWN_LABEL_CHOICES = ("background", "error")
 
@@ -122,9 +123,6 @@ class EvaluationOptions:
 
     def with_changes(self, **changes) -> EvaluationOptions:
         return replace(self, **changes)
-
-
-CONFUSION_REGION = "confusion"
 
 
 @dataclass
