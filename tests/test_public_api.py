@@ -89,3 +89,24 @@ def test_metrics_exports_the_functional_metrics():
     assert hausdorff(sd, 95) == pytest.approx(rows["hd95"])
     assert nsd(sd, 1.0) == pytest.approx(rows["nsd@1mm"])
     assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+
+
+def test_readme_examples_import_from_package_level():
+    """The README's Python examples import only names a package's ``__all__`` lists, from the package itself."""
+    import ast
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    seen = 0
+    for block in blocks:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segaudit"):
+                assert node.module.count(".") == 1, f"README imports from a submodule: {node.module}"
+                exported = importlib.import_module(node.module).__all__
+                for alias in node.names:
+                    assert alias.name in exported, f"README imports {node.module}.{alias.name}, not in __all__"
+                    seen += 1
+    assert seen > 10
