@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 
-class Record(Mapping):
+class Record(Mapping[str, Any]):
     """Mapping view of a dataclass's fields (read-only: records are results, not scratch space)."""
 
     def __getitem__(self, key: str) -> Any:
