@@ -12,16 +12,19 @@ import pkgutil
 
 import pytest
 
+import segaudit.base as base_pkg
 import segaudit.metrics as metrics_pkg
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(metrics_pkg.__path__, prefix="segaudit.metrics."))
+MODULES = sorted([m.name for m in pkgutil.iter_modules(metrics_pkg.__path__, prefix="segaudit.metrics.")]
+                 + [m.name for m in pkgutil.iter_modules(base_pkg.__path__, prefix="segaudit.base.")])
 
 #: The public metric functions that must carry a runnable example.
 WITH_EXAMPLES = {
     "segaudit.metrics.overlap": ("counts", "dice", "iou", "precision", "sensitivity", "specificity", "accuracy",
                                  "volumes", "overlap_metrics"),
     "segaudit.metrics.surface": ("surface_distances", "hausdorff", "assd", "masd", "nsd"),
-    "segaudit.metrics.lesions": ("connected_components", "lesion_metrics"),
+    "segaudit.metrics.lesions": ("lesion_metrics",),
+    "segaudit.base.masks": ("connected_components",),
     "segaudit.metrics.instance": ("panoptic_quality", "aggregated_jaccard_index", "aggregated_jaccard_index_plus",
                                   "per_class_pq", "instance_metrics"),
     "segaudit.metrics.probability": ("pearson", "roc_auc", "average_precision", "brier", "probability_metrics"),

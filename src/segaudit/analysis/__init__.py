@@ -1,6 +1,8 @@
 """Analysis of stored results: summaries, failures, comparisons, ranking, bias, cohorts and training logs.
 
-Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a plain dict.
+Every function takes tidy DataFrames (the store's long tables) and returns a tidy DataFrame or a typed result
+(:mod:`segaudit.analysis.results`: :class:`PairedTest`, :class:`FlipTable`, :class:`Trend`, :class:`GroupTest`,
+:class:`Friedman`, :class:`Ranking`), each also readable as a dict.
 """
 
 from segaudit.analysis.bias import covariate_columns, lowess, metric_by_group, metric_vs_feature, subgroup_tests
@@ -25,6 +27,7 @@ from segaudit.analysis.failures import (
 )
 from segaudit.analysis.flips import read_outcomes, run_flips
 from segaudit.analysis.ranking import nemenyi_critical_difference, rank_models, ranking_table
+from segaudit.analysis.results import FlipTable, Friedman, GroupTest, PairedTest, Ranking, Trend
 from segaudit.analysis.summary import (
     bootstrap_ci,
     cluster_bootstrap_ci,
@@ -43,4 +46,4 @@ __all__ = ["bootstrap_ci", "cluster_bootstrap_ci", "compare_models", "covariate_
            "rank_models", "read_outcomes", "read_training_log", "run_flips", "split_leakage", "split_overview",
            "summarize", "training_summary", "with_empty_flags", "worst_best", "MISSING_POLICIES", "coverage",
            "expected_cases", "failure_list", "fill_missing", "set_apart_both_empty", "sign_test", "ranking_table",
-           "drop_both_empty"]
+           "drop_both_empty", "FlipTable", "Friedman", "GroupTest", "PairedTest", "Ranking", "Trend"]

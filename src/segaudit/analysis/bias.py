@@ -21,6 +21,7 @@ from scipy import stats
 
 from segaudit.analysis.compare import holm
 from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_CORRELATION, MIN_GROUP, too_small
+from segaudit.analysis.results import GroupTest, Trend
 from segaudit.analysis.summary import bootstrap_ci, cluster_bootstrap_ci
 
 
@@ -61,10 +62,11 @@ def lowess(x, y, frac: float = 2 / 3, it: int = 3) -> tuple[np.ndarray, np.ndarr
     return x, fit
 
 
-def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict:
+def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> Trend:
     """Spearman correlation between ``metric`` and ``feature`` columns of a per-case table, with a bootstrap CI.
 
-    Returns ``n``, ``n_dropped``, ``spearman_rho``, ``p`` (scipy's test of rho = 0, the test for a monotone
+    Returns a :class:`~segaudit.analysis.results.Trend` (also readable as a dict): ``n``, ``n_dropped``,
+    ``spearman_rho``, ``p`` (scipy's test of rho = 0, the test for a monotone
     trend), ``ci_low``/``ci_high`` (percentile bootstrap over cases), ``trend`` (a DataFrame x, fitted: the
     LOWESS curve, for plots; empty when there is no estimate) and ``note`` ('' or why there is no estimate:
     fewer than :data:`~segaudit.analysis.minimums.MIN_CORRELATION` cases, or a constant variable).
@@ -83,8 +85,8 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     note = too_small(x.size, MIN_CORRELATION) or ("a constant variable: no correlation"
                                                   if np.ptp(x) == 0 or np.ptp(y) == 0 else "")
     if note:
-        return {**out, "spearman_rho": np.nan, "p": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                "trend": pd.DataFrame({"x": [], "fitted": []}), "note": note}
+        return Trend(**out, spearman_rho=np.nan, p=np.nan, ci_low=np.nan, ci_high=np.nan,
+                     trend=pd.DataFrame({"x": [], "fitted": []}), note=note)
     res = stats.spearmanr(x, y)
     alpha = (1 - level) / 2
     tx, fitted = lowess(x, y)
@@ -93,7 +95,7 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     if k < x.size:
         out["ci_note"] = too_small(k, MIN_BOOTSTRAP_CI, "subjects") or ""
         lo, hi = (np.nan, np.nan) if out["ci_note"] else _cluster_rho_ci(x, y, subj, alpha, n_resamples, seed)
-        return {**out, **fit, "ci_low": lo, "ci_high": hi}
+        return Trend(**out, **fit, ci_low=lo, ci_high=hi)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.size, size=(n_resamples, x.size))
     # Spearman's rho of every resample at once: Pearson correlation of the within-resample average ranks.
@@ -105,7 +107,7 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
         rhos = (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     rhos = rhos[np.isfinite(rhos)]
     lo, hi = np.quantile(rhos, [alpha, 1 - alpha]) if rhos.size else (np.nan, np.nan)
-    return {**out, **fit, "ci_low": float(lo), "ci_high": float(hi)}
+    return Trend(**out, **fit, ci_low=float(lo), ci_high=float(hi))
 
 
 def _cluster_rho_ci(x, y, subj, alpha: float, n_resamples: int, seed: int) -> tuple[float, float]:
@@ -128,7 +130,7 @@ def _cluster_rho_ci(x, y, subj, alpha: float, n_resamples: int, seed: int) -> tu
 
 
 def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0, min_group: int = MIN_GROUP) -> tuple[pd.DataFrame, dict]:
+                    seed: int = 0, min_group: int = MIN_GROUP) -> tuple[pd.DataFrame, GroupTest]:
     """Metric by group (site, scanner, sex, age bin...): per-group n, mean, median and bootstrap CI of the mean,
     a flag for groups whose CI excludes the overall mean, and a Kruskal–Wallis test across groups.
 
@@ -142,7 +144,8 @@ def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int 
     Kruskal–Wallis compares subject means (``unit`` ``"subjects"``).
 
     ``values`` has columns ``metric`` and ``group`` (and optionally ``subject``). Returns (per-group table with
-    ``n_subjects``, ``in_test`` and ``note``, test dict with ``statistic``, ``p``, ``groups`` (groups tested),
+    ``n_subjects``, ``in_test`` and ``note``, :class:`~segaudit.analysis.results.GroupTest`
+    with ``statistic``, ``p``, ``groups`` (groups tested),
     ``groups_too_small``, ``overall_mean``, ``unit``, ``note``).
     """
     cols = ["metric", "group"] + (["subject"] if "subject" in values.columns else [])
@@ -184,7 +187,7 @@ def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int 
     else:
         kw = stats.kruskal(*samples)
         test.update({"statistic": float(kw.statistic), "p": float(kw.pvalue)})
-    return pd.DataFrame(rows), test
+    return pd.DataFrame(rows), GroupTest(**test)
 
 
 #: Column names that are never covariates: identifiers, links, licences, file names and paths, image

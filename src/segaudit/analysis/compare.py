@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_PAIRED_TEST, MIN_SHAPIRO, too_small
+from segaudit.analysis.results import FlipTable, PairedTest
 
 LOWER_IS_BETTER = ("hd", "hd95", "assd", "masd", "hd_audit", "volume_difference", "relative_volume_error",
                    "lesion_hd95", "brier", "lesion_fp", "lesion_fn", "fp", "fn")
@@ -66,10 +67,11 @@ def rank_biserial(d: np.ndarray) -> float:
 
 
 def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, better: str = "higher",
-                unit: str = "") -> dict:
+                unit: str = "") -> PairedTest:
     """Paired comparison of two vectors of per-case values (same order, same cases).
 
-    Returns a dict: ``n``, ``n_dropped``, ``mean_baseline``, ``mean_candidate``, ``mean_diff`` (candidate -
+    Returns a :class:`~segaudit.analysis.results.PairedTest` (also readable as a dict): ``n``, ``n_dropped``,
+    ``mean_baseline``, ``mean_candidate``, ``mean_diff`` (candidate -
     baseline) with its t-based ``ci_low``/``ci_high`` (NaN below ``MIN_BOOTSTRAP_CI`` pairs, ``ci_note`` says
     why), ``median_diff``, ``improvement`` (in the metric's good
     direction), ``relative_improvement_pct`` (of the baseline mean), ``ratio`` (candidate/baseline mean),
@@ -107,11 +109,11 @@ def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, b
         out.update({"shapiro_p": np.nan, "t_p": np.nan, "wilcoxon_p": np.nan, "test": "none", "p": np.nan,
                     "reason": f"{few}: a paired test needs at least {MIN_PAIRED_TEST} pairs (with fewer the "
                               "exact Wilcoxon test cannot reach p < 0.05)"})
-        return out
+        return PairedTest(**out)
     if np.all(d == 0):
         out.update({"shapiro_p": np.nan, "t_p": 1.0, "wilcoxon_p": 1.0, "test": "none", "p": 1.0,
                     "reason": "the two models give identical values on every case"})
-        return out
+        return PairedTest(**out)
     out["shapiro_p"] = float(stats.shapiro(d).pvalue) if n >= MIN_SHAPIRO and np.ptp(d) > 0 else np.nan
     out["t_p"] = float(stats.ttest_rel(b, a).pvalue) if sd > 0 else (0.0 if d.mean() != 0 else 1.0)
     out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
@@ -130,7 +132,7 @@ def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, b
         out.update({"test": "wilcoxon", "p": out["wilcoxon_p"],
                     "reason": f"the paired differences are not normal (Shapiro-Wilk p = {out['shapiro_p']:.3g} "
                               f"< {alpha}), so the Wilcoxon signed-rank test"})
-    return out
+    return PairedTest(**out)
 
 
 def mcnemar_exact(flip_to_correct: int, flip_to_incorrect: int) -> float:
@@ -141,10 +143,11 @@ def mcnemar_exact(flip_to_correct: int, flip_to_incorrect: int) -> float:
     return float(stats.binomtest(min(flip_to_correct, flip_to_incorrect), n, 0.5).pvalue)
 
 
-def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int = 0) -> dict:
+def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int = 0) -> FlipTable:
     """Per-case outcome flips between two predictors (booleans: correct / pass).
 
-    Returns ``groups`` (a DataFrame: group, n, percent, sample ids) for ``flip_to_correct`` (baseline wrong,
+    Returns a :class:`~segaudit.analysis.results.FlipTable` (also readable as a dict): ``groups`` (a DataFrame:
+    group, n, percent, sample ids) for ``flip_to_correct`` (baseline wrong,
     candidate right), ``flip_to_incorrect``, ``correct_correct`` and ``incorrect_incorrect``;
     ``baseline_accuracy``, ``candidate_accuracy``, ``n`` and the exact McNemar ``p``.
     """
@@ -163,9 +166,9 @@ def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int =
         rows.append({"group": name, "n": int(sel.sum()), "percent": 100 * sel.mean() if a.size else np.nan,
                      "sample_ids": ", ".join(map(str, pick))})
     n10, n01 = int(groups["flip_to_correct"].sum()), int(groups["flip_to_incorrect"].sum())
-    return {"groups": pd.DataFrame(rows), "n": int(a.size),
-            "baseline_accuracy": float(a.mean()) if a.size else np.nan,
-            "candidate_accuracy": float(b.mean()) if a.size else np.nan, "p": mcnemar_exact(n10, n01)}
+    return FlipTable(groups=pd.DataFrame(rows), n=int(a.size),
+                     baseline_accuracy=float(a.mean()) if a.size else np.nan,
+                     candidate_accuracy=float(b.mean()) if a.size else np.nan, p=mcnemar_exact(n10, n01))
 
 
 def mean_over_regions(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -338,7 +341,7 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
         wide = wide.reindex(columns=[baseline, candidate])
         paired, unit = _per_subject(wide, subjects)
         res = paired_test(paired[baseline], paired[candidate], alpha=alpha, better=better,
-                          unit="" if unit == "cases" else unit)
+                          unit="" if unit == "cases" else unit).to_dict()
         res["unit"] = unit
         res["n_clusters"] = res["n"]
         both = wide.dropna()

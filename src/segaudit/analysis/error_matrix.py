@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segaudit.metrics.evaluate import CONFUSION_REGION
+from segaudit.store.schema import CONFUSION_REGION
 
 
 def error_matrix(metrics: pd.DataFrame, dataset: str | None = None, model: str | None = None,

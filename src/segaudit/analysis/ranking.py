@@ -15,6 +15,7 @@ from scipy import stats
 
 from segaudit.analysis.compare import holm
 from segaudit.analysis.minimums import MIN_PAIRED_TEST, MIN_RANKING, too_small
+from segaudit.analysis.results import Friedman, Ranking
 
 
 def _rank_se(k: int, n: int) -> float:
@@ -43,16 +44,19 @@ def nemenyi_critical_difference(k: int, n: int, alpha: float = 0.05) -> float:
 
 
 def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples: int = 1000,
-                seed: int = 0, alpha: float = 0.05) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+                seed: int = 0, alpha: float = 0.05) -> Ranking:
     """Rank k models on n cases (``table``: rows = cases, columns = models; incomplete cases are dropped).
 
     Returns
     -------
+    A :class:`~segaudit.analysis.results.Ranking`, which unpacks as ``ranks, friedman, posthoc``:
+
     ranks:
         Per model: mean rank (1 = best, ties averaged), mean value, and ``rank_stability``: the share of
         bootstrap resamples of the cases in which the model keeps its rank (by mean rank).
     friedman:
-        ``statistic``, ``p``, ``n`` (complete cases), ``k``, ``critical_difference`` (Nemenyi, at
+        A :class:`~segaudit.analysis.results.Friedman` (also readable as a dict): ``statistic``, ``p``,
+        ``n`` (complete cases), ``k``, ``critical_difference`` (Nemenyi, at
         ``alpha``) and ``note`` ('' or "n too small (n=5 < 10)": then statistic, p, critical difference,
         rank stability and the Nemenyi p-values are NaN).
     posthoc:
@@ -96,7 +100,7 @@ def rank_models(table: pd.DataFrame, higher_is_better: bool = True, n_resamples:
     post = pd.DataFrame(pairs)
     if len(post):
         post["p_holm"] = holm(post.wilcoxon_p)
-    return out_ranks.sort_values("place").reset_index(drop=True), friedman, post
+    return Ranking(out_ranks.sort_values("place").reset_index(drop=True), Friedman(**friedman), post)
 
 
 def ranking_table(metrics: pd.DataFrame, dataset: str, metric: str = "dice", models: list[str] | None = None,

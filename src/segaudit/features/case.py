@@ -27,13 +27,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from segaudit.base.masks import bounding_box, values_mask
 from segaudit.features.intensity import differs_from, fill_holes, intensity_features
 from segaudit.features.lesion import lesion_features
 from segaudit.features.multimodal import label_contrast, sequence_correlations
 from segaudit.features.spatial import spatial_features
 from segaudit.features.texture import glcm_features
-from segaudit.metrics.overlap import values_mask
-from segaudit.metrics.surface import bounding_box
 
 GROUPS = ("spatial", "intensity", "texture", "lesion", "multimodal")
 

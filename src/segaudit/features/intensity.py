@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from segaudit.base.masks import bounding_box
 from segaudit.features._layout import storage_order
-from segaudit.metrics.surface import bounding_box
 
 PERCENTILES = (1, 5, 10, 25, 75, 90, 95, 99)
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from segaudit.metrics.lesions import connected_components
-from segaudit.metrics.surface import bounding_box, cube_triangles, neighbour_codes
+from segaudit.base.marching import cube_triangles, neighbour_codes
+from segaudit.base.masks import bounding_box, connected_components
 
 SHAPE_3D = ("surface_area", "mesh_volume", "sphericity", "max_diameter", "major_axis", "minor_axis",
             "least_axis", "elongation", "flatness")

@@ -10,8 +10,8 @@ import itertools
 
 import numpy as np
 
+from segaudit.base.masks import bounding_box
 from segaudit.features._layout import storage_order
-from segaudit.metrics.surface import bounding_box
 
 
 def sequence_correlations(images: dict[str, np.ndarray], region: np.ndarray) -> dict[tuple[str, str], float]:

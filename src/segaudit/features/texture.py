@@ -32,8 +32,8 @@ import itertools
 
 import numpy as np
 
+from segaudit.base.masks import bounding_box
 from segaudit.features._layout import storage_order
-from segaudit.metrics.surface import bounding_box
 
 GLCM_FEATURES = ("contrast", "dissimilarity", "homogeneity", "id", "asm", "energy", "correlation", "entropy",
                  "autocorrelation", "cluster_shade", "cluster_prominence")

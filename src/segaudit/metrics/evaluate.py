@@ -34,6 +34,7 @@ from segaudit.metrics.surface import (
     nsd,
     surface_distances,
 )
+from segaudit.store.schema import CONFUSION_REGION  # the store schema names the confusion rows
 
 UNKNOWN_LABEL_CHOICES = ("background", "error")
 
@@ -136,8 +137,6 @@ class EvaluationOptions:
     def with_changes(self, **changes) -> EvaluationOptions:
         return replace(self, **changes)
 
-
-CONFUSION_REGION = "confusion"
 
 # Names of the fixed-name metrics of every label and region, in the order evaluate_pair stores them.
 _OVERLAP_NAMES = ("tp", "fp", "fn", "tn", "dice", "iou", "precision", "sensitivity", "specificity", "accuracy",

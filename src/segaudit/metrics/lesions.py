@@ -31,8 +31,9 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
+from segaudit.base.masks import bounding_box, connected_components, structure  # noqa: F401 - re-exported
 from segaudit.metrics.policy import EmptyPolicy, lesion_hd_name
-from segaudit.metrics.surface import bounding_box, hausdorff, surface_distances
+from segaudit.metrics.surface import hausdorff, surface_distances
 
 MATCHING_RULES = ("brats", "hungarian", "none")
 
@@ -77,47 +78,6 @@ class LesionOptions:
     def hd_name(self) -> str:
         """Name of the case-level lesion distance: ``lesion_hd<percentile>``."""
         return lesion_hd_name(self.percentile)
-
-
-def structure(ndim: int, connectivity: int | None) -> np.ndarray:
-    """Structuring element for a connectivity given as a neighbour count (3D: 6, 18, 26; 2D: 4, 8).
-
-    ``None`` means full connectivity (26 in 3D, 8 in 2D).
-    """
-    if connectivity is None:
-        return ndimage.generate_binary_structure(ndim, ndim)
-    table = {2: {4: 1, 8: 2}, 3: {6: 1, 18: 2, 26: 3}}
-    try:
-        rank = table[ndim][int(connectivity)]
-    except KeyError:
-        allowed = ", ".join(map(str, table.get(ndim, {})))
-        raise ValueError(f"connectivity {connectivity} is not valid in {ndim}D (choose {allowed})") from None
-    return ndimage.generate_binary_structure(ndim, rank)
-
-
-def connected_components(mask: np.ndarray, connectivity: int | None = None) -> tuple[np.ndarray, int]:
-    """Label the connected components of a boolean mask; returns (labels 1..n, n).
-
-    Only the bounding box of the mask is labelled (a small lesion in a large image costs little).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> mask = np.array([[1, 1, 0, 0], [0, 0, 1, 0]], dtype=bool)
-    >>> connected_components(mask)[1], connected_components(mask, connectivity=4)[1]  # diagonal: 8- not 4-
-    (1, 2)
-    >>> connected_components(mask, connectivity=4)[0]
-    array([[1, 1, 0, 0],
-           [0, 0, 2, 0]], dtype=int32)
-    """
-    mask = np.asarray(mask, dtype=bool)
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    box = bounding_box(mask)
-    if box is None:
-        return labels, 0
-    sub, n = ndimage.label(mask[box], structure=structure(mask.ndim, connectivity), output=np.int32)
-    labels[box] = sub
-    return labels, int(n)
 
 
 @dataclass

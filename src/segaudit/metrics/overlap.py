@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segaudit.base.masks import values_mask  # noqa: F401 - re-exported (moved to segaudit.base)
+
 
 @dataclass(frozen=True)
 class Counts:
@@ -202,18 +204,3 @@ def overlap_metrics(c: Counts, voxel_volume: float, both_empty: float = 1.0) -> 
     }
     out.update(volumes(c, voxel_volume))
     return out
-
-
-def values_mask(labels: np.ndarray, values) -> np.ndarray:
-    """Boolean mask of the voxels whose label is one of ``values`` (a region), keeping the array's memory order.
-
-    Small non-negative integer label maps use a lookup table, several times faster than ``np.isin``.
-    """
-    values = list(values)
-    if len(values) == 1:
-        return labels == values[0]
-    if np.issubdtype(labels.dtype, np.integer) and labels.dtype.itemsize <= 2 and labels.size and labels.min() >= 0:
-        lut = np.zeros(int(labels.max()) + 1, dtype=bool)
-        lut[[int(v) for v in values if 0 <= v < lut.size]] = True
-        return lut[labels]
-    return np.isin(labels, values)

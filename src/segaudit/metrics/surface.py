@@ -26,18 +26,15 @@ over the surface points only, which is exact and avoids distance transforms over
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-SURFACE_DEFINITIONS = ("surfel", "voxel")
+from segaudit.base.marching import cube_triangles, neighbour_codes, surfel_area_table  # noqa: F401 - re-exported
+from segaudit.base.masks import bounding_box  # noqa: F401 - re-exported (moved to segaudit.base)
 
-# Bit weight of each corner of a 2x2x2 (2x2) neighbourhood; position (i, j, k) holds the weight of the voxel at
-# offset (i-1, j-1, k-1) from the corner point. The same convention as surface-distance, so codes are comparable.
-_KERNEL_3D = np.array([[[128, 64], [32, 16]], [[8, 4], [2, 1]]], dtype=np.uint8)
-_KERNEL_2D = np.array([[8, 4], [2, 1]], dtype=np.uint8)
+SURFACE_DEFINITIONS = ("surfel", "voxel")
 
 
 @dataclass
@@ -70,105 +67,7 @@ class SurfaceDistances:
         return self.pred_to_gt.size == 0
 
 
-# ----------------------------------------------------------------------------------------------- surfel tables
-@lru_cache(maxsize=1)
-def cube_triangles(code: int) -> np.ndarray:
-    """Classic (Lorensen) marching-cubes triangles of one 2x2x2 neighbourhood code, shape ``(T, 3, 3)``.
-
-    Vertex coordinates are in voxel units inside the cube (corner voxel centres at 0 and 1), ordered as the
-    axes of :func:`neighbour_codes`; derived with scikit-image on the single configuration.
-    """
-    from skimage.measure import marching_cubes
-
-    if code in (0, 255):
-        return np.zeros((0, 3, 3))
-    cube = ((code & _KERNEL_3D) > 0).astype(np.float32)
-    verts, faces, _, _ = marching_cubes(cube, 0.5, method="lorensen", allow_degenerate=True)
-    return verts[faces].astype(np.float64)
-
-
-def _surfel_normals_3d() -> tuple[np.ndarray, ...]:
-    """Area vectors (unit spacing) of the marching-cubes triangles of each of the 256 neighbourhood codes.
-
-    Configurations with more than four foreground corners use the triangulation of their complement (the same
-    surface seen from the other side), which is how the surface-distance table was built; tests check all 256
-    codes.
-    """
-    normals: list[np.ndarray] = []
-    for code in range(256):
-        tri = cube_triangles(code if bin(code).count("1") <= 4 else 255 - code)
-        normals.append(0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]))
-    return tuple(normals)
-
-
-@lru_cache(maxsize=64)
-def surfel_area_table(spacing: tuple[float, ...]) -> np.ndarray:
-    """Surface area (3D, mm²) or contour length (2D, mm) of each neighbourhood code at a given spacing.
-
-    3D: sum over the code's marching-cubes triangles of the norm of the triangle's area vector with each
-    component scaled by the spacing of the two other axes. 2D: marching-squares segments: one corner (or three)
-    cut a diagonal of length ``0.5 * hypot(s0, s1)``; two corners in a row give a segment along axis 1 of length
-    ``s1``, in a column one along axis 0 of length ``s0``; two opposite corners give two diagonals.
-    """
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) == 3:
-        s0, s1, s2 = spacing
-        scale = np.array([s1 * s2, s0 * s2, s0 * s1])
-        return np.array([np.linalg.norm(n * scale, axis=1).sum() if len(n) else 0.0 for n in _surfel_normals_3d()])
-    if len(spacing) == 2:
-        s0, s1 = spacing
-        diag = 0.5 * np.hypot(s0, s1)
-        table = np.zeros(16)
-        for code in range(1, 15):
-            bits = [(code >> b) & 1 for b in (3, 2, 1, 0)]  # top-left, top-right, bottom-left, bottom-right
-            n = sum(bits)
-            if n in (1, 3):
-                table[code] = diag
-            elif bits[0] == bits[1]:  # a whole row inside: the contour runs along axis 1
-                table[code] = s1
-            elif bits[0] == bits[2]:  # a whole column inside: the contour runs along axis 0
-                table[code] = s0
-            else:  # opposite corners (ambiguous saddle): two diagonal segments
-                table[code] = 2 * diag
-        return table
-    raise ValueError(f"surfaces are defined for 2D and 3D masks, not {len(spacing)}D")
-
-
-def neighbour_codes(mask: np.ndarray) -> np.ndarray:
-    """Neighbourhood code of every voxel-corner point of a 2D/3D boolean mask (shape + 1 along each axis).
-
-    Point ``p`` combines the voxels ``p - 1`` and ``p`` along each axis (outside the array is background).
-    """
-    m = np.pad(mask.astype(np.uint8), 1)
-    kernel = _KERNEL_3D if mask.ndim == 3 else _KERNEL_2D
-    out_shape = tuple(s + 1 for s in mask.shape)
-    code = np.zeros(out_shape, dtype=np.uint8)
-    for offset in np.ndindex(*kernel.shape):
-        sl = tuple(slice(o, o + n) for o, n in zip(offset, out_shape, strict=True))
-        code |= m[sl] * kernel[offset]  # distinct bits: OR == sum, and stays in uint8
-    return code
-
-
 # ---------------------------------------------------------------------------------------------- surface points
-def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
-    """Slices of the bounding box of a boolean mask grown by ``margin`` voxels (clipped), or None when empty.
-
-    One reduction per axis; after the first, each runs on the part of the mask already known to hold it.
-    """
-    bounds: list[tuple[int, int]] = []
-    sub = mask
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        nz = np.flatnonzero(sub.any(axis=other))
-        if nz.size == 0:
-            return None
-        lo, hi = int(nz[0]), int(nz[-1]) + 1
-        bounds.append((lo, hi))
-        sub = sub[(slice(None),) * axis + (slice(lo, hi),)]
-    return tuple(slice(max(0, lo - margin), min(n, hi + margin))
-                 for (lo, hi), n in zip(bounds, mask.shape, strict=True))
-
-
 def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Surface points of a cropped mask as a boolean grid, with the per-point weight grid for ``surfel``.
 

@@ -100,14 +100,14 @@ def scan_project(project: ProjectConfig, out_dir: str | Path | None = None, work
     qc = pd.DataFrame([asdict(f) for f in findings],
                       columns=["dataset", "case", "role", "key", "path", "check", "severity", "message"])
     files = pd.DataFrame([asdict(f) for r in results for f in r.files]).drop(columns=["is_color"], errors="ignore")
-    summary = summarize(project, discovery, qc)
+    summary = scan_summary(project, discovery, qc)
     result = ScanResult(project, discovery, qc, files, summary)
     if out_dir is not None:
         result.run_id = write_scan(result, out_dir, argv)
     return result
 
 
-def summarize(project: ProjectConfig, discovery: Discovery, qc: pd.DataFrame) -> pd.DataFrame:
+def scan_summary(project: ProjectConfig, discovery: Discovery, qc: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset: cases, sequences, models, files found/missing and QC counts by severity."""
     files = discovery.files_frame()
     rows = []

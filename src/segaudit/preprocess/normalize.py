@@ -19,8 +19,12 @@ import numpy as np
 Method = Literal["zscore", "minmax", "percentile"]
 
 
-def foreground_mask(array: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Boolean foreground: ``mask != 0`` if given, else ``array != 0``; non-finite voxels excluded."""
+def nonzero_mask(array: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Boolean foreground: ``mask != 0`` if given, else ``array != 0``; non-finite voxels excluded.
+
+    The default foreground of :func:`normalize`; not :func:`segaudit.features.foreground_mask` (the corner value
+    as background, holes filled), which the features use.
+    """
     fg = (mask != 0) if mask is not None else (array != 0)
     if np.issubdtype(array.dtype, np.floating):
         fg &= np.isfinite(array)
@@ -55,7 +59,7 @@ def normalize(array: np.ndarray, method: Method = "zscore", mask: np.ndarray | N
     if mask is not None and mask.shape != array.shape[: mask.ndim]:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {array.shape}")
     x = array.astype(np.float32, copy=True)
-    fg = foreground_mask(array, mask)
+    fg = nonzero_mask(array, mask)
     if fg.ndim < x.ndim:  # colour image with a 2D mask
         fg = np.broadcast_to(fg[..., None], x.shape)
     out = np.zeros_like(x)

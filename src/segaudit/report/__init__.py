@@ -1,1 +1,6 @@
-"""Figures and the HTML report (issue 6, in progress): matplotlib figures written atomically as PNG."""
+"""The HTML report of a run (:func:`build_report`) and its figures (matplotlib, written atomically as PNG)."""
+
+from segaudit.report.figures import write_flips
+from segaudit.report.html import build_report
+
+__all__ = ["build_report", "write_flips"]

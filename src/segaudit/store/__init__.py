@@ -1,6 +1,32 @@
-"""The results store: one DuckDB database per project run, one long-format schema."""
+"""The results store: one DuckDB database per project run, one long-format schema.
 
-from segaudit.io.atomic import atomic_write_text
-from segaudit.store.store import DB_NAME, SCHEMAS, ResultsStore, package_versions
+The schema (:mod:`segaudit.store.schema`) loads eagerly and imports nothing; :class:`ResultsStore` and the
+DuckDB driver load on first use, so a lower layer that needs only the schema's names (``metrics`` writes the
+``confusion`` region) does not load the database.
+"""
 
-__all__ = ["DB_NAME", "SCHEMAS", "ResultsStore", "atomic_write_text", "package_versions"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from segaudit.store.schema import CONFUSION_REGION, DB_NAME, SCHEMAS, TABLES, UNIQUE_KEYS
+
+if TYPE_CHECKING:
+    from segaudit.io.atomic import atomic_write_text
+    from segaudit.store.store import ResultsStore, package_versions
+
+__all__ = ["CONFUSION_REGION", "DB_NAME", "SCHEMAS", "TABLES", "UNIQUE_KEYS", "ResultsStore", "atomic_write_text",
+           "package_versions"]
+
+
+def __getattr__(name: str):
+    # PEP 562: the DuckDB-backed names are imported on first access.
+    if name in ("ResultsStore", "package_versions"):
+        from segaudit.store import store
+
+        return getattr(store, name)
+    if name == "atomic_write_text":
+        from segaudit.io.atomic import atomic_write_text
+
+        return atomic_write_text
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

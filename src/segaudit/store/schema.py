@@ -1,0 +1,56 @@
+"""The results store's schema: file name, tables and their columns, key columns, reserved region names.
+
+A contract between the steps that write the store (metrics rows, features, QC) and everything that reads it
+(analysis, report, export). It imports nothing, so every layer may use it (the README's layer order puts it at
+the bottom, beside :mod:`segaudit.base`), and importing it loads no database driver.
+"""
+
+from __future__ import annotations
+
+DB_NAME = "segaudit.duckdb"
+
+SCHEMAS: dict[str, dict[str, str]] = {
+    "runs": {
+        "run_id": "VARCHAR", "step": "VARCHAR", "started_at": "TIMESTAMPTZ", "finished_at": "TIMESTAMPTZ",
+        "status": "VARCHAR", "segaudit_version": "VARCHAR", "python_version": "VARCHAR", "platform": "VARCHAR",
+        "packages": "VARCHAR", "config_hash": "VARCHAR", "config": "VARCHAR", "argv": "VARCHAR",
+        "summary": "VARCHAR",
+    },
+    "cases": {"dataset": "VARCHAR", "case": "VARCHAR", "subject": "VARCHAR", "timepoint": "VARCHAR",
+              "metadata": "VARCHAR", "run_id": "VARCHAR"},
+    "files": {
+        "dataset": "VARCHAR", "case": "VARCHAR", "role": "VARCHAR", "key": "VARCHAR", "path": "VARCHAR",
+        "exists": "BOOLEAN", "readable": "BOOLEAN", "size_bytes": "BIGINT", "shape": "VARCHAR",
+        "spacing": "VARCHAR", "origin": "VARCHAR", "orientation": "VARCHAR", "disk_dtype": "VARCHAR",
+        "labels_present": "VARCHAR", "run_id": "VARCHAR",
+    },
+    "qc": {"dataset": "VARCHAR", "case": "VARCHAR", "role": "VARCHAR", "key": "VARCHAR", "path": "VARCHAR",
+           "check": "VARCHAR", "severity": "VARCHAR", "message": "VARCHAR", "run_id": "VARCHAR"},
+    "metrics": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                "metric": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR", "unit": "VARCHAR"},
+    "lesions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                "source": "VARCHAR", "lesion_id": "INTEGER", "volume": "DOUBLE", "centroid": "VARCHAR",
+                "bbox": "VARCHAR", "matched": "BOOLEAN", "dice": "DOUBLE", "hd95": "DOUBLE",
+                "counted": "BOOLEAN", "run_id": "VARCHAR"},
+    "features": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "source": "VARCHAR", "group": "VARCHAR",
+                 "feature": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
+    "errors": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR",
+               "path": "VARCHAR", "message": "VARCHAR", "severity": "VARCHAR", "run_id": "VARCHAR"},
+}
+
+# Table names, in creation order.
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+# The columns that identify one value: no table may hold two rows with the same key, since every summary,
+# plot and test counts rows (a duplicated row is a case counted twice). Checked on every write.
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
+    "metrics": ("dataset", "case", "model", "region", "metric"),
+    "lesions": ("dataset", "case", "model", "region", "source", "lesion_id"),
+    "features": ("dataset", "case", "model", "source", "group", "feature"),
+}
+
+# Region of the ``metrics`` rows that hold the voxel confusion matrix of a case-model, once per case-model,
+# one row per cell named ``<gt label><CONFUSION_SEPARATOR><pred label>``; never a segmentation region, so
+# summaries leave it out.
+CONFUSION_REGION = "confusion"
+CONFUSION_SEPARATOR = "->"
