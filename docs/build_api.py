@@ -25,6 +25,12 @@ def build(out: Path) -> list[Path]:
     import pdoc
     import pdoc.render
 
+    import importlib
+
+    for name in public_packages():  # resolve lazily imported names (PEP 562) so pdoc sees them
+        package = importlib.import_module(name)
+        for attr in getattr(package, "__all__", ()):
+            getattr(package, attr)
     pdoc.render.configure(docformat="numpy", show_source=False, search=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -5,7 +5,6 @@ written against the former plain dicts keeps working; new code reads attributes 
 order of the former dicts' keys, so tables built from ``{**res}`` keep their columns.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields

@@ -24,9 +24,10 @@ def __getattr__(name: str):
     if name in ("ResultsStore", "package_versions"):
         from segaudit.store import store
 
-        return getattr(store, name)
-    if name == "atomic_write_text":
-        from segaudit.io.atomic import atomic_write_text
-
-        return atomic_write_text
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(store, name)
+    elif name == "atomic_write_text":
+        from segaudit.io.atomic import atomic_write_text as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # resolved once; later lookups (and documentation tools) find it in the module
+    return value

@@ -15,6 +15,8 @@ from typing import Protocol
 
 from segaudit.report.inputs import ReportInputs
 
+__all__ = ["Section"]
+
 
 class Section(Protocol):
     """What a section module provides (a module satisfies this protocol)."""
