@@ -22,10 +22,10 @@ def public_packages() -> list[str]:
 
 def build(out: Path) -> list[Path]:
     """Write the reference under ``out``; returns the HTML files written."""
+    import importlib
+
     import pdoc
     import pdoc.render
-
-    import importlib
 
     for name in public_packages():  # resolve lazily imported names (PEP 562) so pdoc sees them
         package = importlib.import_module(name)
