@@ -116,3 +116,29 @@ def test_import_audit_cli(tmp_path, tests_data):
     assert r.returncode == 0, r.stderr and "metrics row(s)" in r.stdout
     r = run("import-audit", "--out", tmp_path / "imp")
     assert r.returncode == 2 and "at least one AUDIT table" in r.stderr
+
+
+@pytest.mark.parametrize("verb, section, says", [
+    ("evaluate", "evaluate: {surfce: voxel}", "evaluate: unknown key(s) 'surfce'; allowed keys: "),
+    ("evaluate", "evaluate: {surface: cube}", "evaluate.surface must be one of surfel, voxel, not 'cube'"),
+    ("agree", "evaluate: {percentile: 0}", "evaluate.percentile must be a number in (0, 100], not 0"),
+    ("scan", "qc: {spacing_tol: abc}", "qc.spacing_tol must be a number >= 0, not 'abc'"),
+    ("features", "features: {bin_count: 0}", "features.bin_count must be an integer >= 1 (or null), not 0"),
+])
+def test_bad_option_sections_are_one_line_naming_file_and_entry(tmp_path, verb, section, says):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"datasets:\n  A: {{root: ., ground_truth: '{{root}}/{{case}}.nii.gz'}}\n{section}\n")
+    r = run(verb, p, "--out", tmp_path / "res", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and f"error: {p}: {says}" in r.stderr, r.stderr
+    assert not (tmp_path / "res").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "empty file, no header row"),
+    ("id,a,b\n", "no item has both a 'a' and a 'b' outcome"),
+])
+def test_flips_on_an_empty_csv_is_one_line(tmp_path, text, says):
+    (tmp_path / "o.csv").write_text(text)
+    r = run("flips", tmp_path / "o.csv", "--baseline", "a", "--candidate", "b")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segaudit import __version__
-from segaudit.errors import SegauditError
+from segaudit.errors import ConfigError, SegauditError
 
 # A wide console when piped (CI logs, files) so tables keep whole paths and names.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -154,11 +154,12 @@ def export_wide(store, out: Path) -> Path:
     return atomic_write_text(Path(out) / "per_case_wide.csv", per_case_table(metrics).to_csv(index=False))
 
 
-def evaluation_options(args):
-    """EvaluationOptions from the project's ``evaluate:`` section overridden by command-line flags."""
+def evaluation_options(args, project=None):
+    """EvaluationOptions from the project's ``evaluate:`` section (checked when the project was loaded)
+    overridden by command-line flags (checked by the parser)."""
     from segaudit.metrics import EmptyPolicy, EvaluationOptions
 
-    base = EvaluationOptions.from_dict(getattr(args, "_project_evaluate", None))
+    base = EvaluationOptions.from_dict(project.section("evaluate") if project is not None else None)
     changes = {}
     for flag, name in (("surface", "surface"), ("percentile", "percentile"), ("lesion_matching", "lesion_matching"),
                        ("dilation", "dilation"), ("min_lesion_volume", "min_lesion_volume"),
@@ -175,10 +176,7 @@ def evaluation_options(args):
         pol = EmptyPolicy(float(args.empty_both) if args.empty_both is not None else pol.both_empty,
                           pol.distance_both_empty, args.empty_distance or pol.distance_one_empty,
                           args.penalty if args.penalty is not None else pol.penalty)
-    try:
-        return base.with_changes(policy=pol, **changes)
-    except ValueError as exc:
-        raise SegauditError(str(exc)) from exc
+    return base.with_changes(policy=pol, **changes)
 
 
 def _project_for(args):
@@ -265,7 +263,7 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
 def _ignore_affine(args) -> bool:
     """``--ignore-affine``, refused together with ``--resample-nearest`` (resampling needs the affines)."""
     if args.ignore_affine and args.resample_nearest:
-        raise SegauditError("--ignore-affine and --resample-nearest exclude each other: resampling goes through "
+        raise ConfigError("--ignore-affine and --resample-nearest exclude each other: resampling goes through "
                             "the affines that --ignore-affine says are wrong")
     return bool(args.ignore_affine)
 
@@ -283,8 +281,7 @@ def cmd_evaluate(args) -> int:
     from segaudit.pipeline.evaluate import evaluate_project
 
     project = _project_for(args)
-    args._project_evaluate = project.raw.get("evaluate") if project.raw else None
-    options = evaluation_options(args)
+    options = evaluation_options(args, project)
     res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                            force=args.force, progress=not args.no_progress, missing_as_empty=args.missing_as_empty,
                            resample=args.resample_nearest, executor=args.executor, argv=sys.argv,
@@ -316,14 +313,10 @@ def cmd_agree(args) -> int:
     from segaudit.pipeline.agree import agree_project
 
     project = _project_for(args)
-    args._project_evaluate = project.raw.get("evaluate") if project.raw else None
-    base = evaluation_options(args)
-    try:
-        res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
-                            scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
-                            executor=args.executor, argv=sys.argv)
-    except ValueError as exc:
-        raise SegauditError(str(exc)) from exc
+    base = evaluation_options(args, project)
+    res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
+                        scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
+                        executor=args.executor, argv=sys.argv)
     for note in res.notes:
         console.print(f"[yellow]{note}[/]", soft_wrap=True)
     if res.skipped:
@@ -349,14 +342,11 @@ def cmd_features(args) -> int:
     from segaudit.pipeline.features import extract_project
 
     project = _project_for(args)
-    try:
-        base = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
-        options = base.with_changes(groups=tuple(args.groups) if args.groups else None, bin_count=args.bin_count,
-                                    bin_width=args.bin_width, foreground=args.foreground)
-        if args.no_shape:
-            options = options.with_changes(shape=False)
-    except (TypeError, ValueError) as exc:
-        raise SegauditError(str(exc)) from exc
+    options = FeatureOptions.from_dict(project.section("features")).with_changes(
+        groups=tuple(args.groups) if args.groups else None, bin_count=args.bin_count, bin_width=args.bin_width,
+        foreground=args.foreground)
+    if args.no_shape:
+        options = options.with_changes(shape=False)
     res = extract_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                           force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv,
                           resample=args.resample_nearest, ignore_affine=_ignore_affine(args))
@@ -408,12 +398,9 @@ def cmd_compare(args) -> int:
         files = store.read("files")
         cases = store.read("cases") if "cases" in store.tables() else None
     regions = args.region or None
-    try:
-        res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
-                             args.dataset, args.threshold, missing=args.missing,
-                             expected=expected_cases(metrics, errors, files), subjects=subject_of(cases))
-    except ValueError as exc:
-        raise SegauditError(str(exc)) from exc
+    res = compare_models(metrics, args.baseline, args.candidate, args.metric, regions, args.aggregate,
+                         args.dataset, args.threshold, missing=args.missing,
+                         expected=expected_cases(metrics, errors, files), subjects=subject_of(cases))
     first = res.iloc[0]
     imputed = {m: int(first[f"n_imputed_{k}"]) for k, m in (("baseline", args.baseline),
                                                             ("candidate", args.candidate))}
@@ -484,7 +471,7 @@ def cmd_report(args) -> int:
     for item in args.compare or []:
         base, sep, cand = item.partition(":")
         if not sep or not base or not cand:
-            raise SegauditError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
+            raise ConfigError(f"--compare {item!r}: write BASELINE:CANDIDATE (two model names)")
         pairs.append((base, cand))
     path = build_report(args.results, args.out, project, training_logs=logs, compare=pairs or None,
                         region=args.region, force=args.force)
