@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from segaudit import __version__
+from segaudit.dataset.values import integer, number
 from segaudit.errors import ConfigError, SegauditError
 
 # A wide console when piped (CI logs, files) so tables keep whole paths and names.
@@ -226,7 +228,9 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
     cov = coverage(metrics, errors, files)
     if wanted.empty and cov.empty:
         return
-    s = summarize(wanted, n_resamples=1000, coverage=cov)
+    # Nothing scored at all (every case-model failed): only the coverage rows below are printed.
+    s = summarize(wanted, n_resamples=1000, coverage=cov) if not wanted.empty else pd.DataFrame(
+        columns=["dataset", "model", "region", "metric"])
     table = Table(title=f"Evaluation summary ({options.surface} surfaces; both-empty cases set apart)",
                   title_justify="left")
     for col in ("dataset", "model", "region", "expected", "scored", "missing", "failed", "n", "both empty",
@@ -268,6 +272,57 @@ def _ignore_affine(args) -> bool:
     return bool(args.ignore_affine)
 
 
+def _checked(check) -> object:
+    """An argparse ``type`` that converts a flag's word and checks it with a :class:`ValueCheck`."""
+    def parse(text: str):
+        try:
+            return check.parse_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = check.describe()  # argparse names the type in its own messages
+    return parse
+
+
+def _like(key: str) -> object:
+    """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``):
+    the very check the project file's value passes at load time."""
+    from segaudit.dataset.project import section_checks
+
+    section, name = key.split(".")
+    check = section_checks(section)[name]
+    # One value per flag (--tolerance repeats), and no YAML null on a command line.
+    return _checked(replace(check, optional=False, kind="number" if check.kind == "numbers" else check.kind))
+
+
+def every_job_failed(results, errors, keys: list[str], datasets: list[str], skipped) -> tuple[int, str] | None:
+    """(jobs, first reason) when a step's run had jobs and every one failed, else None.
+
+    A job (one ``keys`` tuple: dataset, case[, model]) of this run is a key of ``results`` or of an
+    error-severity row of ``errors`` in ``datasets`` that was not ``skipped`` (already done: not run now); it
+    failed when it has an error row and no result row. Warnings never make a job fail.
+    """
+    bad = errors[(errors.severity == "error") & errors.dataset.isin(datasets)] if len(errors) else errors
+    done = results[results.dataset.isin(datasets)] if len(results) else results
+    ok = {tuple(map(str, k)) for k in done[keys].drop_duplicates().itertuples(index=False)} if len(done) else set()
+    failed = {tuple(map(str, k)) for k in bad[keys].fillna("").itertuples(index=False)} if len(bad) else set()
+    skipped = {tuple(map(str, k)) for k in skipped}
+    jobs = (ok | failed) - skipped
+    if not jobs or jobs - (failed - ok):
+        return None
+    return len(jobs), str(bad.message.iloc[0])
+
+
+def _fail_if_all_failed(res_rows, errors, keys: list[str], project, skipped, what: str) -> int:
+    """Exit status of a step: 1, with a one-line reason on stderr, when every job of the run failed."""
+    verdict = every_job_failed(res_rows, errors, keys, [ds.name for ds in project.datasets], skipped)
+    if verdict is None:
+        return 0
+    n, first = verdict
+    print(f"segaudit: error: every one of the {n} {what} of this run failed (first: {first})", file=sys.stderr)
+    return 1
+
+
 def _add_geometry_arguments(s, what: str) -> None:
     s.add_argument("--resample-nearest", action="store_true",
                    help=f"resample {what} on another grid (shape, spacing, origin or direction) into the reference's "
@@ -295,7 +350,8 @@ def cmd_evaluate(args) -> int:
     _print_penalties(res.grids, options)
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
-    return 0
+    return _fail_if_all_failed(res.metrics, res.errors, ["dataset", "case", "model"], project, res.skipped,
+                               "case-model(s)")
 
 
 def _print_penalties(grids, options) -> None:
@@ -334,7 +390,7 @@ def cmd_agree(args) -> int:
         console.print(f"{ds}: outlier model: {flagged[0]}" if len(flagged) else f"{ds}: no outlier model")
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
-    return 0
+    return _fail_if_all_failed(res.metrics, res.errors, ["dataset", "case"], project, res.skipped, "case(s)")
 
 
 def cmd_features(args) -> int:
@@ -360,7 +416,7 @@ def cmd_features(args) -> int:
         _print_summary(summary, "Features")
     _print_step_errors(res.errors[res.errors.severity != "info"], with_model=False)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
-    return 0
+    return _fail_if_all_failed(res.features, res.errors, ["dataset", "case"], project, res.skipped, "case(s)")
 
 
 def cmd_flips(args) -> int:
@@ -540,7 +596,8 @@ def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
     """Arguments every per-case step shares: target, store, parallelism, resumption, dataset filter, progress."""
     s.add_argument("target", help="project file (.yaml) or a data folder")
     s.add_argument("--out", required=True, help="results directory (DuckDB store)")
-    s.add_argument("--workers", type=int, default=1, help="parallel workers (> 1: a local Dask cluster)")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1,
+                   help="parallel workers (> 1: a local Dask cluster)")
     s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
     s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
                    help="how --workers run (auto: Dask when installed, else processes)")
@@ -566,8 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scan", help="discover files, run QC, store the results")
     s.add_argument("target", help="project file (.yaml) or a data folder (layout auto-detected)")
     s.add_argument("--out", help="results directory (DuckDB store); omit to only print")
-    s.add_argument("--workers", type=int, default=1, help="processes reading cases (default 1)")
-    s.add_argument("--max-findings", type=int, default=25, help="QC lines printed (default 25)")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1, help="processes reading cases (default 1)")
+    s.add_argument("--max-findings", type=_checked(integer(0)), default=25, help="QC lines printed (default 25)")
     s.add_argument("--show-all", action="store_true", help="print every finding, informational ones included")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_scan)
@@ -575,18 +632,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="score every case-model: overlap, surface, lesion-wise metrics")
     _add_step_arguments(s, "re-score case-models already in the store")
     s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
-    s.add_argument("--tolerance", type=float, action="append", help="NSD tolerance in mm (repeatable; default 1)")
-    s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--tolerance", type=_like("evaluate.tolerances"), action="append",
+                   help="NSD tolerance in mm (repeatable; default 1)")
+    s.add_argument("--percentile", type=_like("evaluate.percentile"), help="robust Hausdorff percentile (default 95)")
     s.add_argument("--lesion-matching", choices=["brats", "hungarian", "none"], help="default brats")
-    s.add_argument("--dilation", type=int, help="ground-truth dilation of the brats rule, voxels (default 3)")
-    s.add_argument("--min-lesion-volume", type=float, help="lesions <= this volume (mm3) are not counted")
-    s.add_argument("--iou-threshold", type=float, help="IoU a hungarian match must exceed (default 0.5)")
-    s.add_argument("--connectivity", type=int, help="component connectivity: 6/18/26 (3D), 4/8 (2D)")
+    s.add_argument("--dilation", type=_like("evaluate.dilation"),
+                   help="ground-truth dilation of the brats rule, voxels >= 0 (default 3)")
+    s.add_argument("--min-lesion-volume", type=_like("evaluate.min_lesion_volume"),
+                   help="lesions <= this volume (mm3) are not counted")
+    s.add_argument("--iou-threshold", type=_like("evaluate.iou_threshold"),
+                   help="IoU a hungarian match must exceed, in [0, 1) (default 0.5)")
+    s.add_argument("--connectivity", type=_like("evaluate.connectivity"),
+                   help="component connectivity: 6/18/26 (3D), 4/8 (2D)")
     s.add_argument("--empty-both", choices=["1", "nan"], help="similarity metrics when both masks are empty")
     s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
                    help="distance metrics when one mask is empty (default penalty)")
-    s.add_argument("--penalty", type=float, help="penalty distance in mm (px for photos without a declared "
-                   "spacing); default: the largest image diagonal of the dataset")
+    s.add_argument("--penalty", type=_like("evaluate.penalty"), help="penalty distance > 0 in mm (px for photos "
+                   "without a declared spacing); default: the largest image diagonal of the dataset")
     s.add_argument("--unknown-labels", choices=["background", "error"], help="values not in the label map")
     s.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics")
     s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
@@ -598,18 +660,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--consensus", choices=["majority", "staple"], default="majority",
                    help="consensus of the other models in the leave-one-out scores (default majority)")
     s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
-    s.add_argument("--percentile", type=float, help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--percentile", type=_like("evaluate.percentile"), help="robust Hausdorff percentile (default 95)")
     s.add_argument("--empty-both", choices=["1", "nan"], help="Dice when both models are empty (default 1)")
     s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
                    help="distance when one model is empty (default penalty)")
-    s.add_argument("--penalty", type=float, help="penalty distance in mm (default: the image diagonal)")
+    s.add_argument("--penalty", type=_like("evaluate.penalty"),
+                   help="penalty distance > 0 in mm (default: the image diagonal)")
     s.set_defaults(func=cmd_agree, tolerance=None, no_distances=False)
 
     s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
     _add_step_arguments(s, "re-extract cases already in the store")
     s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
-    s.add_argument("--bin-count", type=int, help="texture quantisation: fixed bin count (default 32)")
-    s.add_argument("--bin-width", type=float, help="texture quantisation: fixed bin width instead")
+    s.add_argument("--bin-count", type=_like("features.bin_count"),
+                   help="texture quantisation: fixed bin count >= 1 (default 32)")
+    s.add_argument("--bin-width", type=_like("features.bin_width"),
+                   help="texture quantisation: fixed bin width > 0 instead")
     s.add_argument("--foreground", choices=["auto", "nonzero", "positive"],
                    help="brain/foreground: auto (differs from the corner value, holes filled), nonzero (!= 0) or "
                         "positive (> 0, AUDIT's intensity region)")
@@ -623,7 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--candidate", required=True, help="column of the candidate's outcome (or answer)")
     s.add_argument("--truth", help="column of the true answer (outcome = answer equals truth)")
     s.add_argument("--id-column", help="column of the item ids (default: the first column)")
-    s.add_argument("--sample", type=int, default=5, help="ids listed per group")
+    s.add_argument("--sample", type=_checked(integer(0)), default=5, help="ids listed per group")
     s.add_argument("--out", help="folder for flips.csv and flips.png")
     s.set_defaults(func=cmd_flips)
 
@@ -635,8 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region", action="append", help="region(s) to compare (repeatable; default all)")
     s.add_argument("--aggregate", choices=["per-region", "mean-over-regions"], default="per-region")
     s.add_argument("--dataset", help="only this dataset")
-    s.add_argument("--threshold", type=float, help="pass/fail threshold of the flip table, in the metric's units "
-                   "(default 0.5 for Dice-like metrics on 0-1; required for distances such as hd95)")
+    s.add_argument("--threshold", type=_checked(number()), help="pass/fail threshold of the flip table, in the "
+                   "metric's units (default 0.5 for Dice-like metrics on 0-1; required for distances such as hd95)")
     s.add_argument("--cases", help="comma-separated case ids to list")
     s.add_argument("--missing", choices=["worst", "exclude"], default="worst",
                    help="a case one model lacks (missing or failed prediction): 'worst' scores it as an empty "
@@ -680,7 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("slices", help="export normalised image/mask slices (PNG or .npz) for training")
     s.add_argument("target", help="project file (.yaml) or a data folder")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--axis", type=int, default=2, help="array axis to slice along (default 2)")
+    s.add_argument("--axis", type=_checked(integer(0)), default=2, help="array axis to slice along (default 2)")
     s.add_argument("--norm", choices=["zscore", "minmax", "percentile", "none"], default="zscore")
     s.add_argument("--format", choices=["npz", "png"], default="npz")
     s.add_argument("--nonempty", action="store_true", help="only slices with ground-truth foreground")

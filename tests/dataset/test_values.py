@@ -61,5 +61,5 @@ def test_parse_text_converts_command_line_words():
     assert math.isnan(number(choices=(0, 1), nan=True).parse_text("nan"))
     with pytest.raises(ValueError, match="an integer >= 0, not -4"):
         integer(0).parse_text("-4")
-    with pytest.raises(ValueError, match="an integer >= 0, not 'x'"):
+    with pytest.raises(ValueError, match="an integer >= 0, not x$"):
         integer(0).parse_text("x")

@@ -85,7 +85,8 @@ class ValueCheck:
         raise ValueError(f"must be {self.describe()}, not {value!r}")
 
     def parse_text(self, text: str):
-        """A command-line word converted (``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"nan"``) and checked."""
+        """A command-line word converted (``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"nan"``) and checked; the message
+        quotes the word as typed."""
         value: object = text
         if self.kind in ("number", "numbers") or (self.nan and text.strip().lower() == "nan"):
             try:
@@ -97,7 +98,10 @@ class ValueCheck:
                 value = int(text)
             except ValueError:
                 pass
-        return self(value)
+        try:
+            return self(value)
+        except ValueError:
+            raise ValueError(f"must be {self.describe()}, not {text}") from None  # the word as typed
 
     def _number_ok(self, v) -> bool:
         if isinstance(v, bool) or not isinstance(v, int | float):
