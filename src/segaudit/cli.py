@@ -72,6 +72,7 @@ def _print_findings(qc, limit: int, show_info: bool = False) -> None:
 def cmd_init(args) -> int:
     from segaudit.dataset import detect_layout, dump_project, relativize
     from segaudit.dataset.detect import UnknownLayoutError
+    from segaudit.dataset.project import PROJECT_FILE_VERSION
     from segaudit.store import atomic_write_text
 
     unknown = False
@@ -94,7 +95,8 @@ def cmd_init(args) -> int:
     header = (f"# segaudit project proposed by `segaudit init {args.data_dir}`\n" + skeleton +
               "# Detected:\n" + "".join(f"#   {n}\n" for n in det.notes) +
               "# Edit freely: templates, labels, regions, metadata. Relative paths are relative to this file.\n")
-    body = dump_project(project) if project["datasets"] else "datasets: {}\n"
+    body = (f"version: {PROJECT_FILE_VERSION}\n"  # the project-file format, checked when the file is loaded
+            + (dump_project(project) if project["datasets"] else "datasets: {}\n"))
     atomic_write_text(out, header + body)
     if not unknown:
         console.print(f"Detected layout(s): {', '.join(det.layouts)}")

@@ -49,6 +49,8 @@ DATASET_KEYS = {
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
 LONGITUDINAL_KEYS = {"pattern"}
+#: The project-file format this segaudit reads and ``segaudit init`` writes (``version: 1``).
+PROJECT_FILE_VERSION = 1
 #: The option sections of the project file; their keys and values are checked against :data:`PROJECT_KEYS`.
 OPTION_SECTIONS = ("qc", "evaluate", "features")
 #: ``evaluate.policy``: the empty-case policy as a sub-mapping (its keys may also be given under ``evaluate``).
@@ -73,7 +75,8 @@ class ProjectKey:
 #: the keys the parsers accept and that the README's table is :func:`project_keys_markdown` verbatim.
 PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("name", "text", "''", "name: my-audit", "project name shown in reports"),
-    ProjectKey("version", "number", "none", "version: 1", "free version number of the project file"),
+    ProjectKey("version", "1", "1", "version: 1",
+               "format version of the project file (`segaudit init` writes it); missing means 1, others are refused"),
     ProjectKey("datasets", "mapping", "required", "datasets: {BraTS2020: {...}}", "dataset name -> its settings"),
     ProjectKey("<dataset>.root", "path", "required", "root: data/BraTS2020",
                "folder the templates start from (`{root}`); relative to the project file; must exist"),
@@ -548,12 +551,26 @@ def check_section(values, section: str, where: str) -> None:
             check_option(section, key, value, where)
 
 
+def check_version(version, where: str) -> None:
+    """Refuse a project file of another format version than :data:`PROJECT_FILE_VERSION`.
+
+    A file without ``version`` is version 1 (every file written before the key was checked), silently. Only
+    the integer 1 is accepted: ``true``, ``"1"`` and ``1.5`` are refused, as is a future ``2`` (a newer
+    segaudit's file, whose keys this one might read wrongly).
+    """
+    if isinstance(version, bool) or version != PROJECT_FILE_VERSION or not isinstance(version, int):
+        raise ConfigError(f"{where}: version {version!r} is not a project-file version this segaudit reads (it "
+                          f"reads version {PROJECT_FILE_VERSION}; write 'version: {PROJECT_FILE_VERSION}' or "
+                          "upgrade segaudit)")
+
+
 def parse_project(data: dict, base_dir: Path, path: Path | None = None) -> ProjectConfig:
     """Validate a project mapping (as loaded from YAML) and build a :class:`ProjectConfig`."""
     where = _where(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the project file must be a mapping with a 'datasets' key")
     check_keys(data, TOP_KEYS, where)
+    check_version(data.get("version", PROJECT_FILE_VERSION), where)
     for section in OPTION_SECTIONS:
         check_section(data.get(section), section, where)
     datasets = data.get("datasets")
