@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segaudit.cli import every_job_failed
+from segaudit.cli.steps import every_job_failed
 
 KEYS = ["dataset", "case", "model"]
 
