@@ -119,3 +119,57 @@ def test_import_audit_cli(tmp_path, tests_data):
     assert "metrics row(s)" in r.stdout
     r = run("import-audit", "--out", tmp_path / "imp")
     assert r.returncode == 2 and "at least one AUDIT table" in r.stderr
+
+
+@pytest.mark.parametrize("verb, section, says", [
+    ("evaluate", "evaluate: {surfce: voxel}", "evaluate: unknown key(s) 'surfce'; allowed keys: "),
+    ("evaluate", "evaluate: {surface: cube}", "evaluate.surface must be one of surfel, voxel, not 'cube'"),
+    ("agree", "evaluate: {percentile: 0}", "evaluate.percentile must be a number in (0, 100], not 0"),
+    ("scan", "qc: {spacing_tol: abc}", "qc.spacing_tol must be a number >= 0, not 'abc'"),
+    ("features", "features: {bin_count: 0}", "features.bin_count must be an integer >= 1 (or null), not 0"),
+])
+def test_bad_option_sections_are_one_line_naming_file_and_entry(tmp_path, verb, section, says):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"datasets:\n  A: {{root: ., ground_truth: '{{root}}/{{case}}.nii.gz'}}\n{section}\n")
+    r = run(verb, p, "--out", tmp_path / "res", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and f"error: {p}: {says}" in r.stderr, r.stderr
+    assert not (tmp_path / "res").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "empty file, no header row"),
+    ("id,a,b\n", "no item has both a 'a' and a 'b' outcome"),
+])
+def test_flips_on_an_empty_csv_is_one_line(tmp_path, text, says):
+    (tmp_path / "o.csv").write_text(text)
+    r = run("flips", tmp_path / "o.csv", "--baseline", "a", "--candidate", "b")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("verb, flag, says", [
+    ("evaluate", ["--dilation", "-4"], "argument --dilation: must be an integer >= 0, not -4"),
+    ("evaluate", ["--connectivity", "7"], "argument --connectivity: must be one of 4, 6, 8, 18, 26, not 7"),
+    ("evaluate", ["--percentile", "0"], "argument --percentile: must be a number in (0, 100], not 0"),
+    ("evaluate", ["--tolerance", "-1"], "argument --tolerance: must be a number >= 0, not -1"),
+    ("evaluate", ["--iou-threshold", "1"], "argument --iou-threshold: must be a number in [0, 1), not 1"),
+    ("evaluate", ["--penalty", "0"], "argument --penalty: must be a number > 0, not 0"),
+    ("agree", ["--workers", "0"], "argument --workers: must be an integer >= 1, not 0"),
+    ("features", ["--bin-count", "0"], "argument --bin-count: must be an integer >= 1, not 0"),
+    ("features", ["--bin-width", "-2"], "argument --bin-width: must be a number > 0, not -2"),
+])
+def test_option_values_are_checked_at_parse_time(tmp_path, demo_data, verb, flag, says):
+    r = run(verb, demo_data / "segaudit.yaml", "--out", tmp_path / "res", "--no-progress", *flag)
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "res").exists()  # nothing ran
+
+
+def test_a_run_whose_every_job_failed_exits_non_zero(tmp_path, demo_data):
+    # Connectivity 6 is a 3D neighbourhood: every 2D fundus case-model fails (it used to exit 0, or crash
+    # printing a summary of nothing).
+    r = run("evaluate", demo_data / "segaudit.yaml", "--dataset", "fundus_exudates", "--connectivity", "6",
+            "--out", tmp_path / "res", "--no-progress")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("segaudit: error: every one of the 6 case-model(s) of this run failed (first: ")
+    assert "connectivity 6 is not valid in 2D" in last

@@ -19,6 +19,7 @@ from scipy import stats
 
 from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, MIN_PAIRED_TEST, MIN_SHAPIRO, too_small
 from segaudit.analysis.results import FlipTable, PairedTest
+from segaudit.errors import ConfigError
 
 LOWER_IS_BETTER = ("hd", "hd95", "assd", "masd", "hd_audit", "volume_difference", "relative_volume_error",
                    "lesion_hd95", "brier", "lesion_fp", "lesion_fn", "fp", "fn")
@@ -185,7 +186,7 @@ def default_pass_threshold(metric: str, values) -> float:
     v = v[np.isfinite(v)]
     if higher_is_better(metric) and (v.size == 0 or (v.min() >= 0 and v.max() <= 1)):
         return 0.5
-    raise ValueError(f"comparing {metric!r} needs an explicit pass threshold in the metric's own units for the "
+    raise ConfigError(f"comparing {metric!r} needs an explicit pass threshold in the metric's own units for the "
                      f"flip table (e.g. --threshold 10 for 'pass when {metric} <= 10'); the Dice default 0.5 "
                      f"applies only to similarity metrics between 0 and 1")
 
@@ -303,18 +304,18 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
     from segaudit.analysis.coverage import expected_cases, fill_missing
 
     if not (metrics.metric == metric).any():
-        raise ValueError(missing_metric_message(metrics, metric))
+        raise ConfigError(missing_metric_message(metrics, metric))
     have = set(metrics[metrics.metric == metric].model.dropna())
     for name in (baseline, candidate):
         if name not in have:
-            raise ValueError(f"no {metric!r} rows for model {name!r} (models: {', '.join(sorted(have)) or 'none'})")
+            raise ConfigError(f"no {metric!r} rows for model {name!r} (models: {', '.join(sorted(have)) or 'none'})")
     rows_in = metrics[metrics.metric.isin([metric, "gt_empty", "pred_empty"])]
     if dataset:
         rows_in = rows_in[rows_in.dataset == dataset]
     if regions:
         rows_in = rows_in[rows_in.region.isin(regions)]
     if rows_in[rows_in.metric == metric].empty:
-        raise ValueError(f"no {metric!r} rows for models {baseline!r} and {candidate!r}")
+        raise ConfigError(f"no {metric!r} rows for models {baseline!r} and {candidate!r}")
     if expected is None:
         expected = expected_cases(rows_in[rows_in.metric == metric])
     if dataset:
@@ -328,7 +329,7 @@ def compare_models(metrics: pd.DataFrame, baseline: str, candidate: str, metric:
         m = mean_over_regions(m)
         n_apart = pd.Series({"mean": int(apart.n_both_empty.sum())})
     elif aggregate != "per-region":
-        raise ValueError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
+        raise ConfigError(f"aggregate must be 'per-region' or 'mean-over-regions', not {aggregate!r}")
     better = "higher" if higher_is_better(metric) else "lower"
     thr = threshold if threshold is not None else default_pass_threshold(metric, m.value)
     rows = []

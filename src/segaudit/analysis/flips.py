@@ -48,6 +48,8 @@ def read_outcomes(path: str | Path, baseline: str, candidate: str, truth: str | 
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise SegauditError(f"{path}: empty file, no header row (one row per item expected)") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise SegauditError(f"{path}: cannot read the outcome table ({exc})") from exc
     for col in [baseline, candidate, truth, id_column]:
@@ -62,6 +64,9 @@ def read_outcomes(path: str | Path, baseline: str, candidate: str, truth: str | 
         a = _as_correct(df[baseline], baseline, path)
         b = _as_correct(df[candidate], candidate, path)
     keep = a.notna() & b.notna()
+    if not keep.any():  # nothing to compare: accuracies and McNemar's test would be NaN
+        raise SegauditError(f"{path}: no item has both a {baseline!r} and a {candidate!r} outcome "
+                            f"({len(df)} row(s))")
     return a[keep].astype(bool), b[keep].astype(bool), ids[keep], int((~keep).sum())
 
 

@@ -36,7 +36,8 @@ import yaml
 
 from segaudit.dataset.labels import LabelMap
 from segaudit.dataset.templates import template_fields, validate_template
-from segaudit.errors import ConfigError
+from segaudit.dataset.values import BOOLEAN, CONNECTIVITIES, ValueCheck, choice, integer, number
+from segaudit.errors import ConfigError, check_keys
 from segaudit.io.geometry import GEOMETRY_MODES
 from segaudit.io.image import MaskEncoding
 
@@ -47,6 +48,13 @@ DATASET_KEYS = {
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
+LONGITUDINAL_KEYS = {"pattern"}
+#: The project-file format this segaudit reads and ``segaudit init`` writes (``version: 1``).
+PROJECT_FILE_VERSION = 1
+#: The option sections of the project file; their keys and values are checked against :data:`PROJECT_KEYS`.
+OPTION_SECTIONS = ("qc", "evaluate", "features")
+#: ``evaluate.policy``: the empty-case policy as a sub-mapping (its keys may also be given under ``evaluate``).
+POLICY_KEYS = ("both_empty", "distance_both_empty", "distance_one_empty", "penalty")
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class ProjectKey:
     default: str
     example: str
     description: str
+    #: The values an option-section key takes (checked at load time and, for its flag, by the command line).
+    check: ValueCheck | None = None
 
 
 #: Every key a project file may hold: top level, ``datasets.<name>.*`` (written ``<dataset>.key``) and the
@@ -65,7 +75,8 @@ class ProjectKey:
 #: the keys the parsers accept and that the README's table is :func:`project_keys_markdown` verbatim.
 PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("name", "text", "''", "name: my-audit", "project name shown in reports"),
-    ProjectKey("version", "number", "none", "version: 1", "free version number of the project file"),
+    ProjectKey("version", "1", "1", "version: 1",
+               "format version of the project file (`segaudit init` writes it); missing means 1, others are refused"),
     ProjectKey("datasets", "mapping", "required", "datasets: {BraTS2020: {...}}", "dataset name -> its settings"),
     ProjectKey("<dataset>.root", "path", "required", "root: data/BraTS2020",
                "folder the templates start from (`{root}`); relative to the project file; must exist"),
@@ -119,45 +130,70 @@ PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("<dataset>.longitudinal", "mapping or regex", "none",
                "longitudinal: {pattern: \"(?P<subject>.+)-week-(?P<timepoint>\\\\d+)\"}",
                "regex on case ids with groups `subject` and `timepoint`"),
-    ProjectKey("qc.spacing_tol", "number", "0.001", "qc: {spacing_tol: 0.01}", "relative spacing tolerance"),
-    ProjectKey("qc.origin_tol", "number", "0.01", "qc: {origin_tol: 0.5}", "origin tolerance in mm"),
-    ProjectKey("qc.direction_tol", "number", "0.001", "qc: {direction_tol: 0.01}", "direction-cosine tolerance"),
-    ProjectKey("evaluate.surface", "surfel or voxel", "surfel", "evaluate: {surface: voxel}", "surface definition"),
+    ProjectKey("qc.spacing_tol", "number", "0.001", "qc: {spacing_tol: 0.01}", "relative spacing tolerance",
+               check=number(0)),
+    ProjectKey("qc.origin_tol", "number", "0.01", "qc: {origin_tol: 0.5}", "origin tolerance in mm",
+               check=number(0)),
+    ProjectKey("qc.direction_tol", "number", "0.001", "qc: {direction_tol: 0.01}", "direction-cosine tolerance",
+               check=number(0)),
+    ProjectKey("evaluate.surface", "surfel or voxel", "surfel", "evaluate: {surface: voxel}", "surface definition",
+               check=choice("surfel", "voxel")),
     ProjectKey("evaluate.tolerances", "list of numbers", "[1]", "evaluate: {tolerances: [1, 2]}",
-               "NSD tolerances (mm; px without physical spacing)"),
-    ProjectKey("evaluate.percentile", "number", "95", "evaluate: {percentile: 95}", "robust Hausdorff percentile"),
+               "NSD tolerances (mm; px without physical spacing)",
+               check=ValueCheck("numbers", 0)),
+    ProjectKey("evaluate.percentile", "number", "95", "evaluate: {percentile: 95}", "robust Hausdorff percentile",
+               check=number(0, 100, low_open=True)),
     ProjectKey("evaluate.lesion_matching", "brats, hungarian or none", "brats", "evaluate: {lesion_matching: none}",
-               "lesion-wise matching rule"),
-    ProjectKey("evaluate.dilation", "integer", "3", "evaluate: {dilation: 1}", "ground-truth dilation (voxels)"),
+               "lesion-wise matching rule",
+               check=choice("brats", "hungarian", "none")),
+    ProjectKey("evaluate.dilation", "integer", "3", "evaluate: {dilation: 1}", "ground-truth dilation (voxels)",
+               check=integer(0)),
     ProjectKey("evaluate.min_lesion_volume", "number", "0", "evaluate: {min_lesion_volume: 10}",
-               "lesions of this volume or less are not counted"),
+               "lesions of this volume or less are not counted",
+               check=number(0)),
     ProjectKey("evaluate.iou_threshold", "number", "0.5", "evaluate: {iou_threshold: 0.5}",
-               "IoU a hungarian match must exceed"),
-    ProjectKey("evaluate.connectivity", "integer", "full", "evaluate: {connectivity: 6}", "component connectivity"),
+               "IoU a hungarian match must exceed",
+               check=number(0, 1, high_open=True)),
+    ProjectKey("evaluate.connectivity", "integer", "full", "evaluate: {connectivity: 6}", "component connectivity",
+               check=integer(choices=CONNECTIVITIES, optional=True)),
     ProjectKey("evaluate.unknown_labels", "background or error", "background", "evaluate: {unknown_labels: error}",
-               "mask values not in the label map"),
-    ProjectKey("evaluate.distances", "boolean", "true", "evaluate: {distances: false}", "surface-distance metrics"),
+               "mask values not in the label map",
+               check=choice("background", "error")),
+    ProjectKey("evaluate.distances", "boolean", "true", "evaluate: {distances: false}", "surface-distance metrics",
+               check=BOOLEAN),
     ProjectKey("evaluate.policy", "mapping", "{}", "evaluate: {policy: {both_empty: nan}}",
                "the empty-case policy (its keys may also be given directly under evaluate)"),
     ProjectKey("evaluate.both_empty", "1 or nan", "1", "evaluate: {both_empty: nan}",
-               "similarity metrics when both masks are empty"),
+               "similarity metrics when both masks are empty",
+               check=number(choices=(0, 1), nan=True)),
     ProjectKey("evaluate.distance_both_empty", "number", "0", "evaluate: {distance_both_empty: 0}",
-               "distance metrics when both masks are empty"),
+               "distance metrics when both masks are empty",
+               check=number(0)),
     ProjectKey("evaluate.distance_one_empty", "penalty, nan or inf", "penalty", "evaluate: {distance_one_empty: nan}",
-               "distance metrics when exactly one mask is empty"),
+               "distance metrics when exactly one mask is empty",
+               check=choice("penalty", "nan", "inf")),
     ProjectKey("evaluate.penalty", "number", "largest image diagonal of the dataset", "evaluate: {penalty: 374}",
-               "the one penalty distance of every case (mm; px without physical spacing)"),
-    ProjectKey("features.groups", "list", "all", "features: {groups: [intensity, spatial]}", "feature groups"),
-    ProjectKey("features.bin_count", "integer", "32", "features: {bin_count: 64}", "texture quantisation bins"),
-    ProjectKey("features.bin_width", "number", "none", "features: {bin_width: 25}", "fixed bin width instead"),
+               "the one penalty distance of every case (mm; px without physical spacing)",
+               check=number(0, low_open=True, optional=True)),
+    ProjectKey("features.groups", "list", "all", "features: {groups: [intensity, spatial]}", "feature groups",
+               check=ValueCheck("choices", choices=("spatial", "intensity", "texture", "lesion", "multimodal"))),
+    ProjectKey("features.bin_count", "integer", "32", "features: {bin_count: 64}", "texture quantisation bins",
+               check=integer(1, optional=True)),
+    ProjectKey("features.bin_width", "number", "none", "features: {bin_width: 25}", "fixed bin width instead",
+               check=number(0, low_open=True, optional=True)),
     ProjectKey("features.histogram_bins", "integer", "64", "features: {histogram_bins: 128}",
-               "bins of the intensity histogram"),
+               "bins of the intensity histogram",
+               check=integer(1)),
     ProjectKey("features.foreground", "auto, nonzero or positive", "auto", "features: {foreground: positive}",
-               "brain/foreground definition"),
-    ProjectKey("features.connectivity", "integer", "full", "features: {connectivity: 6}", "lesion connectivity"),
-    ProjectKey("features.shape", "boolean", "true", "features: {shape: false}", "mesh shape descriptors"),
+               "brain/foreground definition",
+               check=choice("auto", "nonzero", "positive")),
+    ProjectKey("features.connectivity", "integer", "full", "features: {connectivity: 6}", "lesion connectivity",
+               check=integer(choices=CONNECTIVITIES, optional=True)),
+    ProjectKey("features.shape", "boolean", "true", "features: {shape: false}", "mesh shape descriptors",
+               check=BOOLEAN),
     ProjectKey("features.label_texture", "boolean", "true", "features: {label_texture: false}",
-               "texture inside each label"),
+               "texture inside each label",
+               check=BOOLEAN),
 )
 
 
@@ -266,6 +302,11 @@ class ProjectConfig:
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def section(self, name: str) -> dict:
+        """The project file's ``qc``, ``evaluate`` or ``features`` mapping as written (validated at load time);
+        ``{}`` when absent."""
+        return dict(self.raw.get(name) or {}) if self.raw else {}
+
     def dataset(self, name: str) -> DatasetConfig:
         for ds in self.datasets:
             if ds.name == name:
@@ -283,10 +324,7 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     where = _where(where_file, name)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a mapping of settings")
-    unknown = sorted(set(data) - DATASET_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed keys: "
-                          f"{', '.join(sorted(DATASET_KEYS))}")
+    check_keys(data, DATASET_KEYS, where)
     if "root" not in data:
         raise ConfigError(f"{where}: 'root' is required (the folder the templates start from)")
     root = Path(str(data["root"])).expanduser()
@@ -352,6 +390,7 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     ds.label_map = LabelMap.from_config(data.get("labels"), data.get("regions"), data.get("label_convention"),
                                         where)
     try:
+        _check_encoding_keys(data, where)
         ds.mask_encoding = MaskEncoding.from_dict(data.get("mask_encoding"))
         if ds.mask_encoding.kind == "instances":
             raise ValueError("mask_encoding kind 'instances' is for predictions only; declare a ground-truth "
@@ -380,9 +419,7 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
             meta = {"path": meta}
         if not isinstance(meta, dict) or "path" not in meta:
             raise ConfigError(f"{where}: metadata must be a path or a mapping with 'path'")
-        bad = sorted(set(meta) - METADATA_KEYS)
-        if bad:
-            raise ConfigError(f"{where}: unknown metadata key(s) {bad}; allowed: {sorted(METADATA_KEYS)}")
+        check_keys(meta, METADATA_KEYS, f"{where}: metadata")
         mpath = Path(str(meta["path"])).expanduser()
         if not mpath.is_absolute():
             mpath = (base_dir / mpath).resolve()
@@ -395,6 +432,8 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
 
     lon = data.get("longitudinal")
     if lon is not None:
+        if isinstance(lon, dict):
+            check_keys(lon, LONGITUDINAL_KEYS, f"{where}: longitudinal")
         pattern = lon.get("pattern") if isinstance(lon, dict) else lon
         try:
             rx = re.compile(str(pattern))
@@ -446,15 +485,94 @@ def _parse_region_masks(ds: DatasetConfig, data: dict, where: str) -> None:
                               f"the ground truth's label map ({', '.join(sorted(names)) or 'none declared'})")
 
 
+def _check_encoding_keys(data: dict, where: str) -> None:
+    """Unknown keys of ``mask_encoding`` and ``prediction_encoding`` (one mapping, or one per model)."""
+    keys = set(MaskEncoding.__dataclass_fields__)
+    me = data.get("mask_encoding")
+    if isinstance(me, dict):
+        check_keys(me, keys, f"{where}: mask_encoding")
+    pe = data.get("prediction_encoding")
+    if isinstance(pe, dict):
+        per_model = pe and all(isinstance(v, dict) for v in pe.values()) and not set(pe) & keys
+        for model, enc in (pe.items() if per_model else [("", pe)]):
+            check_keys(enc, keys, f"{where}: prediction_encoding" + (f".{model}" if model else ""))
+
+
+def section_checks(section: str) -> dict[str, ValueCheck | None]:
+    """Key -> :class:`ValueCheck` of one option section (``qc``, ``evaluate``, ``features``), from
+    :data:`PROJECT_KEYS`; ``evaluate.policy`` (a mapping of the policy keys) maps to None."""
+    prefix = f"{section}."
+    return {k.key.removeprefix(prefix): k.check for k in PROJECT_KEYS if k.key.startswith(prefix)}
+
+
+def check_option(section: str, key: str, value, where: str):
+    """``value`` of ``section.key`` checked by its :class:`ValueCheck`; a :class:`ConfigError` naming the entry."""
+    check = section_checks(section)[key]
+    try:
+        return check(value) if check is not None else value
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {section}.{key} {exc}") from None
+
+
+def check_section(values, section: str, where: str) -> None:
+    """Validate one option section of a project file: its keys, then each value.
+
+    Parameters
+    ----------
+    values:
+        The section's mapping as loaded (``None`` when absent: nothing to check).
+    section:
+        ``"qc"``, ``"evaluate"`` or ``"features"``.
+    where:
+        The file, for messages.
+
+    Raises
+    ------
+    ConfigError
+        ``"<file>: evaluate: unknown key(s) 'surfce'; allowed keys: ..."`` or ``"<file>: evaluate.surface must be
+        one of surfel, voxel, not 'cube'"``: the file and the entry named, before any step runs.
+    """
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: {section} must be a mapping of options, not {values!r}")
+    checks = section_checks(section)
+    check_keys(values, checks, f"{where}: {section}")
+    for key, value in values.items():
+        if section == "evaluate" and key == "policy":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: evaluate.policy must be a mapping of {', '.join(POLICY_KEYS)}")
+            check_keys(value, POLICY_KEYS, f"{where}: evaluate.policy")
+            for k, v in value.items():
+                check_option("evaluate", k, v, where)
+        else:
+            check_option(section, key, value, where)
+
+
+def check_version(version, where: str) -> None:
+    """Refuse a project file of another format version than :data:`PROJECT_FILE_VERSION`.
+
+    A file without ``version`` is version 1 (every file written before the key was checked), silently. Only
+    the integer 1 is accepted: ``true``, ``"1"`` and ``1.5`` are refused, as is a future ``2`` (a newer
+    segaudit's file, whose keys this one might read wrongly).
+    """
+    if isinstance(version, bool) or version != PROJECT_FILE_VERSION or not isinstance(version, int):
+        raise ConfigError(f"{where}: version {version!r} is not a project-file version this segaudit reads (it "
+                          f"reads version {PROJECT_FILE_VERSION}; write 'version: {PROJECT_FILE_VERSION}' or "
+                          "upgrade segaudit)")
+
+
 def parse_project(data: dict, base_dir: Path, path: Path | None = None) -> ProjectConfig:
     """Validate a project mapping (as loaded from YAML) and build a :class:`ProjectConfig`."""
     where = _where(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the project file must be a mapping with a 'datasets' key")
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed top-level keys: "
-                          f"{', '.join(sorted(TOP_KEYS))}")
+    check_keys(data, TOP_KEYS, where)
+    check_version(data.get("version", PROJECT_FILE_VERSION), where)
+    for section in OPTION_SECTIONS:
+        check_section(data.get(section), section, where)
     datasets = data.get("datasets")
     if not isinstance(datasets, dict) or not datasets:
         raise ConfigError(f"{where}: 'datasets' must map dataset names to their settings")

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from segaudit.base.masks import bounding_box, values_mask
+from segaudit.errors import ConfigError, check_keys
 from segaudit.features.intensity import differs_from, fill_holes, intensity_features
 from segaudit.features.lesion import lesion_features
 from segaudit.features.multimodal import label_contrast, sequence_correlations
@@ -74,18 +75,16 @@ class FeatureOptions:
     def __post_init__(self) -> None:
         bad = set(self.groups) - set(GROUPS)
         if bad:
-            raise ValueError(f"unknown feature group(s) {sorted(bad)}; choose from {', '.join(GROUPS)}")
+            raise ConfigError(f"unknown feature group(s) {sorted(bad)}; choose from {', '.join(GROUPS)}")
         if self.foreground not in ("auto", "nonzero", "positive"):
-            raise ValueError(f"foreground must be 'auto', 'nonzero' or 'positive', not {self.foreground!r}")
+            raise ConfigError(f"foreground must be 'auto', 'nonzero' or 'positive', not {self.foreground!r}")
 
     @classmethod
     def from_dict(cls, data: dict | None) -> FeatureOptions:
         """Options from a project's ``features:`` section (unknown keys are an error)."""
         data = dict(data or {})
         known = set(cls.__dataclass_fields__)
-        bad = set(data) - known
-        if bad:
-            raise ValueError(f"unknown features option(s) {sorted(bad)}; allowed: {sorted(known)}")
+        check_keys(data, known, "features")
         if "groups" in data:
             data["groups"] = tuple(data["groups"])
         return cls(**data)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit.dataset.labels import unique_regions
+from segaudit.errors import ConfigError, check_keys
 from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS, instance_metrics
 from segaudit.metrics.lesions import MATCHING_RULES, Lesion, lesion_metrics
 from segaudit.metrics.overlap import label_confusion, overlap_metrics, region_counts, values_mask
@@ -86,15 +87,15 @@ class EvaluationOptions:
 
     def __post_init__(self):
         if self.surface not in SURFACE_DEFINITIONS:
-            raise ValueError(f"surface must be one of {SURFACE_DEFINITIONS}, not {self.surface!r}")
+            raise ConfigError(f"surface must be one of {SURFACE_DEFINITIONS}, not {self.surface!r}")
         if self.lesion_matching not in MATCHING_RULES:
-            raise ValueError(f"lesion_matching must be one of {MATCHING_RULES}, not {self.lesion_matching!r}")
+            raise ConfigError(f"lesion_matching must be one of {MATCHING_RULES}, not {self.lesion_matching!r}")
         if self.unknown_labels not in UNKNOWN_LABEL_CHOICES:
-            raise ValueError(f"unknown_labels must be one of {UNKNOWN_LABEL_CHOICES}, not {self.unknown_labels!r}")
+            raise ConfigError(f"unknown_labels must be one of {UNKNOWN_LABEL_CHOICES}, not {self.unknown_labels!r}")
         if not 0 < self.percentile <= 100:
-            raise ValueError(f"percentile must be in (0, 100], not {self.percentile}")
+            raise ConfigError(f"percentile must be in (0, 100], not {self.percentile}")
         if any(t < 0 for t in self.tolerances):
-            raise ValueError("NSD tolerances must be >= 0 mm")
+            raise ConfigError("NSD tolerances must be >= 0 mm")
 
     @property
     def hd_name(self) -> str:
@@ -122,9 +123,7 @@ class EvaluationOptions:
         data = dict(data or {})
         names = {f for f in cls.__dataclass_fields__}
         policy_keys = set(EmptyPolicy.__dataclass_fields__)
-        unknown = set(data) - names - policy_keys
-        if unknown:
-            raise ValueError(f"unknown evaluate option(s) {sorted(unknown)}; allowed: {sorted(names | policy_keys)}")
+        check_keys(data, names | policy_keys, "evaluate")
         pol = data.pop("policy", None) or {}
         pol.update({k: data.pop(k) for k in list(data) if k in policy_keys})
         if "both_empty" in pol:

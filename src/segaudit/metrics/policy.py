@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from segaudit.errors import ConfigError
 from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS
 
 DISTANCE_EMPTY_CHOICES = ("penalty", "nan", "inf")
@@ -59,10 +60,10 @@ class EmptyPolicy:
 
     def __post_init__(self):
         if self.distance_one_empty not in DISTANCE_EMPTY_CHOICES:
-            raise ValueError(f"distance_one_empty must be one of {DISTANCE_EMPTY_CHOICES}, "
+            raise ConfigError(f"distance_one_empty must be one of {DISTANCE_EMPTY_CHOICES}, "
                              f"not {self.distance_one_empty!r}")
         if not (np.isnan(self.both_empty) or self.both_empty in (0.0, 1.0)):
-            raise ValueError(f"both_empty must be 1, 0 or nan, not {self.both_empty!r}")
+            raise ConfigError(f"both_empty must be 1, 0 or nan, not {self.both_empty!r}")
 
     def penalty_for(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
         """The penalty distance in mm for an image grid."""

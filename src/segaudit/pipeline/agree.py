@@ -32,7 +32,7 @@ import pandas as pd
 
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
-from segaudit.errors import failure_message
+from segaudit.errors import ConfigError, failure_message
 from segaudit.io.geometry import align_to
 from segaudit.io.image import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
@@ -192,7 +192,7 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
         Redo cases already compared with the same settings.
     """
     if consensus not in CONSENSUS_METHODS:
-        raise ValueError(f"consensus must be one of {CONSENSUS_METHODS}, not {consensus!r}")
+        raise ConfigError(f"consensus must be one of {CONSENSUS_METHODS}, not {consensus!r}")
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
     ohash = project.settings_hash(options=options.to_dict(), consensus=consensus, step=STEP)

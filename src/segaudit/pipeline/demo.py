@@ -2,19 +2,21 @@
 
 The demo scans the bundled project (discovery + QC), evaluates every case-model (overlap, surface and
 lesion-wise metrics) and extracts every case's features (intensity, texture, spatial, lesion, multimodal) into
-one results store, and writes the HTML report beside it.
+one results store, and writes the HTML report beside it. The library returns each step's result
+(:class:`DemoResult`); printing them is the command line's job (``segaudit demo``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 
 from segaudit.dataset.project import ProjectConfig, load_project
-from segaudit.pipeline.evaluate import evaluate_project
-from segaudit.pipeline.features import extract_project
+from segaudit.pipeline.evaluate import EvaluateResult, evaluate_project
+from segaudit.pipeline.features import FeaturesResult, extract_project
 from segaudit.pipeline.scan import ScanResult, scan_project
 
 
@@ -28,46 +30,52 @@ def demo_project() -> ProjectConfig:
     return load_project(demo_project_path())
 
 
-def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, console=None,
-             workers: int = 2) -> ScanResult:
-    """Scan, evaluate, extract features and report on the bundled sample data in ``out_dir``; print what was found."""
-    project = demo_project()
-    if console is not None:
-        console.print(f"segaudit demo: bundled sample data in {demo_project_path().parent}")
-    result = scan_project(project, out_dir, progress=progress)
-    if console is not None:
-        from segaudit.cli import _print_findings, _print_summary
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` did: each step's result, the store's folder and the report written.
 
-        _print_summary(result.summary, "Scan summary (bundled sample data)")
-        _print_findings(result.qc, 25)
+    Nothing is printed by the library; ``segaudit demo`` prints these (see :mod:`segaudit.cli`).
+    """
+
+    project: ProjectConfig
+    out_dir: Path
+    scan: ScanResult
+    evaluation: EvaluateResult
+    features: FeaturesResult
+    report: Path
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The scan's per-dataset summary (:attr:`ScanResult.summary`)."""
+        return self.scan.summary
+
+    @property
+    def qc(self) -> pd.DataFrame:
+        """The scan's QC findings (:attr:`ScanResult.qc`)."""
+        return self.scan.qc
+
+    @property
+    def store_path(self) -> Path:
+        """The results store (``segaudit.duckdb``) in :attr:`out_dir`."""
+        return self.out_dir / "segaudit.duckdb"
+
+
+def run_demo(out_dir: str | Path = "segaudit-demo", progress: bool = True, workers: int = 2) -> DemoResult:
+    """Scan, evaluate, extract features and report on the bundled sample data in ``out_dir``.
+
+    Returns every step's result; prints nothing (the progress bars aside, when ``progress``).
+    """
+    project = demo_project()
+    out_dir = Path(out_dir)
+    scan = scan_project(project, out_dir, progress=progress)
     # Worker processes, not Dask: the demo runs on the core install.
     ev = evaluate_project(project, out_dir, workers=workers, executor="processes", progress=progress)
-    if console is not None:
-        from segaudit.cli import _print_evaluation
-        from segaudit.metrics.evaluate import EvaluationOptions
-
-        # The same table as `segaudit evaluate`: coverage, both-empty cases set apart, units as stored.
-        _print_evaluation(out_dir, [ds.name for ds in project.datasets],
-                          EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None))
-        for _, e in ev.errors.iterrows():
-            console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case} {e.model}: {e.message}", soft_wrap=True)
     feats = extract_project(project, out_dir, workers=workers, executor="processes", progress=progress)
-    if console is not None:
-        from segaudit.cli import _print_summary
-
-        _print_summary(feature_overview(feats.features), "Features: per dataset, ground truth (mean over cases)")
-        shown = feats.errors[feats.errors.severity != "info"]
-        for _, e in shown.iterrows():
-            console.print(f"  [yellow]{e.severity}[/] {e.dataset}/{e.case}: {e.message}", soft_wrap=True)
     from segaudit.report.html import build_report
 
-    report = build_report(out_dir, Path(out_dir) / "report.html", project, "segaudit demo: bundled sample data",
+    report = build_report(out_dir, out_dir / "report.html", project, "segaudit demo: bundled sample data",
                           force=True)  # the demo's own folder: its previous report is replaced
-    if console is not None:
-        console.print(f"Results store: {Path(out_dir) / 'segaudit.duckdb'}")
-        console.print(f"Report: {report.resolve()}")
-        console.print(f"Export the tables with: segaudit export {out_dir} --format csv (or --format audit)")
-    return result
+    return DemoResult(project, out_dir, scan, ev, feats, report)
 
 
 def feature_overview(features: pd.DataFrame) -> pd.DataFrame:

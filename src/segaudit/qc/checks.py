@@ -51,7 +51,7 @@ import numpy as np
 
 from segaudit.dataset.discover import FileRecord
 from segaudit.dataset.project import DatasetConfig
-from segaudit.errors import ImageReadError, MaskValueError
+from segaudit.errors import ConfigError, ImageReadError, MaskValueError, check_keys
 from segaudit.io.geometry import Geometry, compare_geometry, format_vector
 from segaudit.io.masks import MaskEncoding, decode_mask, stored_mask_values
 from segaudit.io.readers import Image, read_image
@@ -107,10 +107,11 @@ class QCOptions:
     def from_dict(cls, data: dict | None) -> QCOptions:
         if not data:
             return cls()
-        unknown = set(data) - {"spacing_tol", "origin_tol", "direction_tol"}
-        if unknown:
-            raise ValueError(f"unknown qc option(s) {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in data.items()})
+        check_keys(data, cls.__dataclass_fields__, "qc")
+        try:
+            return cls(**{k: float(v) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"qc: tolerances must be numbers ({exc})") from None
 
 
 @dataclass

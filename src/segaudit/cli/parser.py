@@ -1,0 +1,237 @@
+"""The ``segaudit`` command line: a thin shell over the Python API.
+
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
+``export``, ``import-audit``, ``slices``, ``demo``.
+Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
+Option values are checked by the parser (status 2 before anything runs); a step whose every job failed exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from segaudit import __version__
+from segaudit.cli.analysis import cmd_compare, cmd_flips, cmd_metrics
+from segaudit.cli.demo import cmd_demo
+from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
+from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
+from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
+from segaudit.dataset.values import integer, number
+from segaudit.errors import SegauditError
+
+
+def _checked(check) -> object:
+    """An argparse ``type`` that converts a flag's word and checks it with a :class:`ValueCheck`."""
+    def parse(text: str):
+        try:
+            return check.parse_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = check.describe()  # argparse names the type in its own messages
+    return parse
+
+
+def _like(key: str) -> object:
+    """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``):
+    the very check the project file's value passes at load time."""
+    from segaudit.dataset.project import section_checks
+
+    section, name = key.split(".")
+    check = section_checks(section)[name]
+    # One value per flag (--tolerance repeats), and no YAML null on a command line.
+    return _checked(replace(check, optional=False, kind="number" if check.kind == "numbers" else check.kind))
+
+
+def _add_geometry_arguments(s, what: str) -> None:
+    s.add_argument("--resample-nearest", action="store_true",
+                   help=f"resample {what} on another grid (shape, spacing, origin or direction) into the reference's "
+                        "physical space, nearest neighbour through the affines (default: an error row)")
+    s.add_argument("--ignore-affine", action="store_true",
+                   help=f"use same-shape {what} voxel by voxel whatever their headers say, recorded as a warning "
+                        "(for data known to carry wrong headers, e.g. AUDIT ground truths at origin 0)")
+
+
+def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
+    """Arguments every per-case step shares: target, store, parallelism, resumption, dataset filter, progress."""
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1,
+                   help="parallel workers (> 1: a local Dask cluster)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
+                   help="how --workers run (auto: Dask when installed, else processes)")
+    s.add_argument("--force", action="store_true", help=force_help)
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from segaudit.features.case import GROUPS
+
+    p = argparse.ArgumentParser(prog="segaudit", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"segaudit {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", help="propose a project file for a data folder")
+    s.add_argument("data_dir")
+    s.add_argument("--out", default="segaudit.yaml", help="project file to write (default ./segaudit.yaml)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing file")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("scan", help="discover files, run QC, store the results")
+    s.add_argument("target", help="project file (.yaml) or a data folder (layout auto-detected)")
+    s.add_argument("--out", help="results directory (DuckDB store); omit to only print")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1, help="processes reading cases (default 1)")
+    s.add_argument("--max-findings", type=_checked(integer(0)), default=25, help="QC lines printed (default 25)")
+    s.add_argument("--show-all", action="store_true", help="print every finding, informational ones included")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("evaluate", help="score every case-model: overlap, surface, lesion-wise metrics")
+    _add_step_arguments(s, "re-score case-models already in the store")
+    s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
+    s.add_argument("--tolerance", type=_like("evaluate.tolerances"), action="append",
+                   help="NSD tolerance in mm (repeatable; default 1)")
+    s.add_argument("--percentile", type=_like("evaluate.percentile"), help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--lesion-matching", choices=["brats", "hungarian", "none"], help="default brats")
+    s.add_argument("--dilation", type=_like("evaluate.dilation"),
+                   help="ground-truth dilation of the brats rule, voxels >= 0 (default 3)")
+    s.add_argument("--min-lesion-volume", type=_like("evaluate.min_lesion_volume"),
+                   help="lesions <= this volume (mm3) are not counted")
+    s.add_argument("--iou-threshold", type=_like("evaluate.iou_threshold"),
+                   help="IoU a hungarian match must exceed, in [0, 1) (default 0.5)")
+    s.add_argument("--connectivity", type=_like("evaluate.connectivity"),
+                   help="component connectivity: 6/18/26 (3D), 4/8 (2D)")
+    s.add_argument("--empty-both", choices=["1", "nan"], help="similarity metrics when both masks are empty")
+    s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
+                   help="distance metrics when one mask is empty (default penalty)")
+    s.add_argument("--penalty", type=_like("evaluate.penalty"), help="penalty distance > 0 in mm (px for photos "
+                   "without a declared spacing); default: the largest image diagonal of the dataset")
+    s.add_argument("--unknown-labels", choices=["background", "error"], help="values not in the label map")
+    s.add_argument("--no-distances", action="store_true", help="skip surface-distance metrics")
+    s.add_argument("--missing-as-empty", action="store_true", help="score a missing prediction as empty")
+    _add_geometry_arguments(s, "predictions")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("agree", help="agreement between models, no ground truth needed: pairs, STAPLE, consensus")
+    _add_step_arguments(s, "redo cases already compared in the store")
+    s.add_argument("--consensus", choices=["majority", "staple"], default="majority",
+                   help="consensus of the other models in the leave-one-out scores (default majority)")
+    s.add_argument("--surface", choices=["surfel", "voxel"], help="surface definition (default surfel)")
+    s.add_argument("--percentile", type=_like("evaluate.percentile"), help="robust Hausdorff percentile (default 95)")
+    s.add_argument("--empty-both", choices=["1", "nan"], help="Dice when both models are empty (default 1)")
+    s.add_argument("--empty-distance", choices=["penalty", "nan", "inf"],
+                   help="distance when one model is empty (default penalty)")
+    s.add_argument("--penalty", type=_like("evaluate.penalty"),
+                   help="penalty distance > 0 in mm (default: the image diagonal)")
+    s.set_defaults(func=cmd_agree, tolerance=None, no_distances=False)
+
+    s = sub.add_parser("features", help="extract intensity, texture, spatial, lesion and multimodal features")
+    _add_step_arguments(s, "re-extract cases already in the store")
+    s.add_argument("--groups", nargs="+", choices=list(GROUPS), help="feature groups (default all)")
+    s.add_argument("--bin-count", type=_like("features.bin_count"),
+                   help="texture quantisation: fixed bin count >= 1 (default 32)")
+    s.add_argument("--bin-width", type=_like("features.bin_width"),
+                   help="texture quantisation: fixed bin width > 0 instead")
+    s.add_argument("--foreground", choices=["auto", "nonzero", "positive"],
+                   help="brain/foreground: auto (differs from the corner value, holes filled), nonzero (!= 0) or "
+                        "positive (> 0, AUDIT's intensity region)")
+    s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
+    _add_geometry_arguments(s, "masks")
+    s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
+    s.add_argument("outcomes", help="CSV with one row per item")
+    s.add_argument("--baseline", required=True, help="column of the baseline's outcome (or answer)")
+    s.add_argument("--candidate", required=True, help="column of the candidate's outcome (or answer)")
+    s.add_argument("--truth", help="column of the true answer (outcome = answer equals truth)")
+    s.add_argument("--id-column", help="column of the item ids (default: the first column)")
+    s.add_argument("--sample", type=_checked(integer(0)), default=5, help="ids listed per group")
+    s.add_argument("--out", help="folder for flips.csv and flips.png")
+    s.set_defaults(func=cmd_flips)
+
+    s = sub.add_parser("compare", help="paired comparison of two models in a results store")
+    s.add_argument("results", help="results directory (DuckDB store)")
+    s.add_argument("--baseline", required=True)
+    s.add_argument("--candidate", required=True)
+    s.add_argument("--metric", default="dice")
+    s.add_argument("--region", action="append", help="region(s) to compare (repeatable; default all)")
+    s.add_argument("--aggregate", choices=["per-region", "mean-over-regions"], default="per-region")
+    s.add_argument("--dataset", help="only this dataset")
+    s.add_argument("--threshold", type=_checked(number()), help="pass/fail threshold of the flip table, in the "
+                   "metric's units (default 0.5 for Dice-like metrics on 0-1; required for distances such as hd95)")
+    s.add_argument("--cases", help="comma-separated case ids to list")
+    s.add_argument("--missing", choices=["worst", "exclude"], default="worst",
+                   help="a case one model lacks (missing or failed prediction): 'worst' scores it as an empty "
+                        "prediction, as BraTS does (default); 'exclude' pairs on the cases both models have")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report", help="write a self-contained HTML report of a results store")
+    s.add_argument("results", help="results directory (DuckDB store)")
+    s.add_argument("--out", default="report.html", help="HTML file to write (default report.html)")
+    s.add_argument("--project", help="project file, for image panels of the worst and best cases")
+    s.add_argument("--force", action="store_true", help="replace an existing segaudit report at --out (never "
+                                                        "any other file)")
+    s.add_argument("--training-log", action="append", metavar="[MODEL=]CSV",
+                   help="training log (epoch, train_*, val_* columns) to plot; repeatable")
+    s.add_argument("--compare", action="append", metavar="BASELINE:CANDIDATE",
+                   help="model pair to compare (repeatable; default: every pair up to 4 models, else the "
+                        "top-ranked against each other)")
+    s.add_argument("--region", help="region the worst/best panels show (default: each dataset's worst)")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("metrics", help="explain the metrics: definitions, units, empty-case values")
+    s.add_argument("--explain", action="store_true", help="print the table")
+    s.add_argument("--results", help="results directory: also print the unit each stored metric has")
+    s.set_defaults(func=cmd_metrics)
+
+    s = sub.add_parser("import-audit", help="read AUDIT metric/feature CSVs into a results store")
+    s.add_argument("--metrics", nargs="+", help="AUDIT metric CSV(s)")
+    s.add_argument("--features", nargs="+", help="AUDIT feature CSV(s)")
+    s.add_argument("--dataset", help="dataset name (default: from each file name)")
+    s.add_argument("--out", required=True, help="results directory")
+    s.set_defaults(func=cmd_import_audit)
+
+    s = sub.add_parser("export", help="write every table of a results store to CSV/Parquet, or AUDIT metric CSVs")
+    s.add_argument("results", help="results directory")
+    s.add_argument("--format", choices=["csv", "parquet", "audit", "wide"], default="csv",
+                   help="csv/parquet: every table; audit: AUDIT metric CSVs; wide: per_case_wide.csv, one row "
+                        "per case and model")
+    s.add_argument("--out", help="output folder (default RESULTS/export)")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("slices", help="export normalised image/mask slices (PNG or .npz) for training")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--axis", type=_checked(integer(0)), default=2, help="array axis to slice along (default 2)")
+    s.add_argument("--norm", choices=["zscore", "minmax", "percentile", "none"], default="zscore")
+    s.add_argument("--format", choices=["npz", "png"], default="npz")
+    s.add_argument("--nonempty", action="store_true", help="only slices with ground-truth foreground")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_slices)
+
+    s = sub.add_parser("demo", help="run segaudit on the bundled sample data")
+    s.add_argument("--out", default="segaudit-demo", help="results directory (default ./segaudit-demo)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (SegauditError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"segaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("segaudit: interrupted", file=sys.stderr)
+        return 130
