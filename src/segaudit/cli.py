@@ -288,7 +288,8 @@ def cmd_evaluate(args) -> int:
     res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                            force=args.force, progress=not args.no_progress, missing_as_empty=args.missing_as_empty,
                            resample=args.resample_nearest, executor=args.executor, argv=sys.argv,
-                           ignore_affine=_ignore_affine(args))
+                           ignore_affine=_ignore_affine(args), fingerprint=_fingerprint(args))
+    _print_resume(res.resume_notes)
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
@@ -299,6 +300,17 @@ def cmd_evaluate(args) -> int:
     _print_step_errors(res.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0
+
+
+def _fingerprint(args) -> str:
+    """The input-fingerprint mode of a step's re-run check: ``full`` with --full-hash, else ``edge``."""
+    return "full" if getattr(args, "full_hash", False) else "edge"
+
+
+def _print_resume(lines: list[str]) -> None:
+    """What a step says about resumption: jobs redone because their files changed, cases dropped."""
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 def _print_penalties(grids, options) -> None:
@@ -321,9 +333,10 @@ def cmd_agree(args) -> int:
     try:
         res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
                             scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
-                            executor=args.executor, argv=sys.argv)
+                            executor=args.executor, argv=sys.argv, fingerprint=_fingerprint(args))
     except ValueError as exc:
         raise SegauditError(str(exc)) from exc
+    _print_resume(res.resume_notes)
     for note in res.notes:
         console.print(f"[yellow]{note}[/]", soft_wrap=True)
     if res.skipped:
@@ -359,7 +372,9 @@ def cmd_features(args) -> int:
         raise SegauditError(str(exc)) from exc
     res = extract_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                           force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv,
-                          resample=args.resample_nearest, ignore_affine=_ignore_affine(args))
+                          resample=args.resample_nearest, ignore_affine=_ignore_affine(args),
+                          fingerprint=_fingerprint(args))
+    _print_resume(res.resume_notes)
     if res.skipped:
         console.print(f"{len(res.skipped)} case(s) already extracted with these settings were skipped "
                       "(--force to re-extract)")
@@ -558,6 +573,9 @@ def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
     s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
                    help="how --workers run (auto: Dask when installed, else processes)")
     s.add_argument("--force", action="store_true", help=force_help)
+    s.add_argument("--full-hash", action="store_true",
+                   help="recognise unchanged input files on a re-run by a hash of every byte (default: size, "
+                        "modification time and a hash of the first and last 64 KiB)")
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
 

@@ -7,11 +7,13 @@ are read (a file replaced while it is scored is seen as changed next time, never
 
 On a re-run, a job already done with the same settings is skipped only when its input files are unchanged:
 the same set of (role, key, path), and for each the same existence, size, modification time and digest
-(computed in the digest's recorded mode, so switching ``--full-hash`` on or off does not re-score everything;
-``--force`` re-scores and records the new mode). A job with no recorded fingerprint (a store written before
-fingerprints) is re-done. And every re-run drops the rows its step stored for cases that no longer exist in
-their dataset (also the ``cases``/``files``/``qc`` rows an earlier ``scan`` wrote about them), except for a
-dataset where no case at all is found (an unmounted disk or a wrong root must not erase its results).
+(computed in the digest's recorded mode). Asking for the full hash (``--full-hash``) where only edge hashes
+were recorded re-does the job once, to record a full one; going back to the default keeps comparing the full
+hashes recorded. A job with no recorded fingerprint (a store written before fingerprints) is re-done.
+
+And every re-run drops the rows its step stored for cases that no longer exist in their dataset (also the
+``cases``/``files``/``qc`` rows an earlier ``scan`` wrote about them), except for a dataset where no case at all
+is found (an unmounted disk or a wrong root must not erase its results).
 """
 
 from __future__ import annotations
@@ -108,8 +110,12 @@ def stale_jobs(store: ResultsStore, step: str, key_columns: list[str], current: 
         if set(have) != now:
             added = sorted(p for _, _, p in now - set(have))
             gone = sorted(p for _, _, p in set(have) - now)
-            out.changed[key] = f"its files changed: {', '.join(added + gone)} " \
-                               f"{'declared' if added else 'no longer declared'}"
+            parts = ([f"now also reads {', '.join(added)}"] if added else []) + \
+                ([f"no longer reads {', '.join(gone)}"] if gone else [])
+            out.changed[key] = "; ".join(parts)
+            continue
+        if mode == "full" and any(str(r["digest"] or "").startswith("edge:") for r in have.values()):
+            out.changed[key] = "its recorded fingerprint is not a full hash (--full-hash): redone to record one"
             continue
         for (_, _, path), r in sorted(have.items()):
             if not _same(r, path, cache, mode):
