@@ -18,6 +18,7 @@ import pytest
 import yaml
 from PIL import Image
 
+import segaudit
 from segaudit.analysis.coverage import expected_cases
 from segaudit.dataset import load_project
 from segaudit.features.case import FeatureOptions
@@ -30,7 +31,7 @@ from segaudit.pipeline.scan import scan_project
 from segaudit.store import ResultsStore
 
 FAST = EvaluationOptions(lesion_matching="none", distances=False)
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(segaudit.__file__).resolve().parents[1]  # subprocesses run the code this test imports
 
 
 def _slices(tmp_path: Path, demo_data: Path, n: int = 4, models=("unet",), pred_suffix: str = ".jpg"):

@@ -147,9 +147,11 @@ class ResultsStore:
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
         try:
+            # No DuckDB progress bar: a long query (an export) would draw one on the terminal, over our output.
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise SegauditError(f"{self.path}: cannot open results store ({exc})") from exc
+        self.con.execute("SET enable_progress_bar = false")
         try:
             #: The schema version the store was opened with (an older store opened for writing is upgraded).
             self.schema_version = self._check_version()
