@@ -246,3 +246,19 @@ def test_cli_says_what_was_rescored_and_dropped(tmp_path, demo_data):
     assert "1 case-model(s) re-scored because their input files changed" in r.stdout
     assert f"mets/{cases[0]}/unet" in r.stdout
     assert f"1 case(s) no longer on disk: their stored rows were dropped (mets/{cases[2]})" in r.stdout
+
+
+def test_case_with_a_missing_file_is_skipped_when_nothing_changed(tmp_path, demo_data):
+    # A missing file has no size or time: the others' nanosecond times must still be stored exactly (a float
+    # column would round them, and the case would look changed on every re-run).
+    proj, root, cases = _slices(tmp_path, demo_data, n=2)
+    (root / "pred_unet" / f"{cases[0]}.jpg").unlink()
+    run = tmp_path / "run"
+    opts = FeatureOptions(groups=("intensity",), shape=False)
+    extract_project(load_project(proj), run, opts, progress=False)
+    res = extract_project(load_project(proj), run, opts, progress=False)
+    assert res.changed == {} and sorted(res.skipped) == [("mets", c) for c in cases]
+    with ResultsStore(run, read_only=True) as store:
+        fp = store.inputs("features")
+    gt = root / "masks_binary_png" / f"{cases[0]}.png"
+    assert int(fp.set_index("path").mtime_ns[str(gt)]) == gt.stat().st_mtime_ns

@@ -46,6 +46,7 @@ from segaudit.pipeline.resume import (
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
+    inputs_frame,
     present_cases,
     resume_lines,
     stale_jobs,
@@ -290,6 +291,6 @@ def _write_case(store: ResultsStore, res: AgreeOutput, run_id: str) -> None:
     metrics["run_id"] = run_id
     errors = pd.DataFrame([{"step": STEP, "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
-    inputs = pd.DataFrame([{"step": STEP, "dataset": res.dataset, "case": res.case, "model": "", **i,
+    inputs = inputs_frame([{"step": STEP, "dataset": res.dataset, "case": res.case, "model": "", **i,
                             "run_id": run_id} for i in res.inputs])
     store.replace_keyed({"metrics": metrics, "errors": errors, "inputs": inputs}, keys, step=STEP)

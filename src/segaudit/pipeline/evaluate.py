@@ -40,6 +40,7 @@ from segaudit.pipeline.resume import (
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
+    inputs_frame,
     present_cases,
     resume_lines,
     stale_jobs,
@@ -472,7 +473,7 @@ def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
     errors = pd.DataFrame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
     # Each case-model records the files it read: the ground truth (and instance map) and its own prediction.
-    inputs = pd.DataFrame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, "model": m, **i,
+    inputs = inputs_frame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, "model": m, **i,
                             "run_id": run_id}
                            for m in res.models for i in res.inputs if i["role"] != "prediction" or i["key"] == m])
     store.replace_keyed({"metrics": metrics, "lesions": lesions, "errors": errors, "inputs": inputs}, keys,

@@ -37,6 +37,7 @@ from segaudit.pipeline.resume import (
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
+    inputs_frame,
     present_cases,
     resume_lines,
     stale_jobs,
@@ -362,7 +363,7 @@ def _write_case(store: ResultsStore, res: FeatureOutput, run_id: str) -> None:
     feats["run_id"] = run_id
     errors = pd.DataFrame([{"step": "features", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
-    inputs = pd.DataFrame([{"step": "features", "dataset": res.dataset, "case": res.case, "model": "", **i,
+    inputs = inputs_frame([{"step": "features", "dataset": res.dataset, "case": res.case, "model": "", **i,
                             "run_id": run_id} for i in res.inputs])
     store.replace_keyed({"features": feats, "errors": errors, "inputs": inputs}, keys, step="features")
 

@@ -38,6 +38,21 @@ def fingerprint_inputs(inputs: Iterable[Input], mode: str = "edge") -> list[dict
             for role, key, path in inputs]
 
 
+def inputs_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows for the store's ``inputs`` table, with ``size_bytes`` and ``mtime_ns`` kept as exact integers.
+
+    A plain DataFrame of dicts where a missing file has None would turn those columns into float64, and a
+    nanosecond time (~1.8e18) does not fit a double's 53-bit mantissa: the stored time would differ from the
+    file's, and every case with a missing file would look changed on each re-run.
+    """
+    if not rows:
+        return pd.DataFrame()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    data = {c: pd.array([r.get(c) for r in rows], dtype="Int64") if c in ("size_bytes", "mtime_ns")
+            else [r.get(c) for r in rows] for c in cols}
+    return pd.DataFrame(data)
+
+
 def case_inputs(files: pd.DataFrame, roles: tuple[str, ...]) -> dict[tuple[str, str], list[Input]]:
     """(dataset, case) -> the declared files of those roles, from discovery's files frame (missing ones too)."""
     f = files[files.role.isin(roles)]
