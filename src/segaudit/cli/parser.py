@@ -64,6 +64,9 @@ def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
     s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto",
                    help="how --workers run (auto: Dask when installed, else processes)")
     s.add_argument("--force", action="store_true", help=force_help)
+    s.add_argument("--full-hash", action="store_true",
+                   help="recognise unchanged input files on a re-run by a hash of every byte (default: size, "
+                        "modification time and a hash of the first and last 64 KiB)")
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
 

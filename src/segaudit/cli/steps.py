@@ -145,7 +145,8 @@ def cmd_evaluate(args) -> int:
     res = evaluate_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                            force=args.force, progress=not args.no_progress, missing_as_empty=args.missing_as_empty,
                            resample=args.resample_nearest, executor=args.executor, argv=sys.argv,
-                           ignore_affine=_ignore_affine(args))
+                           ignore_affine=_ignore_affine(args), fingerprint=_fingerprint(args))
+    _print_resume(res.resume_notes)
     if res.skipped:
         console.print(f"{len(res.skipped)} case-model(s) already scored with these settings were skipped "
                       "(--force to re-score)")
@@ -157,6 +158,17 @@ def cmd_evaluate(args) -> int:
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return _fail_if_all_failed(res.metrics, res.errors, ["dataset", "case", "model"], project, res.skipped,
                                "case-model(s)")
+
+
+def _fingerprint(args) -> str:
+    """The input-fingerprint mode of a step's re-run check: ``full`` with --full-hash, else ``edge``."""
+    return "full" if getattr(args, "full_hash", False) else "edge"
+
+
+def _print_resume(lines: list[str]) -> None:
+    """What a step says about resumption: jobs redone because their files changed, cases dropped."""
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 def _print_penalties(grids, options) -> None:
@@ -177,7 +189,8 @@ def cmd_agree(args) -> int:
     base = evaluation_options(args, project)
     res = agree_project(project, args.out, base, consensus=args.consensus, workers=args.workers,
                         scheduler=args.scheduler, force=args.force, progress=not args.no_progress,
-                        executor=args.executor, argv=sys.argv)
+                        executor=args.executor, argv=sys.argv, fingerprint=_fingerprint(args))
+    _print_resume(res.resume_notes)
     for note in res.notes:
         console.print(f"[yellow]{note}[/]", soft_wrap=True)
     if res.skipped:
@@ -210,7 +223,9 @@ def cmd_features(args) -> int:
         options = options.with_changes(shape=False)
     res = extract_project(project, args.out, options, workers=args.workers, scheduler=args.scheduler,
                           force=args.force, progress=not args.no_progress, executor=args.executor, argv=sys.argv,
-                          resample=args.resample_nearest, ignore_affine=_ignore_affine(args))
+                          resample=args.resample_nearest, ignore_affine=_ignore_affine(args),
+                          fingerprint=_fingerprint(args))
+    _print_resume(res.resume_notes)
     if res.skipped:
         console.print(f"{len(res.skipped)} case(s) already extracted with these settings were skipped "
                       "(--force to re-extract)")

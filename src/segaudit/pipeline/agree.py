@@ -20,7 +20,9 @@ name starts with ``agree_``, so no view mistakes them for ground-truth metrics; 
 the step as ``agree``; a failed or missing prediction is an ``errors`` row of step ``agree`` and leaves the case
 scored on the others (at least two needed). Each case is written in one transaction
 (:meth:`~segaudit.store.store.ResultsStore.replace_keyed` on dataset and case, step ``agree``, which never
-deletes ``evaluate``'s rows); a re-run skips cases already done with the same settings (``force`` redoes them).
+deletes ``evaluate``'s rows); a re-run skips cases already done with the same settings and unchanged prediction
+files (``force`` redoes them); a case whose files changed is redone and the rows of cases gone from disk are
+dropped (:mod:`segaudit.pipeline.resume`).
 """
 
 from __future__ import annotations
@@ -40,10 +42,22 @@ from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
 from segaudit.pipeline.parallel import run_step
+from segaudit.pipeline.resume import (
+    case_inputs,
+    drop_vanished,
+    fingerprint_inputs,
+    inputs_frame,
+    present_cases,
+    resume_lines,
+    stale_jobs,
+    vanished_cases,
+)
 from segaudit.store.store import ResultsStore
 
 STEP = "agree"
 KEY = ["dataset", "case"]
+#: The tables whose rows the agree step owns (``metrics`` shared with evaluate, by run).
+STEP_TABLES = ("metrics", "errors", "inputs")
 
 
 @dataclass
@@ -55,6 +69,9 @@ class AgreeJob:
     predictions: list[tuple[str, str, bool]]
     options: EvaluationOptions
     consensus: str = "majority"
+    #: (role, key, path) of every file the job reads, fingerprinted before they are read (see pipeline.resume).
+    inputs: tuple[tuple[str, str, str], ...] = ()
+    fingerprint: str = "edge"
 
 
 @dataclass
@@ -65,6 +82,7 @@ class AgreeOutput:
     case: str
     metrics: list[tuple] = field(default_factory=list)  # dataset, case, model, region, metric, value
     errors: list[dict] = field(default_factory=list)  # model, path, message, severity
+    inputs: list[dict] = field(default_factory=list)  # role, key, path and the file's fingerprint
 
 
 @dataclass
@@ -76,6 +94,12 @@ class AgreeResult:
     errors: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Cases compared before with these settings, redone because their files changed (key -> why).
+    changed: dict[tuple, str] = field(default_factory=dict)
+    #: (dataset, case) whose rows were dropped because the case is no longer on disk.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: What the run says about resumption, one sentence each.
+    resume_notes: list[str] = field(default_factory=list)
 
 
 def _read_prediction(ds: DatasetConfig, model: str, path: str):
@@ -139,16 +163,27 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
     return out
 
 
+def agree_case_recorded(job: AgreeJob) -> AgreeOutput:
+    """:func:`agree_case`, with the fingerprints of the job's files taken just before they are read."""
+    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
+    out = agree_case(job)
+    out.inputs = inputs
+    return out
+
+
 def build_agree_jobs(project: ProjectConfig, options: EvaluationOptions, consensus: str = "majority",
-                     done: dict[tuple[str, str], set[str]] | None = None
-                     ) -> tuple[list[AgreeJob], list[tuple], list[str]]:
+                     done: dict[tuple[str, str], set[str]] | None = None, files: pd.DataFrame | None = None,
+                     fingerprint: str = "edge") -> tuple[list[AgreeJob], list[tuple], list[str]]:
     """One job per case with two or more models; also the cases skipped as done and notes on datasets left out.
 
     ``done`` maps (dataset, case) to the models already compared there with the same settings: a case is skipped
     only when those are exactly the models whose files exist now (a new or repaired prediction redoes it).
+    ``files``: discovery's files frame (discovered here when not given); ``fingerprint``: the digest mode of
+    the jobs' input fingerprints.
     """
     done = done or {}
-    files = discover(project).files_frame()
+    files = files if files is not None else discover(project).files_frame()
+    inputs = case_inputs(files, ("prediction",))
     jobs: list[AgreeJob] = []
     skipped: list[tuple] = []
     notes: list[str] = []
@@ -166,13 +201,15 @@ def build_agree_jobs(project: ProjectConfig, options: EvaluationOptions, consens
             if done.get((ds.name, str(case))) == {m for m, _, e in preds if e}:
                 skipped.append((ds.name, str(case)))
                 continue
-            jobs.append(AgreeJob(ds, str(case), preds, options, consensus))
+            jobs.append(AgreeJob(ds, str(case), preds, options, consensus,
+                                 tuple(inputs.get((ds.name, str(case)), [])), fingerprint))
     return jobs, skipped, notes
 
 
 def agree_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                   consensus: str = "majority", workers: int = 1, scheduler: str | None = None, force: bool = False,
-                  progress: bool = True, executor: str = "auto", argv: list[str] | None = None) -> AgreeResult:
+                  progress: bool = True, executor: str = "auto", argv: list[str] | None = None,
+                  fingerprint: str = "edge") -> AgreeResult:
     """Compare the models of every case of a project and write the agreement rows to the store.
 
     Parameters
@@ -190,19 +227,31 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
         Parallelism, as for :func:`segaudit.pipeline.evaluate.evaluate_project`.
     force:
         Redo cases already compared with the same settings.
+    fingerprint:
+        ``"edge"`` or ``"full"``: how a case's prediction files are recognised on a re-run, as for
+        :func:`segaudit.pipeline.evaluate.evaluate_project`.
     """
     if consensus not in CONSENSUS_METHODS:
         raise ConfigError(f"consensus must be one of {CONSENSUS_METHODS}, not {consensus!r}")
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
     ohash = project.settings_hash(options=options.to_dict(), consensus=consensus, step=STEP)
+    files = discover(project).files_frame()
     with ResultsStore(out_dir) as store:
         done = {} if force else _done_models(store, ohash)
-        jobs, skipped, notes = build_agree_jobs(project, options, consensus, done)
+        by_case = case_inputs(files, ("prediction",))
+        stale = stale_jobs(store, STEP, KEY, {k: by_case[k] for k in done if k in by_case}, fingerprint)
+        for k in stale.changed:
+            done.pop(k, None)
+        gone, gone_notes = vanished_cases(store, STEP, list(STEP_TABLES),
+                                          present_cases(files, [ds.name for ds in project.datasets]))
+        jobs, skipped, notes = build_agree_jobs(project, options, consensus, done, files, fingerprint)
         run_id = run_step(store, STEP, ohash, {"project": project.raw, "options": options.to_dict(),
-                                               "consensus": consensus}, argv, agree_case, jobs, _write_case,
+                                               "consensus": consensus}, argv, agree_case_recorded, jobs, _write_case,
                           "Comparing models", summary=lambda: {"cases": len(jobs), "skipped": len(skipped),
-                                                               "notes": notes},
+                                                               "changed": len(stale.changed),
+                                                               "dropped_cases": len(gone), "notes": notes},
+                          start=lambda rid: drop_vanished(store, STEP, list(STEP_TABLES), gone),
                           progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         names = sorted({j.dataset.name for j in jobs} | {d for d, _ in skipped})
         ph = ", ".join("?" * len(names)) or "NULL"
@@ -211,7 +260,9 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
                                   ORDER BY m.dataset, m."case", m.model, m.region, m.metric""", [STEP, *names])
         errors = store.query(f"""SELECT * EXCLUDE (run_id) FROM errors WHERE step = ? AND dataset IN ({ph})
                                  ORDER BY dataset, "case", model""", [STEP, *names])
-    return AgreeResult(run_id, metrics, errors, skipped, notes)
+    dropped = list(gone.itertuples(index=False, name=None))
+    return AgreeResult(run_id, metrics, errors, skipped, notes, stale.changed, dropped,
+                       resume_lines("case(s)", stale.changed, dropped, "compared again") + gone_notes)
 
 
 def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str], set[str]]:
@@ -240,4 +291,6 @@ def _write_case(store: ResultsStore, res: AgreeOutput, run_id: str) -> None:
     metrics["run_id"] = run_id
     errors = pd.DataFrame([{"step": STEP, "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
-    store.replace_keyed({"metrics": metrics, "errors": errors}, keys, step=STEP)
+    inputs = inputs_frame([{"step": STEP, "dataset": res.dataset, "case": res.case, "model": "", **i,
+                            "run_id": run_id} for i in res.inputs])
+    store.replace_keyed({"metrics": metrics, "errors": errors, "inputs": inputs}, keys, step=STEP)

@@ -2,8 +2,10 @@
 
 :func:`evaluate_project` is the Python API behind ``segaudit evaluate``. Work is split per case (the ground
 truth is read once and scored against every model's prediction). Each finished case is written to the store at
-once, in one transaction (``metrics``, ``lesions`` and its ``errors`` rows), so an interrupted run keeps what it
-finished and a re-run skips case-models already scored with the same settings (``force`` re-scores them).
+once, in one transaction (``metrics``, ``lesions``, its ``errors`` rows and the fingerprints of the files it read),
+so an interrupted run keeps what it finished and a re-run skips case-models already scored with the same settings
+and unchanged files (``force`` re-scores them); a case-model whose files changed is re-scored, and the rows of
+cases gone from disk are dropped (:mod:`segaudit.pipeline.resume`).
 
 A broken or missing file fails only its own case-model: the reason is stored in ``errors`` (with the path) and
 the run goes on. Parallelism: worker processes, a local Dask cluster, or an existing Dask scheduler; the rows
@@ -34,9 +36,21 @@ from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.parallel import run_step
+from segaudit.pipeline.resume import (
+    case_inputs,
+    drop_vanished,
+    fingerprint_inputs,
+    inputs_frame,
+    present_cases,
+    resume_lines,
+    stale_jobs,
+    vanished_cases,
+)
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
+#: The tables whose rows the evaluate step owns (per case-model; ``metrics`` shared with agree, by run).
+STEP_TABLES = ("metrics", "lesions", "errors", "inputs")
 METRIC_COLUMNS = ["dataset", "case", "model", "region", "metric", "value", "unit"]
 
 
@@ -124,6 +138,9 @@ class CaseJob:
     grid: DatasetGrid | None = None
     ignore_affine: bool = False
     tolerance: GridTolerance = field(default_factory=GridTolerance)
+    #: (role, key, path) of every file the job reads, fingerprinted before they are read (see pipeline.resume).
+    inputs: tuple[tuple[str, str, str], ...] = ()
+    fingerprint: str = "edge"
 
     @property
     def geometry(self) -> str:
@@ -142,6 +159,7 @@ class CaseOutput:
     metrics: list[tuple] = field(default_factory=list)  # dataset, case, model, region, metric, value, unit
     lesions: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # model, path, message, severity
+    inputs: list[dict] = field(default_factory=list)  # role, key, path and the file's fingerprint
 
 
 @dataclass
@@ -157,6 +175,12 @@ class EvaluateResult:
     grids: dict[str, DatasetGrid] = field(default_factory=dict)
     #: One sentence per dataset that had nothing to score, saying why (see :func:`nothing_to_score`).
     idle: list[str] = field(default_factory=list)
+    #: Case-models scored before with these settings, re-scored because their files changed (key -> why).
+    changed: dict[tuple, str] = field(default_factory=dict)
+    #: (dataset, case) whose rows were dropped because the case is no longer on disk.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: What the run says about resumption (re-scored, dropped, datasets left alone), one sentence each.
+    resume_notes: list[str] = field(default_factory=list)
 
 
 def nothing_to_score(project: ProjectConfig) -> list[str]:
@@ -259,6 +283,14 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
     return out
 
 
+def evaluate_case_recorded(job: CaseJob) -> CaseOutput:
+    """:func:`evaluate_case`, with the fingerprints of the job's files taken just before they are read."""
+    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
+    out = evaluate_case(job)
+    out.inputs = inputs
+    return out
+
+
 def region_only(array: np.ndarray, ds: DatasetConfig, region: str, is_region_mask: bool) -> np.ndarray:
     """A 0/1 mask of one region: any non-zero voxel of a region mask file, else the region's labels.
 
@@ -288,18 +320,24 @@ def _evaluate_instance_prediction(gt: np.ndarray, pred_instances: np.ndarray, gt
                          opts, gt_instances=gt_instances, pred_instances=pred_instances)
 
 
+#: Roles of the files an evaluate job reads (its fingerprinted inputs).
+INPUT_ROLES = ("ground_truth", "instances", "prediction")
+
+
 def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tuple[str, str, str]] | None = None,
                missing_as_empty: bool = False, resample: bool = False,
-               grids: dict[str, DatasetGrid] | None = None, ignore_affine: bool = False
-               ) -> tuple[list[CaseJob], list[tuple]]:
+               grids: dict[str, DatasetGrid] | None = None, ignore_affine: bool = False,
+               files: pd.DataFrame | None = None, fingerprint: str = "edge") -> tuple[list[CaseJob], list[tuple]]:
     """One job per case with at least one model left to score; also the case-models skipped as done.
 
     ``grids`` (from :func:`dataset_grids`) gives each dataset's unit and common empty-mask penalty; computed
-    here when not given.
+    here when not given. ``files``: discovery's files frame (discovered here when not given); ``fingerprint``:
+    the digest mode of the jobs' input fingerprints.
     """
     done = done or set()
-    disc = discover(project)
-    files = disc.files_frame()
+    if files is None:
+        files = discover(project).files_frame()
+    inputs = case_inputs(files, INPUT_ROLES)
     tolerance = GridTolerance.from_qc(project.raw.get("qc") if project.raw else None)
     jobs: list[CaseJob] = []
     skipped: list[tuple] = []
@@ -321,9 +359,12 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
                 continue
             gt_path = gt_rows.path.iloc[0] if len(gt_rows) else None
             gt_exists = bool(gt_rows.exists.iloc[0]) if len(gt_rows) else False
+            models = {m for m, _, _ in preds}
+            reads = tuple(i for i in inputs.get((ds.name, str(case)), []) if i[0] != "prediction" or i[1] in models)
             jobs.append(CaseJob(ds, str(case), gt_path, gt_exists,
                                 inst_rows.path.iloc[0] if len(inst_rows) else None, preds, options,
-                                missing_as_empty, resample, grids.get(ds.name), ignore_affine, tolerance))
+                                missing_as_empty, resample, grids.get(ds.name), ignore_affine, tolerance,
+                                reads, fingerprint))
     return jobs, skipped
 
 
@@ -344,7 +385,8 @@ def dataset_grids(project: ProjectConfig, options: EvaluationOptions,
 def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                      workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
                      missing_as_empty: bool = False, resample: bool = False, executor: str = "auto",
-                     argv: list[str] | None = None, ignore_affine: bool = False) -> EvaluateResult:
+                     argv: list[str] | None = None, ignore_affine: bool = False,
+                     fingerprint: str = "edge") -> EvaluateResult:
     """Score every case-model of a project and write ``metrics``, ``lesions`` and ``errors`` to the store.
 
     Parameters
@@ -371,39 +413,56 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     ignore_affine:
         Score a same-shape prediction voxel by voxel whatever its header says (a warning is recorded), for
         data known to carry wrong headers; overrides every dataset's ``geometry:``.
+    fingerprint:
+        How the files of a case-model are recognised on a re-run (:mod:`segaudit.pipeline.resume`): ``"edge"``
+        (size, modification time, a hash of the first and last 64 KiB) or ``"full"`` (a hash of every byte).
+        A case-model whose files changed is re-scored; rows of cases gone from disk are dropped.
     """
     if options is None:
         options = EvaluationOptions.from_dict(project.raw.get("evaluate") if project.raw else None)
     settings = {"missing_as_empty": missing_as_empty, "resample": resample,
                 **({"ignore_affine": True} if ignore_affine else {})}  # absent when off: old runs still resume
-    grids = dataset_grids(project, options)
+    files = discover(project).files_frame()
+    grids = dataset_grids(project, options, files)
     penalties = {name: {"penalty": g.penalty, "unit": g.length_unit, "source": g.source} for name, g in grids.items()}
     # The data-derived penalties are part of the settings: new images of another size re-score the dataset.
     ohash = project.settings_hash(options=options.to_dict(), penalties=penalties, **settings)
     datasets = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
-        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids, ignore_affine)
+        by_case = case_inputs(files, INPUT_ROLES)
+        stale = stale_jobs(store, "evaluate", KEY, {
+            k: [i for i in by_case[k[:2]] if i[0] != "prediction" or i[1] == k[2]] for k in done if k[:2] in by_case},
+            fingerprint)
+        done -= set(stale.changed)
+        gone, notes = vanished_cases(store, "evaluate", list(STEP_TABLES), present_cases(files, datasets))
+        jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids, ignore_affine, files,
+                                   fingerprint)
         n_models = sum(len(j.predictions) for j in jobs)
         summary = pd.DataFrame()
 
         def run_summary() -> dict:
             nonlocal summary
             summary = with_units(store, _summary_from_store(store, datasets, options.hd_name), options.hd_name)
-            return {"case_models": n_models, "skipped": len(skipped), "summary": summary.to_dict(orient="records"),
+            return {"case_models": n_models, "skipped": len(skipped), "changed": len(stale.changed),
+                    "dropped_cases": len(gone), "summary": summary.to_dict(orient="records"),
                     "empty_distance": penalties}
 
         run_id = run_step(store, "evaluate", ohash, {"project": project.raw, "options": options.to_dict(), **settings},
-                          argv, evaluate_case, jobs, _write_case, "Scoring case-models", total=n_models,
-                          advance=lambda res: len(res.models), summary=run_summary, progress=progress,
-                          workers=workers, scheduler=scheduler, executor=executor)
+                          argv, evaluate_case_recorded, jobs, _write_case, "Scoring case-models", total=n_models,
+                          advance=lambda res: len(res.models), summary=run_summary,
+                          start=lambda rid: drop_vanished(store, "evaluate", list(STEP_TABLES), gone),
+                          progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics "
                               "ORDER BY dataset, \"case\", model, region, metric")
         lesions = store.query("SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, \"case\", model, region, "
                               "source, lesion_id")
         errors = store.query("SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' "
                              "ORDER BY dataset, \"case\", model")
-    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids, nothing_to_score(project))
+    dropped = list(gone.itertuples(index=False, name=None))
+    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids, nothing_to_score(project),
+                          stale.changed, dropped,
+                          resume_lines("case-model(s)", stale.changed, dropped, "re-scored") + notes)
 
 
 def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
@@ -415,7 +474,12 @@ def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:
         lesions["run_id"] = run_id
     errors = pd.DataFrame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
-    store.replace_keyed({"metrics": metrics, "lesions": lesions, "errors": errors}, keys, step="evaluate")
+    # Each case-model records the files it read: the ground truth (and instance map) and its own prediction.
+    inputs = inputs_frame([{"step": "evaluate", "dataset": res.dataset, "case": res.case, "model": m, **i,
+                            "run_id": run_id}
+                           for m in res.models for i in res.inputs if i["role"] != "prediction" or i["key"] == m])
+    store.replace_keyed({"metrics": metrics, "lesions": lesions, "errors": errors, "inputs": inputs}, keys,
+                        step="evaluate")
 
 
 def _summary_from_store(store: ResultsStore, datasets: Iterable[str], hd: str = "hd95") -> pd.DataFrame:

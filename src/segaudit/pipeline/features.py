@@ -4,7 +4,9 @@
 (sequences, ground truth, instance map, every model's prediction) and calls
 :func:`segaudit.features.case.case_features`. Each finished case is written at once, in one transaction
 (``features`` rows and its ``errors`` rows of step ``features``), so an interrupted run keeps what it finished
-and a re-run skips cases already extracted with the same settings (``force`` re-extracts them).
+and a re-run skips cases already extracted with the same settings and unchanged files (``force`` re-extracts
+them); a case whose files changed is re-extracted and the rows of cases gone from disk are dropped
+(:mod:`segaudit.pipeline.resume`).
 
 Bad input never stops the run and never silently drops a row: a missing or unreadable sequence is recorded
 (warning) and the case's other features are still computed; a ground truth whose grid (shape, spacing, origin or
@@ -31,9 +33,22 @@ from segaudit.features.lesion import instance_features
 from segaudit.io.geometry import GridTolerance, align_to
 from segaudit.io.image import Image, read_image, read_mask, read_probability, threshold_probability
 from segaudit.pipeline.parallel import run_step
+from segaudit.pipeline.resume import (
+    case_inputs,
+    drop_vanished,
+    fingerprint_inputs,
+    inputs_frame,
+    present_cases,
+    resume_lines,
+    stale_jobs,
+    vanished_cases,
+)
 from segaudit.store.store import ResultsStore
 
 FEATURE_COLUMNS = ["dataset", "case", "model", "source", "group", "feature", "value"]
+#: Roles of the files a features job reads (its fingerprinted inputs) and the tables the step owns.
+INPUT_ROLES = ("image", "ground_truth", "instances", "prediction")
+STEP_TABLES = ("features", "errors", "inputs")
 _CHANNELS = ("red", "green", "blue")
 
 
@@ -50,6 +65,9 @@ class FeatureJob:
     options: FeatureOptions
     geometry: str = "strict"  # see segaudit.io.geometry.GEOMETRY_MODES
     tolerance: GridTolerance = field(default_factory=GridTolerance)
+    #: (role, key, path) of every file the job reads, fingerprinted before they are read (see pipeline.resume).
+    inputs: tuple[tuple[str, str, str], ...] = ()
+    fingerprint: str = "edge"
 
 
 @dataclass
@@ -60,6 +78,7 @@ class FeatureOutput:
     case: str
     rows: list[tuple] = field(default_factory=list)  # model, source, group, feature, value
     errors: list[dict] = field(default_factory=list)  # model, path, message, severity
+    inputs: list[dict] = field(default_factory=list)  # role, key, path and the file's fingerprint
 
 
 def extract_case(job: FeatureJob) -> FeatureOutput:
@@ -187,6 +206,14 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
     return out
 
 
+def extract_case_recorded(job: FeatureJob) -> FeatureOutput:
+    """:func:`extract_case`, with the fingerprints of the job's files taken just before they are read."""
+    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
+    out = extract_case(job)
+    out.inputs = inputs
+    return out
+
+
 def _on_grid(mask: Image, ref: Image | None, job: FeatureJob, what: str, note, missing: str,
              model: str = "") -> np.ndarray | None:
     """``mask``'s labels on ``ref``'s grid under the job's geometry policy (:func:`segaudit.io.geometry.align_to`).
@@ -208,15 +235,19 @@ def _spec(rows: pd.DataFrame, role: str) -> tuple[str, bool] | None:
 
 
 def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[str, str]] | None = None,
-               geometry: str | None = None) -> tuple[list[FeatureJob], list[tuple[str, str]], pd.DataFrame]:
+               geometry: str | None = None, disc=None, fingerprint: str = "edge"
+               ) -> tuple[list[FeatureJob], list[tuple[str, str]], pd.DataFrame]:
     """One job per case not yet extracted; also the cases skipped as done and the discovered cases frame.
 
     ``geometry`` (a :data:`~segaudit.io.geometry.GEOMETRY_MODES` value) overrides every dataset's ``geometry:``.
+    ``disc``: the project's :class:`~segaudit.dataset.discover.Discovery` (made here when not given);
+    ``fingerprint``: the digest mode of the jobs' input fingerprints.
     """
     done = done or set()
     tolerance = GridTolerance.from_qc(project.raw.get("qc") if project.raw else None)
-    disc = discover(project)
+    disc = disc if disc is not None else discover(project)
     files = disc.files_frame()
+    inputs = case_inputs(files, INPUT_ROLES)
     jobs: list[FeatureJob] = []
     skipped: list[tuple[str, str]] = []
     for ds in project.datasets:
@@ -233,7 +264,8 @@ def build_jobs(project: ProjectConfig, options: FeatureOptions, done: set[tuple[
                                                    for r in imgs.itertuples()],
                                    _spec(rows, "ground_truth"), _spec(rows, "instances"),
                                    [(r.key, r.path, bool(r.exists)) for r in preds.itertuples()], options,
-                                   geometry or ds.geometry, tolerance))
+                                   geometry or ds.geometry, tolerance, tuple(inputs.get((ds.name, str(case)), [])),
+                                   fingerprint))
     return jobs, skipped, disc.cases_frame()
 
 
@@ -245,12 +277,18 @@ class FeaturesResult:
     features: pd.DataFrame
     errors: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: Cases extracted before with these settings, re-extracted because their files changed (key -> why).
+    changed: dict[tuple, str] = field(default_factory=dict)
+    #: (dataset, case) whose rows were dropped because the case is no longer on disk.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: What the run says about resumption, one sentence each.
+    resume_notes: list[str] = field(default_factory=list)
 
 
 def extract_project(project: ProjectConfig, out_dir: str | Path, options: FeatureOptions | None = None,
                     workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
                     executor: str = "auto", argv: list[str] | None = None, resample: bool = False,
-                    ignore_affine: bool = False) -> FeaturesResult:
+                    ignore_affine: bool = False, fingerprint: str = "edge") -> FeaturesResult:
     """Extract the features of every case of a project into the store's ``features`` table.
 
     Parameters
@@ -270,26 +308,43 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
         beyond QC's tolerances) is used, overriding every dataset's ``geometry:`` (see
         :mod:`segaudit.io.geometry`): resampled with nearest neighbour through the affines, or used voxel by
         voxel; by default such a mask is refused with an error row.
+    fingerprint:
+        ``"edge"`` or ``"full"``: how a case's files are recognised on a re-run, as for
+        :func:`segaudit.pipeline.evaluate.evaluate_project`.
     """
     if options is None:
         options = FeatureOptions.from_dict(project.raw.get("features") if project.raw else None)
     geometry = "resample_nearest" if resample else "ignore_affine" if ignore_affine else None
     fhash = project.settings_hash(options=options.to_dict(), **({"geometry": geometry} if geometry else {}))
     names = [ds.name for ds in project.datasets]
+    disc = discover(project)
+    files = disc.files_frame()
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("features", "features", fhash, ["dataset", "case"])
-        jobs, skipped, cases = build_jobs(project, options, done, geometry)
+        by_case = case_inputs(files, INPUT_ROLES)
+        stale = stale_jobs(store, "features", ["dataset", "case"], {k: by_case[k] for k in done if k in by_case},
+                           fingerprint)
+        done -= set(stale.changed)
+        gone, notes = vanished_cases(store, "features", list(STEP_TABLES), present_cases(files, names))
+        jobs, skipped, cases = build_jobs(project, options, done, geometry, disc, fingerprint)
+
+        def start(rid: str) -> None:
+            drop_vanished(store, "features", list(STEP_TABLES), gone)
+            _ensure_cases(store, cases, rid)
+
         run_id = run_step(store, "features", fhash, {"project": project.raw, "options": options.to_dict()}, argv,
-                          extract_case, jobs, _write_case, "Extracting features",
-                          summary=lambda: {"cases": len(jobs), "skipped": len(skipped)},
-                          start=lambda rid: _ensure_cases(store, cases, rid), progress=progress, workers=workers,
-                          scheduler=scheduler, executor=executor)
+                          extract_case_recorded, jobs, _write_case, "Extracting features",
+                          summary=lambda: {"cases": len(jobs), "skipped": len(skipped), "changed": len(stale.changed),
+                                           "dropped_cases": len(gone)},
+                          start=start, progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         ph = ", ".join("?" * len(names)) or "NULL"
         feats = store.query(f"SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
                             f"WHERE dataset IN ({ph}) ORDER BY ALL", names)
         errors = store.query(f"SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'features' AND dataset IN ({ph})"
                              " ORDER BY dataset, \"case\", path", names)
-    return FeaturesResult(run_id, feats, errors, skipped)
+    dropped = list(gone.itertuples(index=False, name=None))
+    return FeaturesResult(run_id, feats, errors, skipped, stale.changed, dropped,
+                          resume_lines("case(s)", stale.changed, dropped, "re-extracted") + notes)
 
 
 def _ensure_cases(store: ResultsStore, cases: pd.DataFrame, run_id: str) -> None:
@@ -311,7 +366,9 @@ def _write_case(store: ResultsStore, res: FeatureOutput, run_id: str) -> None:
     feats["run_id"] = run_id
     errors = pd.DataFrame([{"step": "features", "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
                            for e in res.errors])
-    store.replace_keyed({"features": feats, "errors": errors}, keys, step="features")
+    inputs = inputs_frame([{"step": "features", "dataset": res.dataset, "case": res.case, "model": "", **i,
+                            "run_id": run_id} for i in res.inputs])
+    store.replace_keyed({"features": feats, "errors": errors, "inputs": inputs}, keys, step="features")
 
 
 def features_table(out_dir: str | Path, wide: bool = False, metadata: bool = True) -> pd.DataFrame:

@@ -7,11 +7,15 @@ to :func:`run_step`, which records the run (provenance, status) and writes each 
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 from segaudit.errors import SegauditError
+from segaudit.io.atomic import pid_alive
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -69,11 +73,49 @@ def run_jobs(fn: Callable[[J], R], jobs: list[J], workers: int = 1, scheduler: s
             or executor == "dask":
         yield from _run_dask(fn, jobs, workers, scheduler)
     elif workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             yield from pool.map(fn, jobs, chunksize=1)
     else:
         for job in jobs:
             yield fn(job)
+
+
+#: Seconds between two checks of a pool worker that its parent is still alive.
+PARENT_POLL_S = 0.25
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers exit when the process that started them dies (see :func:`exit_with_parent`).
+
+    Without this, killing the main process (SIGKILL, a crash) leaves every worker finishing its job and then
+    waiting on the pool's queue for minutes.
+    """
+    return ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent, initargs=(os.getpid(),))
+
+
+def exit_with_parent(parent: int, interval: float = PARENT_POLL_S) -> None:
+    """Pool-worker initializer: end this process at once when the process ``parent`` is gone.
+
+    A daemon thread checks every ``interval`` seconds; when the parent dies the worker exits with status 1
+    through :func:`os._exit` (no clean-up: its result would have nowhere to go). A worker forked by ``parent``
+    sees its :func:`os.getppid` change (it is re-parented to init or a subreaper); a worker started through a
+    fork server has another parent, so ``parent`` itself is checked (:func:`~segaudit.io.atomic.pid_alive`).
+    Portable, unlike Linux's ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the worker ends,
+    and a pool may start workers from a helper thread.
+    """
+    first = os.getppid()
+
+    def gone() -> bool:
+        return os.getppid() != first if first == parent else not pid_alive(parent)
+
+    def watch() -> None:
+        while not gone():
+            time.sleep(interval)
+        os._exit(1)
+
+    if gone():  # the parent died before this worker got going
+        os._exit(1)
+    threading.Thread(target=watch, name="segaudit-exit-with-parent", daemon=True).start()
 
 
 def _has_dask() -> bool:

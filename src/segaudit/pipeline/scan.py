@@ -7,7 +7,6 @@ the data, records every problem as a QC row and returns a :class:`ScanResult` wi
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from segaudit.dataset.detect import detect_layout
 from segaudit.dataset.discover import Discovery, discover
 from segaudit.dataset.project import ProjectConfig, load_project, parse_project
 from segaudit.errors import ConfigError
-from segaudit.pipeline.parallel import progress_bar
+from segaudit.pipeline.parallel import process_pool, progress_bar
 from segaudit.qc.checks import CaseQC, QCFinding, QCOptions, check_case, check_dataset
 from segaudit.store.store import ResultsStore
 
@@ -81,7 +80,7 @@ def scan_project(project: ProjectConfig, out_dir: str | Path | None = None, work
     with bar:
         task = bar.add_task("Checking cases", total=len(jobs))
         if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 for res in pool.map(_check_one, jobs, chunksize=1):
                     results.append(res)
                     bar.advance(task)
@@ -132,16 +131,22 @@ def scan_summary(project: ProjectConfig, discovery: Discovery, qc: pd.DataFrame)
 
 
 def write_scan(result: ScanResult, out_dir: str | Path, argv: list[str] | None = None) -> str:
-    """Store a scan's rows, replacing only the rows of the datasets it scanned."""
+    """Store a scan's rows, replacing only the rows of the datasets it scanned.
+
+    ``cases``, ``files`` and ``qc`` are written in one transaction: a failure part-way leaves the previous
+    scan's rows of all three as they were (and the run ``interrupted``), never a mix of two scans.
+    """
     datasets = [ds.name for ds in result.project.datasets]
     with ResultsStore(out_dir) as store:
         run_id = store.start_run("scan", result.project.config_hash, result.project.raw, argv)
-        cases = result.discovery.cases_frame()
-        cases["metadata"] = cases["metadata"].map(lambda m: json.dumps(m, default=str))
-        where = {"dataset": datasets}
-        for table, frame in (("cases", cases), ("files", result.files), ("qc", result.qc)):
-            frame = frame.copy()
-            frame["run_id"] = run_id
-            store.replace(table, frame, where)
-        store.finish_run(run_id, "ok", {"summary": result.summary.to_dict(orient="records")})
+        status = "interrupted"
+        try:
+            cases = result.discovery.cases_frame()
+            cases["metadata"] = cases["metadata"].map(lambda m: json.dumps(m, default=str))
+            where = {"dataset": datasets}
+            store.replace_many([(table, frame.assign(run_id=run_id), where)
+                                for table, frame in (("cases", cases), ("files", result.files), ("qc", result.qc))])
+            status = "ok"
+        finally:
+            store.finish_run(run_id, status, {"summary": result.summary.to_dict(orient="records")})
     return run_id

@@ -14,7 +14,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "run_id": "VARCHAR", "step": "VARCHAR", "started_at": "TIMESTAMPTZ", "finished_at": "TIMESTAMPTZ",
         "status": "VARCHAR", "segaudit_version": "VARCHAR", "python_version": "VARCHAR", "platform": "VARCHAR",
         "packages": "VARCHAR", "config_hash": "VARCHAR", "config": "VARCHAR", "argv": "VARCHAR",
-        "summary": "VARCHAR",
+        "summary": "VARCHAR", "pid": "BIGINT", "host": "VARCHAR",
     },
     "cases": {"dataset": "VARCHAR", "case": "VARCHAR", "subject": "VARCHAR", "timepoint": "VARCHAR",
               "metadata": "VARCHAR", "run_id": "VARCHAR"},
@@ -36,7 +36,15 @@ SCHEMAS: dict[str, dict[str, str]] = {
                  "feature": "VARCHAR", "value": "DOUBLE", "run_id": "VARCHAR"},
     "errors": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR",
                "path": "VARCHAR", "message": "VARCHAR", "severity": "VARCHAR", "run_id": "VARCHAR"},
+    "inputs": {"step": "VARCHAR", "dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "role": "VARCHAR",
+               "key": "VARCHAR", "path": "VARCHAR", "exists": "BOOLEAN", "size_bytes": "BIGINT",
+               "mtime_ns": "BIGINT", "digest": "VARCHAR", "run_id": "VARCHAR"},
+    "meta": {"key": "VARCHAR", "value": "VARCHAR"},
 }
+
+#: Version of the store's tables and columns (the ``schema_version`` row of ``meta``). 1: every store written
+#: before the version was recorded; 2: ``runs.pid``/``runs.host``, the ``inputs`` and ``meta`` tables.
+SCHEMA_VERSION = 2
 
 # Table names, in creation order.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
@@ -47,6 +55,7 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "metrics": ("dataset", "case", "model", "region", "metric"),
     "lesions": ("dataset", "case", "model", "region", "source", "lesion_id"),
     "features": ("dataset", "case", "model", "source", "group", "feature"),
+    "inputs": ("step", "dataset", "case", "model", "role", "key"),
 }
 
 # Region of the ``metrics`` rows that hold the voxel confusion matrix of a case-model, once per case-model,

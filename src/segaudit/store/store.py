@@ -12,6 +12,15 @@ Tables (created on first use, columns fixed here so every stage writes the same 
 ``lesions``   per-lesion rows (filled by ``evaluate``)
 ``features``  long features: dataset, case, model ('' for images and ground truth), source, group, feature, value
 ``errors``    per-case failures and warnings of a step: step, dataset, case, model, path, message, severity
+``inputs``    the fingerprint of every input file of each stored job (step, dataset, case, model, role, key, path,
+              exists, size_bytes, mtime_ns, digest): a re-run re-does a job whose files changed since
+              (:mod:`segaudit.pipeline.resume`)
+``meta``      key/value facts about the store itself; ``schema_version`` (:data:`SCHEMA_VERSION`)
+
+The store's schema has a version (:data:`SCHEMA_VERSION`, in ``meta``): written when the store is created,
+checked on every open. A store from a newer segaudit is refused with a message saying so; one from an older
+segaudit is upgraded in place (missing tables and columns added, NULL-filled) when opened for writing, and
+readable as it is (the typed readers fill the missing columns) when opened read-only.
 
 Writes are atomic: :meth:`ResultsStore.replace` deletes the step's own rows (for the datasets it touched) and
 inserts the new ones in one transaction, so a crash leaves the previous rows intact, and a re-run of one step
@@ -21,9 +30,12 @@ never touches another step's rows. Exported files are written to a temporary nam
 from __future__ import annotations
 
 import json
+import os
 import platform
+import socket
 import sys
 import uuid
+import warnings
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -32,8 +44,20 @@ import duckdb
 import pandas as pd
 
 from segaudit.errors import SegauditError
-from segaudit.io.atomic import atomic_write
-from segaudit.store.schema import DB_NAME, SCHEMAS, UNIQUE_KEYS  # defined in the schema; importable here too
+from segaudit.io.atomic import atomic_write, pid_alive
+
+# Defined in the schema; importable from here too.
+from segaudit.store.schema import DB_NAME, SCHEMA_VERSION, SCHEMAS, UNIQUE_KEYS
+
+#: Columns of the typed readers (:meth:`ResultsStore.metrics` ...): the tables without their ``run_id``.
+METRICS_COLUMNS = ("dataset", "case", "model", "region", "metric", "value", "unit")
+FEATURES_COLUMNS = ("dataset", "case", "model", "source", "group", "feature", "value")
+LESIONS_COLUMNS = ("dataset", "case", "model", "region", "source", "lesion_id", "volume", "centroid", "bbox",
+                   "matched", "dice", "hd95", "counted")
+ERRORS_COLUMNS = ("step", "dataset", "case", "model", "path", "message", "severity")
+INPUTS_COLUMNS = ("step", "dataset", "case", "model", "role", "key", "path", "exists", "size_bytes", "mtime_ns",
+                  "digest")
+_PANDAS_DTYPES = {"DOUBLE": "float64", "INTEGER": "Int32", "BIGINT": "Int64", "BOOLEAN": "boolean"}
 
 PROVENANCE_PACKAGES = ("segaudit", "numpy", "scipy", "nibabel", "pillow", "pandas", "duckdb")
 
@@ -47,6 +71,10 @@ def package_versions(names=PROVENANCE_PACKAGES) -> dict[str, str]:
         except PackageNotFoundError:
             out[n] = ""
     return out
+
+
+class StoreVersionWarning(UserWarning):
+    """A results store written by an older segaudit was opened read-only (read as it is)."""
 
 
 def _quote(name: str) -> str:
@@ -67,18 +95,97 @@ class ResultsStore:
     def __init__(self, directory: str | Path, read_only: bool = False):
         self.directory = Path(directory)
         self.path = self.directory / DB_NAME
+        self.read_only = read_only
         if read_only:
             if not self.path.is_file():
                 raise SegauditError(f"{self.directory}: no results store here (expected {DB_NAME})")
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
         try:
+            # No DuckDB progress bar: a long query (an export) would draw one on the terminal, over our output.
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
             raise SegauditError(f"{self.path}: cannot open results store ({exc})") from exc
-        if not read_only:
-            for table in SCHEMAS:
-                self._ensure(table)
+        self.con.execute("SET enable_progress_bar = false")
+        try:
+            #: The schema version the store was opened with (an older store opened for writing is upgraded).
+            self.schema_version = self._check_version()
+            #: Runs found ``running`` whose process is gone, marked ``interrupted`` by this open.
+            self.orphaned_runs: list[str] = []
+            if not read_only:
+                for table in SCHEMAS:
+                    self._ensure(table)
+                self._set_meta("schema_version", str(SCHEMA_VERSION))
+                self.schema_version = SCHEMA_VERSION
+                self.orphaned_runs = self._close_orphaned_runs()
+        except BaseException:
+            self.con.close()
+            raise
+
+    # ------------------------------------------------------------------ version and orphaned runs
+    def _stored_version(self) -> int | None:
+        """The ``schema_version`` in ``meta``; 1 for a store without one (written before versions); None if empty."""
+        tables = set(self.tables())
+        if "meta" in tables:
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is not None:
+                try:
+                    return int(row[0])
+                except (TypeError, ValueError):
+                    raise SegauditError(f"{self.path}: unreadable schema version {row[0]!r} in table meta") \
+                        from None
+        return 1 if tables else None
+
+    def _check_version(self) -> int:
+        """Refuse a store written by a newer segaudit; say what happens to an older one."""
+        found = self._stored_version()
+        if found is None:
+            return SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise SegauditError(
+                f"{self.path}: results store schema version {found} is newer than this segaudit's "
+                f"({SCHEMA_VERSION}); it was written by a newer segaudit: upgrade segaudit to read it "
+                "(nothing was changed)")
+        if found < SCHEMA_VERSION and self.read_only:
+            warnings.warn(
+                f"{self.path}: results store schema version {found} is older than this segaudit's "
+                f"({SCHEMA_VERSION}); read as it is, with the columns added since left empty (any writing "
+                "command, e.g. segaudit scan, upgrades it in place)", StoreVersionWarning, stacklevel=3)
+        return found
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM meta WHERE key = ?", [key])
+            self.con.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [key, value])
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _close_orphaned_runs(self) -> list[str]:
+        """Mark ``interrupted`` every run left ``running`` by a process that is gone; returns their ids.
+
+        Opening for writing takes DuckDB's exclusive lock on the database file (the lock DuckDB names with its
+        holder's PID when it refuses a second writer), and the OS drops that lock when its process dies. So a
+        run still ``running`` that another process of this host started cannot still be going: that process is
+        dead (or has closed the store, which a live run never does). Runs started by this process, and runs of
+        another host (whose processes cannot be checked), are left as they are.
+        """
+        host = socket.gethostname()
+        rows = self.con.execute("SELECT run_id, pid, host FROM runs WHERE status = 'running'").fetchall()
+        orphaned = []
+        for run_id, pid, run_host in rows:
+            if run_host not in (None, host) or pid == os.getpid():
+                continue
+            who = f"process {pid}" if pid is not None else "the process (an older segaudit, PID not recorded)"
+            alive = pid is not None and pid_alive(int(pid))
+            why = (f"{who} {'no longer holds the store' if alive else 'is gone'}: the run ended without "
+                   "finishing (killed or crashed); marked interrupted when the store was next opened")
+            self.con.execute("UPDATE runs SET status = 'interrupted', summary = ? WHERE run_id = ?",
+                             [json.dumps({"interrupted": why}), run_id])
+            orphaned.append(run_id)
+        return orphaned
 
     # ------------------------------------------------------------------ basics
     def __enter__(self) -> ResultsStore:
@@ -110,6 +217,66 @@ class ResultsStore:
         if table not in self.tables():
             raise SegauditError(f"{self.path}: no table {table!r}")
         return self.con.execute(f"SELECT * FROM {_quote(table)}").df()
+
+    # ------------------------------------------------------------------ typed readers
+    def _typed(self, table: str, columns: tuple[str, ...], order: tuple[str, ...], datasets: list[str] | None,
+               step: str | None = None) -> pd.DataFrame:
+        """``columns`` of ``table`` (NULL where an older store lacks one), ordered, optionally filtered."""
+        if table not in self.tables():
+            return pd.DataFrame({c: pd.Series(dtype=_PANDAS_DTYPES.get(SCHEMAS[table][c], "object"))
+                                 for c in columns})
+        have = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        select = ", ".join(f"t.{_quote(c)}" if c in have else f"CAST(NULL AS {SCHEMAS[table][c]}) AS {_quote(c)}"
+                           for c in columns)
+        clauses, params = [], []
+        if datasets is not None:
+            clauses.append(f"t.dataset IN ({', '.join('?' * len(datasets)) or 'NULL'})")
+            params += list(datasets)
+        if step is not None:
+            if "step" in SCHEMAS[table]:
+                clauses.append("t.step = ?")
+            else:
+                clauses.append("t.run_id IN (SELECT run_id FROM runs WHERE step = ?)")
+            params.append(step)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        orderby = ", ".join(f"t.{_quote(c)}" for c in order)
+        return self.con.execute(f"SELECT {select} FROM {_quote(table)} t{where} ORDER BY {orderby}", params).df()
+
+    def metrics(self, datasets: list[str] | None = None, step: str | None = None) -> pd.DataFrame:
+        """The long metric rows, one per value, ordered by their key.
+
+        Columns: ``dataset``, ``case``, ``model``, ``region`` (label or region name; ``confusion`` for the
+        error-matrix cells), ``metric`` (registry name; ``agree_*`` for model-vs-model rows of ``agree``),
+        ``value`` (float; NaN where undefined, inf where a distance is infinite), ``unit`` (``mm``, ``mm3``,
+        ``px``, ``px2``, ``''`` for ratios; None where not recorded). ``datasets`` keeps those datasets only;
+        ``step`` keeps rows written by runs of that step (``evaluate``, ``agree``, ``import-audit``).
+        """
+        return self._typed("metrics", METRICS_COLUMNS, UNIQUE_KEYS["metrics"], datasets, step)
+
+    def features(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """The long feature rows: ``dataset``, ``case``, ``model`` (``''`` for images and ground truth),
+        ``source`` (sequence, ``gt``/label, or prediction), ``group`` (first_order, texture, shape, lesion, ...),
+        ``feature``, ``value`` (float, NaN where undefined), ordered by their key."""
+        return self._typed("features", FEATURES_COLUMNS, UNIQUE_KEYS["features"], datasets)
+
+    def lesions(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """The per-lesion rows of ``evaluate``: ``dataset``, ``case``, ``model``, ``region``, ``source``
+        (``gt`` or ``pred``), ``lesion_id`` (int), ``volume`` (mm³, px² on photos), ``centroid`` and ``bbox``
+        (text vectors), ``matched`` (bool), ``dice``, ``hd95`` (of the matched pair, NaN if unmatched),
+        ``counted`` (bool: above the size threshold), ordered by their key."""
+        return self._typed("lesions", LESIONS_COLUMNS, UNIQUE_KEYS["lesions"], datasets)
+
+    def errors(self, step: str | None = None, datasets: list[str] | None = None) -> pd.DataFrame:
+        """Per-case failures and warnings: ``step``, ``dataset``, ``case``, ``model`` (``''`` when not one
+        model's), ``path`` (the file, ``''`` when none), ``message`` (one line naming the file and the reason),
+        ``severity`` (``error``, ``warning``, ``info``), ordered by step, dataset, case, model, path."""
+        return self._typed("errors", ERRORS_COLUMNS, ("step", "dataset", "case", "model", "path"), datasets, step)
+
+    def inputs(self, step: str | None = None, datasets: list[str] | None = None) -> pd.DataFrame:
+        """The recorded input fingerprints (see :mod:`segaudit.pipeline.resume`): ``step``, ``dataset``,
+        ``case``, ``model``, ``role``, ``key``, ``path``, ``exists``, ``size_bytes``, ``mtime_ns``, ``digest``."""
+        return self._typed("inputs", INPUTS_COLUMNS, UNIQUE_KEYS["inputs"], datasets, step)
 
     def units(self) -> pd.DataFrame:
         """Distinct (dataset, metric, unit) of the ``metrics`` table (unit '' for dimensionless values).
@@ -144,25 +311,40 @@ class ResultsStore:
         int
             Number of rows inserted.
         """
+        return self.replace_many([(table, rows, where)])[0]
+
+    def replace_many(self, writes: list[tuple[str, pd.DataFrame, dict[str, list] | None]]) -> list[int]:
+        """Several :meth:`replace` writes ``(table, rows, where)`` in one transaction: all of them or none.
+
+        A step that writes several tables (``scan``: cases, files, qc) uses this, so a failure part-way never
+        leaves one table from the new run beside another from the previous one. Returns the rows inserted per
+        write.
+        """
+        counts = []
         self.con.execute("BEGIN TRANSACTION")
         try:
-            if where:
-                clauses, params = [], []
-                for col, values in where.items():
-                    values = list(values)
-                    if not values:
-                        clauses.append("FALSE")
-                        continue
-                    clauses.append(f"{_quote(col)} IN ({', '.join('?' * len(values))})")
-                    params += values
-                self.con.execute(f"DELETE FROM {_quote(table)} WHERE {' AND '.join(clauses)}", params)
-            n = self._insert(table, rows)
-            self._check_unique(table)
+            for table, rows, where in writes:
+                self._delete_where(table, where)
+                counts.append(self._insert(table, rows))
+                self._check_unique(table)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
-        return n
+        return counts
+
+    def _delete_where(self, table: str, where: dict[str, list] | None) -> None:
+        if not where:
+            return
+        clauses, params = [], []
+        for col, values in where.items():
+            values = list(values)
+            if not values:
+                clauses.append("FALSE")
+                continue
+            clauses.append(f"{_quote(col)} IN ({', '.join('?' * len(values))})")
+            params += values
+        self.con.execute(f"DELETE FROM {_quote(table)} WHERE {' AND '.join(clauses)}", params)
 
     def duplicates(self, table: str) -> pd.DataFrame:
         """Keys of ``table`` (see :data:`UNIQUE_KEYS`) held by more than one row, with their count ``n``."""
@@ -216,7 +398,7 @@ class ResultsStore:
             for table, frame in frames.items():
                 cond = " AND ".join(f"t.{_quote(c)} = k.{_quote(c)}" for c in cols)
                 params: list = []
-                if step and table == "errors":
+                if step and "step" in SCHEMAS[table]:  # errors, inputs: the step is a column
                     cond += " AND t.step = ?"
                     params.append(step)
                 elif step:
@@ -236,6 +418,51 @@ class ResultsStore:
             self.con.execute("ROLLBACK")
             raise
 
+    def step_cases(self, step: str, tables: list[str], datasets: list[str]) -> pd.DataFrame:
+        """Distinct (dataset, case) that runs of ``step`` stored in ``tables`` for these datasets.
+
+        Rows count as the step's when their ``step`` column says so (``errors``, ``inputs``) or their run is one
+        of the step's (strictly: rows without a run, such as imports, are nobody's here).
+        """
+        parts, params = [], []
+        ph = ", ".join("?" * len(datasets)) or "NULL"
+        for table in tables:
+            if table not in self.tables():
+                continue
+            if "step" in SCHEMAS[table]:
+                own = "t.step = ?"
+            else:
+                own = "t.run_id IN (SELECT run_id FROM runs WHERE step = ?)"
+            parts.append(f'SELECT DISTINCT t.dataset, t."case" FROM {_quote(table)} t '
+                         f"WHERE {own} AND t.dataset IN ({ph})")
+            params += [step, *datasets]
+        if not parts:
+            return pd.DataFrame(columns=["dataset", "case"])
+        return self.con.execute(" UNION ".join(parts) + ' ORDER BY 1, 2', params).df()
+
+    def drop_cases(self, step: str, cases: pd.DataFrame, tables: list[str]) -> int:
+        """Delete, in one transaction, every row of ``tables`` that ``step`` owns for these (dataset, case).
+
+        Ownership as in :meth:`replace_keyed` with ``step``: another step's rows of the same cases are kept.
+        Returns the number of (dataset, case) pairs given.
+        """
+        if cases.empty:
+            return 0
+        keys = cases[["dataset", "case"]].drop_duplicates()
+        self.replace_keyed({t: pd.DataFrame(columns=list(SCHEMAS[t])) for t in tables if t in self.tables()},
+                           keys, step=step)
+        return len(keys)
+
+    def drop_scan_cases(self, cases: pd.DataFrame) -> None:
+        """Delete the ``cases``, ``files`` and ``qc`` rows of these (dataset, case), in one transaction.
+
+        For cases that are gone from disk: what an earlier ``scan`` recorded about them no longer holds.
+        """
+        if cases.empty:
+            return
+        keys = cases[["dataset", "case"]].drop_duplicates()
+        self.replace_keyed({t: pd.DataFrame(columns=list(SCHEMAS[t])) for t in ("cases", "files", "qc")}, keys)
+
     def completed(self, table: str, step: str, config_hash: str, keys: list[str]) -> set[tuple]:
         """Distinct ``keys`` tuples of ``table`` rows written by runs of ``step`` with this config hash."""
         cols = ", ".join(f"t.{_quote(k)}" for k in keys)
@@ -253,6 +480,7 @@ class ResultsStore:
             "python_version": sys.version.split()[0], "platform": platform.platform(),
             "packages": json.dumps(package_versions()), "config_hash": config_hash,
             "config": json.dumps(config or {}, default=str), "argv": json.dumps(argv or sys.argv),
+            "pid": os.getpid(), "host": socket.gethostname(),
         }])
         self.replace("runs", row)
         return run_id
@@ -267,7 +495,10 @@ class ResultsStore:
         """Write every table to ``out_dir/<table>.<csv|parquet>``; each file appears whole or not at all."""
         if fmt not in ("csv", "parquet"):
             raise SegauditError(f"unknown export format {fmt!r} (csv or parquet)")
-        opts = "(FORMAT csv, HEADER true)" if fmt == "csv" else "(FORMAT parquet)"
+        # DuckDB's own overwrite-through-a-temporary (USE_TMP_FILE) would put a visible ``tmp_<name>`` beside the
+        # result; atomic_write already writes to a hidden temporary and renames it.
+        opts = "(FORMAT csv, HEADER true, USE_TMP_FILE false)" if fmt == "csv" else \
+            "(FORMAT parquet, USE_TMP_FILE false)"
 
         def copy(table: str, tmp: str) -> None:
             sql_path = tmp.replace("'", "''")
