@@ -3,7 +3,8 @@ import json
 import duckdb
 import pandas as pd
 
-from segaudit.pipeline.demo import demo_project, run_demo
+from segaudit.demo import run_demo
+from segaudit.pipeline.demo import demo_project
 from segaudit.pipeline.scan import resolve_project, scan_project
 from segaudit.store import ResultsStore
 

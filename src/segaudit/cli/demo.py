@@ -1,4 +1,4 @@
-"""``segaudit demo``: runs :func:`segaudit.pipeline.demo.run_demo` and prints what it returns."""
+"""``segaudit demo``: runs :func:`segaudit.demo.run_demo` and prints what it returns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from segaudit.cli.steps import _print_evaluation
 
 def cmd_demo(args) -> int:
     from segaudit.metrics.evaluate import EvaluationOptions
-    from segaudit.pipeline.demo import demo_project_path, feature_overview, run_demo
+    from segaudit.demo import feature_overview, run_demo
+    from segaudit.pipeline.demo import demo_project_path
 
     console.print(f"segaudit demo: bundled sample data in {demo_project_path().parent}")
     res = run_demo(args.out, progress=not args.no_progress)

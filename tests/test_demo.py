@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 
-import segaudit.pipeline.demo as demo
+import segaudit.demo as demo
 
 
 def imported_modules(module) -> set[str]:
