@@ -122,8 +122,6 @@ def test_interrupted_run_resumes_to_the_same_tables(step, sig, project, referenc
         assert last_run(run_dir, step)["summary"]["skipped"] == kept
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 defect (store lane): a SIGKILLed run stays 'running' in the runs "
-                                       "table forever; the next open should mark it 'interrupted'")
 def test_killed_run_is_marked_interrupted_on_the_next_run(project, reference, tmp_path):
     _, total = reference("evaluate")
     run_dir = tmp_path / "run"
@@ -134,12 +132,6 @@ def test_killed_run_is_marked_interrupted_on_the_next_run(project, reference, tm
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 13 defect (store lane: transactions, interrupted runs): a Ctrl-C that lands inside a store write "
-    "is not handled: DuckDB turns it into 'RuntimeError: Query interrupted' or a duckdb.Error wrapping the "
-    "KeyboardInterrupt (traceback, exit 1), or the KeyboardInterrupt escapes ResultsStore.replace_keyed's "
-    "'except Exception' rollback, the transaction stays open and finish_run's 'interrupted' status is discarded "
-    "when the connection closes (exit 130 but the run stays 'running')"))
 def test_ctrl_c_at_any_moment_is_one_line_and_recorded(project, tmp_path):
     """Ctrl-C at ten moments of a run (after 1, 4, 7... stored cases, plus a random fraction of a case so that
     some land inside a store write): each time exit 130, the one line ``segaudit: interrupted``, and the run

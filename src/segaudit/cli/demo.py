@@ -7,8 +7,8 @@ from segaudit.cli.steps import _print_evaluation
 
 
 def cmd_demo(args) -> int:
-    from segaudit.metrics.evaluate import EvaluationOptions
     from segaudit.demo import feature_overview, run_demo
+    from segaudit.metrics.evaluate import EvaluationOptions
     from segaudit.pipeline.demo import demo_project_path
 
     console.print(f"segaudit demo: bundled sample data in {demo_project_path().parent}")

@@ -9,7 +9,9 @@ Option values are checked by the parser (status 2 before anything runs); a step 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from dataclasses import replace
 
 from segaudit import __version__
@@ -225,16 +227,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_INTERRUPTED = threading.Event()
+
+
+def _on_sigint(signum, frame) -> None:
+    # Remember the Ctrl-C: DuckDB turns one that lands inside a query into its own error ("Query interrupted").
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _INTERRUPTED.clear()
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    else:  # pragma: no cover - signals can only be set from the main thread
+        previous = None
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("segaudit: interrupted", file=sys.stderr)
+        return 130
     except (SegauditError, OSError) as exc:
+        if _INTERRUPTED.is_set():
+            print("segaudit: interrupted", file=sys.stderr)
+            return 130
         if args.debug:
             raise
         print(f"segaudit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("segaudit: interrupted", file=sys.stderr)
-        return 130
+    except Exception:
+        if _INTERRUPTED.is_set():  # an interrupted query or worker, not a bug
+            print("segaudit: interrupted", file=sys.stderr)
+            return 130
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -153,14 +153,21 @@ class ResultsStore:
                 "command, e.g. segaudit scan, upgrades it in place)", StoreVersionWarning, stacklevel=3)
         return found
 
+    def _rollback(self) -> None:
+        """Roll back the open transaction; a connection already closed or interrupted has nothing to undo."""
+        try:
+            self.con.execute("ROLLBACK")
+        except Exception:  # the error being handled is the one the caller re-raises
+            pass
+
     def _set_meta(self, key: str, value: str) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
             self.con.execute("DELETE FROM meta WHERE key = ?", [key])
             self.con.execute("INSERT INTO meta (key, value) VALUES (?, ?)", [key, value])
             self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
+        except BaseException:  # Ctrl-C too: an open transaction would swallow the run's final status
+            self._rollback()
             raise
 
     def _close_orphaned_runs(self) -> list[str]:
@@ -328,8 +335,8 @@ class ResultsStore:
                 counts.append(self._insert(table, rows))
                 self._check_unique(table)
             self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
+        except BaseException:  # Ctrl-C too: an open transaction would swallow the run's final status
+            self._rollback()
             raise
         return counts
 
@@ -414,8 +421,8 @@ class ResultsStore:
                         raise SegauditError(f"table {table!r}: rows outside the keys being replaced")
             self.con.unregister("_keys")
             self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
+        except BaseException:  # Ctrl-C too: an open transaction would swallow the run's final status
+            self._rollback()
             raise
 
     def step_cases(self, step: str, tables: list[str], datasets: list[str]) -> pd.DataFrame:
