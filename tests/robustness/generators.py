@@ -161,7 +161,7 @@ def exported_tables(run_dir: Path, out: Path) -> dict[str, pd.DataFrame]:
     """
     from segaudit.cli import main
 
-    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    assert main(["export", str(run_dir), "--out", str(out), "--force"]) == 0
     tables = {}
     for path in sorted(out.glob("*.csv")):
         if path.stem == "runs":

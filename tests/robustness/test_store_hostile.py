@@ -149,7 +149,8 @@ def test_killed_export_leaves_no_visible_partial_file_and_the_next_run_cleans_up
     hidden = [n for n in left if n.startswith(".")]
     assert hidden and all(n.startswith(".segaudit-tmp.") for n in hidden), left
     # The next export (a new process) removes the dead writer's temporary files and writes every table.
-    r = subprocess.run([sys.executable, "-m", "segaudit", "export", str(run), "--out", str(out)], env=ENV,
+    r = subprocess.run([sys.executable, "-m", "segaudit", "export", str(run), "--out", str(out), "--force"],
+                       env=ENV,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert [n for n in os.listdir(out) if n.startswith(".")] == []

@@ -16,14 +16,14 @@ def cmd_export(args) -> int:
     with ResultsStore(args.results, read_only=True) as store:
         out = args.out or Path(args.results) / "export"
         if args.format == "audit":
-            res = export_audit_tables(store, out)
+            res = export_audit_tables(store, out, force=args.force)
             paths = res.paths
             for ds, used in res.haus.items():
                 console.print(f"{ds}: HAUS from {_HAUS_SOURCE.get(used, used)}", soft_wrap=True)
         elif args.format == "wide":
-            paths = [export_wide(store, out)]
+            paths = [export_wide(store, out, force=args.force)]
         else:
-            paths = store.export(out, args.format)
+            paths = store.export(out, args.format, force=args.force)
     for p in paths:
         console.print(f"wrote {p}")
     return 0
@@ -34,10 +34,16 @@ _HAUS_SOURCE = {"hd": "hd (segaudit's symmetric Hausdorff distance, mm)",
                 None: "nothing: the store has neither hd nor hd_audit (column empty)"}
 
 
-def export_wide(store, out: Path) -> Path:
-    """The per-case wide table (one row per case and model) as ``per_case_wide.csv`` in ``out``."""
+def export_wide(store, out: Path, force: bool = False) -> Path:
+    """The per-case wide table (one row per case and model) as ``per_case_wide.csv`` in ``out``.
+
+    An existing file of that name is replaced only when it is an earlier wide export and ``force`` is set.
+    """
     from segaudit.analysis.per_case import per_case_table
     from segaudit.store import atomic_write_text
+    from segaudit.store.outputs import check_output_file
+
+    check_output_file(Path(out) / "per_case_wide.csv", ["dataset", "case", "model"], force, "export")
 
     metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
         if "metrics" in store.tables() else None

@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="csv/parquet: every table; audit: AUDIT metric CSVs; wide: per_case_wide.csv, one row "
                         "per case and model")
     s.add_argument("--out", help="output folder (default RESULTS/export)")
+    s.add_argument("--force", action="store_true", help="replace an earlier export of the same kind in --out (a "
+                   "file segaudit did not export is never overwritten)")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("slices", help="export normalised image/mask slices (PNG or .npz) for training")

@@ -202,20 +202,27 @@ def haus_metric(present: set[str]) -> str | None:
     return next((m for m in ("hd", "hd_audit") if m in present), None)
 
 
-def export_audit_tables(store: ResultsStore, out_dir: str | Path) -> AuditExport:
+def export_audit_tables(store: ResultsStore, out_dir: str | Path, force: bool = False) -> AuditExport:
     """Write one AUDIT-style metric CSV per dataset (``extracted_information_<dataset>.csv``), atomically.
 
     ``<dataset>`` is made a safe file name (:func:`segaudit.io.paths.safe_component`); the file always lands
     in ``out_dir``.
 
     Regions are segaudit's labels and regions; values missing in the store are empty. ``HAUS`` is filled from
-    :func:`haus_metric` of each dataset's metrics; the result names the one used.
+    :func:`haus_metric` of each dataset's metrics; the result names the one used. A file of that name that
+    is not an earlier AUDIT export is never replaced; an earlier one only with ``force`` (checked for every
+    dataset before the first file is written).
     """
+    from segaudit.store.outputs import check_output_file
+
     wanted = {*EXPORT_MAP.values(), "hd_audit"}
     df = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE metric IN "
                      f"({', '.join(repr(v) for v in sorted(wanted))})")
     out_dir = Path(out_dir)
     result = AuditExport()
+    for ds in sorted(df.dataset.unique()):
+        check_output_file(output_path(out_dir, f"extracted_information_{ds}", suffix=".csv"), AUDIT_METRIC_COLUMNS,
+                          force, "export")
     for ds, part in df.groupby("dataset", sort=True):
         keys = ["case", "region", "model", "metric"]
         wide = (part.drop_duplicates(keys, keep="last").set_index(keys)["value"].unstack("metric")

@@ -498,10 +498,21 @@ class ResultsStore:
                          [datetime.now(timezone.utc), status, json.dumps(summary or {}, default=str), run_id])
 
     # ------------------------------------------------------------------ export
-    def export(self, out_dir: str | Path, fmt: str = "csv") -> list[Path]:
-        """Write every table to ``out_dir/<table>.<csv|parquet>``; each file appears whole or not at all."""
+    def export(self, out_dir: str | Path, fmt: str = "csv", force: bool = False) -> list[Path]:
+        """Write every table to ``out_dir/<table>.<csv|parquet>``; each file appears whole or not at all.
+
+        A file of that name that is not an earlier export of the same table (its header differs) is never
+        replaced; an earlier export is replaced only with ``force`` (:func:`segaudit.store.outputs.check_output_file`).
+        Every target is checked before the first is written, so a refusal writes nothing.
+        """
+        from segaudit.store.outputs import check_output_file
+
         if fmt not in ("csv", "parquet"):
             raise SegauditError(f"unknown export format {fmt!r} (csv or parquet)")
+        tables = self.tables()
+        for table in tables:
+            columns = [d[0] for d in self.con.execute(f"SELECT * FROM {_quote(table)} LIMIT 0").description]
+            check_output_file(Path(out_dir) / f"{table}.{fmt}", columns, force, "export")
         # DuckDB's own overwrite-through-a-temporary (USE_TMP_FILE) would put a visible ``tmp_<name>`` beside the
         # result; atomic_write already writes to a hidden temporary and renames it.
         opts = "(FORMAT csv, HEADER true, USE_TMP_FILE false)" if fmt == "csv" else \
@@ -512,6 +523,6 @@ class ResultsStore:
             self.con.execute(f"COPY {_quote(table)} TO '{sql_path}' {opts}")
 
         written = []
-        for table in self.tables():
+        for table in tables:
             written.append(atomic_write(Path(out_dir) / f"{table}.{fmt}", lambda tmp, t=table: copy(t, tmp)))
         return written
