@@ -1,0 +1,19 @@
+"""Entry point of the segaudit dashboard: ``streamlit run main.py -- --run RUN [--project P]``.
+
+Started by :func:`segaudit.app.launch.run_app` (``segaudit app RUN``). Each page is a script in ``views/``;
+the page is the URL path, the other state (dataset, model, case, slice) the query parameters.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).parent
+
+PAGES = (("overview", "Overview"), ("performance", "Performance"), ("error_matrix", "Error matrix"),
+         ("compare", "Compare models"), ("case_viewer", "Case viewer"))
+
+st.set_page_config(page_title="segaudit", layout="wide")
+nav = st.navigation([st.Page(HERE / "views" / f"{name}.py", title=title, url_path=name, default=i == 0)
+                     for i, (name, title) in enumerate(PAGES)])
+nav.run()
