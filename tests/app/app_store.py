@@ -52,3 +52,19 @@ def built_store(tmp_path_factory) -> tuple[Path, Path]:
         evaluate_project(project, run, EvaluationOptions(lesion_matching="brats"), progress=False)
         _BUILT["store"] = (project_file, run)
     return _BUILT["store"]
+
+
+UCSD = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSD.csv"
+
+
+def built_audit_store(tmp_path_factory) -> Path:
+    """A store imported from AUDIT's real BraTS 2024 UCSD table: 200 cases, four models (for the compare and
+    ranking pages), built once per session."""
+    if "audit" not in _BUILT:
+        from conftest import TESTS_DATA
+        from segaudit.store.audit import import_audit
+
+        run = tmp_path_factory.mktemp("app-audit") / "run"
+        import_audit(run, [TESTS_DATA / UCSD])
+        _BUILT["audit"] = (None, run)
+    return _BUILT["audit"][1]
