@@ -208,6 +208,11 @@ def summary(run_dir: str | Path, dataset: str, metric: str, n_resamples: int = 2
     return out[out.metric == metric].reset_index(drop=True)
 
 
+def better_is_higher(metric: str) -> bool:
+    """Whether larger values of ``metric`` are better (Dice: yes; distances and error counts: no)."""
+    return bool(higher_is_better(metric))
+
+
 def values(run_dir: str | Path, dataset: str, metric: str) -> pd.DataFrame:
     """Per-case values of one metric in one dataset (dataset, case, model, region, value, unit)."""
     rows = metric_rows(run_dir, dataset, metric)

@@ -136,8 +136,8 @@ with left:
         rgb = viewer.render(img2d, gt2d, pred2d, spacing, viewer.Overlay(gt_style, pred_style, opacity, agreement),
                             window, box)
         st.image(viewer.to_png(rgb), caption=None)
-        st.text(f"{axis} slice {index + 1} of {n}" if base.ndim == 3 else "2D image"
-                + (" (zoomed to the lesions)" if box else ""))
+        where = f"{axis} slice {index} (slices 0 to {n - 1})" if base.ndim == 3 else "2D image"
+        st.text(f"{case}, {seq or 'no image'}, {model}: {where}" + (" (zoomed to the lesions)" if box else ""))
         st.text("Colours: " + ("green true positive, red false positive, blue false negative" if agreement else
                                "ground truth by label (1 red, 2 green, 3 yellow, 4 blue), prediction cyan"))
 

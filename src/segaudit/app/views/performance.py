@@ -6,7 +6,7 @@ import html
 import plotly.express as px
 import streamlit as st
 
-from segaudit.app import ui
+from segaudit.app import data, ui
 
 run = ui.run_dir()
 st.title("Performance")
@@ -29,6 +29,12 @@ if summary.empty:
 cols = [c for c in ("model", "region", "n", "n_both_empty", "mean", "ci_low", "ci_high", "median", "iqr", "std",
                     "resampled", "ci_note") if c in summary.columns]
 st.dataframe(summary[cols], hide_index=True, width="stretch")
+best = summary.dropna(subset=["mean"])
+if len(best):
+    top = best.loc[best["mean"].idxmax() if data.better_is_higher(metric) else best["mean"].idxmin()]
+    st.text(f"{len(summary)} model-region groups. Best mean {metric}: {top.model} on {top.region}, "
+            f"{ui.fmt(top['mean'], 4)} (95 % CI {ui.fmt(top.ci_low, 4)} to {ui.fmt(top.ci_high, 4)}, n = {top.n}"
+            + (f", {top.ci_note}" if top.ci_note else "") + ").")
 
 values = ui.call("values", dataset, metric)
 kind = st.radio("Plot", ["box + points", "strip"], horizontal=True, key="perf_plot")
