@@ -127,6 +127,12 @@ def test_every_page_in_chromium(stores):
             body = page.inner_text("body")
             assert f"Best mean dice: {top.model} on {top.region}, {ui.fmt(top.m, 4)}" in body
             shots.append(shot(page, "performance"))
+            # Selecting a case opens it in the viewer, with the state in the URL.
+            case = sorted(sql(run, "SELECT \"case\" FROM cases WHERE dataset = 'LUMIERE'")["case"])[0]  # the default
+            page.get_by_role("button", name="Open in the case viewer").click()
+            page.wait_for_url("**/case_viewer?**", timeout=60_000)
+            settle(page, f"{case}, no image")  # LUMIERE has masks only: drawn on black
+            assert "dataset=LUMIERE" in page.url and f"case={case}" in page.url
 
             # Error matrix: the heatmap's cell text is the stored confusion count.
             page.goto(f"{base}/error_matrix?dataset=LUMIERE&model=nnUnet")

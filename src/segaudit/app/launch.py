@@ -35,6 +35,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_warning(host: str) -> str | None:
+    """The warning for a non-loopback ``host`` (None on loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"segaudit app binds {host}: the results, and the images the project names, become reachable by "
+            "anyone who can reach this machine on that address")
+
+
 def app_command(run_dir: str | Path, project: str | Path | None = None, host: str = "127.0.0.1",
                 port: int = 8501) -> list[str]:
     """The ``python -m streamlit run main.py ... -- --run RUN [--project P]`` command line."""
@@ -56,9 +64,9 @@ def start_app(run_dir: str | Path, project: str | Path | None = None, host: str 
         raise SegauditError(f"{run_dir}: no results store here (expected {DB_NAME})")
     if project is not None and not Path(project).is_file():
         raise SegauditError(f"{project}: project file not found")
-    if not is_loopback(host):
-        warnings.warn(f"segaudit app binds {host}: the results, and the images the project names, become "
-                      "reachable by anyone who can reach this machine on that address", UserWarning, stacklevel=2)
+    message = host_warning(host)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
     env = {**os.environ, **popen.pop("env", {})}
     # The server must import this very segaudit (a source checkout may not be the installed one).
     src = str(Path(__file__).resolve().parents[2])
