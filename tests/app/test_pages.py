@@ -171,3 +171,11 @@ def test_unknown_url_values_fall_back(store, monkeypatch):
     at = page("case_viewer", monkeypatch, run, project, dataset="<script>", case="../../../etc/passwd")
     assert at.selectbox(key="qp_dataset").value == data.datasets(run)[0]
     assert at.selectbox(key="qp_case").value in data.case_ids(run, data.datasets(run)[0])
+
+
+def test_main_runs_the_overview_by_default(store, monkeypatch):
+    _, run = store
+    monkeypatch.setenv(ui.RUN_ENV, str(run))
+    at = AppTest.from_file(str(VIEWS.parent / "main.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Overview"
