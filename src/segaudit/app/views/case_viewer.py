@@ -41,7 +41,10 @@ def slice_key(axis: str) -> str:
     return f"slice_{axis}"
 
 
-with left:
+@st.fragment
+def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> None:
+    """The image and its controls: a fragment, so a slice or overlay change reruns only this part (the tables
+    beside it are not re-sent)."""
     if disp is None:
         st.text("No project file was given (segaudit app RUN --project PROJECT.yaml), or it has no dataset of this "
                 "name: images and masks are not shown, the metric rows and lesions are.")
@@ -140,6 +143,10 @@ with left:
         st.text(f"{case}, {seq or 'no image'}, {model}: {where}" + (" (zoomed to the lesions)" if box else ""))
         st.text("Colours: " + ("green true positive, red false positive, blue false negative" if agreement else
                                "ground truth by label (1 red, 2 green, 3 yellow, 4 blue), prediction cyan"))
+
+
+with left:
+    image_panel(dataset, case, model, files, disp, lesions)
 
 with right:
     st.subheader("Metrics")

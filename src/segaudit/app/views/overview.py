@@ -21,14 +21,20 @@ st.subheader("Datasets")
 st.dataframe(overview, hide_index=True, width="stretch")
 
 st.subheader("QC findings")
-choices = ui.call("qc_choices")
-f1, f2, f3 = st.columns(3)
-sev = f1.multiselect("Severity", choices["severity"], default=choices["severity"], key="qc_severity")
-ds = f2.multiselect("Dataset", choices["dataset"], default=choices["dataset"], key="qc_dataset")
-chk = f3.multiselect("Check", choices["check"], default=choices["check"], key="qc_check")
-qc = ui.call("qc_findings", sev, ds, chk)
-st.text(f"{len(qc)} of {counts.get('qc', 0)} findings shown")
-st.dataframe(qc, hide_index=True, width="stretch")
+@st.fragment
+def qc_section(total: int) -> None:
+    """The QC filters and table: a fragment, so a filter change reruns only this part."""
+    choices = ui.call("qc_choices")
+    f1, f2, f3 = st.columns(3)
+    sev = f1.multiselect("Severity", choices["severity"], default=choices["severity"], key="qc_severity")
+    ds = f2.multiselect("Dataset", choices["dataset"], default=choices["dataset"], key="qc_dataset")
+    chk = f3.multiselect("Check", choices["check"], default=choices["check"], key="qc_check")
+    qc = ui.call("qc_findings", sev, ds, chk)
+    st.text(f"{len(qc)} of {total} findings shown")
+    st.dataframe(qc, hide_index=True, width="stretch")
+
+
+qc_section(counts.get("qc", 0))
 
 st.subheader("Errors")
 errors = ui.call("error_rows")
