@@ -37,7 +37,9 @@ except ValueError as exc:
 show = [c for c in ("region", "n", "unit", "mean_baseline", "mean_candidate", "mean_diff", "ci_low", "ci_high",
                     "test", "p", "p_holm", "cohens_dz", "rank_biserial", "n_flip_to_correct",
                     "n_flip_to_incorrect", "mcnemar_p", "n_both_empty") if c in res.columns]
-st.dataframe(res[show], hide_index=True, width="stretch")
+PFMT = {c: st.column_config.NumberColumn(format="%.3g") for c in ("p", "p_holm", "mcnemar_p", "wilcoxon_p",
+                                                                    "nemenyi_p")}
+st.dataframe(res[show], hide_index=True, width="stretch", column_config=PFMT)
 for r in res.itertuples():
     st.text(f"{r.region}: {r.test}, p = {ui.fmt(r.p)} (Holm {ui.fmt(r.p_holm)}), mean difference "
             f"{ui.fmt(r.mean_diff)} on {r.n} {r.unit}. Why this test: {r.reason}."
@@ -80,4 +82,4 @@ fig = px.scatter(x=ranks.mean_rank, y=[html.escape(m) for m in ranks.model],
                  error_x=[cd / 2 if cd == cd else 0] * len(ranks), labels={"x": "mean rank (1 = best)", "y": ""})
 fig.update_layout(height=120 + 40 * len(ranks), title="Mean ranks; bars span the critical difference")
 st.plotly_chart(fig, width="stretch", key="rank_fig")
-st.dataframe(rk.posthoc, hide_index=True, width="stretch")
+st.dataframe(rk.posthoc, hide_index=True, width="stretch", column_config=PFMT)
