@@ -157,6 +157,9 @@ def test_case_viewer_image_metrics_and_lesion_jump(store, monkeypatch):
     assert m.loc["dice", "WT"] == pytest.approx(raw)
     at.radio(key="axis").set_value("sagittal").run()
     assert not at.exception and len(at.image) == 1
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download image flair", "Download image t1", "Download image t1ce", "Download image t2",
+                      "Download ground truth", "Download prediction SegResNet", "Download prediction nnUnet"]
 
 
 def test_case_viewer_without_project_says_so(store, monkeypatch):

@@ -4,6 +4,9 @@ the physical aspect ratio, zoom to the lesions in 2D, the lesion table with jump
 metric rows beside the image. Slices are rendered on the server from volumes read once per session."""
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -163,3 +166,17 @@ with right:
     else:
         t = lesions[lesions.model == model] if model != "(none)" else lesions
         st.dataframe(t.drop(columns=["centroid"]), hide_index=True, width="stretch", key="case_lesions")
+    st.subheader("Files")
+    named = [*((f"image {k}", v) for k, v in files.images.items()),
+             *((["ground truth", files.ground_truth],) if files.ground_truth else ()),
+             *((f"prediction {k}", v) for k, v in files.predictions.items())]
+    if not named:
+        st.text("The store records no readable file for this case.")
+    for i, (what, path) in enumerate(named):
+        # Only paths the store's files table names; read when clicked, not on every rerun.
+        st.download_button(f"Download {what}", lambda path=path: Path(path).read_bytes(), file_name=Path(path).name,
+                           key=f"file_{i}")
+    itksnap = shutil.which("itksnap")
+    if itksnap and files.ground_truth and st.button("Open in ITK-SNAP", key="itksnap"):
+        main_image = next(iter(files.images.values()), files.ground_truth)
+        subprocess.Popen([itksnap, "-g", main_image, "-s", files.ground_truth])  # noqa: S603 - store paths only
