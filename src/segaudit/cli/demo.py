@@ -27,4 +27,5 @@ def cmd_demo(args) -> int:
     console.print(f"Results store: {res.store_path}")
     console.print(f"Report: {res.report.resolve()}")
     console.print(f"Export the tables with: segaudit export {args.out} --format csv (or --format audit)")
+    console.print(f"Open the dashboard with: segaudit app {args.out} --project {demo_project_path()}", soft_wrap=True)
     return 0

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from segaudit import __version__
 from segaudit.cli.analysis import cmd_compare, cmd_flips, cmd_metrics
+from segaudit.cli.app import cmd_app
 from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
@@ -221,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_slices)
+
+    s = sub.add_parser("app", help="the dashboard over a results store (needs the app extra)")
+    s.add_argument("results", help="results directory (holds segaudit.duckdb)")
+    s.add_argument("--project", help="project file: gives the case viewer its images (without it: no images)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other address "
+                   "makes the data reachable by others, and says so)")
+    s.add_argument("--port", type=_checked(integer(1)), default=8501, help="port (default 8501)")
+    s.set_defaults(func=cmd_app)
 
     s = sub.add_parser("demo", help="run segaudit on the bundled sample data")
     s.add_argument("--out", default="segaudit-demo", help="results directory (default ./segaudit-demo)")

@@ -1,0 +1,1 @@
+"""The segaudit dashboard: a Streamlit app over one results store (``segaudit app RUN``)."""

@@ -1,0 +1,167 @@
+"""segaudit.app.data on real stores (the demo data scanned and evaluated; AUDIT's UCSD table imported), each
+result checked against a direct DuckDB query of the same file or an independent scipy computation."""
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from app_store import built_audit_store, built_store
+from segaudit.app import data
+
+SSA = ("BraTS2024_SSA", "BraTS2024_SSA-00230-000")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> tuple[Path, Path]:
+    return built_store(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def run(store) -> Path:
+    return store[1]
+
+
+@pytest.fixture(scope="module")
+def audit_run(tmp_path_factory) -> Path:
+    return built_audit_store(tmp_path_factory)
+
+
+def sql(run: Path, q: str, params=None) -> pd.DataFrame:
+    con = duckdb.connect(str(run / "segaudit.duckdb"), read_only=True)
+    try:
+        return con.execute(q, params or []).df()
+    finally:
+        con.close()
+
+
+def test_overview_counts_equal_the_tables(run):
+    ov = data.dataset_overview(run).set_index("dataset")
+    assert set(ov.index) == {"LUMIERE", "BraTS2024_SSA", "brainmets_t2w_slices"}
+    cases = sql(run, 'SELECT dataset, count(DISTINCT "case") AS n FROM cases GROUP BY dataset').set_index("dataset").n
+    assert ov.cases.to_dict() == cases.to_dict() == {"LUMIERE": 3, "BraTS2024_SSA": 1, "brainmets_t2w_slices": 24}
+    assert ov.loc["LUMIERE", "subjects"] == 1  # three time points of one patient
+    assert ov.loc["LUMIERE", "models"] == "SegResNet, nnUnet"
+    assert ov.loc["BraTS2024_SSA", "sequences"] == "flair, t1, t1ce, t2"
+    rows = sql(run, "SELECT dataset, count(*) AS n FROM metrics GROUP BY dataset").set_index("dataset").n
+    assert ov.metric_rows.to_dict() == rows.to_dict()
+    assert data.table_counts(run)["qc"] == len(sql(run, "SELECT * FROM qc"))
+
+
+def test_qc_filters_select_exactly_the_matching_rows(run):
+    raw = sql(run, "SELECT * FROM qc")
+    choices = data.qc_choices(run)
+    assert choices["check"] == sorted(raw.check.unique())
+    assert len(data.qc_findings(run)) == len(raw)
+    sev, check = raw.severity.iloc[0], raw.check.iloc[0]
+    got = data.qc_findings(run, severities=[sev], checks=[check])
+    want = raw[(raw.severity == sev) & (raw.check == check)]
+    assert len(got) == len(want) > 0
+    assert set(got.case) == set(want.case)
+    assert data.qc_findings(run, dataset_names=[]).empty
+
+
+def test_provenance_lists_each_step_with_its_versions(run):
+    prov = data.provenance(run)
+    assert list(prov.step) == ["scan", "evaluate"]
+    assert (prov.status == "ok").all() and (prov.seconds >= 0).all()
+    assert prov.packages.str.contains("numpy ").all()
+
+
+def test_summary_means_equal_the_stored_values(run):
+    s = data.summary(run, "LUMIERE", "dice", n_resamples=200).set_index(["model", "region"])
+    raw = sql(run, "SELECT model, region, value FROM metrics WHERE dataset = 'LUMIERE' AND metric = 'dice'")
+    # LUMIERE has no both-empty case-region: every stored finite value is in the mean.
+    for (model, region), g in raw.groupby(["model", "region"]):
+        v = g.value.dropna().to_numpy()
+        assert s.loc[(model, region), "n"] == v.size
+        assert s.loc[(model, region), "mean"] == pytest.approx(v.mean())
+    assert (s.resampled == "subjects").all()  # three time points of one subject: the subject is resampled
+
+
+def test_worst_case_is_the_lowest_dice(run):
+    wb = data.worst_best_cases(run, "brainmets_t2w_slices", "dice", k=3)
+    worst = wb[(wb.rank_kind == "worst") & (wb["rank"] == 1)].iloc[0]
+    raw = sql(run, "SELECT \"case\", value FROM metrics WHERE dataset = 'brainmets_t2w_slices' AND metric = 'dice'"
+                   " AND model = 'unet' AND region = ? ORDER BY value NULLS FIRST", [worst.region])
+    assert worst.case == raw["case"].iloc[0]
+
+
+def test_confusion_matrix_sums_the_stored_rows(run):
+    mat = data.confusion(run, "LUMIERE", "nnUnet")
+    raw = sql(run, "SELECT metric, sum(value) AS v FROM metrics WHERE dataset = 'LUMIERE' AND model = 'nnUnet' "
+                   "AND region = 'confusion' GROUP BY metric").set_index("metric").v
+    for key, v in raw.items():
+        gt, pred = key.split("->")
+        assert mat.loc[gt, pred] == v
+    norm = data.confusion(run, "LUMIERE", "nnUnet", normalise=True)
+    assert np.allclose(norm.sum(axis=1).dropna(), 1.0)
+    one = data.confusion(run, "LUMIERE", "nnUnet", case="Patient-002-week-000")
+    assert one.to_numpy().sum() < mat.to_numpy().sum()
+    assert not data.has_confusion(run, "no such dataset")
+    with pytest.raises(ValueError):
+        data.confusion(run, "LUMIERE", "no such model")
+
+
+def test_pairwise_p_is_scipys_on_the_per_case_values(audit_run):
+    res = data.pairwise(audit_run, "UCSD", "BraTS25_1", "BraTS25_2", "dice").set_index("region")
+    raw = sql(audit_run, "SELECT \"case\", model, value FROM metrics WHERE metric = 'dice' AND region = 'ET' "
+                         "AND model IN ('BraTS25_1', 'BraTS25_2')")
+    wide = raw.pivot(index="case", columns="model", values="value").dropna()
+    d = wide.BraTS25_2 - wide.BraTS25_1
+    r = res.loc["ET"]
+    expected = stats.wilcoxon(d).pvalue if r.test == "wilcoxon" else stats.ttest_rel(wide.BraTS25_2,
+                                                                                     wide.BraTS25_1).pvalue
+    assert r.test in ("wilcoxon", "paired t-test") and r.p == pytest.approx(expected)
+    assert "Shapiro-Wilk" in r.reason
+    diff = data.case_differences(audit_run, "UCSD", "BraTS25_1", "BraTS25_2", "dice", "ET").set_index("case")
+    assert diff.difference.sort_index().to_numpy() == pytest.approx(d.sort_index().to_numpy())
+
+
+def test_ranking_friedman_is_scipys(audit_run):
+    rk = data.ranking(audit_run, "UCSD", "dice")
+    raw = sql(audit_run, "SELECT \"case\", model, avg(value) AS v FROM metrics WHERE metric = 'dice' "
+                         "GROUP BY \"case\", model")
+    wide = raw.pivot(index="case", columns="model", values="v").dropna()
+    assert rk.friedman["k"] == 4
+    assert rk.friedman["p"] == pytest.approx(stats.friedmanchisquare(*wide.to_numpy().T).pvalue)
+    assert len(rk.posthoc) == 6 and set(rk.ranks.model) == set(wide.columns)
+
+
+def test_case_files_come_from_the_store_only(run):
+    f = data.case_files(run, *SSA)
+    assert set(f.images) == {"t1", "t1ce", "t2", "flair"}
+    assert set(f.predictions) == {"nnUnet", "SegResNet"}
+    assert all(Path(p).is_file() for p in f.all_paths())
+    # A case id typed into the URL that is not in the store, or a path, reads nothing.
+    assert data.case_files(run, SSA[0], "../../etc/passwd").all_paths() == []
+    assert data.case_files(run, SSA[0], f.ground_truth).all_paths() == []
+
+
+def test_case_lesions_parse_centroids(run):
+    les = data.case_lesions(run, *SSA)
+    raw = sql(run, "SELECT centroid FROM lesions WHERE dataset = ? AND \"case\" = ?", list(SSA))
+    assert len(les) == len(raw) > 0
+    c = les.centroid.iloc[0]
+    assert len(c) == 3 and all(isinstance(v, float) for v in c)
+    assert data.parse_tuple(None) is None and data.parse_tuple("(1, x)") is None
+
+
+def test_dataset_display_from_the_project(store):
+    project, _ = store
+    d = data.dataset_display(project, "brainmets_t2w_slices")
+    assert d.labels == {"metastasis": 1}
+    assert data.model_encoding(d, "unet").channel == "green"  # the U-Net is drawn in green
+    assert data.dataset_display(None, "LUMIERE") is None
+    assert data.dataset_display(project, "nope") is None
+    assert data.dataset_display(project, "LUMIERE").regions["WT"] == (1, 2, 3)
+
+
+def test_metric_names_put_dice_first_and_hide_bookkeeping(run):
+    names = data.metric_names(run, "LUMIERE")
+    assert names[0] == "dice" and "gt_empty" not in names and "background->ENH" not in names
+    assert data.models(run, "brainmets_t2w_slices") == ["unet"]
+    assert data.case_ids(run, "LUMIERE") == ["Patient-002-week-000", "Patient-002-week-003", "Patient-002-week-021"]
