@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image as PILImage
 from skimage import measure
 
+from segaudit.instruct.language import plural
 from segaudit.instruct.record import Record
 from segaudit.instruct.rle import decode_rle
 
@@ -127,10 +128,17 @@ def _llava(records: list[Record]) -> list[dict]:
     return out
 
 
+def seg_answer(r: Record) -> str:
+    """The answer with exactly one ``[SEG]`` per grounded target: detect, count and measure answers state
+    boxes or numbers in words, so their masks are appended as ``Mask: [SEG].`` (LISA's one token per mask)."""
+    answer = re.sub(r"</?p>", "", r.answer)
+    missing = len(grounded(r)) - answer.count("[SEG]")
+    return answer + " Mask: " + ", ".join(["[SEG]"] * missing) + "." if missing > 0 else answer
+
+
 def _lisa(records: list[Record]) -> list[dict]:
     return [{"id": r.id, "image": image_ref(r), "height": r.height, "width": r.width, "conversations": [
-        {"from": "human", "value": "<image>\n" + r.instruction},
-        {"from": "gpt", "value": re.sub(r"</?p>", "", r.answer)}],
+        {"from": "human", "value": "<image>\n" + r.instruction}, {"from": "gpt", "value": seg_answer(r)}],
         "masks": [t.rle for t in grounded(r)], "segaudit": provenance(r)} for r in records]
 
 
@@ -164,8 +172,12 @@ def _glamm(records: list[Record]) -> list[dict]:
             if i < len(spans):
                 span = spans[i]
             else:
-                start = caption.find(t.phrase)
-                span = (start, start + len(t.phrase)) if start >= 0 else (0, 0)
+                span = (0, 0)
+                for form in (t.phrase, plural(t.phrase)):  # count/detect answers name the plural
+                    m = re.search(r"\b" + re.escape(form) + r"\b", caption)
+                    if m:
+                        span = m.span()
+                        break
             key = t.phrase if t.phrase not in groundings else f"{t.phrase} ({i + 1})"
             groundings[key] = {"token_positives": list(span), "rle_masks": [t.rle]}
         out.append({"id": r.id, "file_name": image_ref(r), "height": r.height, "width": r.width,

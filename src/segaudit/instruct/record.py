@@ -66,9 +66,10 @@ class Target:
 class Record:
     """One instruction-response pair, the single source every export format is written from.
 
-    ``answer`` holds one ``[SEG]`` token per target with a non-empty mask, in the order of ``targets``
-    (describe answers wrap each grounded phrase as ``<p>phrase</p> [SEG]``). Negatives have ``negative`` set
-    (``absent``, ``other_modality``, ``offtask``) and a ``refusal_reason``.
+    ``answer`` of segment and describe records holds one ``[SEG]`` token per target, in the order of
+    ``targets`` (describe answers wrap each grounded phrase as ``<p>phrase</p> [SEG]``); detect, count and
+    measure answers give boxes and numbers in words (LISA's writer appends their ``[SEG]``).
+    Negatives have ``negative`` set (``absent``, ``other_modality``, ``offtask``) and a ``refusal_reason``.
     """
 
     id: str
