@@ -214,11 +214,15 @@ class EmbeddingDeduper:
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of texts, computed once per distinct text (templates repeat across views)."""
-        todo = sorted({t for t in texts if t not in self.cache})
+        todo = sorted({t for t in texts if t not in self.cache}, key=lambda t: (len(t), t))  # less padding
         if todo:
-            for t, v in zip(todo, self.model.embed(todo), strict=True):
+            for t, v in zip(todo, self.model.embed(todo, batch=128), strict=True):
                 self.cache[t] = v
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def prefetch(self, texts: list[str]) -> None:
+        """Embed texts ahead of use, in large batches."""
+        self.vectors(list(dict.fromkeys(texts)))
 
     def cosine(self, a: str, b: str) -> float:
         va, vb = self.vectors([a, b])

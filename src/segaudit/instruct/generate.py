@@ -163,10 +163,14 @@ def _other_modality_concepts(view: View, ontology: Ontology) -> list[Concept]:
 
 def view_records(view: View, ontology: Ontology, bank: dict[str, list[Template]], dedup, per_image: int,
                  negatives: float, seed: int,
-                 usage: dict[str, int] | None = None) -> tuple[list[Record], _ViewGenerator]:
-    """The records of one view (module docstring's rules); ``usage`` (template id -> uses) is updated."""
+                 usage: dict[str, int] | None = None,
+                 targets: tuple[list[Target], list[str]] | None = None) -> tuple[list[Record], _ViewGenerator]:
+    """The records of one view (module docstring's rules); ``usage`` (template id -> uses) is updated.
+
+    ``targets``: the view's (present, absent) targets when already computed (:func:`view_targets`).
+    """
     g = _ViewGenerator(view, ontology, bank, dedup, seed, {} if usage is None else usage)
-    present, absent = view_targets(view)
+    present, absent = targets if targets is not None else view_targets(view)
     rng = g.rng
     n_neg = int(np.floor(per_image * negatives + rng.random())) if present else per_image
     n_neg = min(n_neg, per_image)
