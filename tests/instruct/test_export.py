@@ -297,3 +297,20 @@ def test_negative_share_follows_the_setting_on_views_with_targets(tmp_path):
 
 def test_formats_constant_lists_every_writer():
     assert set(FORMATS) == {"jsonl", "llava", "lisa", "sa2va", "glamm", "biomedparse"}
+
+
+def test_a_data_folder_exports_without_touching_its_files(tmp_path):
+    from conftest import tree_digest
+
+    folder = TESTS_DATA / "chest_xray_lungs"
+    before = tree_digest(folder)
+    res = export_instructions(folder, tmp_path / "o", format=["jsonl", "lisa"], per_image=3, use_model=False)
+    assert tree_digest(folder) == before
+    assert {r.provenance.dataset for r in res.records} == {"chest_xray_lungs"}
+    assert {r.modality for r in res.records} == {"chest X-ray"}  # guessed from the label name via the ontology
+    assert (tmp_path / "o" / "lisa.json").is_file() and (tmp_path / "o" / "summary.json").is_file()
+    lungs = [r for r in res.records if r.task in ("count", "detect")]
+    assert lungs
+    for r in lungs:
+        mask = np.asarray(PILImage.open(r.provenance.mask_file)) > 127
+        assert r.targets[0].count == ndimage.label(mask, structure=np.ones((3, 3)))[1]
