@@ -135,7 +135,7 @@ def test_negatives_never_name_a_target_present_in_the_image(exported):
             assert t["pixels"] == 0 and decode_rle(t["rle"]).sum() == 0
             assert "[SEG]" not in rec["answer"]
         elif rec["negative"] == "other_modality":
-            name = rec["refusal_reason"].split(": ")[1].split(" is a ")[0]
+            name = rec["refusal_reason"].split(": ")[1].split(" is a target of ")[0]
             concept = ontology.concepts[name]
             assert concept.modality != rec["modality"] and rec["modality"] in rec["answer"]
             assert rec["targets"] == []

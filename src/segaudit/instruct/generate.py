@@ -67,7 +67,11 @@ def _box_text(boxes: list[list[int]]) -> str:
 
 
 def _count_phrase(n: int, phrase: str) -> str:
-    return f"{n} {phrase if n == 1 else plural(phrase)}"
+    """'1 lung', '2 lungs'; mass nouns (edema, necrosis) are counted as regions: '3 regions of edema'."""
+    many = plural(phrase)
+    if many == phrase and not phrase.endswith("s"):
+        return f"{n} region{'' if n == 1 else 's'} of {phrase}"
+    return f"{n} {phrase if n == 1 else many}"
 
 
 def size_text(t: Target, view: View) -> str:
@@ -224,12 +228,13 @@ def view_records(view: View, ontology: Ontology, bank: dict[str, list[Template]]
                 continue
             own = ontology.modalities.get(view.modality, {})
             other = ontology.modalities.get(c.modality, {})
+            a_other = f"{other.get('article', 'a')} {c.modality}"
             answer = (f"I cannot find the {phrase} here: this is {own.get('article', 'a')} {view.modality}, not "
-                      f"{other.get('article', 'a')} {c.modality}, and the {phrase} is only seen on a {c.modality}.")
+                      f"{a_other}, and the {phrase} is only seen on {a_other}.")
             records.append(_record(g, len(records), "refuse", *made, answer, [],
                                    {"class": c.name, "size": "other_modality"}, asked_task=asked,
                                    negative="other_modality",
-                                   refusal_reason=f"other_modality: {c.name} is a {c.modality} target"))
+                                   refusal_reason=f"other_modality: {c.name} is a target of {c.modality} images"))
         else:
             made = g.instruction("offtask", None)
             if not made:
