@@ -72,3 +72,12 @@ def source_spacing(rec: dict) -> tuple[float, float] | None:
         return None
     zooms = nib.load(p["mask_file"]).header.get_zooms()[:3]
     return tuple(float(z) for a, z in enumerate(zooms) if a != p["axis"])
+
+
+def small_project(tmp: Path, keep: tuple[str, ...] = ("chest", "mets")):
+    """The test project restricted to some of its 2D datasets (fast: small raster files only)."""
+    from segaudit.dataset import load_project
+
+    project = load_project(write_project(tmp))
+    project.datasets = [d for d in project.datasets if d.name in keep]
+    return project

@@ -15,14 +15,14 @@ from PIL import Image as PILImage
 from conftest import TESTS_DATA, require_reference
 from segaudit.errors import ConfigError
 from segaudit.instruct import export_instructions, load_ontology, load_templates
-from segaudit.instruct.embed import MiniLM, TextDeduper, WordPiece, default_deduper, model_dir
+from segaudit.instruct.embed import TextDeduper, WordPiece, default_deduper, model_dir
 from segaudit.instruct.generate import normalise
 from segaudit.instruct.language import TASKS
 from segaudit.instruct.rle import encode_rle, encode_rle_crop
 from segaudit.instruct.views import SliceOptions, choose_slices
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest_instruct import MODALITIES, write_project  # noqa: E402
+from conftest_instruct import MODALITIES, small_project  # noqa: E402
 
 
 def _model_folder() -> Path:
@@ -43,7 +43,8 @@ def test_wordpiece_matches_published_bert_uncased_ids():
 @pytest.mark.reference
 def test_our_bert_forward_equals_torch_transformer_encoder_layers():
     torch = require_reference("torch")
-    model = MiniLM(_model_folder())
+    _model_folder()
+    model = default_deduper().model  # the process's one loaded model (loading costs seconds)
     w = model.w
     layers = []
     for i in range(model.layers):
@@ -71,6 +72,8 @@ def test_our_bert_forward_equals_torch_transformer_encoder_layers():
     for j, e in enumerate(enc):
         ids[j, :len(e)] = torch.tensor(e)
         mask[j, :len(e)] = 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # spinning intra-op threads on a shared CPU cost more than they give here
     with torch.no_grad():
         ours = model.hidden(ids, mask)
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n][None] \
@@ -79,6 +82,7 @@ def test_our_bert_forward_equals_torch_transformer_encoder_layers():
                                            model.eps)
         for layer in layers:
             x = layer(x, src_key_padding_mask=mask == 0)
+    torch.set_num_threads(threads)
     valid = mask.bool()
     assert torch.allclose(ours[valid], x[valid], atol=2e-4)
     emb = model.embed(texts)
@@ -92,10 +96,7 @@ def test_model_deduper_keeps_no_pair_at_or_above_095_within_an_image(tmp_path):
     assert dedup.method == "minilm-cosine"
     assert dedup.cosine("Segment the lung.", "Segment the lungs.") >= 0.95
     assert dedup.cosine("Segment the lung.", "What treatment should this patient receive?") < 0.5
-    project = write_project(tmp_path)
-    from segaudit.dataset import load_project
-    proj = load_project(project)
-    proj.datasets = [d for d in proj.datasets if d.name == "chest"]
+    proj = small_project(tmp_path, ("chest",))
     res = export_instructions(proj, tmp_path / "out", per_image=8, seed=0, modalities=MODALITIES)
     assert res.summary["near_duplicate_method"] == "minilm-cosine"
     by_image: dict[str, list[str]] = {}
@@ -111,8 +112,8 @@ def test_text_fallback_removes_equal_normalised_instructions(tmp_path):
     d = TextDeduper()
     assert d.is_near_duplicate("Segment the lung!", ["segment   the LUNG"])
     assert not d.is_near_duplicate("Segment the lung.", ["Segment the heart."])
-    res = export_instructions(write_project(tmp_path), tmp_path / "o", per_image=12, use_model=False,
-                              modalities=MODALITIES)
+    res = export_instructions(small_project(tmp_path, ("chest", "consep")), tmp_path / "o", per_image=12,
+                              use_model=False, modalities=MODALITIES)
     assert res.summary["near_duplicate_method"] == "normalised-text"
     by_view: dict[str, list[str]] = {}
     for r in res.records:

@@ -20,7 +20,7 @@ from conftest import TESTS_DATA, require_reference
 from segaudit.instruct import FORMATS, decode_rle, export_instructions, load_ontology
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest_instruct import MODALITIES, source_labels, source_spacing, write_project  # noqa: E402
+from conftest_instruct import MODALITIES, small_project, source_labels, source_spacing, write_project  # noqa: E402, I001
 
 POLYGON_MIN_IOU = 0.6  # Sa2VA polygons are contours through pixel edges' midpoints: lossy for tiny nuclei
 POLYGON_MEAN_IOU = 0.85
@@ -282,7 +282,7 @@ def test_summary_numbers_are_recomputable_from_the_records(exported):
 
 
 def test_negative_share_follows_the_setting_on_views_with_targets(tmp_path):
-    project = write_project(tmp_path)
+    project = small_project(tmp_path)
     for share in (0.0, 0.5):
         res = export_instructions(project, tmp_path / f"o{share}", per_image=8, negatives=share, seed=1,
                                   use_model=False, modalities=MODALITIES)
