@@ -19,6 +19,7 @@ from segaudit.cli.analysis import cmd_compare, cmd_flips, cmd_metrics
 from segaudit.cli.app import cmd_app
 from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
+from segaudit.cli.instruct import cmd_instruct_export
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
 from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
 from segaudit.dataset.values import integer, number
@@ -222,6 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_slices)
+
+    s = sub.add_parser("instruct", help="instruction-response data for vision-language models from the annotations")
+    isub = s.add_subparsers(dest="instruct_command", required=True)
+    s = isub.add_parser("export", help="write grounded instruction records (segment, detect, count, measure, "
+                        "describe, negatives) in one or more formats")
+    s.add_argument("target", help="project file (.yaml), a run folder holding one, or a data folder")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--format", action="append", choices=["jsonl", "llava", "lisa", "sa2va", "glamm", "biomedparse",
+                                                         "all"], help="repeatable (default jsonl)")
+    s.add_argument("--per-image", type=_checked(integer(1)), default=4, help="records per image or slice")
+    s.add_argument("--negatives", type=_checked(number(0.0, 1.0)), default=0.25,
+                   help="share of negatives: absent target, other modality, off-task (default 0.25)")
+    s.add_argument("--seed", type=_checked(integer(0)), default=0)
+    s.add_argument("--axis", type=_checked(integer(0, 2)), default=2, help="slice axis of 3D volumes")
+    s.add_argument("--lesion-slices", type=_checked(integer(0)), default=3)
+    s.add_argument("--empty-slices", type=_checked(integer(0)), default=1)
+    s.add_argument("--no-model", action="store_true", help="no MiniLM: near-duplicates are equal normalised text")
+    s.add_argument("--ontology", action="append", help="extra ontology YAML (repeatable)")
+    s.add_argument("--templates", action="append", help="extra template YAML (repeatable)")
+    s.set_defaults(func=cmd_instruct_export)
 
     s = sub.add_parser("app", help="the dashboard over a results store (needs the app extra)")
     s.add_argument("results", help="results directory (holds segaudit.duckdb)")
