@@ -13,7 +13,9 @@ from typing import Any
 
 from segaudit.models.base import Box, ImageEmbedding, Prediction, Prompt, PromptableModel
 
-__all__ = ["Box", "ImageEmbedding", "LiteMedSAM", "Prediction", "Preprocessing", "Prompt", "PromptableModel"]
+# LiteMedSAM and Preprocessing resolve lazily (module __getattr__) and are documented in segaudit.models.litemedsam;
+# they stay out of __all__ so that a star import or the API reference never imports torch.
+__all__ = ["Box", "ImageEmbedding", "Prediction", "Prompt", "PromptableModel"]
 
 
 def __getattr__(name: str) -> Any:
