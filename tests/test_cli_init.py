@@ -22,20 +22,24 @@ def test_init_writes_a_skeleton_for_an_unknown_layout(tmp_path, tests_data, caps
     out = tmp_path / "glioma.yaml"
     assert main(["init", str(src), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "No known layout" in printed and "no ground truth found" in printed
+    assert "No known layout" in printed
+    assert "no ground truth found" in printed
     text = out.read_text()
-    assert text.startswith("# segaudit project proposed") and "# SKELETON" in text
+    assert text.startswith("# segaudit project proposed")
+    assert "# SKELETON" in text
     entry = yaml.safe_load(text)["datasets"]["glioma_5models"]
     assert "{model}-20.nii.gz" in " ".join(entry["predictions"])
     assert entry["label_convention"] == "brats2020"  # values {1, 2, 4} read from the real predictions
     project = load_project(out)
     files = discover(project).files_frame()
     names = {p.stem.split(".")[0].removesuffix("-20") for p in (src / "TCGA-DU-7294").glob("*/*.nii.gz")}
-    assert set(files[files.role == "prediction"].key) == names and files.exists.all()
+    assert set(files[files.role == "prediction"].key) == names
+    assert files.exists.all()
     # evaluate has nothing to score and says why
     assert main(["evaluate", str(out), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "nothing to evaluate" in printed and "no ground truth" in printed
+    assert "nothing to evaluate" in printed
+    assert "no ground truth" in printed
 
 
 def test_scan_of_unknown_folder_names_what_it_found(tests_data):
@@ -79,7 +83,8 @@ def test_counts_print_as_integers_and_no_nan_ci(tmp_path, brats_copy, capsys):
     assert main(["evaluate", str(path), "--out", str(run), "--no-progress", "--lesion-matching", "none"]) == 0
     out = capsys.readouterr().out
     rows = [line.split("│")[4:10] for line in out.splitlines() if line.startswith("│ LUMIERE")]
-    assert rows and all(c.strip().isdigit() for r in rows for c in r)  # expected ... both empty: integers
+    assert rows  # expected ... both empty: integers
+    assert all(c.strip().isdigit() for r in rows for c in r)
     assert main(["compare", str(run), "--baseline", "nnUnet", "--candidate", "SegResNet", "--region", "WT"]) == 0
     out = capsys.readouterr().out
     assert "nan" not in out.split("difference")[1].split("\n")[0]

@@ -11,7 +11,9 @@ def test_glioma_predictions_only(tests_data):
         "label_convention": "brats2020"}}}, tests_data)
     r = scan_project(project, progress=False)
     s = r.summary.iloc[0]
-    assert s.cases == 1 and s.files == 7 and s.errors == 0
+    assert s.cases == 1
+    assert s.files == 7
+    assert s.errors == 0
     assert s.models == "hnfnetv1-20,isen-20,mav,sanet0-20,scan-20,simple,yixinmpl-20"
     empty = r.qc[r.qc.check == "empty_label"]
     assert sorted(empty.key) == ["isen-20", "mav", "scan-20", "simple", "yixinmpl-20"]

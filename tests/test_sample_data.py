@@ -18,17 +18,19 @@ def test_brats_audit_all_five_datasets(sample_data):
     assert s.models.to_dict() == {"BraTS2020": "", "BraTS2024_PED": "SegResNet,nnUnet",
                                   "BraTS2024_SSA": "SegResNet,nnUnet", "LUMIERE": "SegResNet,nnUnet",
                                   "UCSF": "SegResNet"}
-    assert s.files.sum() == 9 + 6 + 14 + 9 + 4 and s.missing.sum() == 1
+    assert s.files.sum() == 9 + 6 + 14 + 9 + 4
+    assert s.missing.sum() == 1
     assert s.errors.sum() == 0
     q = r.qc
     assert q[q.check == "missing_file"].key.tolist() == ["t1"]
     assert len(q[q.check == "direction_mismatch"]) == 2  # both SSA cases: RAS images, LPS masks
     empty = q[q.check == "empty_label"]
-    assert len(empty) == 4 and set(empty.case) == {"BraTS2024_PED-00266-000", "BraTS2024_PED-00001-000",
-                                                   "Patient-002-week-021"}
+    assert len(empty) == 4
+    assert (set(empty.case) == {"BraTS2024_PED-00266-000", "BraTS2024_PED-00001-000",
+                                                   "Patient-002-week-021"})
 
 
-@pytest.mark.parametrize("name, cases, files, warnings, info", [
+@pytest.mark.parametrize(("name", "cases", "files", "warnings", "info"), [
     ("chest_xray_lungs", 16, 32, 2, 0),  # mixed_sizes, mixed_formats: journal figures among 2000×2000 scans
     ("fundus_exudates", 6, 18, 0, 0),
     ("brainmets_t2w_slices", 24, 72, 4, 0),
@@ -49,7 +51,10 @@ def test_glioma_five_models_with_project_file(sample_data):
         "label_convention": "brats2020"}}}, sample_data)
     r = scan_project(project, progress=False)
     s = r.summary.iloc[0]
-    assert s.cases == 1 and s.files == 4 + 7 and s.missing == 0 and s.errors == 0
+    assert s.cases == 1
+    assert s.files == 4 + 7
+    assert s.missing == 0
+    assert s.errors == 0
     assert s.models == "hnfnetv1-20,isen-20,mav,sanet0-20,scan-20,simple,yixinmpl-20"
     empty = r.qc[r.qc.check == "empty_label"]
     # three models and both fusions predict no enhancing tumour (label 4) for this low-grade glioma

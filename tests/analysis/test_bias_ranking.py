@@ -39,8 +39,10 @@ def mets(tmp_path_factory):
 def test_metric_vs_feature_against_scipy(mets):
     r = metric_vs_feature(mets, n_resamples=500)
     rho = stats.spearmanr(mets.feature, mets.metric)
-    assert r["n"] == len(mets) and r["spearman_rho"] == pytest.approx(rho.statistic)
-    assert r["p"] == pytest.approx(rho.pvalue) and r["ci_low"] <= r["spearman_rho"] <= r["ci_high"]
+    assert r["n"] == len(mets)
+    assert r["spearman_rho"] == pytest.approx(rho.statistic)
+    assert r["p"] == pytest.approx(rho.pvalue)
+    assert r["ci_low"] <= r["spearman_rho"] <= r["ci_high"]
     assert len(r["trend"]) == len(mets)
 
 
@@ -56,8 +58,10 @@ def test_metric_by_group_against_scipy(mets):
     table, test = metric_by_group(mets, n_resamples=500, min_group=3)
     groups = [g.metric.to_numpy() for _, g in mets.groupby("group", sort=True)]
     kw = stats.kruskal(*groups)
-    assert test["p"] == pytest.approx(kw.pvalue) and test["groups"] == len(groups) == 5
-    assert table.n.sum() == len(mets) and test["overall_mean"] == pytest.approx(mets.metric.mean())
+    assert test["p"] == pytest.approx(kw.pvalue)
+    assert test["groups"] == len(groups) == 5
+    assert table.n.sum() == len(mets)
+    assert test["overall_mean"] == pytest.approx(mets.metric.mean())
     flagged = table[table.differs_from_overall]
     assert ((flagged.ci_low > test["overall_mean"]) | (flagged.ci_high < test["overall_mean"])).all()
 
@@ -68,11 +72,13 @@ def test_rank_models_against_scipy(tests_data):
     ranks, fried, post = rank_models(wide, n_resamples=200)
     full = wide.dropna()
     ref = stats.friedmanchisquare(*full.to_numpy().T)
-    assert fried["n"] == len(full) and fried["p"] == pytest.approx(ref.pvalue)
+    assert fried["n"] == len(full)
+    assert fried["p"] == pytest.approx(ref.pvalue)
     mean_ranks = full.rank(axis=1, ascending=False).mean()
     for r in ranks.itertuples():
         assert r.mean_rank == pytest.approx(mean_ranks[r.model])
-    assert ranks.mean_rank.is_monotonic_increasing and ranks.rank_stability.between(0, 1).all()
+    assert ranks.mean_rank.is_monotonic_increasing
+    assert ranks.rank_stability.between(0, 1).all()
     pvals = [stats.wilcoxon(full[b] - full[a]).pvalue for a, b in zip(post.model_a, post.model_b, strict=True)]
     np.testing.assert_allclose(post.wilcoxon_p, pvals)
     np.testing.assert_allclose(post.p_holm, multipletests(pvals, method="holm")[1])
@@ -104,4 +110,5 @@ def test_bootstrap_rho_ci_equals_a_loop_of_scipy_spearmanr(mets):
     with np.errstate(invalid="ignore"):
         rhos = np.array([stats.spearmanr(x[i], y[i]).statistic for i in idx])
     lo, hi = np.quantile(rhos[np.isfinite(rhos)], [0.025, 0.975])
-    assert r["ci_low"] == pytest.approx(lo, abs=1e-12) and r["ci_high"] == pytest.approx(hi, abs=1e-12)
+    assert r["ci_low"] == pytest.approx(lo, abs=1e-12)
+    assert r["ci_high"] == pytest.approx(hi, abs=1e-12)

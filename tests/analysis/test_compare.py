@@ -34,7 +34,8 @@ def test_paired_test_equals_scipy_on_real_dice(ucsd, region):
     ok = np.isfinite(a) & np.isfinite(b)
     r = paired_test(a, b)
     d = b[ok] - a[ok]
-    assert r["n"] == ok.sum() and r["n_dropped"] == (~ok).sum()
+    assert r["n"] == ok.sum()
+    assert r["n_dropped"] == (~ok).sum()
     assert r["t_p"] == pytest.approx(stats.ttest_rel(b[ok], a[ok]).pvalue, rel=1e-12)
     assert r["wilcoxon_p"] == pytest.approx(stats.wilcoxon(b[ok], a[ok]).pvalue, rel=1e-12)
     assert r["shapiro_p"] == pytest.approx(stats.shapiro(d).pvalue, rel=1e-12)
@@ -74,7 +75,9 @@ def test_compare_models_per_region_and_mean_over_regions(ucsd):
     w = dice.groupby(["case", "model"]).value.mean().unstack()
     d = (w["BraTS25_3B"] - w["BraTS25_3A"]).dropna()
     row = mean.iloc[0]
-    assert row.region == "mean" and row.n == len(d) and row.mean_diff == pytest.approx(d.mean())
+    assert row.region == "mean"
+    assert row.n == len(d)
+    assert row.mean_diff == pytest.approx(d.mean())
     assert row.n_both_empty == len(apart) > 0
     total = row[["n_flip_to_correct", "n_flip_to_incorrect", "n_correct_correct", "n_incorrect_incorrect"]].sum()
     assert total == row.n
@@ -84,16 +87,20 @@ def test_compare_models_per_region_and_mean_over_regions(ucsd):
 
 def test_edge_cases():
     same = paired_test([0.5, 0.6, 0.7, 0.1, 0.2, 0.3], [0.5, 0.6, 0.7, 0.1, 0.2, 0.3])
-    assert same["p"] == 1.0 and same["test"] == "none"
+    assert same["p"] == 1.0
+    assert same["test"] == "none"
     few = paired_test([0.5], [0.7])
-    assert np.isnan(few["p"]) and few["n"] == 1
+    assert np.isnan(few["p"])
+    assert few["n"] == 1
     dropped = paired_test([0.5, np.nan, 0.7, 0.2], [0.6, 0.9, np.inf, 0.4])
-    assert dropped["n"] == 2 and dropped["n_dropped"] == 2
+    assert dropped["n"] == 2
+    assert dropped["n_dropped"] == 2
     f = flip_table([True, False, False, True], [True, True, False, False], ids=["a", "b", "c", "d"])
     g = f["groups"].set_index("group")
     assert g.n.to_dict() == {"flip_to_correct": 1, "flip_to_incorrect": 1, "correct_correct": 1,
                              "incorrect_incorrect": 1}
-    assert g.sample_ids["flip_to_correct"] == "b" and f["p"] == 1.0
+    assert g.sample_ids["flip_to_correct"] == "b"
+    assert f["p"] == 1.0
 
 
 def test_flips_command_on_a_real_outcome_table(ucsd, tmp_path, capsys):
@@ -113,7 +120,8 @@ def test_flips_command_on_a_real_outcome_table(ucsd, tmp_path, capsys):
     pa, pb = a[ok] >= 0.9, b[ok] >= 0.9
     expected = mcnemar([[np.sum(pa & pb), np.sum(pa & ~pb)], [np.sum(~pa & pb), np.sum(~pa & ~pb)]],
                        exact=True).pvalue
-    assert f"p = {expected:.4g}" in out and "1 left out" in out
+    assert f"p = {expected:.4g}" in out
+    assert "1 left out" in out
     assert (tmp_path / "o" / "flips.png").stat().st_size > 5000
     written = pd.read_csv(tmp_path / "o" / "flips.csv").set_index("group")
     assert written.n["flip_to_incorrect"] == np.sum(pa & ~pb)
@@ -130,8 +138,11 @@ def test_compare_command_on_imported_audit_store(tests_data, tmp_path, capsys):
                "--aggregate", "mean-over-regions", "--cases", "UCSD-02251-100"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "dice / mean" in out and "because the paired differences" in out and "Holm" in out
-    assert "exact McNemar" in out and "UCSD-02251-100" in out
+    assert "dice / mean" in out
+    assert "because the paired differences" in out
+    assert "Holm" in out
+    assert "exact McNemar" in out
+    assert "UCSD-02251-100" in out
     assert main(["compare", str(tmp_path / "run"), "--baseline", "nope", "--candidate", "BraTS25_3B"]) == 2
 
 

@@ -60,9 +60,11 @@ def test_coverage_counts_missing_and_failed(broken_run):
     _, _, t = broken_run
     cov = coverage(t["metrics"], t["errors"], t["files"]).set_index("model")
     assert cov.loc["broken", ["n_expected", "n_scored", "n_missing", "n_failed"]].tolist() == [3, 1, 1, 1]
-    assert cov.loc["broken", "missing_cases"] == CASES[0] and cov.loc["broken", "failed_cases"] == CASES[1]
+    assert cov.loc["broken", "missing_cases"] == CASES[0]
+    assert cov.loc["broken", "failed_cases"] == CASES[1]
     assert cov.loc["nnUnet", ["n_expected", "n_scored", "n_missing", "n_failed"]].tolist() == [3, 3, 0, 0]
-    assert not cov.loc["broken", "complete"] and cov.loc["nnUnet", "complete"]
+    assert not cov.loc["broken", "complete"]
+    assert cov.loc["nnUnet", "complete"]
     # Every summary row carries its model's coverage beside the statistics.
     s = summarize(t["metrics"][t["metrics"].metric.isin(["dice", "gt_empty", "pred_empty"])], n_resamples=200,
                   coverage=coverage(t["metrics"], t["errors"], t["files"]))
@@ -75,13 +77,16 @@ def test_worst_policy_scores_missing_as_empty(broken_run):
     m = t["metrics"]
     exp = expected_cases(m, t["errors"], t["files"])
     res = compare_models(m, "nnUnet", "broken", "dice", regions=["WT"], missing="worst", expected=exp).iloc[0]
-    assert res.n == 3 and res.n_imputed_candidate == 2 and res.n_imputed_baseline == 0
+    assert res.n == 3
+    assert res.n_imputed_candidate == 2
+    assert res.n_imputed_baseline == 0
     wt = m[(m.region == "WT") & (m.metric == "dice")].set_index(["model", "case"]).value
     # The imputed cases score Dice 0 (every LUMIERE case has a whole tumour): the candidate mean is its one
     # real case divided by three.
     assert res.mean_candidate == pytest.approx(wt[("broken", CASES[2])] / 3)
     exc = compare_models(m, "nnUnet", "broken", "dice", regions=["WT"], missing="exclude", expected=exp).iloc[0]
-    assert exc.n == 1 and exc.mean_diff == pytest.approx(0.0)
+    assert exc.n == 1
+    assert exc.mean_diff == pytest.approx(0.0)
     # Distances of an imputed case are the penalty distance the dataset already uses for empty predictions.
     filled = fill_missing(m[m.metric.isin(["hd95", "gt_empty", "pred_empty"])], ["broken"], "worst", exp)
     hd = filled.metrics[(filled.metrics.metric == "hd95") & (filled.metrics.case == CASES[0])]
@@ -93,13 +98,16 @@ def test_broken_submission_cannot_rank_first(broken_run):
     m = t["metrics"]
     exp = expected_cases(m, t["errors"], t["files"])
     wide, info = ranking_table(m, "LUMIERE", "dice", missing="worst", expected=exp)
-    assert len(wide) == 3 and "'worst'" in info["policy"] and info["n_imputed"]["broken"] == 2
+    assert len(wide) == 3
+    assert "'worst'" in info["policy"]
+    assert info["n_imputed"]["broken"] == 2
     ranks, _, _ = rank_models(wide, n_resamples=50)
     assert ranks.model.iloc[-1] == "broken"
     # Under 'exclude' it ties nnUnet (the same predictions on the one case it delivered): the reason the
     # default for rankings is 'worst'.
     wide_ex, _ = ranking_table(m, "LUMIERE", "dice", missing="exclude", expected=exp)
-    assert len(wide_ex) == 1 and wide_ex["broken"].iloc[0] == pytest.approx(wide_ex["nnUnet"].iloc[0])
+    assert len(wide_ex) == 1
+    assert wide_ex["broken"].iloc[0] == pytest.approx(wide_ex["nnUnet"].iloc[0])
 
 
 def test_cli_evaluate_and_compare_show_the_broken_model(broken_run):
@@ -108,11 +116,14 @@ def test_cli_evaluate_and_compare_show_the_broken_model(broken_run):
                         "--lesion-matching", "none"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "LUMIERE/broken: scored 1 of 3 expected cases (1 missing, 1 failed)" in r.stdout
-    assert "prediction file not found" in r.stdout and "truncated" in r.stdout
+    assert "prediction file not found" in r.stdout
+    assert "truncated" in r.stdout
     r = subprocess.run(["segaudit", "compare", str(out), "--baseline", "nnUnet", "--candidate", "broken",
                         "--region", "WT"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "policy 'worst'" in r.stdout and "broken 2" in r.stdout and "n = 3 paired cases" in r.stdout
+    assert "policy 'worst'" in r.stdout
+    assert "broken 2" in r.stdout
+    assert "n = 3 paired cases" in r.stdout
 
 
 def _audit_both(raw: pd.DataFrame) -> pd.Series:
@@ -139,7 +150,8 @@ def test_audit_import_infers_empty_flags(tests_data):
         assert row.n_both_empty == _audit_both(g).sum()
         assert row["mean"] == pytest.approx(g.DICE[~_audit_both(g)].mean())
     net = s[(s.region == "NETC") & (s.model == "BraTS25_3A")].iloc[0]
-    assert net.n_both_empty == 80 and net.n == 120  # before: both_empty 0 and n 200 (AUDIT's Dice 1 averaged in)
+    assert net.n_both_empty == 80  # before: both_empty 0 and n 200 (AUDIT's Dice 1 averaged in)
+    assert net.n == 120
 
 
 def test_audit_flags_agree_with_our_evaluation(brats_copy, tmp_path, tests_data):

@@ -43,8 +43,10 @@ def test_foreground_over_segmentation_is_about_14_times_the_true_volume(week40, 
     over = over_segmentation(metrics).set_index("label")
     fg = over.loc["foreground"]
     outside = int(((pred > 0) & (gt == 0)).sum())
-    assert fg.gt_volume == (gt > 0).sum() == 27937 and fg.pred_volume == (pred > 0).sum()
-    assert fg.fp_background == outside and fg.fp_background_share == pytest.approx(outside / 27937)
+    assert fg.gt_volume == (gt > 0).sum() == 27937
+    assert fg.pred_volume == (pred > 0).sum()
+    assert fg.fp_background == outside
+    assert fg.fp_background_share == pytest.approx(outside / 27937)
     assert fg.fp_background_share > 14  # 396,553 voxels outside a 27,937-voxel tumour
     # AUDIT's own table agrees on the predicted volume (its SIZE column, summed over the three labels).
     audit = pd.read_csv(tests_data / "audit_outputs/metrics/extracted_information_LUMIERE.csv")
@@ -52,7 +54,8 @@ def test_foreground_over_segmentation_is_about_14_times_the_true_volume(week40, 
     assert fg.pred_volume == size
     for name, v in LABELS.items():
         row = over.loc[name]
-        assert row.gt_volume == (gt == v).sum() and row.pred_volume == (pred == v).sum()
+        assert row.gt_volume == (gt == v).sum()
+        assert row.pred_volume == (pred == v).sum()
         assert row.fp == ((pred == v) & (gt != v)).sum()
         assert row.fp_background == ((pred == v) & (gt == 0)).sum()
         assert row.fp_share == pytest.approx(row.fp / (gt == v).sum())
@@ -66,7 +69,8 @@ def test_matrix_background_row_is_a_share_of_the_true_volume(week40):
         assert bg[name] == pytest.approx(((pred == v) & (gt == 0)).sum() / (gt == v).sum())
         assert mat.loc[name, "background"] == pytest.approx(((gt == v) & (pred == 0)).sum() / (gt == v).sum())
     # ENH: 32 true voxels, 200,187 predicted, none of them right.
-    assert bg["ENH"] > 6000 and mat.loc["ENH", "ENH"] == 0
+    assert bg["ENH"] > 6000
+    assert mat.loc["ENH", "ENH"] == 0
 
 
 def test_report_shows_the_over_segmentation(week40):

@@ -32,7 +32,8 @@ def test_compare_lists_each_cases_mean_over_regions(run, tests_data, capsys):
         # The mean of AUDIT's four DICE values of the case, straight from the CSV.
         a = raw[(raw.ID == case) & (raw.model == "BraTS25_3A")].DICE.mean()
         b = raw[(raw.ID == case) & (raw.model == "BraTS25_3B")].DICE.mean()
-        assert round(a, 2) == 0.70 and round(b, 2) == 0.94  # the tutorial's figures
+        assert round(a, 2) == 0.70  # the tutorial's figures
+        assert round(b, 2) == 0.94
         line = next(ln for ln in out.splitlines() if case in ln)
         nums = [float(x) for x in re.findall(r"-?\d+\.\d+", line)]
         assert nums[:3] == pytest.approx([a, b, b - a], abs=1e-4)

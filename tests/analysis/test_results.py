@@ -55,7 +55,8 @@ def test_paired_test_is_typed(wide):
     assert r.t_p == pytest.approx(stats.ttest_rel(b, a).pvalue, rel=1e-12)
     assert r.mean_diff == pytest.approx(np.mean(b - a))
     # The branch with too few pairs builds the same record type.
-    assert isinstance(paired_test(a[:3], b[:3]), PairedTest) and paired_test(a[:3], b[:3]).test == "none"
+    assert isinstance(paired_test(a[:3], b[:3]), PairedTest)
+    assert paired_test(a[:3], b[:3]).test == "none"
 
 
 def test_flip_table_is_typed(wide):
@@ -65,18 +66,24 @@ def test_flip_table_is_typed(wide):
     _as_dict_and_attrs(f)
     n10, n01 = int((~a & b).sum()), int((a & ~b).sum())
     ref = stats.binomtest(min(n10, n01), n10 + n01, 0.5).pvalue if n10 + n01 else 1.0
-    assert f.p == pytest.approx(ref) and f.n == a.size and f.baseline_accuracy == pytest.approx(a.mean())
+    assert f.p == pytest.approx(ref)
+    assert f.n == a.size
+    assert f.baseline_accuracy == pytest.approx(a.mean())
     assert isinstance(f.groups, pd.DataFrame)
 
 
 def test_rank_models_unpacks_and_is_typed(wide):
     r = rank_models(wide, n_resamples=20)
-    assert isinstance(r, Ranking) and isinstance(r.friedman, Friedman)
+    assert isinstance(r, Ranking)
+    assert isinstance(r.friedman, Friedman)
     ranks, fried, post = r  # callers written for the former tuple
-    assert ranks is r.ranks and fried is r.friedman and post is r.posthoc
+    assert ranks is r.ranks
+    assert fried is r.friedman
+    assert post is r.posthoc
     _as_dict_and_attrs(fried)
     assert fried.p == pytest.approx(stats.friedmanchisquare(*wide.to_numpy().T).pvalue, rel=1e-12)
-    assert fried["n"] == len(wide) and fried.k == wide.shape[1]
+    assert fried["n"] == len(wide)
+    assert fried.k == wide.shape[1]
 
 
 def test_trend_and_group_test_are_typed(wide):
@@ -86,10 +93,13 @@ def test_trend_and_group_test_are_typed(wide):
     _as_dict_and_attrs(tr)
     assert tr.spearman_rho == pytest.approx(stats.spearmanr(t.feature, t.metric).statistic, rel=1e-12)
     few = metric_vs_feature(t.iloc[:4], n_resamples=10)
-    assert isinstance(few, Trend) and np.isnan(few.spearman_rho) and few.note
+    assert isinstance(few, Trend)
+    assert np.isnan(few.spearman_rho)
+    assert few.note
     g = t.assign(group=np.where(np.arange(len(t)) % 2, "odd", "even"))
     table, test = metric_by_group(g, n_resamples=50)
     assert isinstance(test, GroupTest)
     _as_dict_and_attrs(test)
     ref = stats.kruskal(*[part.metric.to_numpy() for _, part in g.groupby("group")])
-    assert test.p == pytest.approx(ref.pvalue, rel=1e-12) and test.groups == 2
+    assert test.p == pytest.approx(ref.pvalue, rel=1e-12)
+    assert test.groups == 2

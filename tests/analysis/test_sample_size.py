@@ -74,18 +74,24 @@ def _pair(m, region, a="BraTS25_3A", b="BraTS25_3B"):
 def test_paired_test_never_chooses_by_shapiro_on_a_handful_of_pairs(ucsd):
     w = _pair(ucsd, "ET")
     three = paired_test(w.iloc[:3, 0], w.iloc[:3, 1])
-    assert three["test"] == "none" and np.isnan(three["p"]) and np.isnan(three["shapiro_p"])
+    assert three["test"] == "none"
+    assert np.isnan(three["p"])
+    assert np.isnan(three["shapiro_p"])
     assert three["reason"].startswith("n too small (n=3 < 6)")
-    assert np.isnan(three["ci_low"]) and three["ci_note"] == "n too small (n=3 < 10)"
+    assert np.isnan(three["ci_low"])
+    assert three["ci_note"] == "n too small (n=3 < 10)"
     # 6-7 pairs: no normality test, the Wilcoxon test by default (it equals scipy's).
     seven = paired_test(w.iloc[:7, 0], w.iloc[:7, 1])
-    assert MIN_PAIRED_TEST <= 7 < MIN_SHAPIRO and np.isnan(seven["shapiro_p"]) and seven["test"] == "wilcoxon"
+    assert MIN_PAIRED_TEST <= 7 < MIN_SHAPIRO
+    assert np.isnan(seven["shapiro_p"])
+    assert seven["test"] == "wilcoxon"
     assert seven["p"] == pytest.approx(stats.wilcoxon(w.iloc[:7, 1] - w.iloc[:7, 0]).pvalue)
     assert "Shapiro-Wilk needs at least 8" in seven["reason"]
     # Enough pairs: the chosen test and the t CI are back.
     full = paired_test(w.iloc[:, 0], w.iloc[:, 1])
     assert full["shapiro_p"] == pytest.approx(stats.shapiro(w.iloc[:, 1] - w.iloc[:, 0]).pvalue)
-    assert np.isfinite(full["ci_low"]) and full["ci_note"] == ""
+    assert np.isfinite(full["ci_low"])
+    assert full["ci_note"] == ""
 
 
 def test_bootstrap_ci_below_the_minimum_is_nan_with_a_reason(ucsd):
@@ -95,7 +101,8 @@ def test_bootstrap_ci_below_the_minimum_is_nan_with_a_reason(ucsd):
     ref = stats.bootstrap((v[:MIN_BOOTSTRAP_CI],), np.mean, n_resamples=2000, method="percentile",
                           random_state=np.random.default_rng(0)).confidence_interval
     assert (lo, hi) == (pytest.approx(ref.low), pytest.approx(ref.high))
-    assert too_small(3, 10) == "n too small (n=3 < 10)" and too_small(10, 10) is None
+    assert too_small(3, 10) == "n too small (n=3 < 10)"
+    assert too_small(10, 10) is None
 
 
 def test_spearman_lowess_and_kruskal_follow_the_minimums(mets):
@@ -105,29 +112,39 @@ def test_spearman_lowess_and_kruskal_follow_the_minimums(mets):
     t = d[["case", "value", "subject"]].rename(columns={"value": "metric"}).merge(
         area.rename(columns={"value": "feature"}), on="case")
     few = metric_vs_feature(t.iloc[:6], n_resamples=200)
-    assert np.isnan(few["spearman_rho"]) and few["trend"].empty and few["note"] == "n too small (n=6 < 10)"
+    assert np.isnan(few["spearman_rho"])
+    assert few["trend"].empty
+    assert few["note"] == "n too small (n=6 < 10)"
     ok = metric_vs_feature(t, n_resamples=200)
     assert ok["spearman_rho"] == pytest.approx(stats.spearmanr(t.feature, t.metric).statistic)
     # Slices per patient: 4, 4, 9, 3, 4. Only the 9-slice patient reaches 5 cases: no Kruskal-Wallis.
     table, test = metric_by_group(t.rename(columns={"subject": "group"}), n_resamples=200)
-    assert test["groups"] == 1 and test["groups_too_small"] == 4 and np.isnan(test["p"])
+    assert test["groups"] == 1
+    assert test["groups_too_small"] == 4
+    assert np.isnan(test["p"])
     assert test["note"].startswith("n too small")
     small = table[~table.in_test]
-    assert (small.n < 5).all() and small.note.str.startswith("n too small").all() and small.ci_low.isna().all()
+    assert (small.n < 5).all()
+    assert small.note.str.startswith("n too small").all()
+    assert small.ci_low.isna().all()
     assert not table.differs_from_overall[table.ci_low.isna()].any()
 
 
 def test_ranking_below_the_minimum_gives_ranks_but_no_tests(ucsd):
     wide = ucsd[ucsd.metric == "dice"].groupby(["case", "model"]).value.mean().unstack().dropna()
     ranks, fried, post = rank_models(wide.iloc[:5], n_resamples=50)
-    assert fried["note"] == "n too small (n=5 < 10)" and np.isnan(fried["p"])
-    assert np.isnan(fried["critical_difference"]) and ranks.rank_stability.isna().all()
-    assert post.wilcoxon_p.isna().all() and post.nemenyi_p.isna().all()
+    assert fried["note"] == "n too small (n=5 < 10)"
+    assert np.isnan(fried["p"])
+    assert np.isnan(fried["critical_difference"])
+    assert ranks.rank_stability.isna().all()
+    assert post.wilcoxon_p.isna().all()
+    assert post.nemenyi_p.isna().all()
     ref = wide.iloc[:5].rank(axis=1, ascending=False).mean()
     for r in ranks.itertuples():
         assert r.mean_rank == pytest.approx(ref[r.model])
     _, fried, _ = rank_models(wide, n_resamples=50)
-    assert fried["note"] == "" and fried["p"] == pytest.approx(stats.friedmanchisquare(*wide.to_numpy().T).pvalue)
+    assert fried["note"] == ""
+    assert fried["p"] == pytest.approx(stats.friedmanchisquare(*wide.to_numpy().T).pvalue)
 
 
 def _numpy_cluster_percentile(values, clusters, n_resamples, seed, level=0.95):
@@ -156,7 +173,10 @@ def test_cluster_bootstrap_on_slices_of_five_patients(mets):
     s = summarize(metrics[metrics.metric.isin(["dice", "gt_empty", "pred_empty"])], subjects=subject_of(cases),
                   n_resamples=500)
     row = s[s.region == "metastasis"].iloc[0]
-    assert row.resampled == "subjects" and row.n_clusters == 5 and row.n == 24 and np.isnan(row.ci_low)
+    assert row.resampled == "subjects"
+    assert row.n_clusters == 5
+    assert row.n == 24
+    assert np.isnan(row.ci_low)
     assert row.ci_note == "n too small (n=5 subjects < 10)"
     assert np.isfinite(summarize(metrics[metrics.metric == "dice"], n_resamples=500).ci_low.iloc[0])
 
@@ -166,10 +186,12 @@ def test_cluster_bootstrap_on_83_lumiere_patients(lumiere):
     dice = m[(m.metric == "dice") & (m.model == "nnUnet")]
     case_ci = summarize(dice, n_resamples=1000)
     subj_ci = summarize(dice, subjects=cases, n_resamples=1000)
-    assert (case_ci.resampled == "cases").all() and (subj_ci.resampled == "subjects").all()
+    assert (case_ci.resampled == "cases").all()
+    assert (subj_ci.resampled == "subjects").all()
     for region in ("EDE", "ENH", "NEC"):
         a, b = case_ci[case_ci.region == region].iloc[0], subj_ci[subj_ci.region == region].iloc[0]
-        assert a["mean"] == b["mean"] and b.n_clusters < b.n
+        assert a["mean"] == b["mean"]
+        assert b.n_clusters < b.n
         assert b.ci_pct_high - b.ci_pct_low >= a.ci_pct_high - a.ci_pct_low
         g = dice[dice.region == region].merge(cases, on=["dataset", "case"])
         g = g[np.isfinite(g.value)]
@@ -185,11 +207,13 @@ def test_compare_tests_subjects_not_time_points(lumiere):
     w = w.dropna()
     per = w.groupby(w.index.str.extract(r"^(Patient-\d+)")[0].to_numpy()).mean()
     d = per.nnUnet - per.SegResNet
-    assert res.unit == "subjects" and res.n == len(per) == res.n_clusters
+    assert res.unit == "subjects"
+    assert res.n == len(per) == res.n_clusters
     assert res.mean_diff == pytest.approx(d.mean())
     assert res.wilcoxon_p == pytest.approx(stats.wilcoxon(d).pvalue)
     plain = compare_models(m, "SegResNet", "nnUnet", "dice", regions=["EDE"]).iloc[0]
-    assert plain.unit == "cases" and plain.n == len(w)
+    assert plain.unit == "cases"
+    assert plain.n == len(w)
 
 
 def test_distance_comparison_needs_its_own_threshold(ucsd, tests_data, tmp_path, capsys):
@@ -205,7 +229,8 @@ def test_distance_comparison_needs_its_own_threshold(ucsd, tests_data, tmp_path,
                                                                             values="value")
     w = w[~w.index.isin(fl.index[(fl == 1).all(axis=1)])]
     a, b = w.BraTS25_3A <= 5, w.BraTS25_3B <= 5
-    assert res.pass_threshold == 5 and res.n_flip_to_correct == int((~a & b).sum())
+    assert res.pass_threshold == 5
+    assert res.n_flip_to_correct == int((~a & b).sum())
     assert res.n_correct_correct == int((a & b).sum())
     assert main(["import-audit", "--metrics", str(tests_data / UCSD), "--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
@@ -223,13 +248,16 @@ def test_chest_xray_covariates_leave_out_ids_links_and_licences(tests_data):
     covs, excluded = covariate_columns(meta)
     out = set(excluded.column)
     assert {"license", "doi", "url", "mask", "width", "height", "patientid", "v7_image_id", "date"} <= out
-    assert "sex" in covs and covs["sex"][0] == "categorical"
+    assert "sex" in covs
+    assert covs["sex"][0] == "categorical"
     assert not ({"license", "doi", "url"} & set(covs))
     # A covariate's every level has at least 5 cases; 'view' has a level of 4.
-    assert "view" in out and all(v.value_counts().min() >= 5 for k, v in covs.values() if k == "categorical")
+    assert "view" in out
+    assert all(v.value_counts().min() >= 5 for k, v in covs.values() if k == "categorical")
     # Declared covariates are used as declared, nothing else.
     declared, rest = covariate_columns(meta, declared=["view", "sex"])
-    assert set(declared) == {"view", "sex"} and "license" in set(rest.column)
+    assert set(declared) == {"view", "sex"}
+    assert "license" in set(rest.column)
     # One test per covariate, Holm-corrected: a real per-case value (mean lung intensity) by covariate.
     values = pd.DataFrame({"case": meta.case, "metric": pd.to_numeric(meta.mean_int_lung)})
     st = subgroup_tests(values, meta, covs, n_resamples=200)
@@ -269,8 +297,10 @@ def test_bias_resamples_subjects_on_lumiere(lumiere):
     w = w.merge(cases[["case", "subject"]], on="case").rename(columns={"dice": "metric", "pred_volume": "feature"})
     plain = metric_vs_feature(w.drop(columns="subject"), n_resamples=400, seed=2)
     clus = metric_vs_feature(w, n_resamples=400, seed=2)
-    assert plain["resampled"] == "cases" and clus["resampled"] == "subjects"
-    assert clus["n_clusters"] == w.subject.nunique() and clus["spearman_rho"] == plain["spearman_rho"]
+    assert plain["resampled"] == "cases"
+    assert clus["resampled"] == "subjects"
+    assert clus["n_clusters"] == w.subject.nunique()
+    assert clus["spearman_rho"] == plain["spearman_rho"]
     ref = _spearman_cluster_loop(w.feature.to_numpy(), w.metric.to_numpy(), w.subject.to_numpy(), 400, seed=2)
     assert (clus["ci_low"], clus["ci_high"]) == (pytest.approx(ref[0]), pytest.approx(ref[1]))
     assert clus["ci_high"] - clus["ci_low"] > plain["ci_high"] - plain["ci_low"]
@@ -279,5 +309,6 @@ def test_bias_resamples_subjects_on_lumiere(lumiere):
     table, test = metric_by_group(w, n_resamples=300)
     means = w.groupby(["group", "subject"]).metric.mean()
     kw = stats.kruskal(means["early"], means["late"])
-    assert test["unit"] == "subjects" and test["p"] == pytest.approx(kw.pvalue)
+    assert test["unit"] == "subjects"
+    assert test["p"] == pytest.approx(kw.pvalue)
     assert table.set_index("group").n_subjects.to_dict() == w.groupby("group").subject.nunique().to_dict()

@@ -30,10 +30,14 @@ def test_summary_matches_pandas_and_separates_both_empty(evaluated):
     s = summarize(m[m.metric.isin(["dice", "hd95", "gt_empty", "pred_empty"])], n_resamples=500)
     row = s[(s.dataset == "LUMIERE") & (s.model == "nnUnet") & (s.region == "WT") & (s.metric == "dice")].iloc[0]
     v = m[(m.dataset == "LUMIERE") & (m.model == "nnUnet") & (m.region == "WT") & (m.metric == "dice")].value
-    assert row.n == len(v) and row["mean"] == pytest.approx(v.mean()) and row["std"] == pytest.approx(v.std())
+    assert row.n == len(v)
+    assert row["mean"] == pytest.approx(v.mean())
+    assert row["std"] == pytest.approx(v.std())
     assert row["median"] == pytest.approx(v.median())
     # Three time points of one patient: below the documented minimum, no CI but the reason.
-    assert np.isnan(row.ci_low) and np.isnan(row.ci_pct_high) and row.ci_note == "n too small (n=3 < 10)"
+    assert np.isnan(row.ci_low)
+    assert np.isnan(row.ci_pct_high)
+    assert row.ci_note == "n too small (n=3 < 10)"
     # A case whose ground truth and prediction are both empty is counted apart, not averaged in as Dice 1.
     flags = m[m.metric.isin(["gt_empty", "pred_empty"])].pivot_table(
         index=["dataset", "case", "model", "region"], columns="metric", values="value")
@@ -44,7 +48,8 @@ def test_summary_matches_pandas_and_separates_both_empty(evaluated):
         r = s[(s.dataset == ds) & (s.model == model) & (s.region == region) & (s.metric == "dice")].iloc[0]
         vals = m[(m.dataset == ds) & (m.model == model) & (m.region == region) & (m.metric == "dice")
                  & (m.case != case)].value
-        assert r.n == len(vals) and r["mean"] == pytest.approx(vals.mean())
+        assert r.n == len(vals)
+        assert r["mean"] == pytest.approx(vals.mean())
 
 
 def test_failure_taxonomy_classes(evaluated):
@@ -52,10 +57,14 @@ def test_failure_taxonomy_classes(evaluated):
     assert set(t.failure) <= {"good", "mid", "bad", "disjoint", "miss", "false_alarm", "both_empty", "undefined"}
     # BraTS2024_PED-00266-000 has no enhancing tumour in its ground truth; SegResNet predicts some: false alarm.
     row = t[(t.case == "BraTS2024_PED-00266-000") & (t.model == "SegResNet") & (t.region == "ENH")].iloc[0]
-    assert row.gt_empty == 1 and row.pred_empty == 0 and row.failure == "false_alarm"
+    assert row.gt_empty == 1
+    assert row.pred_empty == 0
+    assert row.failure == "false_alarm"
     good = t[t.failure == "good"]
-    assert (good.dice >= 0.6).all() and t[t.failure == "mid"].dice.between(0.4, 0.6, inclusive="left").all()
-    assert (t[t.failure == "bad"].dice < 0.4).all() and (t[t.failure == "bad"].tp > 0).all()
+    assert (good.dice >= 0.6).all()
+    assert t[t.failure == "mid"].dice.between(0.4, 0.6, inclusive="left").all()
+    assert (t[t.failure == "bad"].dice < 0.4).all()
+    assert (t[t.failure == "bad"].tp > 0).all()
     assert (t[t.failure == "disjoint"].tp == 0).all()
     c = failure_counts(t)
     assert np.allclose(c.groupby(["dataset", "model", "region"]).percent.sum(), 100)
@@ -80,7 +89,8 @@ def test_error_matrix_aggregates_stored_confusions(evaluated):
 
     one = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet", case="Patient-002-week-021")
     all_cases = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet")
-    assert one.index[0] == "background" and set(one.index) == {"background", "ENH", "NEC", "EDE"}
+    assert one.index[0] == "background"
+    assert set(one.index) == {"background", "ENH", "NEC", "EDE"}
     assert list(one.index) == list(one.columns)
     counts = evaluated[(evaluated.case == "Patient-002-week-021") & (evaluated.model == "nnUnet")
                        & (evaluated.region == "WT") & evaluated.metric.isin(["tp", "fp", "fn", "tn"])].value
@@ -94,6 +104,7 @@ def test_error_matrix_aggregates_stored_confusions(evaluated):
     for label in ("ENH", "NEC", "EDE"):
         assert all_cases.loc[label].sum() == vols[label]
     norm = error_matrix(evaluated, dataset="LUMIERE", model="nnUnet", normalise=True, background=False)
-    assert np.allclose(norm.sum(axis=1).dropna(), 1.0) and "background" not in norm.index
+    assert np.allclose(norm.sum(axis=1).dropna(), 1.0)
+    assert "background" not in norm.index
     with pytest.raises(ValueError, match="no stored error matrix"):
         error_matrix(evaluated, model="nope")

@@ -23,7 +23,9 @@ def test_keras_layout(tmp_path):
     log = _write(tmp_path / "unet.csv", "epoch,dice,loss,val_dice,val_loss\n0,0.31,0.90,0.28,0.95\n"
                  "1,0.52,0.61,0.47,0.70\n2,0.70,0.40,0.58,0.62\n3,0.81,0.25,0.55,0.66\n")
     t = read_training_log(log)
-    assert set(t.model) == {"unet"} and set(t.split) == {"train", "val"} and set(t.name) == {"dice", "loss"}
+    assert set(t.model) == {"unet"}
+    assert set(t.split) == {"train", "val"}
+    assert set(t.name) == {"dice", "loss"}
     assert len(t) == 16
     s = training_summary(t).set_index("name")
     raw = pd.read_csv(log)
@@ -43,7 +45,8 @@ def test_lightning_layout_averages_rows_of_an_epoch(tmp_path):
     np.testing.assert_allclose(tr.to_numpy(), [0.9, 0.5])
     assert t[(t.split == "val") & (t.name == "dice")].value.tolist() == [0.40, 0.61]
     s = training_summary(t).set_index("name")
-    assert np.isnan(s.loc["dice", "last_train"]) and s.loc["dice", "best_val"] == 0.61
+    assert np.isnan(s.loc["dice", "last_train"])
+    assert s.loc["dice", "best_val"] == 0.61
     assert "step" not in set(t.name)
 
 

@@ -38,7 +38,8 @@ def test_single_audit_dataset_folder(tests_data):
     entry = det.project["datasets"]["BraTS2024_SSA"]
     assert entry["predictions"].endswith("BraTS2024_SSA_seg/{model}/{case}/{case}_pred.nii.gz")
     files = files_of(det, tests_data)
-    assert len(files) == 4 + 1 + 2 and files.exists.all()
+    assert len(files) == 4 + 1 + 2
+    assert files.exists.all()
 
 
 def test_flat2d_fundus_red_predictions(demo_data):
@@ -58,7 +59,8 @@ def test_flat2d_brainmets_green_and_lossy_masks_skipped(demo_data):
     assert entry["prediction_encoding"]["channel"] == "green"
     assert list(entry["predictions"]) == ["unet_jpg"] or list(entry["predictions"]) == ["unet"]
     files = files_of(det, demo_data)
-    assert len(files) == 72 and files.exists.all()
+    assert len(files) == 72
+    assert files.exists.all()
 
 
 def test_flat2d_chest_mixed_extensions_and_ignore_masks(tests_data):
@@ -69,7 +71,8 @@ def test_flat2d_chest_mixed_extensions_and_ignore_masks(tests_data):
     assert any("masks_ignore/: not used" in n for n in det.notes)
     assert entry["metadata"]["id_column"] == "filename"
     files = files_of(det, tests_data)
-    assert len(files) == 10 and files.exists.all()
+    assert len(files) == 10
+    assert files.exists.all()
 
 
 def test_flat2d_histology_instances_and_classes(tests_data):
@@ -104,7 +107,8 @@ def test_nnunet_raw_layout(tmp_path, tests_data, demo_data):
     assert entry["labels"] == {"ENH": 1, "NEC": 2, "EDE": 3}
     files = files_of(det, tmp_path)
     assert set(files.case) == {"SSA_00230"}
-    assert len(files) == 6 and files.exists.all()
+    assert len(files) == 6
+    assert files.exists.all()
 
 
 def test_nnunet_v1_dataset_json(tmp_path, tests_data):
@@ -114,7 +118,8 @@ def test_nnunet_v1_dataset_json(tmp_path, tests_data):
     (root / "dataset.json").write_text(json.dumps({"modality": {"0": "T1"},
                                                    "labels": {"0": "background", "1": "tumour"}}))
     entry = detect_layout(root).project["datasets"]["Task01"]
-    assert entry["labels"] == {"tumour": 1} and entry["sequences"] == ["T1"]
+    assert entry["labels"] == {"tumour": 1}
+    assert entry["sequences"] == ["T1"]
 
 
 def test_brainmetshare_layout(tmp_path, demo_data):
@@ -128,7 +133,8 @@ def test_brainmetshare_layout(tmp_path, demo_data):
     entry = det.project["datasets"]["stanford_release"]
     assert entry["sequences"] == ["t1_pre", "t1_gd", "flair"]
     files = files_of(det, tmp_path)
-    assert len(files) == 4 and files.exists.all()
+    assert len(files) == 4
+    assert files.exists.all()
 
 
 def test_brats2023_names(tmp_path, tests_data):
@@ -141,7 +147,8 @@ def test_brats2023_names(tmp_path, tests_data):
     assert entry["sequences"] == ["t1c", "t1n", "t2f", "t2w"]
     assert entry["ground_truth"] == "{root}/{case}/{case}-seg.nii.gz"
     files = files_of(det, tmp_path)
-    assert set(files.case) == {case} and files.exists.all()
+    assert set(files.case) == {case}
+    assert files.exists.all()
 
 
 def test_brats2020_values_detected(tmp_path, demo_data):

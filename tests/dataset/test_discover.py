@@ -66,6 +66,7 @@ def test_empty_folder_discovers_nothing(tmp_path):
     project = parse_project({"datasets": {"E": {"root": str(tmp_path / "empty"),
                                                 "ground_truth": "{root}/{case}.nii.gz"}}}, tmp_path)
     disc = discover(project)
-    assert disc.cases == [] and disc.files == []
+    assert disc.cases == []
+    assert disc.files == []
     assert list(disc.files_frame().columns) == ["dataset", "case", "subject", "timepoint", "role", "key", "path",
                                                 "exists"]

@@ -36,10 +36,12 @@ def two_layouts(tmp_path, tests_data, demo_data):
 def test_registry_order_decides_which_layout_wins(two_layouts):
     assert [layout.name for layout in LAYOUTS].index("audit") < [layout.name for layout in LAYOUTS].index("flat2d")
     default = detect_layout(two_layouts)
-    assert default.layouts == ["audit"] and set(default.project["datasets"]) == {"BraTS2024_SSA"}
+    assert default.layouts == ["audit"]
+    assert set(default.project["datasets"]) == {"BraTS2024_SSA"}
     # both detectors really recognise the folder: with flat2d listed first, flat2d wins
     flipped = detect_layout(two_layouts, layouts=(flat2d.LAYOUT, audit.LAYOUT))
-    assert flipped.layouts == ["flat2d"] and set(flipped.project["datasets"]) == {"mixed"}
+    assert flipped.layouts == ["flat2d"]
+    assert set(flipped.project["datasets"]) == {"mixed"}
     assert flipped.project["datasets"]["mixed"]["ground_truth"] == "{root}/masks_binary_png/{case}.png"
     # a layout left out of the list is never tried
     with pytest.raises(UnknownLayoutError, match=r"looked for images/ \+ mask folders\)"):
@@ -60,7 +62,8 @@ def test_a_new_layout_listed_first_wins(two_layouts):
 
     mine = Layout("masks_only", detect_masks_only, "masks_binary_png/")
     det = detect_layout(two_layouts, layouts=(mine, *LAYOUTS))
-    assert det.layouts == ["masks_only"] and set(det.project["datasets"]) == {"masks_only"}
+    assert det.layouts == ["masks_only"]
+    assert set(det.project["datasets"]) == {"masks_only"}
     assert detect_layout(two_layouts, layouts=(*LAYOUTS, mine)).layouts == ["audit"]
 
 

@@ -20,14 +20,17 @@ def test_demo_project_loads_and_discovers(demo_data):
     disc = discover(project)
     files = disc.files_frame()
     brats = files[files.dataset == "BraTS2020"]
-    assert len(brats) == 10 and int(brats.exists.sum()) == 9
+    assert len(brats) == 10
+    assert int(brats.exists.sum()) == 9
     missing = brats[~brats.exists]
-    assert list(missing.case) == ["BraTS20_Training_369"] and list(missing.key) == ["t1"]
+    assert list(missing.case) == ["BraTS20_Training_369"]
+    assert list(missing.key) == ["t1"]
     lumiere = [c for c in disc.cases if c.dataset == "LUMIERE"]
     assert [(c.subject, c.timepoint) for c in lumiere] == [("Patient-002", "000"), ("Patient-002", "003"),
                                                           ("Patient-002", "021")]
     fundus = [c for c in disc.cases if c.dataset == "fundus_exudates"]
-    assert len(fundus) == 6 and fundus[0].metadata["pred_dice_vs_gt"] == "0.759"
+    assert len(fundus) == 6
+    assert fundus[0].metadata["pred_dice_vs_gt"] == "0.759"
     ucsf_models = set(files[(files.dataset == "UCSF") & (files.role == "prediction")].key)
     assert ucsf_models == {"SegResNet"}
     assert len(project.config_hash) == 16
@@ -67,7 +70,8 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 def test_label_conventions_and_regions():
     lm = LabelMap.from_config(None, None, "BraTS-2020", "x")
-    assert lm.labels == {"NCR_NET": 1, "ED": 2, "ET": 4} and lm.regions["TC"] == (1, 4)
+    assert lm.labels == {"NCR_NET": 1, "ED": 2, "ET": 4}
+    assert lm.regions["TC"] == (1, 4)
     lm = LabelMap.from_config({"a": 1, "b": 2}, {"both": ["a", "b"], "one": [2]}, None, "x")
     assert lm.regions == {"both": (1, 2), "one": (2,)}
     assert LABEL_CONVENTIONS["brats2023"].regions["ET"] == (3,)

@@ -25,10 +25,11 @@ def project_file(tmp_path, extra: dict | None = None, **dataset) -> str:
 
 
 def test_config_error_is_a_segaudit_error_and_a_value_error():
-    assert issubclass(ConfigError, SegauditError) and issubclass(ConfigError, ValueError)
+    assert issubclass(ConfigError, SegauditError)
+    assert issubclass(ConfigError, ValueError)
 
 
-@pytest.mark.parametrize("extra, dataset, where", [
+@pytest.mark.parametrize(("extra", "dataset", "where"), [
     ({"zzz": 1}, {}, "p.yaml:"),
     ({}, {"zzz": 1}, "p.yaml: dataset 'A':"),
     ({}, {"metadata": {"path": "m.csv", "zzz": 1}}, "p.yaml: dataset 'A': metadata:"),
@@ -45,10 +46,11 @@ def test_every_section_words_an_unknown_key_alike(tmp_path, extra, dataset, wher
     with pytest.raises(ConfigError) as err:
         load_project(project_file(tmp_path, extra, **dataset))
     msg = str(err.value)
-    assert where in msg and "unknown key(s) 'zzz'; allowed keys: " in msg, msg
+    assert where in msg, msg
+    assert "unknown key(s) 'zzz'; allowed keys: " in msg, msg
 
 
-@pytest.mark.parametrize("section, value, entry, says", [
+@pytest.mark.parametrize(("section", "value", "entry", "says"), [
     ("evaluate", {"surfce": "voxel"}, "evaluate:", "unknown key(s) 'surfce'"),
     ("evaluate", {"surface": "cube"}, "evaluate.surface", "one of surfel, voxel, not 'cube'"),
     ("evaluate", {"dilation": -4}, "evaluate.dilation", "an integer >= 0, not -4"),
@@ -70,7 +72,9 @@ def test_bad_option_values_are_refused_at_load_time(tmp_path, section, value, en
     with pytest.raises(ConfigError) as err:
         load_project(project_file(tmp_path, {section: value}))
     msg = str(err.value)
-    assert msg.startswith(f"{tmp_path / 'p.yaml'}: ") and entry in msg and says in msg, msg
+    assert msg.startswith(f"{tmp_path / 'p.yaml'}: "), msg
+    assert entry in msg, msg
+    assert says in msg, msg
 
 
 def test_valid_sections_load_and_build_the_options(tmp_path):
@@ -81,8 +85,11 @@ def test_valid_sections_load_and_build_the_options(tmp_path):
                 "features": {"groups": ["intensity"], "bin_count": None, "bin_width": 25, "shape": False}}
     project = load_project(project_file(tmp_path, sections))
     ev = EvaluationOptions.from_dict(project.section("evaluate"))
-    assert ev.surface == "voxel" and ev.tolerances == (1.0, 2.0) and ev.connectivity == 6
-    assert ev.policy.distance_one_empty == "nan" and ev.policy.both_empty != ev.policy.both_empty  # NaN
+    assert ev.surface == "voxel"
+    assert ev.tolerances == (1.0, 2.0)
+    assert ev.connectivity == 6
+    assert ev.policy.distance_one_empty == "nan"  # NaN
+    assert ev.policy.both_empty != ev.policy.both_empty
     assert FeatureOptions.from_dict(project.section("features")).bin_width == 25
     assert QCOptions.from_dict(project.section("qc")).origin_tol == 1.0
     assert project.section("absent") == {}

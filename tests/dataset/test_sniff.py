@@ -52,7 +52,8 @@ def test_first_prediction_blank_still_gives_green_and_real_dice(tmp_path, demo_d
     slices = [BLANK[0], *DRAWN]
     folder = slice_folder(tmp_path / "heldout", demo_data, slices)
     first = sorted((folder / "pred_unet_jpg").iterdir())[0]
-    assert first.stem == BLANK[0] and np.asarray(PILImage.open(first)).max() <= 2  # the trap is real
+    assert first.stem == BLANK[0]  # the trap is real
+    assert np.asarray(PILImage.open(first)).max() <= 2
     out = tmp_path / "p.yaml"
     assert main(["init", str(folder), "--out", str(out)]) == 0
     assert "segaudit: warning" not in capsys.readouterr().err  # 1 of 8 sampled predictions empty: no warning
@@ -79,13 +80,16 @@ def test_warning_when_most_sampled_predictions_are_empty(tmp_path, demo_data, ca
     empty = sum(np.asarray(PILImage.open(f).convert("RGB"))[..., 1].max() <= enc["threshold"]
                 for f in (folder / "pred_unet_jpg").iterdir())
     assert empty == 4
-    assert len(det.warnings) == 1 and "4 of 5 sampled predictions" in det.warnings[0]
+    assert len(det.warnings) == 1
+    assert "4 of 5 sampled predictions" in det.warnings[0]
     out = tmp_path / "p.yaml"
     assert main(["init", str(folder), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "segaudit: warning" in err and "empty under the proposed encoding" in err
+    assert "segaudit: warning" in err
+    assert "empty under the proposed encoding" in err
     warned = [line for line in out.read_text().splitlines() if line.startswith("# WARNING:")]
-    assert len(warned) == 1 and "4 of 5" in warned[0]
+    assert len(warned) == 1
+    assert "4 of 5" in warned[0]
     yaml.safe_load(out.read_text())  # the comment keeps the file valid YAML
 
 
@@ -106,7 +110,9 @@ def test_ground_truth_sniff_looks_past_an_empty_first_mask(tmp_path, demo_data):
 def test_sample_is_seeded_bounded_and_spread():
     files = [f"f{i:03d}" for i in range(100)]
     a, b = sample_files(files, 16), sample_files(files, 16)
-    assert a == b and len(a) == 16 and len(set(a)) == 16
+    assert a == b
+    assert len(a) == 16
+    assert len(set(a)) == 16
     idx = [files.index(f) for f in a]
     edges = np.linspace(0, 100, 17).astype(int)
     assert all(lo <= i < hi for i, lo, hi in zip(idx, edges[:-1], edges[1:], strict=True))  # one per stratum

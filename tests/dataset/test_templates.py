@@ -9,7 +9,8 @@ def test_match_audit_layout_with_repeated_case(demo_data):
     tpl = "{root}/BraTS2020_images/{case}/{case}_{sequence}.nii.gz"
     matches = match_template(tpl, root, "sequence", {"sequence": ["t1", "t1ce", "t2", "flair"]})
     pairs = {(m.case, m.key) for m in matches}
-    assert ("BraTS20_Training_001", "t1ce") in pairs and ("BraTS20_Training_001", "t1") in pairs
+    assert ("BraTS20_Training_001", "t1ce") in pairs
+    assert ("BraTS20_Training_001", "t1") in pairs
     assert ("BraTS20_Training_369", "t1") not in pairs  # really missing
     assert len(matches) == 7  # 4 + 3 sequences; the _seg files are not sequences
     assert all("seg" not in m.key for m in matches)
@@ -34,7 +35,7 @@ def test_format_template():
     assert format_template("{root}/img/{case}.{ext}", "/d", "c1") == "/d/img/c1.*"
 
 
-@pytest.mark.parametrize("tpl, msg", [
+@pytest.mark.parametrize(("tpl", "msg"), [
     ("{root}/images/{sequence}.nii.gz", r"has no \{case\} field"),
     ("{root}/{}/x.nii.gz", "empty"),
     ("", "non-empty"),

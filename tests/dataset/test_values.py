@@ -40,7 +40,7 @@ def test_every_option_section_key_has_a_check():
             assert k.check is not None, k.key
 
 
-@pytest.mark.parametrize("check, good, bad", [
+@pytest.mark.parametrize(("check", "good", "bad"), [
     (integer(0), [0, 3], [-1, 1.5, True, "3", None]),
     (integer(choices=CONNECTIVITIES, optional=True), [None, 4, 26], [7, 0, "6"]),
     (number(0, 100, low_open=True), [100, 0.5, 95], [0, 101, math.nan, math.inf, "95", False]),

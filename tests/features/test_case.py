@@ -61,11 +61,16 @@ def test_bad_arrays_give_nan_and_notes_not_crashes(brats):
     res = case_features({"zero": zero, "nan": withnan}, (1.0, 1.0, 1.0), np.zeros_like(gt), {"ENH": 1}, {})
     f = pd.DataFrame(res.rows, columns=["model", "source", "group", "feature", "value"]).set_index(
         ["source", "group", "feature"]).value
-    assert np.isnan(f[("zero", "intensity", "mean")]) and f[("zero", "intensity", "count")] == 0
-    assert np.isfinite(f[("nan", "intensity", "mean")]) and np.isfinite(f[("nan", "texture", "contrast")])
-    assert f[("ENH", "lesion", "volume")] == 0 and np.isnan(f[("ENH", "lesion", "com_0_mm")])
+    assert np.isnan(f[("zero", "intensity", "mean")])
+    assert f[("zero", "intensity", "count")] == 0
+    assert np.isfinite(f[("nan", "intensity", "mean")])
+    assert np.isfinite(f[("nan", "texture", "contrast")])
+    assert f[("ENH", "lesion", "volume")] == 0
+    assert np.isnan(f[("ENH", "lesion", "com_0_mm")])
     notes = " ".join(res.notes)
-    assert "sequence zero: no foreground" in notes and "1000 NaN voxels" in notes and "label ENH: empty" in notes
+    assert "sequence zero: no foreground" in notes
+    assert "1000 NaN voxels" in notes
+    assert "label ENH: empty" in notes
     with pytest.raises(ValueError, match="ground truth shape"):
         case_features({"t1": imgs["t1"]}, (1.0, 1.0, 1.0), gt[:-1])
 

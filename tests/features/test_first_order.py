@@ -23,8 +23,10 @@ def test_intensity_equals_numpy_scipy_inside_a_label(t1ce):
     f = intensity_features(img.array, region)
     v = img.array[region].astype(float)
     assert f["count"] == v.size
-    assert f["mean"] == pytest.approx(v.mean(), rel=1e-12) and f["std"] == pytest.approx(v.std(), rel=1e-12)
-    assert f["p5"] == pytest.approx(np.percentile(v, 5)) and f["median"] == pytest.approx(np.median(v))
+    assert f["mean"] == pytest.approx(v.mean(), rel=1e-12)
+    assert f["std"] == pytest.approx(v.std(), rel=1e-12)
+    assert f["p5"] == pytest.approx(np.percentile(v, 5))
+    assert f["median"] == pytest.approx(np.median(v))
     assert f["iqr"] == pytest.approx(stats.iqr(v))
     assert f["skewness"] == pytest.approx(stats.skew(v), rel=1e-9)
     assert f["kurtosis"] == pytest.approx(stats.kurtosis(v), rel=1e-9)
@@ -39,7 +41,8 @@ def test_foreground_keeps_zero_and_negative_tissue(t1ce):
     z = np.where(fg, (a - a[fg].mean()) / a[fg].std(), 0.0)  # z-scored: half the brain is negative
     fz = intensity_features(z, foreground_mask(z))
     assert fz["count"] == pytest.approx(fg.sum(), rel=0.01)  # not just the voxels > 0
-    assert abs(fz["mean"]) < 1e-6 and fz["std"] == pytest.approx(1.0, rel=1e-6)
+    assert abs(fz["mean"]) < 1e-6
+    assert fz["std"] == pytest.approx(1.0, rel=1e-6)
     assert seg.array[fg].astype(bool).sum() == (seg.array > 0).sum()  # the tumour lies inside the foreground
 
 
@@ -51,7 +54,8 @@ def test_spatial_axis_order_and_centre_of_mass(t1ce):
     for i, s in enumerate((1.0, 2.0, 3.0)):
         assert f[f"com_{i}_mm"] == pytest.approx(idx[:, i].mean() * s)
         assert f[f"extent_{i}"] == img.shape[i] * s
-    assert f["foreground_volume"] == fg.sum() * 6.0 and f["orientation"] == img.orientation()
+    assert f["foreground_volume"] == fg.sum() * 6.0
+    assert f["orientation"] == img.orientation()
     # Orientation codes from the affine directly: world axis (1 x, 2 y, 3 z, RAS+) the array axis runs along.
     for i in range(3):
         col = img.affine[:3, i]
@@ -61,9 +65,11 @@ def test_spatial_axis_order_and_centre_of_mass(t1ce):
 
 def test_edge_cases():
     empty = intensity_features(np.ones((4, 4)), np.zeros((4, 4), bool))
-    assert empty["count"] == 0 and np.isnan(empty["mean"])
+    assert empty["count"] == 0
+    assert np.isnan(empty["mean"])
     flat = intensity_features(np.ones((4, 4)), np.ones((4, 4), bool))
-    assert flat["std"] == 0 and np.isnan(flat["snr"])
+    assert flat["std"] == 0
+    assert np.isnan(flat["snr"])
     a = np.ones((4, 4))
     a[0, 1] = np.nan
     assert intensity_features(a, np.ones((4, 4), bool))["nan_count"] == 1

@@ -1,7 +1,9 @@
 """Texture and shape features on a real BraTS case, against pyradiomics (an independent implementation).
 
-pyradiomics is a test-only dependency. Same settings (fixed bin count 32, distance 1, symmetric GLCM averaged
-over 13 directions; marching-cubes mesh of the mask) must give the same values to 1e-6 relative.
+pyradiomics and SimpleITK are test-only references, imported by ``conftest.require_reference`` (required on CI,
+skipped elsewhere), so the reference-free tests below (by hand, edge cases, round shapes) always run.
+Same settings (fixed bin count 32, distance 1, symmetric GLCM averaged over 13 directions; marching-cubes mesh of
+the mask) must give the same values to 1e-6 relative.
 """
 
 import logging
@@ -9,13 +11,12 @@ import logging
 import numpy as np
 import pytest
 
+from conftest import require_reference
 from segaudit.features.intensity import foreground_mask
 from segaudit.features.lesion import lesion_features, shape_features
 from segaudit.features.texture import directions, glcm_features, quantise
 from segaudit.io import read_image, read_mask
 
-radiomics = pytest.importorskip("radiomics")
-sitk = pytest.importorskip("SimpleITK")
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 
 CASE = "brats_audit/BraTS2020/BraTS2020_images/BraTS20_Training_001/BraTS20_Training_001_"
@@ -38,8 +39,8 @@ def case(demo_data):
 
 
 def _pyradiomics(image: np.ndarray, mask: np.ndarray, spacing, cls: str, **settings) -> dict[str, float]:
-    from radiomics import featureextractor
-
+    featureextractor = require_reference("radiomics.featureextractor")
+    sitk = require_reference("SimpleITK")
     # SimpleITK's first index is the last array axis: transpose so both see the same axes and spacing.
     img = sitk.GetImageFromArray(np.ascontiguousarray(image.astype(np.float64).transpose(2, 1, 0)))
     msk = sitk.GetImageFromArray(np.ascontiguousarray(mask.astype(np.uint8).transpose(2, 1, 0)))
@@ -51,6 +52,7 @@ def _pyradiomics(image: np.ndarray, mask: np.ndarray, spacing, cls: str, **setti
     return {k.split("_")[-1]: float(v) for k, v in ex.execute(img, msk).items() if f"_{cls}_" in k}
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("region", ["ENH", "brain"])
 def test_glcm_equals_pyradiomics(case, region):
     t1ce, seg = case
@@ -59,9 +61,11 @@ def test_glcm_equals_pyradiomics(case, region):
     ref = _pyradiomics(t1ce, mask, (1.0, 1.0, 1.0), "glcm", binCount=32)
     for k, name in GLCM_NAMES.items():
         assert ours[k] == pytest.approx(ref[name], rel=1e-6, abs=1e-9), k
-    assert ours["energy"] <= 1 and ours["levels"] == 32
+    assert ours["energy"] <= 1
+    assert ours["levels"] == 32
 
 
+@pytest.mark.reference
 def test_glcm_bin_width_equals_pyradiomics(case):
     t1ce, seg = case
     mask = seg == 2
@@ -71,6 +75,7 @@ def test_glcm_bin_width_equals_pyradiomics(case):
         assert ours[k] == pytest.approx(ref[name], rel=1e-6, abs=1e-9), k
 
 
+@pytest.mark.reference
 @pytest.mark.parametrize("label", [1, 2, 3])
 def test_shape_equals_pyradiomics_anisotropic(case, label):
     _, seg = case
@@ -86,20 +91,25 @@ def test_glcm_by_hand_on_a_tiny_image():
     """A 2D 2x3 image with two levels: the horizontal co-occurrences counted by hand."""
     img = np.array([[0, 0, 10], [0, 10, 10]], dtype=float)
     f = glcm_features(img, np.ones_like(img, bool), bin_count=2)
-    assert directions(2) == [(0, 1), (1, -1), (1, 0), (1, 1)] and len(directions(3)) == 13
+    assert directions(2) == [(0, 1), (1, -1), (1, 0), (1, 1)]
+    assert len(directions(3)) == 13
     # Levels: 0 -> 1, 10 -> 2. Pairs per direction (symmetric): (0,1): 1-1,1-2,1-2,2-2 -> contrast 2/4 ...
-    assert 0 < f["contrast"] < 1 and f["pairs"] == 4 + 2 + 3 + 2
+    assert 0 < f["contrast"] < 1
+    assert f["pairs"] == 4 + 2 + 3 + 2
     np.testing.assert_array_equal(quantise(np.array([0.0, 5.0, 10.0]), 2), [1, 2, 2])
     np.testing.assert_array_equal(quantise(np.array([-30.0, 0.0, 24.0, 25.0]), None, 25), [1, 3, 3, 4])
 
 
 def test_texture_and_shape_edge_cases():
     empty = glcm_features(np.ones((5, 5, 5)), np.zeros((5, 5, 5), bool))
-    assert np.isnan(empty["contrast"]) and empty["pairs"] == 0
+    assert np.isnan(empty["contrast"])
+    assert empty["pairs"] == 0
     single = glcm_features(np.ones((5, 5, 5)), np.pad(np.ones((1, 1, 1), bool), 2))
     assert np.isnan(single["contrast"])  # one voxel has no neighbour pair
     flat = glcm_features(np.full((6, 6), 3.0), np.ones((6, 6), bool))
-    assert flat["contrast"] == 0 and flat["correlation"] == 1 and flat["asm"] == 1
+    assert flat["contrast"] == 0
+    assert flat["correlation"] == 1
+    assert flat["asm"] == 1
     assert all(np.isnan(v) for v in shape_features(np.zeros((4, 4, 4), bool), (1, 1, 1)).values())
     with pytest.raises(ValueError, match="2D or 3D"):
         glcm_features(np.ones(5), np.ones(5, bool))
@@ -109,11 +119,14 @@ def test_ball_and_disc_shapes_are_round():
     z, y, x = np.ogrid[-20:21, -20:21, -20:21]
     ball = x**2 + y**2 + z**2 <= 15**2
     f = lesion_features(ball, (1.0, 1.0, 1.0))
-    assert f["sphericity"] > 0.9 and f["elongation"] == pytest.approx(1, abs=1e-6)
-    assert f["max_diameter"] == pytest.approx(31, abs=1.0) and f["n_components"] == 1
+    assert f["sphericity"] > 0.9
+    assert f["elongation"] == pytest.approx(1, abs=1e-6)
+    assert f["max_diameter"] == pytest.approx(31, abs=1.0)
+    assert f["n_components"] == 1
     assert f["volume"] == pytest.approx(4 / 3 * np.pi * 15**3, rel=0.01)
     yy, xx = np.ogrid[-30:31, -30:31]
     disc = f2 = lesion_features(xx**2 + yy**2 <= 20**2, (0.5, 0.5))
     # A digital disc's marching-squares contour is ~7 % longer than the circle (pyradiomics agrees).
-    assert f2["perimeter"] == pytest.approx(2 * np.pi * 10, rel=0.1) and f2["circularity"] > 0.85
+    assert f2["perimeter"] == pytest.approx(2 * np.pi * 10, rel=0.1)
+    assert f2["circularity"] > 0.85
     assert disc["volume"] == pytest.approx(np.pi * 10**2, rel=0.02)

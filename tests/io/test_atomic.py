@@ -22,4 +22,5 @@ def test_failed_writer_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_temporary_keeps_the_suffix(tmp_path):
     seen = []
     atomic_write(tmp_path / "fig.png", lambda tmp: (seen.append(tmp), open(tmp, "wb").close()))
-    assert seen[0].endswith(".png") and (tmp_path / "fig.png").exists()
+    assert seen[0].endswith(".png")
+    assert (tmp_path / "fig.png").exists()

@@ -139,7 +139,9 @@ def test_instance_png_uint16(tests_data):
 
 def test_rgb_image_keeps_channels(demo_data):
     img = read_image(demo_data / "fundus_exudates/images/IDRiD_01.jpg")
-    assert img.is_color and img.array.shape == (2848, 4288, 3) and img.shape == (2848, 4288)
+    assert img.is_color
+    assert img.array.shape == (2848, 4288, 3)
+    assert img.shape == (2848, 4288)
 
 
 def test_tiff_roundtrip(tmp_path):

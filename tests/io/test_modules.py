@@ -31,14 +31,17 @@ def test_each_module_does_one_job(demo_data):
     seg = demo_data / "brats_audit/LUMIERE/LUMIERE_images/Patient-002-week-000/Patient-002-week-000_seg.nii.gz"
     ref = nib.load(seg)
     img = readers.read_image(seg)
-    assert img.physical and img.spacing == tuple(float(z) for z in ref.header.get_zooms())
+    assert img.physical
+    assert img.spacing == tuple(float(z) for z in ref.header.get_zooms())
     labels = masks.read_mask(seg).array
     np.testing.assert_array_equal(labels, np.asanyarray(ref.dataobj))
     geo = geometry.read_geometry(seg)
-    assert geo.shape == ref.shape and geometry.compare_geometry(geo, geometry.Geometry.of(img)) == []
+    assert geo.shape == ref.shape
+    assert geometry.compare_geometry(geo, geometry.Geometry.of(img)) == []
     # the layers inside io point one way: geometry and masks build on readers, readers on neither
     assert not _imports(readers) & {"segaudit.io.masks", "segaudit.io.geometry", "segaudit.io.image"}
-    assert "segaudit.io.readers" in _imports(masks) and "segaudit.io.readers" in _imports(geometry)
+    assert "segaudit.io.readers" in _imports(masks)
+    assert "segaudit.io.readers" in _imports(geometry)
     assert not _imports(masks) & {"segaudit.io.geometry", "segaudit.io.image"}
 
 

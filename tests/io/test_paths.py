@@ -35,20 +35,28 @@ def _tree(root: Path) -> dict[str, str]:
 @pytest.mark.parametrize("name", HOSTILE)
 def test_safe_component_is_one_harmless_name(name):
     s = safe_component(name)
-    assert s and s not in (".", "..") and not s.startswith(".")
-    assert "/" not in s and "\\" not in s and "\x00" not in s and "\n" not in s
-    assert not os.path.isabs(s) and Path(s).name == s
+    assert s
+    assert s not in (".", "..")
+    assert not s.startswith(".")
+    assert "/" not in s
+    assert "\\" not in s
+    assert "\x00" not in s
+    assert "\n" not in s
+    assert not os.path.isabs(s)
+    assert Path(s).name == s
     assert s.split(".")[0].lower() not in ("con", "nul")
 
 
 def test_safe_component_keeps_real_names_and_keeps_hostile_ones_apart(demo_data):
     # Real dataset, case and sequence names pass unchanged (outputs stay recognisable).
     real = [p.name for p in (demo_data / "brats_audit").glob("*/*_images/*")] + ["t1ce", "flair", "BraTS2020"]
-    assert real and all(safe_component(n) == n for n in real)
+    assert real
+    assert all(safe_component(n) == n for n in real)
     # Different hostile names never share a file name, and not with the name they resemble ("a/b" vs "a_b").
     out = [safe_component(n) for n in HOSTILE]
     assert len(set(out)) == len(HOSTILE)
-    assert "evil" in safe_component("../../evil") and "abs_x" in safe_component("/abs/x")
+    assert "evil" in safe_component("../../evil")
+    assert "abs_x" in safe_component("/abs/x")
 
 
 def test_inside_refuses_escapes_and_symlinks_out(tmp_path):
@@ -108,7 +116,8 @@ def test_slices_from_a_hostile_nnunet_dataset_json_stay_in_out(tmp_path, tests_d
     written = _only_under(out, tmp_path, before)
     folders = {p.parent.name for p in written}
     # Every channel got its own folder (distinct names), plus the mask: 4 slices each.
-    assert len(folders) == len(names) + 1 and "mask" in folders
+    assert len(folders) == len(names) + 1
+    assert "mask" in folders
     assert len(written) == 4 * (len(names) + 1)
     assert all(p.name.startswith("case_k") for p in written)
 
@@ -137,7 +146,8 @@ def test_slices_and_audit_export_with_hostile_dataset_and_sequence_names(tmp_pat
     out_npz = tmp_path / "out_npz"
     assert main(["slices", str(proj), "--out", str(out_npz), "--no-progress"]) == 0
     npz = _only_under(out_npz, tmp_path, before)
-    assert len(npz) == 3 * 4 and list(np.load(npz[0])["sequences"]) == ["../../outside", "/abs/x"]
+    assert len(npz) == 3 * 4
+    assert list(np.load(npz[0])["sequences"]) == ["../../outside", "/abs/x"]
 
     # export --format audit: dataset names with separators in the store (AUDIT's own SSA metric table imported
     # under three names).
@@ -148,5 +158,6 @@ def test_slices_and_audit_export_with_hostile_dataset_and_sequence_names(tmp_pat
     exp = tmp_path / "exp"
     assert main(["export", str(res), "--format", "audit", "--out", str(exp)]) == 0
     csvs = _only_under(exp, tmp_path, before)
-    assert len(csvs) == 3 and all(p.parent == exp and p.suffix == ".csv" for p in csvs)
+    assert len(csvs) == 3
+    assert all(p.parent == exp and p.suffix == ".csv" for p in csvs)
     assert (exp / "extracted_information_a_b.csv").is_file()  # a safe name is kept as it is

@@ -87,7 +87,8 @@ def test_staple_matches_simpleitk(case, region):
     np.testing.assert_allclose(ours.specificity, q, rtol=0, atol=TOL)
     np.testing.assert_allclose(ours.probability, w, rtol=0, atol=TOL)
     assert np.array_equal(ours.consensus, w > 0.5)
-    assert ours.converged and ours.iterations == elapsed + 1  # ITK reports the 0-based index of its last iteration
+    assert ours.converged  # ITK reports the 0-based index of its last iteration
+    assert ours.iterations == elapsed + 1
     assert ours.prior == pytest.approx(np.mean([m.mean() for m in masks]), abs=1e-15)
 
 
@@ -126,14 +127,18 @@ def test_staple_prior_matches_confidence_weight(case):
 def test_staple_edge_cases():
     empty = [np.zeros((4, 5, 6), bool)] * 3
     r = staple(empty)
-    assert not r.probability.any() and np.isnan(r.sensitivity).all() and (r.specificity == 1).all()
+    assert not r.probability.any()
+    assert np.isnan(r.sensitivity).all()
+    assert (r.specificity == 1).all()
     one = np.zeros((4, 5, 6), bool)
     one[1:3, 2:4, 1:5] = True
     r = staple([one])
-    assert np.array_equal(r.consensus, one) and r.sensitivity[0] == 1 and r.specificity[0] == 1
-    with pytest.raises(ValueError):
+    assert np.array_equal(r.consensus, one)
+    assert r.sensitivity[0] == 1
+    assert r.specificity[0] == 1
+    with pytest.raises(ValueError, match="at least one rater"):
         staple([])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="raters differ in shape"):
         staple([one, one[:2]])
 
 
@@ -200,24 +205,29 @@ def test_leave_one_out_never_includes_the_model():
     a = np.array([[1, 1, 0, 0]], bool)
     b = np.array([[0, 0, 1, 1]], bool)
     cons = leave_one_out_consensus({"a": a, "b": b})
-    assert np.array_equal(cons["a"], b) and np.array_equal(cons["b"], a)  # two models: the other one
+    assert np.array_equal(cons["a"], b)  # two models: the other one
+    assert np.array_equal(cons["b"], a)
     cons = leave_one_out_consensus({"a": a, "b": b, "c": b}, method="staple")
     assert np.array_equal(cons["a"], b)  # b and c agree; a's own vote is not in its consensus
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two models"):
         leave_one_out_consensus({"a": a})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least two models"):
         agreement_rows({"a": a.astype(np.uint8)}, (1, 1), {"x": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="may not contain '~'"):
         agreement_rows({"a~b": a.astype(np.uint8), "c": b.astype(np.uint8)}, (1, 1), {"x": 1})
 
 
 def test_volume_spread_and_outlier_rule():
     s = volume_spread([100.0, 200.0, 300.0, np.nan])
     assert (s.n, s.min, s.max, s.median) == (3, 100.0, 300.0, 200.0)
-    assert s.std == pytest.approx(100.0) and s.cv == pytest.approx(0.5)
+    assert s.std == pytest.approx(100.0)
+    assert s.cv == pytest.approx(0.5)
     one = volume_spread([5.0])
-    assert one.n == 1 and np.isnan(one.std) and np.isnan(one.cv)
-    assert np.isnan(volume_spread([0.0, 0.0]).cv) and volume_spread([]).n == 0
+    assert one.n == 1
+    assert np.isnan(one.std)
+    assert np.isnan(one.cv)
+    assert np.isnan(volume_spread([0.0, 0.0]).cv)
+    assert volume_spread([]).n == 0
     assert outlier_model({"a": 0.9, "b": 0.91, "c": 0.7}) == "c"
     assert outlier_model({"a": 0.9, "b": 0.91, "c": 0.88}) is None  # within the margin
     assert outlier_model({"a": 0.9, "b": 0.5}) is None  # two models: symmetric, nobody to single out

@@ -50,7 +50,8 @@ def test_public_metric_functions_have_examples(name):
     for func in WITH_EXAMPLES[name]:
         obj = getattr(module, func)
         tests = finder.find(obj, func, module=module)
-        assert tests and tests[0].examples, f"{name}.{func} has no runnable Examples section"
+        assert tests, f"{name}.{func} has no runnable Examples section"
+        assert tests[0].examples, f"{name}.{func} has no runnable Examples section"
         assert "Examples\n" in obj.__doc__, f"{name}.{func}: examples belong in a numpydoc Examples section"
 
 

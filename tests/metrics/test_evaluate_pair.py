@@ -161,18 +161,23 @@ def test_probability_rows_against_a_rank_definition(lung):
 def test_options_validation_and_round_trip():
     for bad in ({"surface": "mesh"}, {"percentile": 0}, {"percentile": 101}, {"tolerances": (-1.0,)},
                 {"lesion_matching": "greedy"}, {"unknown_labels": "ignore"}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=next(iter(bad))):  # the message names the option
             EvaluationOptions(**bad)
-    with pytest.raises(ValueError, match="unknown evaluate option"):
+    with pytest.raises(ValueError, match=r"evaluate: unknown key\(s\) 'surfce'"):
         EvaluationOptions.from_dict({"surfce": "voxel"})
     opts = EvaluationOptions.from_dict({"percentile": 90, "tolerances": 2, "both_empty": "nan",
                                         "distance_one_empty": "inf", "lesion_matching": "hungarian"})
-    assert opts.tolerances == (2.0,) and math.isnan(opts.policy.both_empty)
-    assert opts.policy.distance_one_empty == "inf" and opts.hd_name == "hd90" and opts.lesion_hd_name == "lesion_hd90"
+    assert opts.tolerances == (2.0,)
+    assert math.isnan(opts.policy.both_empty)
+    assert opts.policy.distance_one_empty == "inf"
+    assert opts.hd_name == "hd90"
+    assert opts.lesion_hd_name == "lesion_hd90"
     back = EvaluationOptions.from_dict(opts.to_dict())
     assert back.to_dict().keys() == opts.to_dict().keys()
-    assert back.hd_name == opts.hd_name and back.tolerances == opts.tolerances
-    assert back.policy.distance_one_empty == "inf" and math.isnan(back.policy.both_empty)
+    assert back.hd_name == opts.hd_name
+    assert back.tolerances == opts.tolerances
+    assert back.policy.distance_one_empty == "inf"
+    assert math.isnan(back.policy.both_empty)
 
 
 def test_input_validation(lung):

@@ -223,7 +223,8 @@ def test_pq_aji_equal_hovernet_on_consep_tiles(pairs):
         assert aggregated_jaccard_index(gt, pred) == pytest.approx(ref_get_fast_aji(t, p), abs=1e-9), tile
         assert aggregated_jaccard_index_plus(gt, pred) == pytest.approx(ref_get_fast_aji_plus(t, p), abs=1e-9), tile
         seen_fp, seen_fn = seen_fp + fp, seen_fn + fn
-    assert seen_fp > 20 and seen_fn > 20  # the perturbations really exercise FP and FN
+    assert seen_fp > 20  # the perturbations really exercise FP and FN
+    assert seen_fn > 20
 
 
 def test_merges_hurt_aji_more_than_aji_plus(pairs):
@@ -357,7 +358,8 @@ def test_explain_lists_instance_metrics():
     rows = {r["metric"]: r for r in explain_table()}
     for m in ("pq", "dq", "sq", "aji", "aji_plus", "pq_tp", "pq_fp", "pq_fn", "pq_<class>", "mpq"):
         assert m in rows
-    assert rows["pq"]["units"] == "1" and rows["sq"]["pred empty"] == "nan"
+    assert rows["pq"]["units"] == "1"
+    assert rows["sq"]["pred empty"] == "nan"
 
 
 def _write_predictions(pairs, root):
@@ -388,7 +390,8 @@ def test_pipeline_instance_predictions_store_pq_per_case(pairs, tmp_path):
     with ResultsStore(tmp_path / "run") as store:
         pq = store.query("SELECT \"case\", region, value FROM metrics WHERE metric = 'pq' ORDER BY \"case\"")
         dice = store.query("SELECT \"case\", value FROM metrics WHERE metric = 'dice' AND region = 'nuclei'")
-    assert sorted(pq["case"]) == TILES and set(pq.region) == {"nuclei"}  # one row per case
+    assert sorted(pq["case"]) == TILES  # one row per case
+    assert set(pq.region) == {"nuclei"}
     for row in pq.itertuples():
         gt, _, pred, _ = pairs[row.case]
         stored = np.array(Image.open(tmp_path / "pred" / "seg_v1" / f"{row.case}.png")).astype(np.int64)
@@ -412,7 +415,8 @@ def test_docstring_examples_run():
     from segaudit.metrics import instance
 
     res = doctest.testmod(instance)
-    assert res.attempted >= 15 and res.failed == 0
+    assert res.attempted >= 15
+    assert res.failed == 0
 
 
 def test_qc_reads_instance_predictions_as_instance_maps(pairs, tmp_path):
@@ -438,7 +442,8 @@ def test_pipeline_warns_when_a_case_has_no_ground_truth_instances(pairs, tmp_pat
     res = evaluate_project(project, tmp_path / "run", EvaluationOptions(lesion_matching="none"), progress=False)
     pq_cases = set(res.metrics[res.metrics.metric == "pq"].case)
     assert pq_cases == set(TILES[1:])
-    assert list(res.errors.case) == [TILES[0]] and "no ground-truth instance map" in res.errors.message.iloc[0]
+    assert list(res.errors.case) == [TILES[0]]
+    assert "no ground-truth instance map" in res.errors.message.iloc[0]
     assert res.errors.severity.iloc[0] == "warning"
     # the class-agnostic foreground metrics of that case are still scored
     assert TILES[0] in set(res.metrics[res.metrics.metric == "dice"].case)

@@ -89,7 +89,8 @@ def test_brats_rule_counts_merges_and_penalty():
     gt_rows = [les for les in res.lesions if les.source == "gt"]
     assert sum(les.dice for les in gt_rows) / 4 == pytest.approx(m["lesion_dice"])
     missed = [les for les in gt_rows if not les.matched][0]
-    assert missed.dice == 0.0 and missed.hd95 == 100.0
+    assert missed.dice == 0.0
+    assert missed.hd95 == 100.0
     assert m["lesion_hd95"] == pytest.approx((sum(les.hd95 for les in gt_rows) + 100.0) / 4)
     # Without dilation the two close lesions stay apart.
     m0 = lesion_metrics(g, p, (1, 1, 1), rule="brats", dilation=0, penalty=100.0).metrics
@@ -101,8 +102,11 @@ def test_hungarian_is_one_to_one_with_threshold():
     res = lesion_metrics(g, p, (1, 1, 1), rule="hungarian", iou_threshold=0.5, penalty=100.0)
     m = res.metrics
     # A (IoU 4/6) matches; C1, C2 each overlap the merged prediction with IoU < 0.5; B is missed.
-    assert m["lesion_tp"] == 1 and m["lesion_fn"] == 3 and m["lesion_fp"] == 2
-    assert m["lesion_precision"] == pytest.approx(1 / 3) and m["lesion_recall"] == pytest.approx(1 / 4)
+    assert m["lesion_tp"] == 1
+    assert m["lesion_fn"] == 3
+    assert m["lesion_fp"] == 2
+    assert m["lesion_precision"] == pytest.approx(1 / 3)
+    assert m["lesion_recall"] == pytest.approx(1 / 4)
     loose = lesion_metrics(g, p, (1, 1, 1), rule="hungarian", iou_threshold=0.2).metrics
     assert loose["lesion_tp"] == 2  # C1 or C2, never both: one-to-one
 
@@ -110,7 +114,9 @@ def test_hungarian_is_one_to_one_with_threshold():
 def test_lesion_empty_policy():
     e = np.zeros((10, 10), bool)
     m = lesion_metrics(e, e, (1, 1), rule="brats").metrics
-    assert m["lesion_dice"] == 1.0 and m["lesion_hd95"] == 0.0 and m["lesion_f1"] == 1.0
+    assert m["lesion_dice"] == 1.0
+    assert m["lesion_hd95"] == 0.0
+    assert m["lesion_f1"] == 1.0
     m = lesion_metrics(e, e, (1, 1), rule="brats", policy=EmptyPolicy(both_empty=float("nan"))).metrics
     assert np.isnan(m["lesion_dice"])
 

@@ -68,13 +68,16 @@ def test_percentile_90_stores_hd90_and_lesion_hd90_and_a_summary_without_nan(tmp
     assert units == {"hd": "px", "hd90": "px", "lesion_hd90": "px"}
 
     summary = res.summary
-    assert "hd90_mean" in summary.columns and "hd90_unit" in summary.columns
+    assert "hd90_mean" in summary.columns
+    assert "hd90_unit" in summary.columns
     assert not [c for c in summary.columns if "hd95" in c]
-    assert summary["hd90_mean"].notna().all() and (summary["hd90_mean"] > 0).all()
+    assert summary["hd90_mean"].notna().all()
+    assert (summary["hd90_mean"] > 0).all()
     assert summary["hd90_unit"].tolist() == ["px"]
     # The run's summary in the store says the same.
     row = run_summary["summary"][0]
-    assert math.isfinite(row["hd90_mean"]) and "hd95_mean" not in row
+    assert math.isfinite(row["hd90_mean"])
+    assert "hd95_mean" not in row
     # An erosion by 2 px moves every boundary pixel by at most 2 px (8-connected erosion: sqrt(2) * 2 max).
     assert 0 < row["hd90_mean"] <= 2 * math.sqrt(2) + 1e-9
 
@@ -121,14 +124,16 @@ def test_registry_resolves_names_set_by_the_options():
     assert registry_key("hd90") == registry_key("hd99.5") == "hd<p>"
     assert registry_key("lesion_hd90") == "lesion_hd<p>"
     assert registry_key("nsd@0.5mm") == "nsd@<tau>mm"
-    assert registry_key("hd_audit") is None and registry_key("hd") == "hd"
+    assert registry_key("hd_audit") is None
+    assert registry_key("hd") == "hd"
     assert definition_of("lesion_hd90") == METRIC_DEFINITIONS["lesion_hd<p>"]
     with pytest.raises(KeyError):
         definition_of("hausdorff95")
     # Units follow the registry: every length at any percentile is in the grid's length unit.
     for m in ("hd", "hd90", "hd99.5", "lesion_hd90", "lesion_hd95", "assd", "masd"):
         assert metric_unit(m, "px", 2) == "px", m
-    assert metric_unit("nsd@2mm", "mm", 3) == "" and metric_unit("dice", "mm", 3) == ""
+    assert metric_unit("nsd@2mm", "mm", 3) == ""
+    assert metric_unit("dice", "mm", 3) == ""
 
 
 def test_lesion_options_record_names_the_lesion_distance(tests_data):
@@ -144,6 +149,8 @@ def test_lesion_options_record_names_the_lesion_distance(tests_data):
         opts.percentile = 95  # type: ignore[misc]
     m90 = lesion_metrics(gt, pred, (1.0, 1.0), percentile=90, penalty=50.0).metrics
     m95 = lesion_metrics(gt, pred, (1.0, 1.0), percentile=95, penalty=50.0).metrics
-    assert "lesion_hd90" in m90 and "lesion_hd95" not in m90 and "lesion_hd95" in m95
+    assert "lesion_hd90" in m90
+    assert "lesion_hd95" not in m90
+    assert "lesion_hd95" in m95
     # Same matching, another percentile: every other lesion metric is the same.
     assert {k: v for k, v in m90.items() if k != "lesion_hd90"} == {k: v for k, v in m95.items() if k != "lesion_hd95"}

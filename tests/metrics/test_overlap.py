@@ -53,12 +53,17 @@ def test_empty_cases_follow_the_policy_without_smoothing():
     m = e.copy()
     m[1:3, 1:3] = True
     c_miss = counts(m, e)
-    assert dice(c_miss) == 0.0 and iou(c_miss) == 0.0  # a total miss is exactly 0, never 2.5e-10
-    assert sensitivity(c_miss) == 0.0 and np.isnan(precision(c_miss))
+    assert dice(c_miss) == 0.0  # a total miss is exactly 0, never 2.5e-10
+    assert iou(c_miss) == 0.0
+    assert sensitivity(c_miss) == 0.0
+    assert np.isnan(precision(c_miss))
     c_both = counts(e, e)
-    assert dice(c_both) == 1.0 and np.isnan(dice(c_both, both_empty=np.nan))
+    assert dice(c_both) == 1.0
+    assert np.isnan(dice(c_both, both_empty=np.nan))
     c_fp = counts(e, m)
-    assert dice(c_fp) == 0.0 and precision(c_fp) == 0.0 and np.isnan(sensitivity(c_fp))
+    assert dice(c_fp) == 0.0
+    assert precision(c_fp) == 0.0
+    assert np.isnan(sensitivity(c_fp))
 
 
 masks = arrays(bool, st.tuples(st.integers(2, 9), st.integers(2, 9), st.integers(2, 9)))

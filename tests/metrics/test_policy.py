@@ -89,7 +89,8 @@ def test_no_epsilon_smoothing_a_total_miss_is_exactly_zero(lungs):
     shifted[:, : lungs.shape[1] // 10] = True  # a band at the image's left edge
     gt = lungs & ~shifted
     res = evaluate_pair(gt, shifted & ~gt, SPACING, labels={"lung": 1}, options=EvaluationOptions(distances=False))
-    assert res.value("lung", "dice") == 0.0 and res.value("lung", "iou") == 0.0
+    assert res.value("lung", "dice") == 0.0
+    assert res.value("lung", "iou") == 0.0
 
 
 def test_policy_validation_and_penalty():
@@ -108,10 +109,13 @@ def test_explain_table_is_the_registry():
     rows = explain_table()
     assert [r["metric"] for r in rows] == list(METRIC_DEFINITIONS)
     for r in rows:
-        assert r["definition"] and r["units"], r
+        assert r["definition"], r
+        assert r["units"], r
         assert registry_key(r["metric"]) == r["metric"]
         assert (r["definition"], r["units"], r["gt empty"], r["pred empty"], r["both empty"]) == \
             METRIC_DEFINITIONS[r["metric"]]
     # Templates, not one percentile's names, in the registry.
-    assert "hd<p>" in METRIC_DEFINITIONS and "lesion_hd<p>" in METRIC_DEFINITIONS
-    assert "hd95" not in METRIC_DEFINITIONS and "lesion_hd95" not in METRIC_DEFINITIONS
+    assert "hd<p>" in METRIC_DEFINITIONS
+    assert "lesion_hd<p>" in METRIC_DEFINITIONS
+    assert "hd95" not in METRIC_DEFINITIONS
+    assert "lesion_hd95" not in METRIC_DEFINITIONS

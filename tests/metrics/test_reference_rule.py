@@ -14,6 +14,12 @@ import pytest
 from conftest import require_reference
 
 MISSING = "segaudit_reference_that_does_not_exist"
+# The test folders whose modules compare against optional references (metrics, and features vs pyradiomics).
+REFERENCE_TEST_DIRS = (Path(__file__).parent, Path(__file__).parent.parent / "features")
+
+
+def _test_modules() -> list[Path]:
+    return sorted(p for d in REFERENCE_TEST_DIRS for p in d.glob("test_*.py"))
 
 
 def test_missing_reference_fails_loudly_on_ci(monkeypatch):
@@ -39,7 +45,7 @@ def test_present_reference_is_returned_on_and_off_ci(monkeypatch):
 def test_no_module_level_importorskip_in_metric_tests():
     """A module-level ``pytest.importorskip`` skips every test of its file, reference-free ones included."""
     offenders = []
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+    for path in _test_modules():
         tree = ast.parse(path.read_text())
         for node in tree.body:  # module level only: inside a test, a skip is that test's own business
             for call in ast.walk(node) if not isinstance(node, ast.FunctionDef | ast.ClassDef) else ():
@@ -51,7 +57,7 @@ def test_no_module_level_importorskip_in_metric_tests():
 def test_reference_tests_carry_the_marker():
     """Every metric test that calls require_reference (directly or through a fixture) is marked ``reference``."""
     unmarked = []
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+    for path in _test_modules():
         if path.name == Path(__file__).name:
             continue
         tree = ast.parse(path.read_text())

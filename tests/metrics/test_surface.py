@@ -147,9 +147,13 @@ def test_empty_masks_give_documented_raw_values():
     m = e.copy()
     m[2:5, 2:5, 2:5] = True
     both = surface_distances(e, e, (1, 1, 1))
-    assert np.isnan(hausdorff(both)) and np.isnan(assd(both)) and np.isnan(nsd(both, 1))
+    assert np.isnan(hausdorff(both))
+    assert np.isnan(assd(both))
+    assert np.isnan(nsd(both, 1))
     one = surface_distances(m, e, (1, 1, 1))
-    assert hausdorff(one) == np.inf and assd(one) == np.inf and nsd(one, 1) == 0.0
+    assert hausdorff(one) == np.inf
+    assert assd(one) == np.inf
+    assert nsd(one, 1) == 0.0
 
 
 def test_rejects_bad_input():

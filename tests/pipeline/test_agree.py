@@ -43,16 +43,19 @@ def test_agree_on_five_models_without_ground_truth(tmp_path, tests_data):
     project = load_project(_glioma_project(tmp_path, root))
     out = tmp_path / "run"
     res = agree_project(project, out, FAST, progress=False)
-    assert res.errors.empty and res.notes == []
+    assert res.errors.empty
+    assert res.notes == []
     with ResultsStore(out, read_only=True) as store:
         m = store.query('SELECT m.*, r.step FROM metrics m JOIN runs r USING (run_id)')
-    assert set(m.step) == {"agree"} and m.metric.str.startswith("agree_").all()
+    assert set(m.step) == {"agree"}
+    assert m.metric.str.startswith("agree_").all()
     # Every value once.
     assert not m.duplicated(["dataset", "case", "model", "region", "metric"]).any()
     models = sorted(p.name[:-7] for p in (root / "TCGA-DU-7294" / "predictions").glob("*.nii.gz"))
     pairs = m[m.metric == "agree_dice"]
     assert sorted(pairs.model.unique()) == sorted(f"{a}~{b}" for a, b in combinations(models, 2))
-    assert len(pairs) == 10 * 5 and set(pairs.region) == set(REGIONS)
+    assert len(pairs) == 10 * 5
+    assert set(pairs.region) == set(REGIONS)
     # Values read back from the store equal a direct count on the files (nibabel, numpy).
     maps = {k: _read(root / "TCGA-DU-7294" / "predictions" / f"{k}.nii.gz") for k in models}
     vol = m[m.metric == "agree_volume"].set_index(["model", "region"]).value
@@ -74,7 +77,8 @@ def test_resume_force_and_a_new_model(tmp_path, glioma_copy):
     again = agree_project(project, out, FAST, progress=False)
     assert again.skipped == [("glioma", "TCGA-DU-7294")]
     forced = agree_project(project, out, FAST, progress=False, force=True)
-    assert forced.skipped == [] and not forced.metrics.duplicated(["case", "model", "region", "metric"]).any()
+    assert forced.skipped == []
+    assert not forced.metrics.duplicated(["case", "model", "region", "metric"]).any()
     # A sixth model appears: the case is compared again, with the new pairs.
     preds = glioma_copy / "TCGA-DU-7294" / "predictions"
     shutil.copy(glioma_copy / "TCGA-DU-7294" / "fusion" / "mav.nii.gz", preds / "mav.nii.gz")
@@ -89,7 +93,9 @@ def test_broken_prediction_is_an_error_and_the_others_are_compared(tmp_path, gli
     project = load_project(_glioma_project(tmp_path, glioma_copy))
     res = agree_project(project, tmp_path / "run", FAST, progress=False)
     err = res.errors
-    assert list(err.model) == ["scan-20"] and (err.step == "agree").all() and "scan-20.nii.gz" in err.path.item()
+    assert list(err.model) == ["scan-20"]
+    assert (err.step == "agree").all()
+    assert "scan-20.nii.gz" in err.path.item()
     assert res.metrics[res.metrics.metric == "agree_dice"].model.nunique() == 6  # 4 models left: 6 pairs
     assert not res.metrics.model.str.contains("scan-20").any()
 
@@ -131,12 +137,15 @@ def test_cli_agree_and_evaluate_without_ground_truth(tmp_path, tests_data, capsy
     out = tmp_path / "run"
     assert main(["evaluate", str(yaml_path), "--out", str(out), "--no-progress"]) == 0
     said = capsys.readouterr().out
-    assert "no ground truth" in said and "segaudit agree" in said  # was a silent no-op
+    assert "no ground truth" in said  # was a silent no-op
+    assert "segaudit agree" in said
     assert main(["agree", str(yaml_path), "--out", str(out), "--no-progress", "--consensus", "staple"]) == 0
     said = capsys.readouterr().out
-    assert "WT: pairwise Dice" in said and "outlier model" in said
+    assert "WT: pairwise Dice" in said
+    assert "outlier model" in said
     with ResultsStore(out, read_only=True) as store:
         runs = store.read("runs")
         n = store.query("SELECT count(*) AS n FROM metrics WHERE metric = 'agree_dice'").n.item()
-    assert set(runs.step) == {"evaluate", "agree"} and n == 50
+    assert set(runs.step) == {"evaluate", "agree"}
+    assert n == 50
     assert '"consensus": "staple"' in runs[runs.step == "agree"].config.item()

@@ -60,7 +60,8 @@ def test_rows_in_store_and_resume(brats_copy, tmp_path):
             assert stored[f"{a}->{b}"] == direct[i, j], (a, b)
     for model in ("SegResNet", "nnUnet"):
         if w21[(model, "pred_empty")] == 0.0:
-            assert w21[(model, "hd95")] == pytest.approx(pen, rel=1e-12) and w21[(model, "dice")] == 0.0
+            assert w21[(model, "hd95")] == pytest.approx(pen, rel=1e-12)
+            assert w21[(model, "dice")] == 0.0
     # A second run skips everything already scored with the same settings.
     again = evaluate_project(project, out, FAST, progress=False)
     assert len(again.skipped) == 6
@@ -145,8 +146,11 @@ def test_probability_predictions(tmp_path, demo_data):
     res = evaluate_project(load_project(root / "p.yaml"), tmp_path / "run", progress=False)
     m = res.metrics.set_index(["case", "metric"]).value
     for c in cases:
-        assert 0.5 < m[(c, "roc_auc")] <= 1 and 0 < m[(c, "average_precision")] <= 1
-        assert 0 <= m[(c, "brier")] < 0.1 and 0 < m[(c, "pearson")] <= 1
-        assert 0 < m[(c, "dice")] <= 1 and (c, "nsd@2mm") in m.index
+        assert 0.5 < m[(c, "roc_auc")] <= 1
+        assert 0 < m[(c, "average_precision")] <= 1
+        assert 0 <= m[(c, "brier")] < 0.1
+        assert 0 < m[(c, "pearson")] <= 1
+        assert 0 < m[(c, "dice")] <= 1
+        assert (c, "nsd@2mm") in m.index
     assert "IDRiD_03" in set(res.errors.case)
     assert "IDRiD_03.npy" in res.errors.set_index("case").loc["IDRiD_03", "message"]

@@ -66,13 +66,17 @@ def test_bad_input_is_recorded_per_file_and_the_run_goes_on(bad_project, tmp_pat
     assert "BAD_flair.nii.gz: sequence flair unreadable" in bad_err
     assert "BAD_seg.nii.gz: ground truth shape (200, 240, 155) differs" in bad_err
     bad_warn = " | ".join(msgs[("BAD", "warning")])
-    assert "sequence t1: no foreground" in bad_warn and "sequence t2: 1000 NaN voxels" in bad_warn
+    assert "sequence t1: no foreground" in bad_warn
+    assert "sequence t2: 1000 NaN voxels" in bad_warn
     assert "BraTS20_Training_369_t1.nii.gz: sequence t1 not found" in " ".join(msgs[("BraTS20_Training_369",
                                                                                     "warning")])
     sources = set(f[f.case == "BraTS20_Training_369"].source)
-    assert {"t1ce", "t2", "flair", "WT", "t1ce~t2"} <= sources and "t1" not in sources
+    assert {"t1ce", "t2", "flair", "WT", "t1ce~t2"} <= sources
+    assert "t1" not in sources
     bad = f[f.case == "BAD"]
-    assert "t1ce" in set(bad.source) and "flair" not in set(bad.source) and not (bad.group == "lesion").any()
+    assert "t1ce" in set(bad.source)
+    assert "flair" not in set(bad.source)
+    assert not (bad.group == "lesion").any()
     assert bad[(bad.source == "t1") & (bad.feature == "count")].value.iloc[0] == 0
     # Recorded in the store too, with the failing file's path.
     with ResultsStore(tmp_path / "run", read_only=True) as store:
@@ -89,7 +93,8 @@ def test_resume_force_and_dask(bad_project, tmp_path):
     assert len(again.skipped) == 3
     pd.testing.assert_frame_equal(first.features, again.features)
     forced = extract_project(project, tmp_path / "run", opts, force=True, progress=False)
-    assert not forced.skipped and len(forced.features) == len(first.features)
+    assert not forced.skipped
+    assert len(forced.features) == len(first.features)
     par = extract_project(project, tmp_path / "dask", opts, workers=2, executor="dask", progress=False)
     pd.testing.assert_frame_equal(first.features, par.features)
     other = extract_project(project, tmp_path / "run", opts.with_changes(histogram_bins=32), progress=False)
@@ -109,11 +114,13 @@ def test_prediction_volumes_rgb_channels_and_metadata(tmp_path):
         pred = nib.load(root / "LUMIERE_seg" / r.model / r.case / f"{r.case}_pred.nii.gz")
         vox = float(np.prod(pred.header.get_zooms()[:3]))
         assert r.value == pytest.approx((np.asarray(pred.dataobj) > 0).sum() * vox)
-    assert lum.timepoint.notna().all() and lum.subject.eq("Patient-002").all()  # metadata joined beside
+    assert lum.timepoint.notna().all()  # metadata joined beside
+    assert lum.subject.eq("Patient-002").all()
     fundus = f[f.dataset == "fundus_exudates"]
     assert {"image.red", "image.green", "image.blue"} <= set(fundus.source)
     wide = features_table(tmp_path / "run", wide=True)
-    assert "intensity:image.green:mean" in wide.columns and wide.set_index(["dataset", "case"]).index.is_unique
+    assert "intensity:image.green:mean" in wide.columns
+    assert wide.set_index(["dataset", "case"]).index.is_unique
 
 
 def test_cli_features(tmp_path, capsys):
@@ -121,10 +128,12 @@ def test_cli_features(tmp_path, capsys):
                "brainmets_t2w_slices", "--groups", "intensity", "texture", "lesion", "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "brainmets_t2w_slices" in out and "texture" in out
+    assert "brainmets_t2w_slices" in out
+    assert "texture" in out
     with ResultsStore(tmp_path / "run", read_only=True) as store:
         n = store.query("SELECT count(DISTINCT \"case\") AS n FROM features").n.iloc[0]
     assert n == 24
     with pytest.raises(SystemExit) as exc:
         main(["features", str(demo_project_path()), "--out", str(tmp_path / "x"), "--groups", "bogus"])
-    assert exc.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err

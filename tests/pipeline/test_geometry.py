@@ -82,12 +82,17 @@ def test_other_grid_is_an_error_row_naming_both_geometries(grids, tmp_path):
     res = evaluate_project(load_project(grids / "p.yaml"), tmp_path / "run", FAST, progress=False)
     assert set(res.metrics.model) == {"orig"}  # nothing else is scored voxel by voxel
     errs = res.errors.set_index("model")
-    assert set(errs.index) == {"flip", "shift", "gt_flip", "gt_shift"} and set(errs.severity) == {"error"}
+    assert set(errs.index) == {"flip", "shift", "gt_flip", "gt_shift"}
+    assert set(errs.severity) == {"error"}
     flip = errs.loc["flip", "message"]
-    assert "direction differs" in flip and "orientation RPS" in flip and "orientation LPS" in flip
+    assert "direction differs" in flip
+    assert "orientation RPS" in flip
+    assert "orientation LPS" in flip
     shift = errs.loc["shift", "message"]
-    assert f"origin ({SHIFT:g}, 0, 0)" in shift and "origin (0, 0, 0)" in shift
-    assert str(grids / "gt" / f"{CASE}_seg.nii.gz") in shift and "--resample-nearest" in shift
+    assert f"origin ({SHIFT:g}, 0, 0)" in shift
+    assert "origin (0, 0, 0)" in shift
+    assert str(grids / "gt" / f"{CASE}_seg.nii.gz") in shift
+    assert "--resample-nearest" in shift
 
 
 def test_resample_nearest_goes_through_the_affines(grids, tmp_path):
@@ -109,7 +114,8 @@ def test_resample_nearest_goes_through_the_affines(grids, tmp_path):
     assert d[("gt_shift", "WT")] == pytest.approx(_dice(gt, np.pad(gt[int(SHIFT):], ((0, int(SHIFT)), (0, 0), (0, 0)))))
     assert d[("shift", "WT")] < d[("orig", "WT")] - 0.5
     w = res.errors.set_index("model")
-    assert set(w.severity) == {"warning"} and "resampled into the physical space" in w.loc["flip", "message"]
+    assert set(w.severity) == {"warning"}
+    assert "resampled into the physical space" in w.loc["flip", "message"]
 
 
 def test_ignore_affine_scores_voxel_by_voxel_with_a_warning(grids, tmp_path):
@@ -122,9 +128,11 @@ def test_ignore_affine_scores_voxel_by_voxel_with_a_warning(grids, tmp_path):
     d = m.set_index(["model", "region"]).value
     gt = np.asarray(nib.load(grids / "gt" / f"{CASE}_seg.nii.gz").dataobj) > 0
     pred = np.asarray(nib.load(grids / "orig" / f"{CASE}_pred.nii.gz").dataobj) > 0
-    assert d[("shift", "WT")] == d[("orig", "WT")] and d[("gt_shift", "WT")] == 1  # the header is ignored
+    assert d[("shift", "WT")] == d[("orig", "WT")]  # the header is ignored
+    assert d[("gt_shift", "WT")] == 1
     assert d[("flip", "WT")] == pytest.approx(_dice(gt, pred[::-1]))
-    assert set(e.model) == {"flip", "shift", "gt_flip", "gt_shift"} and set(e.severity) == {"warning"}
+    assert set(e.model) == {"flip", "shift", "gt_flip", "gt_shift"}
+    assert set(e.severity) == {"warning"}
     assert e.message.str.contains("ignore_affine").all()
     assert main(["evaluate", str(grids / "p.yaml"), "--out", str(tmp_path / "x"), "--ignore-affine",
                  "--resample-nearest"]) != 0
@@ -158,7 +166,9 @@ def test_features_refuse_a_ground_truth_on_another_grid_unless_told(tmp_path, de
     s = strict.features[strict.features.case == case]
     assert not (s.group == "lesion").any()  # refused: no lesion feature from a mask 239 mm away
     err = strict.errors[strict.errors.severity == "error"].message.str.cat(sep=" | ")
-    assert "origin (0, 0, 0)" in err and "origin (0, 239, 0)" in err and "lesion and per-label" in err
+    assert "origin (0, 0, 0)" in err
+    assert "origin (0, 239, 0)" in err
+    assert "lesion and per-label" in err
     i = ignored.features[ignored.features.case == case]
     assert (i.group == "lesion").any()
     assert ignored.errors[ignored.errors.severity == "warning"].message.str.contains("ignore_affine").any()
@@ -185,4 +195,5 @@ def test_geometry_key_and_tolerances_are_validated(grids, tmp_path):
     data["qc"] = {"origin_tol": 31}
     (tmp_path / "loose.yaml").write_text(yaml.safe_dump(data))
     res = evaluate_project(load_project(tmp_path / "loose.yaml"), tmp_path / "run", FAST, progress=False)
-    assert {"orig", "shift", "gt_shift"} == set(res.metrics.model) and set(res.errors.model) == {"flip", "gt_flip"}
+    assert {"orig", "shift", "gt_shift"} == set(res.metrics.model)
+    assert set(res.errors.model) == {"flip", "gt_flip"}

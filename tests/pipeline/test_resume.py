@@ -78,14 +78,16 @@ def test_replaced_prediction_is_rescored_and_the_rest_skipped(tmp_path, demo_dat
     proj, root, cases = _slices(tmp_path, demo_data)
     run = tmp_path / "run"
     first = evaluate_project(load_project(proj), run, FAST, progress=False)
-    assert first.changed == {} and first.dropped == []
+    assert first.changed == {}
+    assert first.dropped == []
     a, b = cases[0], cases[1]
     gt_a = root / "masks_binary_png" / f"{a}.png"
     before = _stored_dice(run, a)
     assert before == pytest.approx(_dice(gt_a, root / "pred_unet" / f"{a}.jpg"))
     # An unchanged re-run skips everything.
     again = evaluate_project(load_project(proj), run, FAST, progress=False)
-    assert again.changed == {} and len(again.skipped) == len(cases)
+    assert again.changed == {}
+    assert len(again.skipped) == len(cases)
     # Replace A's prediction by B's (another file, another content): A alone is re-scored.
     shutil.copyfile(root / "pred_unet" / f"{b}.jpg", root / "pred_unet" / f"{a}.jpg")
     res = evaluate_project(load_project(proj), run, FAST, progress=False)
@@ -119,7 +121,8 @@ def test_in_place_edit_with_size_and_time_kept_needs_the_full_hash(tmp_path, dem
     data[mid:mid + 3000] = bytes([0, 255, 0]) * 1000
     pred.write_bytes(bytes(data))
     os.utime(pred, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert pred.stat().st_size == st.st_size and pred.stat().st_mtime_ns == st.st_mtime_ns
+    assert pred.stat().st_size == st.st_size
+    assert pred.stat().st_mtime_ns == st.st_mtime_ns
     expected = _dice(root / "masks_binary_png" / f"{a}.png", pred)
     assert expected != pytest.approx(before)
     # The edge fingerprint (first and last 64 KiB) cannot see it: with it, the case-model stays as scored...
@@ -136,12 +139,15 @@ def test_full_hash_asked_after_an_edge_run_rescores_once(tmp_path, demo_data):
     run = tmp_path / "run"
     evaluate_project(load_project(proj), run, FAST, progress=False)
     res = evaluate_project(load_project(proj), run, FAST, progress=False, fingerprint="full")
-    assert len(res.changed) == len(cases) and all("full hash" in why for why in res.changed.values())
+    assert len(res.changed) == len(cases)
+    assert all("full hash" in why for why in res.changed.values())
     res = evaluate_project(load_project(proj), run, FAST, progress=False, fingerprint="full")
-    assert res.changed == {} and len(res.skipped) == len(cases)
+    assert res.changed == {}
+    assert len(res.skipped) == len(cases)
     # Back to the default: the full hashes recorded are still compared (no re-scoring).
     res = evaluate_project(load_project(proj), run, FAST, progress=False)
-    assert res.changed == {} and len(res.skipped) == len(cases)
+    assert res.changed == {}
+    assert len(res.skipped) == len(cases)
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -153,7 +159,8 @@ def test_deleted_case_rows_are_dropped_even_with_force(tmp_path, demo_data, forc
     evaluate_project(load_project(proj), run, opts, progress=False)
     gone = cases[2]
     with ResultsStore(run, read_only=True) as store:
-        assert (store.lesions().case == gone).any() and (store.read("files").case == gone).any()
+        assert (store.lesions().case == gone).any()
+        assert (store.read("files").case == gone).any()
     for sub, ext in (("images", ".jpg"), ("masks_binary_png", ".png"), ("pred_unet", ".jpg")):
         (root / sub / f"{gone}{ext}").unlink()
     res = evaluate_project(load_project(proj), run, opts, progress=False, force=force)
@@ -203,7 +210,8 @@ def test_features_reextract_a_replaced_image_and_drop_a_deleted_case(tmp_path, d
     assert set(feats.case) == {a, b}
     # A's image is now B's file: the intensity features of the whole image (no mask involved) are B's.
     whole = feats[(feats.case == a) & (feats.source == "image")].set_index(["group", "feature"]).value
-    assert len(whole) > 10 and list(whole.index) == list(feats_b.index)
+    assert len(whole) > 10
+    assert list(whole.index) == list(feats_b.index)
     np.testing.assert_allclose(whole.to_numpy(dtype=float), feats_b.to_numpy(dtype=float))
     assert whole[("intensity", "max")] == np.asarray(Image.open(root / "images" / f"{a}.jpg").convert("L")).max()
 
@@ -223,7 +231,8 @@ def test_agree_redoes_a_case_whose_prediction_changed(tmp_path, demo_data):
     assert pair_dice() < 1.0
     shutil.copyfile(root / "pred_a" / f"{x}.jpg", root / "pred_b" / f"{x}.jpg")  # now the same file content
     res = agree_project(load_project(proj), run, FAST, progress=False)
-    assert set(res.changed) == {("mets", x)} and len(res.skipped) == len(cases) - 1
+    assert set(res.changed) == {("mets", x)}
+    assert len(res.skipped) == len(cases) - 1
     assert pair_dice() == pytest.approx(1.0)
 
 
@@ -257,7 +266,8 @@ def test_case_with_a_missing_file_is_skipped_when_nothing_changed(tmp_path, demo
     opts = FeatureOptions(groups=("intensity",), shape=False)
     extract_project(load_project(proj), run, opts, progress=False)
     res = extract_project(load_project(proj), run, opts, progress=False)
-    assert res.changed == {} and sorted(res.skipped) == [("mets", c) for c in cases]
+    assert res.changed == {}
+    assert sorted(res.skipped) == [("mets", c) for c in cases]
     with ResultsStore(run, read_only=True) as store:
         fp = store.inputs("features")
     gt = root / "masks_binary_png" / f"{cases[0]}.png"

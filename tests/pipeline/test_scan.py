@@ -51,7 +51,9 @@ def test_demo_scan_counts_and_store(tmp_path):
     n_feat = con.execute("SELECT count(DISTINCT (dataset, \"case\")) FROM features").fetchone()[0]
     assert n_feat == 39
     run = con.execute("SELECT step, status, config_hash, packages FROM runs ORDER BY started_at").fetchone()
-    assert run[0] == "scan" and run[1] == "ok" and run[2] == demo_project().config_hash
+    assert run[0] == "scan"
+    assert run[1] == "ok"
+    assert run[2] == demo_project().config_hash
     assert "nibabel" in json.loads(run[3])
     meta = con.execute("SELECT metadata FROM cases WHERE \"case\" = 'IDRiD_02'").fetchone()[0]
     assert json.loads(meta)["pred_dice_vs_gt"] == "0.665"

@@ -72,8 +72,10 @@ def test_photo_distances_are_px_and_the_penalty_is_dataset_wide(tmp_path, tests_
     assert res.errors.empty
     rows = _rows(run, "SELECT \"case\", metric, value, unit FROM metrics WHERE region = 'lung'")
     units = rows.groupby("metric").unit.unique()
-    assert list(units["hd95"]) == ["px"] and list(units["hd"]) == ["px"]
-    assert list(units["gt_volume"]) == ["px2"] and list(units["dice"]) == [""]
+    assert list(units["hd95"]) == ["px"]
+    assert list(units["hd"]) == ["px"]
+    assert list(units["gt_volume"]) == ["px2"]
+    assert list(units["dice"]) == [""]
     assert list(units["tp"]) == ["voxels"]
     # The empty prediction of the 277×375 figure scores the diagonal of the 898×898 figure, not its own 466 px.
     expected = _largest_diagonal(tests_data / "chest_xray_lungs" / "masks_lung")
@@ -82,7 +84,8 @@ def test_photo_distances_are_px_and_the_penalty_is_dataset_wide(tmp_path, tests_
     assert hd95 == pytest.approx(expected, rel=1e-9)
     assert abs(hd95 - own) > 500
     grid = res.grids["chest"]
-    assert grid.length_unit == "px" and grid.penalty == pytest.approx(expected)
+    assert grid.length_unit == "px"
+    assert grid.penalty == pytest.approx(expected)
     assert len(grid.sizes) == 5
     # The CLI summary says px; the areas are pixel counts (checked against numpy on the file).
     assert res.summary.hd95_unit.tolist() == ["px"]
@@ -95,8 +98,11 @@ def test_photo_distances_are_px_and_the_penalty_is_dataset_wide(tmp_path, tests_
         html_path = build_report(run, tmp_path / "r.html")
         assert store.units().query("metric == 'hd95'").unit.tolist() == ["px"]
     text = html_path.read_text()
-    assert "HD95 (px)" in text and "HD95 (mm)" not in text and "NSD at 1 px" in text
-    assert f"{expected:.1f} px" in text and "the same for every case" in text
+    assert "HD95 (px)" in text
+    assert "HD95 (mm)" not in text
+    assert "NSD at 1 px" in text
+    assert f"{expected:.1f} px" in text
+    assert "the same for every case" in text
 
 
 def test_declared_spacing_makes_mm_true(tmp_path, tests_data):
@@ -131,7 +137,9 @@ def test_nifti_distances_are_mm(tmp_path, brats_copy):
     run = tmp_path / "run"
     evaluate_project(load_project(path), run, FAST, progress=False)
     rows = _rows(run, "SELECT DISTINCT metric, unit FROM metrics WHERE region = 'WT'").set_index("metric").unit
-    assert rows["hd95"] == "mm" and rows["gt_volume"] == "mm3" and rows["dice"] == ""
+    assert rows["hd95"] == "mm"
+    assert rows["gt_volume"] == "mm3"
+    assert rows["dice"] == ""
 
 
 def test_old_store_gains_the_unit_column(tmp_path):
@@ -144,7 +152,8 @@ def test_old_store_gains_the_unit_column(tmp_path):
     con.close()
     with ResultsStore(run) as store:
         m = store.read("metrics")
-        assert "unit" in m.columns and m.unit.isna().all()
+        assert "unit" in m.columns
+        assert m.unit.isna().all()
         assert store.units().empty
 
 
@@ -153,12 +162,14 @@ def test_cli_prints_units_and_penalty(tmp_path, tests_data, capsys):
     run = tmp_path / "run"
     assert main(["evaluate", str(path), "--out", str(run), "--no-progress", "--lesion-matching", "none"]) == 0
     out = capsys.readouterr().out
-    assert "hd95 unit" in out and re.search(r"│ chest .*│\s*px\s*│", out)
+    assert "hd95 unit" in out
+    assert re.search(r"│ chest .*│\s*px\s*│", out)
     expected = _largest_diagonal(tests_data / "chest_xray_lungs" / "masks_lung")
     assert f"scores {expected:.1f} px" in out
     assert main(["metrics", "--explain", "--results", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "Units stored in" in out and "px2" in out
+    assert "Units stored in" in out
+    assert "px2" in out
 
 
 def test_module_cli_explain_states_px(tmp_path):

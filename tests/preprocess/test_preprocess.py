@@ -31,22 +31,26 @@ def test_zscore_over_brain_matches_numpy(brats001):
     brain = t1 != 0
     ref = (t1[brain] - t1[brain].mean()) / t1[brain].std()
     np.testing.assert_allclose(z[brain], ref, rtol=1e-5, atol=1e-5)
-    assert np.all(z[~brain] == 0) and z.dtype == np.float32
-    assert abs(float(z[brain].mean())) < 1e-4 and abs(float(z[brain].std()) - 1) < 1e-4
+    assert np.all(z[~brain] == 0)
+    assert z.dtype == np.float32
+    assert abs(float(z[brain].mean())) < 1e-4
+    assert abs(float(z[brain].std()) - 1) < 1e-4
 
 
 def test_minmax_and_percentile(brats001):
     flair = brats001[0]["flair"]
     brain = flair != 0
     mm = normalize(flair, "minmax")
-    assert mm[brain].min() == 0 and mm[brain].max() == 1
+    assert mm[brain].min() == 0
+    assert mm[brain].max() == 1
     p = normalize(flair, "percentile", percentiles=(1, 99))
     lo, hi = np.percentile(flair[brain], [1, 99])
     np.testing.assert_allclose(p[brain], (np.clip(flair[brain], lo, hi) - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
     # with an explicit mask, background that is not zero is still excluded from the statistics
     tumour = brats001[1] > 0
     z = normalize(flair, "zscore", mask=tumour)
-    assert abs(float(z[tumour].mean())) < 1e-4 and np.all(z[~tumour] == 0)
+    assert abs(float(z[tumour].mean())) < 1e-4
+    assert np.all(z[~tumour] == 0)
 
 
 def test_edge_cases():
@@ -54,7 +58,9 @@ def test_edge_cases():
     assert not normalize(np.full((4, 4), 3.0), "minmax").any()
     a = np.array([[np.nan, 1.0], [2.0, np.inf]])
     out = normalize(a, "minmax")
-    assert np.isfinite(out).all() and out[1, 0] == 1 and out[0, 1] == 0
+    assert np.isfinite(out).all()
+    assert out[1, 0] == 1
+    assert out[0, 1] == 0
     with pytest.raises(ValueError, match="unknown normalisation"):
         normalize(a, "robust")
     with pytest.raises(ValueError, match="mask shape"):
@@ -66,14 +72,16 @@ def test_edge_cases():
               elements=st.floats(-1e3, 1e3, allow_nan=False)))
 def test_minmax_bounds_property(a):
     out = normalize(a, "minmax")
-    assert out.min() >= 0 and out.max() <= 1 + 1e-6
+    assert out.min() >= 0
+    assert out.max() <= 1 + 1e-6
 
 
 def test_slice_indices_nonempty(brats001):
     mask = brats001[1]
     idx = slice_indices(mask.shape, 2, mask, nonempty_only=True)
     expected = [k for k in range(mask.shape[2]) if mask[:, :, k].any()]
-    assert idx == expected and 0 < len(idx) < 155
+    assert idx == expected
+    assert 0 < len(idx) < 155
 
 
 def test_export_npz_and_png(tmp_path, brats001):
@@ -82,10 +90,12 @@ def test_export_npz_and_png(tmp_path, brats001):
                           spacing=(1.0, 1.0, 1.0))
     k = slice_indices(mask.shape, 2, mask, True)[0]
     with np.load(files[0]) as d:
-        assert d["image"].shape == (4, 240, 240) and list(d["sequences"]) == ["t1", "t1ce", "t2", "flair"]
+        assert d["image"].shape == (4, 240, 240)
+        assert list(d["sequences"]) == ["t1", "t1ce", "t2", "flair"]
         np.testing.assert_array_equal(d["mask"], mask[:, :, k])
         np.testing.assert_allclose(d["image"][1], normalize(images["t1ce"])[:, :, k])
-        assert d["spacing"].tolist() == [1.0, 1.0] and int(d["index"]) == k
+        assert d["spacing"].tolist() == [1.0, 1.0]
+        assert int(d["index"]) == k
     pngs = export_slices({"t2": images["t2"]}, tmp_path / "png", CASE, mask=mask, axis=0, fmt="png",
                          nonempty_only=True)
     mask_png = [p for p in pngs if p.parent.name == "mask"][0]
@@ -112,4 +122,5 @@ def test_project_slices_skip_missing_sequence(tmp_path, demo_data):
     slices = sorted((tmp_path / "brainmets_t2w_slices").rglob("*.npz"))
     assert len(slices) == 24  # every metastasis slice has lesion pixels
     with np.load(slices[0]) as d:
-        assert d["image"].shape == (3, 512, 512) and set(np.unique(d["mask"])) == {0, 1}
+        assert d["image"].shape == (3, 512, 512)
+        assert set(np.unique(d["mask"])) == {0, 1}

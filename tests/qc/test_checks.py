@@ -44,7 +44,8 @@ def test_clean_real_data_has_only_expected_findings(brats_copy):
     assert set(q.severity) == {"info"}
     # LUMIERE week 021 has no enhancing tumour in its ground truth; the predictions are float64.
     empty = findings(result, check="empty_label")
-    assert list(empty.case) == ["Patient-002-week-021"] and "label ENH (1)" in empty.message.iloc[0]
+    assert list(empty.case) == ["Patient-002-week-021"]
+    assert "label ENH (1)" in empty.message.iloc[0]
     assert len(findings(result, check="float_mask")) == 6
 
 
@@ -98,17 +99,21 @@ def test_each_defect_is_reported_precisely(broken):
     assert "empty file (0 bytes)" in one(c0, "SegResNet", "unreadable").message
     assert "not a gzip file" in one(c1, "nnUnet", "unreadable").message
     row = one(c1, "SegResNet", "shape_mismatch")
-    assert row.severity == "error" and "(181, 218, 182) here vs (182, 218, 182)" in row.message
+    assert row.severity == "error"
+    assert "(181, 218, 182) here vs (182, 218, 182)" in row.message
     row = one(c2, "nnUnet", "spacing_mismatch")
     assert "(1, 1, 5) here vs (1, 1, 1)" in row.message
     row = one(c2, "nnUnet", "unknown_label")
-    assert "value(s) 7" in row.message and "ENH=1, NEC=2, EDE=3" in row.message
+    assert "value(s) 7" in row.message
+    assert "ENH=1, NEC=2, EDE=3" in row.message
     row = one(c2, "SegResNet", "nonintegral_mask")
-    assert "non-integral" in row.message and "0.5" in row.message
+    assert "non-integral" in row.message
+    assert "0.5" in row.message
     # the ground truths were all read and checked despite the broken predictions
     files = result.files
     gts = files[files.role == "ground_truth"]
-    assert gts.readable.all() and len(gts) == 3
+    assert gts.readable.all()
+    assert len(gts) == 3
     assert result.summary.iloc[0]["errors"] == 7
 
 
@@ -120,9 +125,12 @@ def test_missing_prediction_and_ground_truth(brats_copy):
     q = result.qc[result.qc.check == "missing_file"]
     assert len(q) == 2
     gt = q[q.role == "ground_truth"].iloc[0]
-    assert gt.severity == "error" and gt.case == c0 and "missing ground truth" in gt.message
+    assert gt.severity == "error"
+    assert gt.case == c0
+    assert "missing ground truth" in gt.message
     pr = q[q.role == "prediction"].iloc[0]
-    assert pr.severity == "warning" and "missing prediction of model 'SegResNet'" in pr.message
+    assert pr.severity == "warning"
+    assert "missing prediction of model 'SegResNet'" in pr.message
 
 
 def test_image_checks_nan_and_all_zero(tmp_path, demo_data):
@@ -141,9 +149,11 @@ def test_image_checks_nan_and_all_zero(tmp_path, demo_data):
         "sequences": ["t1", "t2"]}}}, tmp_path)
     q = scan_project(project, progress=False).qc
     nan = q[q.check == "nonfinite_image"].iloc[0]
-    assert nan.key == "t1" and "2 NaN/inf voxel(s)" in nan.message
+    assert nan.key == "t1"
+    assert "2 NaN/inf voxel(s)" in nan.message
     zero = q[q.check == "all_zero_image"].iloc[0]
-    assert zero.key == "t2" and "every voxel is 0" in zero.message
+    assert zero.key == "t2"
+    assert "every voxel is 0" in zero.message
 
 
 def test_direction_and_origin_mismatch_on_real_ssa(tests_data):
@@ -158,9 +168,12 @@ def test_direction_and_origin_mismatch_on_real_ssa(tests_data):
     result = scan_project(project, progress=False)
     q = result.qc
     d = q[q.check == "direction_mismatch"]
-    assert len(d) == 1 and d.iloc[0].role == "ground_truth" and "LPS here vs RAS" in d.iloc[0].message
+    assert len(d) == 1
+    assert d.iloc[0].role == "ground_truth"
+    assert "LPS here vs RAS" in d.iloc[0].message
     assert d.iloc[0].severity == "warning"
     assert len(q[q.check == "origin_mismatch"]) == 1
     assert len(q[q.check == "float_mask"]) == 3  # float32 ground truth and two float64 predictions
     f = result.files
-    assert set(f[f.role == "image"].orientation) == {"RAS"} and set(f[f.role != "image"].orientation) == {"LPS"}
+    assert set(f[f.role == "image"].orientation) == {"RAS"}
+    assert set(f[f.role != "image"].orientation) == {"LPS"}

@@ -25,11 +25,13 @@ def test_mixed_sizes_and_formats_are_warned(tests_data):
     qc = res.qc.set_index("check")
     sizes = _sizes(tests_data / "chest_xray_lungs" / "images")
     msg = qc.loc["mixed_sizes", "message"]
-    assert qc.loc["mixed_sizes", "severity"] == "warning" and qc.loc["mixed_sizes", "case"] == ""
+    assert qc.loc["mixed_sizes", "severity"] == "warning"
+    assert qc.loc["mixed_sizes", "case"] == ""
     for case, size in sizes.items():
         assert f"{size} ({case})" in msg
     fmt = qc.loc["mixed_formats", "message"]
-    assert "jpg" in fmt and "png" in fmt
+    assert "jpg" in fmt
+    assert "png" in fmt
     assert res.summary.warnings.iloc[0] >= 2
 
 

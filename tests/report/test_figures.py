@@ -15,7 +15,9 @@ def test_block_reduce_any_keeps_every_pixel(f, h, w, data):
     r, c = data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))
     a[r, c] = True
     out = _block_reduce(a, f, np.any)
-    assert out.shape == (-(-h // f), -(-w // f)) and out.sum() == 1 and out[r // f, c // f]
+    assert out.shape == (-(-h // f), -(-w // f))
+    assert out.sum() == 1
+    assert out[r // f, c // f]
 
 
 def test_block_reduce_mean_of_constant_blocks():
@@ -29,7 +31,8 @@ def test_overlay_panel_draws_a_one_pixel_miss_on_a_large_photo():
     g[1000, 2000] = True
     fig = overlay_panel(np.zeros(g.shape, np.float32), g, np.zeros_like(g))
     overlay = fig.axes[0].get_images()[-1].get_array()
-    assert overlay.shape[0] <= 480 and overlay.shape[1] <= 480
+    assert overlay.shape[0] <= 480
+    assert overlay.shape[1] <= 480
     blue = (overlay[..., 2] == 1.0) & (overlay[..., 3] > 0)
     assert blue.sum() == 1
     figures.pyplot().close(fig)
@@ -61,11 +64,13 @@ def test_crop_keeps_the_smallest_real_lesion_large(demo_data):
     # The whole lesion is inside the window, and the window is at most 3× the lesion's extent or 32 px.
     assert window.sum() == g.sum()
     extent = _extent(g)
-    assert max(window.shape) <= max(32, 2 * extent + 2) and max(window.shape) < g.shape[0] / 4, (case, extent)
+    assert max(window.shape) <= max(32, 2 * extent + 2), (case, extent)
+    assert max(window.shape) < g.shape[0] / 4, (case, extent)
     # Drawn cropped, every lesion pixel is a block of several screen pixels of the 3.4-inch panel.
     fig = overlay_panel(None, g, np.zeros_like(g), crop=True)
     drawn = fig.axes[0].get_images()[-1].get_array()
-    assert drawn.shape[:2] == window.shape and (drawn[..., 3] > 0).sum() == g.sum()
+    assert drawn.shape[:2] == window.shape
+    assert (drawn[..., 3] > 0).sum() == g.sum()
     figures.pyplot().close(fig)
 
 
@@ -75,10 +80,12 @@ def test_colour_photo_is_drawn_in_colour(demo_data):
     root = demo_data / "fundus_exudates"
     img = read_image(root / "images" / "IDRiD_01.jpg").array
     g = read_image(root / "masks_EX_binary_png" / "IDRiD_01_EX.png").array > 127
-    assert img.ndim == 3 and img.shape[:2] == g.shape
+    assert img.ndim == 3
+    assert img.shape[:2] == g.shape
     fig = overlay_panel(img, g, np.zeros_like(g), crop=True)
     shown = fig.axes[0].get_images()[0].get_array()
-    assert shown.ndim == 3 and shown.shape[-1] == 3
+    assert shown.ndim == 3
+    assert shown.shape[-1] == 3
     # A fundus photo is red-dominant: the drawn background keeps its channels apart (not grey).
     assert float(shown[..., 0].mean()) > float(shown[..., 2].mean()) + 0.05
     figures.pyplot().close(fig)

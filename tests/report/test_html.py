@@ -95,7 +95,9 @@ def test_report_is_self_contained_with_every_section(report):
     doc = report.read_text()
     sections = _sections(doc)
     assert list(sections) == list(SECTIONS)
-    assert "http://" not in doc and "https://" not in doc and "<script" not in doc  # nothing fetched to view it
+    assert "http://" not in doc  # nothing fetched to view it
+    assert "https://" not in doc
+    assert "<script" not in doc
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', doc)
     assert len(images) >= 15
     for data in images:
@@ -103,7 +105,8 @@ def test_report_is_self_contained_with_every_section(report):
     for name, body in sections.items():
         assert "could not be drawn" not in body, name
         if name in WHY_ONLY:
-            assert 'class="why"' in body and "<img" not in body, name
+            assert 'class="why"' in body, name
+            assert "<img" not in body, name
         else:
             assert "<img" in body or "<table" in body, name
 
@@ -111,12 +114,14 @@ def test_report_is_self_contained_with_every_section(report):
 def test_report_content_is_the_stores(report, store):
     sections = _sections(report.read_text())
     # The leaked patient is named in the split section.
-    assert "Patient-level leakage" in sections["Splits"] and "BraTS-MET-00233-000" in sections["Splits"]
+    assert "Patient-level leakage" in sections["Splits"]
+    assert "BraTS-MET-00233-000" in sections["Splits"]
     # Two models on the same cases: the comparison says why there is no test (3 time points of one patient, one
     # SSA case: below the minimum of 6 pairs), instead of a p-value from a Shapiro test on 3 differences.
     cmp_ = sections["Pairwise comparison"]
     assert "SegResNet vs nnUnet" in cmp_ or "nnUnet vs SegResNet" in cmp_
-    assert "no test: n too small (n=1 &lt; 6)" in cmp_ and "Shapiro" not in cmp_
+    assert "no test: n too small (n=1 &lt; 6)" in cmp_
+    assert "Shapiro" not in cmp_
     # Bias: the Spearman rho of U-Net Dice against the true lesion area, as scipy computes it.
     from segaudit.store.store import ResultsStore
 
@@ -127,10 +132,12 @@ def test_report_content_is_the_stores(report, store):
                     "model = '' AND source = 'metastasis' AND feature = 'volume' AND value > 0")
     t = m.merge(f, on="case")
     rho = stats.spearmanr(t.area, t.value).statistic
-    assert len(t) >= 5 and f"<td>{rho:.3f}</td>" in sections["Bias: lesion size and subgroups"]
+    assert len(t) >= 5
+    assert f"<td>{rho:.3f}</td>" in sections["Bias: lesion size and subgroups"]
     # Subjects are identifiers, never subgroups; the split column is not a covariate either, and says so.
     bias = sections["Bias: lesion size and subgroups"]
-    assert "by subject" not in bias and "split (name looks like" in bias
+    assert "by subject" not in bias
+    assert "split (name looks like" in bias
     # Missed lesions: the U-Net's count of missed ground-truth metastases is the lesions table's.
     with ResultsStore(store, read_only=True) as s:
         missed = s.query("SELECT count(*) AS n FROM lesions WHERE dataset = 'brainmets_t2w_slices' AND source = 'gt'"
@@ -138,16 +145,20 @@ def test_report_content_is_the_stores(report, store):
     fail = sections["Failure taxonomy"]
     row = re.search(r"<td>brainmets_t2w_slices</td>\s*<td>unet</td>\s*<td>metastasis</td>\s*<td>(\d+)</td>",
                     fail[fail.index("Are the missed lesions small?"):])
-    assert missed > 0 and row and int(row.group(1)) == missed
+    assert missed > 0
+    assert row
+    assert int(row.group(1)) == missed
     # The training log is plotted; the broken one is named with its reason, and the report still exists.
-    assert "unet" in sections["Training curves"] and "broken.csv: no &#x27;epoch&#x27; column" in \
-        sections["Training curves"]
+    assert "unet" in sections["Training curves"]
+    assert "broken.csv: no &#x27;epoch&#x27; column" in sections["Training curves"]
     # 3D panels of the SSA case show its image; the LUMIERE ones say they have none.
     panels = sections["Worst and best cases"]
     ssa = panels[panels.index("BraTS2024_SSA"):panels.index("LUMIERE")] if panels.index("BraTS2024_SSA") < \
         panels.index("LUMIERE") else panels[panels.index("BraTS2024_SSA"):]
-    assert "BraTS2024_SSA-00230-000" in ssa and "no image file" not in ssa.split("<h3>")[1]
-    assert "Longitudinal" in report.read_text() and "Patient-002" in sections["Longitudinal volumes"]
+    assert "BraTS2024_SSA-00230-000" in ssa
+    assert "no image file" not in ssa.split("<h3>")[1]
+    assert "Longitudinal" in report.read_text()
+    assert "Patient-002" in sections["Longitudinal volumes"]
 
 
 def test_ranking_section_on_audits_four_models(tmp_path, tests_data):
@@ -160,8 +171,8 @@ def test_ranking_section_on_audits_four_models(tmp_path, tests_data):
     m = read_audit_metrics(tests_data / UCSD)
     wide = m[m.metric == "dice"].groupby(["case", "model"]).value.mean().unstack().dropna()
     ref = stats.friedmanchisquare(*wide.to_numpy().T)
-    assert f"p = {ref.pvalue:.3g}" in sections["Model ranking"] and f"{len(wide)} complete cases" in \
-        sections["Model ranking"]
+    assert f"p = {ref.pvalue:.3g}" in sections["Model ranking"]
+    assert f"{len(wide)} complete cases" in sections["Model ranking"]
 
 
 def test_report_renders_in_headless_chromium(report, tmp_path):
@@ -190,10 +201,12 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         browser.close()
     assert [s["name"] for s in found] == list(SECTIONS)
     for s in found:
-        assert s["visible"] and s["broken"] == 0, s
+        assert s["visible"], s
+        assert s["broken"] == 0, s
         assert s["imgs"] + s["rows"] > 0 or s["name"] in WHY_ONLY, s
     assert errors == []
-    assert shot.stat().st_size > 100_000 and height > 5000
+    assert shot.stat().st_size > 100_000
+    assert height > 5000
     if os.environ.get("SEGAUDIT_SCREENSHOT"):
         shutil.copy(shot, os.environ["SEGAUDIT_SCREENSHOT"])
 
@@ -279,11 +292,13 @@ def test_report_compares_the_pairs_asked_for(ucsf_run, tmp_path):
     # Four models: by default every one of the six pairs; the ranking is there.
     assert main(["report", "--force", str(ucsf_run), "--out", str(out)]) == 0
     s = _parse(out)
-    assert len(s["Pairwise comparison"]["h3"]) == 6 and s["Model ranking"]["images"] == 1
+    assert len(s["Pairwise comparison"]["h3"]) == 6
+    assert s["Model ranking"]["images"] == 1
     # A pair naming an absent model says so, with the models there are.
     assert main(["report", "--force", str(ucsf_run), "--out", str(out), "--compare", "BraTS25_1:nnUnet"]) == 0
     why = " ".join(_parse(out)["Pairwise comparison"]["why"])
-    assert "nnUnet" in why and "BraTS25_3B" in why
+    assert "nnUnet" in why
+    assert "BraTS25_3B" in why
 
 
 def test_report_per_case_table_gives_each_cases_mean_over_regions(ucsf_run, tmp_path, tests_data):
@@ -306,7 +321,8 @@ def test_every_section_of_an_audit_import_says_what_it_has_or_why_not(ucsf_run, 
         assert sec["images"] or sec["tables"] or sec["why"], name
     # What an AUDIT import lacks is named, not a generic message.
     assert "imported from AUDIT" in " ".join(s["Worst and best cases"]["why"])
-    assert "tp" in " ".join(s["Failure taxonomy"]["why"]) and "AUDIT" in " ".join(s["Failure taxonomy"]["why"])
+    assert "tp" in " ".join(s["Failure taxonomy"]["why"])
+    assert "AUDIT" in " ".join(s["Failure taxonomy"]["why"])
     assert "AUDIT" in " ".join(s["Segmentation error matrices"]["why"])
     assert "lesion_size" in " ".join(s["Bias: lesion size and subgroups"]["why"])
 
@@ -318,7 +334,8 @@ def test_features_only_report_shows_intensities_by_site_and_outliers(tmp_path, t
     out = tmp_path / "r.html"
     assert main(["report", "--force", str(run), "--out", str(out)]) == 0
     s = _parse(out)
-    assert "no ground truth" not in " ".join(s["Metrics"]["why"]) and s["Metrics"]["why"]
+    assert "no ground truth" not in " ".join(s["Metrics"]["why"])
+    assert s["Metrics"]["why"]
     inten = s["Image intensities by sequence and site"]
     assert inten["images"] == 1
     t = _frame(inten["tables"][0]).set_index(["dataset", "sequence"])
@@ -348,7 +365,8 @@ def test_features_only_report_shows_intensities_by_site_and_outliers(tmp_path, t
     # Each lesion_size_<label> column is also imported as that label's lesion volume: counted twice.
     expected = out_.sum(axis=1) + out_[[c for c in ssa.columns if c.startswith("lesion_size_")]].sum(axis=1)
     listed = per_case[per_case.dataset == "BraTS2024_SSA"]
-    assert len(listed) > 0 and listed.case.iloc[0] == expected.idxmax()
+    assert len(listed) > 0
+    assert listed.case.iloc[0] == expected.idxmax()
     for r in listed.itertuples():
         assert int(r.outlying_features) == expected[r.case], r.case
 
@@ -366,7 +384,8 @@ def test_imported_audit_features_feed_bias_and_longitudinal(tmp_path, tests_data
     model = trend.model.iloc[0]
     t = m[(m.model == model) & (m.region == "ET")].merge(f[f.lesion_size_et > 0], on="ID").dropna(subset=["DICE"])
     rho = stats.spearmanr(t.lesion_size_et, t.DICE).statistic
-    assert trend.region.iloc[0] == "ET" and float(trend.spearman_rho.iloc[0]) == pytest.approx(rho, abs=5e-4)
+    assert trend.region.iloc[0] == "ET"
+    assert float(trend.spearman_rho.iloc[0]) == pytest.approx(rho, abs=5e-4)
     assert int(trend.n.iloc[0]) == len(t)
     # LUMIERE: AUDIT's longitudinal_id and time_point give the longitudinal section its subjects and weeks.
     run2 = tmp_path / "lum"

@@ -113,7 +113,8 @@ class _Tags(HTMLParser):
             self.stack.append(tag)
 
     def handle_endtag(self, tag):
-        assert self.stack and self.stack[-1] == tag, (tag, self.stack[-3:])
+        assert self.stack, (tag, self.stack[-3:])
+        assert self.stack[-1] == tag, (tag, self.stack[-3:])
         self.stack.pop()
 
 
@@ -122,14 +123,17 @@ def test_every_section_module_renders_on_its_own(rendered, store):
     assert len(rendered) >= 17  # one module per section; a new module is picked up here automatically
     for name, out in rendered.items():
         mod = import_module(f"segaudit.report.sections.{name}")
-        assert isinstance(mod.TITLE, str) and mod.TITLE, name
-        assert out and "could not be drawn" not in out, name
+        assert isinstance(mod.TITLE, str), name
+        assert mod.TITLE, name
+        assert out, name
+        assert "could not be drawn" not in out, name
         parser = _Tags()
         parser.feed(out)
         parser.close()
         assert parser.stack == [], (name, parser.stack)
         if name in WHY:
-            assert out.startswith('<p class="why">Not drawn: ') and WHY[name] in out, name
+            assert out.startswith('<p class="why">Not drawn: '), name
+            assert WHY[name] in out, name
         else:
             assert "<img" in out or "<table" in out, name
 
@@ -137,12 +141,16 @@ def test_every_section_module_renders_on_its_own(rendered, store):
 @pytest.mark.slow
 def test_sections_show_this_stores_content(rendered):
     # Three models, one with a missing prediction: listed with the reason, compared (three pairs) and ranked.
-    assert f"<td>{MISSING}</td>" in rendered["coverage"] and "prediction file not found" in rendered["coverage"]
+    assert f"<td>{MISSING}</td>" in rendered["coverage"]
+    assert "prediction file not found" in rendered["coverage"]
     assert len(re.findall(r"<h3>mets: unet_t\d+ vs unet_t\d+</h3>", rendered["comparison"])) == 3
-    assert "24 complete cases, 3 models" in rendered["ranking"] and "Friedman chi²" in rendered["ranking"]
-    assert "(column split)" in rendered["splits"] and "no patient-level leakage" in rendered["splits"]
+    assert "24 complete cases, 3 models" in rendered["ranking"]
+    assert "Friedman chi²" in rendered["ranking"]
+    assert "(column split)" in rendered["splits"]
+    assert "no patient-level leakage" in rendered["splits"]
     assert "<td>site</td>" in rendered["bias"]  # the metadata column is tested as a subgroup
-    assert rendered["agreement"].startswith("<h3>mets</h3>") and "24 case(s)" in rendered["agreement"]
+    assert rendered["agreement"].startswith("<h3>mets</h3>")
+    assert "24 case(s)" in rendered["agreement"]
     assert "<td>unet_t64</td>" in rendered["training"]
     assert rendered["worst_best"].count('<figure class="panel large">') >= 2
 
@@ -162,7 +170,9 @@ def test_the_page_is_its_sections_in_order(inputs, rendered, page):
 def test_css_is_package_data_inlined_in_the_page(project, tmp_path):
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     text = files("segaudit.report").joinpath(CSS_RESOURCE).read_text(encoding="utf-8")
-    assert ".why{" in text and load_css() == text.rstrip("\n") and report_html.CSS == load_css()
+    assert ".why{" in text
+    assert load_css() == text.rstrip("\n")
+    assert report_html.CSS == load_css()
     proj, _ = project
     scan_project(proj, tmp_path / "run", progress=False)  # a scanned store: the report is quick to write
     page = build_report(tmp_path / "run", tmp_path / "r.html").read_text()

@@ -43,7 +43,9 @@ def test_yaml_alias_bomb_is_refused_before_expanding(tmp_path):
     with pytest.raises(ConfigError, match="aliases are not allowed"):
         load_project(path)
     r = run("scan", path, "--out", tmp_path / "run")
-    assert r.returncode == 2 and "aliases are not allowed" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2
+    assert "aliases are not allowed" in r.stderr
+    assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 
@@ -51,7 +53,9 @@ def test_non_utf8_and_oversized_project_files_are_one_line_errors(tmp_path):
     latin = tmp_path / "latin1.yaml"
     latin.write_bytes("name: résumé\ndatasets: {}\n".encode("latin-1"))
     r = run("scan", latin, "--out", tmp_path / "run")
-    assert r.returncode == 2 and "not UTF-8" in r.stderr and str(latin) in r.stderr
+    assert r.returncode == 2
+    assert "not UTF-8" in r.stderr
+    assert str(latin) in r.stderr
     assert "Traceback" not in r.stderr
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * 1_100_000 + "\ndatasets: {}\n")
@@ -74,7 +78,8 @@ def test_dangling_symlink_and_loop_fail_only_their_rows(tmp_path, demo_data):
         qc = store.read("qc")
     assert len(files) == 9  # every file of the 3 cases recorded, the scan finished
     bad = qc[qc.path.isin([str(dangling), str(loop)])]
-    assert set(bad.path) == {str(dangling), str(loop)} and (bad.severity != "info").all()
+    assert set(bad.path) == {str(dangling), str(loop)}
+    assert (bad.severity != "info").all()
     good = files[(files.role == "ground_truth")]
     assert good.readable.all()
     assert res is not None
@@ -103,10 +108,13 @@ def test_report_never_overwrites_what_it_did_not_write(tmp_path, demo_data):
     project_text = proj.read_text()
     for target in (proj, run_dir / "segaudit.duckdb", run_dir):
         r = run("report", run_dir, "--out", target, "--force")
-        assert r.returncode == 2 and "Traceback" not in r.stderr, target
-    assert proj.read_text() == project_text and tree_digest(run_dir) == store_digest
+        assert r.returncode == 2, target
+        assert "Traceback" not in r.stderr, target
+    assert proj.read_text() == project_text
+    assert tree_digest(run_dir) == store_digest
     out = tmp_path / "report.html"
     assert run("report", run_dir, "--out", out).returncode == 0
     r = run("report", run_dir, "--out", out)
-    assert r.returncode == 2 and "--force" in r.stderr  # an existing report: replaced only when asked
+    assert r.returncode == 2  # an existing report: replaced only when asked
+    assert "--force" in r.stderr
     assert run("report", run_dir, "--out", out, "--force").returncode == 0

@@ -70,8 +70,12 @@ def test_huge_header_is_refused_before_allocating(tmp_path, demo_data):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         msg = str(err.value)
-        assert str(path) in msg and "2000×2000×2000" in msg and "8.0 GB" in msg and reason in msg
-        assert elapsed < 2 and peak < 50e6, (elapsed, peak)  # main: 8 GB and 14 s
+        assert str(path) in msg
+        assert "2000×2000×2000" in msg
+        assert "8.0 GB" in msg
+        assert reason in msg
+        assert elapsed < 2, (elapsed, peak)  # main: 8 GB and 14 s
+        assert peak < 50e6, (elapsed, peak)
 
 
 def test_huge_header_is_one_qc_row(tmp_path, demo_data):
@@ -82,7 +86,8 @@ def test_huge_header_is_one_qc_row(tmp_path, demo_data):
     res = _scan(tmp_path, {"root": str(root), "ground_truth": "{root}/LUMIERE_images/{case}/{case}_seg.nii.gz",
                            "label_convention": "audit"})
     row = res.qc[res.qc.path == str(seg)]
-    assert list(row.check) == ["unreadable"] and "8.0 GB" in row.message.iloc[0]
+    assert list(row.check) == ["unreadable"]
+    assert "8.0 GB" in row.message.iloc[0]
     assert res.files.readable.sum() == len(res.files) - 1  # the other cases are read as before
 
 
@@ -92,7 +97,8 @@ def test_memory_budget_parameter_and_environment(monkeypatch, demo_data):
     claimed = reference.size * reference.dtype.itemsize  # 182*218*182 values
     with pytest.raises(ImageReadError, match="above the memory budget of 1.0 MB") as err:
         read_image(seg, max_bytes=1_000_000)
-    assert str(seg) in str(err.value) and "SEGAUDIT_MAX_IMAGE_BYTES" in str(err.value)
+    assert str(seg) in str(err.value)
+    assert "SEGAUDIT_MAX_IMAGE_BYTES" in str(err.value)
     monkeypatch.setenv("SEGAUDIT_MAX_IMAGE_BYTES", "1M")
     with pytest.raises(ImageReadError, match="memory budget"):
         read_mask(seg)
@@ -112,7 +118,8 @@ def test_budget_applies_to_raster_tiff_and_numpy_headers(tmp_path, tests_data):
         bands = len(pil.getbands())
     with pytest.raises(ImageReadError, match="memory budget") as err:
         read_image(png, max_bytes=w * h * bands - 1)
-    assert str(png) in str(err.value) and f"{h}×{w}×{bands}" in str(err.value)
+    assert str(png) in str(err.value)
+    assert f"{h}×{w}×{bands}" in str(err.value)
     assert read_image(png, max_bytes=w * h * bands).shape == (h, w)
 
     cls = np.asarray(PILImage.open(next((tests_data / "histology_consep" / "class_masks").glob("*.png"))))
@@ -153,20 +160,25 @@ def test_4d_files_are_qc_findings_and_a_singleton_axis_is_dropped(tmp_path, demo
                            "images": {"t1": "{root}/{case}/t1.nii.gz"}, "label_convention": "audit"})
     qc = res.qc.set_index(["case", "role", "check"])
     msg = qc.loc[("four_d", "ground_truth", "extra_axes")]
-    assert msg.severity == "error" and "(48, 48, 32, 2)" in msg.message and "seg.nii.gz" in msg.message
+    assert msg.severity == "error"
+    assert "(48, 48, 32, 2)" in msg.message
+    assert "seg.nii.gz" in msg.message
     img_msg = qc.loc[("four_d", "image", "extra_axes")]
-    assert img_msg.severity == "warning" and "(48, 48, 32, 2)" in img_msg.message
+    assert img_msg.severity == "warning"
+    assert "(48, 48, 32, 2)" in img_msg.message
     assert ("four_d", "ground_truth", "nonintegral_mask") not in qc.index
     for role in ("ground_truth", "image"):
         single = qc.loc[("singleton", role, "singleton_axes")]
-        assert single.severity == "info" and "(48, 48, 32, 1)" in single.message
+        assert single.severity == "info"
+        assert "(48, 48, 32, 1)" in single.message
     assert not (res.qc[res.qc.case == "singleton"].severity == "error").any()
 
     with pytest.raises(MaskValueError, match=r"4 dimensions \(shape \(48, 48, 32, 2\)\)") as err:
         read_mask(root / "four_d" / "seg.nii.gz")
     assert str(root / "four_d" / "seg.nii.gz") in str(err.value)
     squeezed = read_mask(root / "singleton" / "seg.nii.gz")
-    assert squeezed.array.shape == (48, 48, 32) and squeezed.stored_shape == (48, 48, 32, 1)
+    assert squeezed.array.shape == (48, 48, 32)
+    assert squeezed.stored_shape == (48, 48, 32, 1)
     np.testing.assert_array_equal(squeezed.array, seg)
 
 
@@ -186,7 +198,8 @@ def test_4d_image_volumes_are_not_named_as_colours(tmp_path, demo_data):
     res = extract_project(load_project(proj), tmp_path / "run", FeatureOptions(groups=("intensity",)),
                           progress=False)
     sources = set(res.features.source)
-    assert {"mr.volume0", "mr.volume1"} <= sources and not any(s.endswith((".red", ".green")) for s in sources)
+    assert {"mr.volume0", "mr.volume1"} <= sources
+    assert not any(s.endswith((".red", ".green")) for s in sources)
 
 
 # --- 3. palette PNG label maps -------------------------------------------------------------------------------------
@@ -194,7 +207,8 @@ def test_4d_image_volumes_are_not_named_as_colours(tmp_path, demo_data):
 def test_palette_png_label_map_is_read_as_labels(tmp_path, tests_data):
     src = next((tests_data / "histology_consep" / "class_masks").glob("*.png"))
     classes = np.asarray(PILImage.open(src))  # the CoNSeP class map, values 0..4, as a grey PNG
-    assert classes.ndim == 2 and len(np.unique(classes)) > 2
+    assert classes.ndim == 2
+    assert len(np.unique(classes)) > 2
     pal = PILImage.fromarray(classes.astype(np.uint8), mode="L").convert("P")
     colours = [0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 0]  # each class its own colour
     pal.putpalette(colours + [0] * (768 - len(colours)))
@@ -205,7 +219,8 @@ def test_palette_png_label_map_is_read_as_labels(tmp_path, tests_data):
     np.testing.assert_array_equal(read_mask(path).array, classes)
     shown = read_image(path)  # as an image it stays the colours a person sees
     for c in set(np.unique(classes).tolist()):
-        assert shown.is_color and tuple(shown.array[classes == c][0]) == tuple(colours[3 * c: 3 * c + 3])
+        assert shown.is_color
+        assert tuple(shown.array[classes == c][0]) == tuple(colours[3 * c: 3 * c + 3])
 
     root = tmp_path / "data"
     (root / "gt").mkdir(parents=True)
@@ -240,7 +255,9 @@ def test_nibabel_log_lines_name_the_file(tmp_path, demo_data, capfd, caplog):
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": src_root})
     lines = [line for line in run.stderr.splitlines() if "sizeof_hdr" in line]
-    assert run.returncode == 0 and lines and all(str(path) in line for line in lines), run.stderr
+    assert run.returncode == 0, run.stderr
+    assert lines, run.stderr
+    assert all(str(path) in line for line in lines), run.stderr
     assert img.notes == [f"{path}: nibabel: sizeof_hdr should be 348; set sizeof_hdr to 348"]
     assert [r.getMessage() for r in caplog.records if r.name == "segaudit.io"] == img.notes
     caplog.clear()
@@ -254,7 +271,8 @@ def test_nibabel_log_lines_name_the_file(tmp_path, demo_data, capfd, caplog):
     truncated.write_bytes(path.read_bytes()[:100_000])
     with pytest.raises(ImageReadError, match="sizeof_hdr should be 348") as exc:
         read_image(truncated)
-    assert str(truncated) in str(exc.value) and "truncated" in str(exc.value)
+    assert str(truncated) in str(exc.value)
+    assert "truncated" in str(exc.value)
     err = capfd.readouterr().err
     assert all(str(truncated) in line for line in err.splitlines() if "sizeof_hdr" in line), err
 
@@ -264,7 +282,9 @@ def test_nibabel_log_lines_name_the_file(tmp_path, demo_data, capfd, caplog):
     res = _scan(tmp_path, {"root": str(tmp_path / "data"), "ground_truth": "{root}/{case}/seg.nii",
                            "label_convention": "audit"})
     row = res.qc[res.qc.check == "reader_warning"]
-    assert len(row) == 1 and row.severity.iloc[0] == "warning" and "sizeof_hdr" in row.message.iloc[0]
+    assert len(row) == 1
+    assert row.severity.iloc[0] == "warning"
+    assert "sizeof_hdr" in row.message.iloc[0]
     assert str(root / "seg.nii") in row.message.iloc[0]
 
 
@@ -292,7 +312,8 @@ def test_negative_label_warning_names_the_ground_truth(tmp_path, demo_data):
                            progress=False)
     notes = res.errors[res.errors.message.str.contains(r"\[-1\]")]
     assert len(notes) == 2  # one per model of the case
-    assert (notes.path == str(seg)).all() and notes.message.str.startswith(f"{seg}: ground truth").all()
+    assert (notes.path == str(seg)).all()
+    assert notes.message.str.startswith(f"{seg}: ground truth").all()
     assert not notes.message.str.contains("_pred.nii.gz").any()
 
 
@@ -304,9 +325,14 @@ def test_spacing_override_of_the_wrong_length_is_a_qc_error(tmp_path, demo_data)
     res = _scan(tmp_path, {"root": str(root), "ground_truth": "{root}/LUMIERE_images/{case}/{case}_seg.nii.gz",
                            "label_convention": "audit", "spacing": [0.5, 0.5]})
     rows = res.qc[res.qc.check == "spacing_override"]
-    assert len(rows) == 1 and rows.severity.iloc[0] == "error" and rows.dataset.iloc[0] == "ds"
+    assert len(rows) == 1
+    assert rows.severity.iloc[0] == "error"
+    assert rows.dataset.iloc[0] == "ds"
     msg = rows.message.iloc[0]
-    assert "dataset ds" in msg and "[0.5, 0.5]" in msg and "3D" in msg and "not applied" in msg
+    assert "dataset ds" in msg
+    assert "[0.5, 0.5]" in msg
+    assert "3D" in msg
+    assert "not applied" in msg
     fine = _scan(tmp_path, {"root": str(root), "ground_truth": "{root}/LUMIERE_images/{case}/{case}_seg.nii.gz",
                             "label_convention": "audit", "spacing": [1.0, 1.0, 1.0]})
     assert "spacing_override" not in set(fine.qc.check)

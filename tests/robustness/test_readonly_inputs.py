@@ -90,7 +90,8 @@ def run_on_read_only_inputs(base: Path, prefix: list[str]) -> None:
         assert state(inputs) == before_inputs  # bytes, mtimes, nothing created or removed among the inputs
         assert state(home) == before_home
         assert sorted(p.name for p in base.iterdir()) == ["home", "inputs", "out"]
-        assert (out / "report.html").stat().st_size > 0 and (run_dir / "segaudit.duckdb").is_file()
+        assert (out / "report.html").stat().st_size > 0
+        assert (run_dir / "segaudit.duckdb").is_file()
         assert (out / "export" / "metrics.csv").is_file()
     finally:
         set_writable(inputs, True)

@@ -68,7 +68,8 @@ def test_run_of_a_killed_process_is_marked_interrupted_on_next_open(tmp_path):
         runs = store.read("runs").set_index("run_id")
         mine = store.start_run("scan")  # this process's own run is left alone by a second open
     assert runs.status[run_id] == "interrupted"
-    assert int(runs.pid[run_id]) == p.pid and f"process {p.pid} is gone" in runs.summary[run_id]
+    assert int(runs.pid[run_id]) == p.pid
+    assert f"process {p.pid} is gone" in runs.summary[run_id]
     with ResultsStore(run) as store:
         assert store.read("runs").set_index("run_id").status[mine] == "running"
 
@@ -145,9 +146,11 @@ def test_killed_export_leaves_no_visible_partial_file_and_the_next_run_cleans_up
     visible = [n for n in left if not n.startswith(".")]
     assert not [n for n in visible if n.startswith("tmp_") or "metrics" in n], left  # no partial result in sight
     for n in visible:  # whatever is visible is a whole table
-        assert n.endswith(".csv") and pd.read_csv(out / n) is not None
+        assert n.endswith(".csv")
+        assert pd.read_csv(out / n) is not None
     hidden = [n for n in left if n.startswith(".")]
-    assert hidden and all(n.startswith(".segaudit-tmp.") for n in hidden), left
+    assert hidden, left
+    assert all(n.startswith(".segaudit-tmp.") for n in hidden), left
     # The next export (a new process) removes the dead writer's temporary files and writes every table.
     r = subprocess.run([sys.executable, "-m", "segaudit", "export", str(run), "--out", str(out), "--force"],
                        env=ENV,
@@ -173,7 +176,9 @@ def test_a_live_writers_temporary_file_is_never_removed(tmp_path):
     other = out / ".metrics.csv.old"
     other.write_text("mine")
     assert clean_stale_temporaries(out) == []
-    assert mine.exists() and live.exists() and other.exists()
+    assert mine.exists()
+    assert live.exists()
+    assert other.exists()
 
 
 # ---------------------------------------------------------------- umask
@@ -255,13 +260,16 @@ def test_dangling_link_loop_and_directory_fail_only_their_rows_in_every_step(tmp
         inputs = store.inputs("evaluate")
     assert bad <= set(qc[qc.severity != "info"].path)  # one QC row each (a folder reads as a missing file)
     assert set(errors[(errors.step == "evaluate") & (errors.severity == "error")].path) == bad
-    assert set(metrics.case) == {cases[3]} and len(ev.errors) == 3
+    assert set(metrics.case) == {cases[3]}
+    assert len(ev.errors) == 3
     fp = inputs[inputs.path.isin(bad)].set_index("path")
-    assert not fp.exists[str(dangling)] and not fp.exists[str(loop)]
+    assert not fp.exists[str(dangling)]
+    assert not fp.exists[str(loop)]
     assert fp.digest[str(folder)] == "unreadable:EISDIR"
     # Repairing one file scores it on the next run; the case scored before is skipped (its files unchanged).
     dangling.unlink()
     shutil.copy(src / "pred_unet_jpg" / f"{cases[0]}.jpg", dangling)
     res = evaluate_project(load_project(proj), run, EvaluationOptions(lesion_matching="none", distances=False),
                            progress=False)
-    assert set(res.metrics.case) == {cases[0], cases[3]} and res.skipped == [("mets", cases[3], "unet")]
+    assert set(res.metrics.case) == {cases[0], cases[3]}
+    assert res.skipped == [("mets", cases[3], "unet")]

@@ -40,12 +40,14 @@ def test_second_writer_is_refused_naming_the_holder_and_nothing_is_lost(tmp_path
             stderr_of(tmp_path / "log1")
         os.kill(first.pid, signal.SIGSTOP)
         before = snapshot_query(run_dir, ROWS)  # the first run's rows so far (its files cannot change now)
-        assert before is not None and len(before)
+        assert before is not None
+        assert len(before)
         digest = tree_digest(run_dir)
         for step in ("evaluate", "scan"):
             r = run_segaudit(step, proj, "--out", run_dir, "--no-progress", timeout=300)
             assert r.returncode == 2, (step, r.returncode, r.stderr)
-            assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+            assert "Traceback" not in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1, r.stderr
             assert re.search(rf"\bPID\W{{0,3}}{first.pid}\b", r.stderr, re.IGNORECASE), r.stderr
             assert tree_digest(run_dir) == digest, step  # no file of the run written, none added
         os.kill(first.pid, signal.SIGCONT)

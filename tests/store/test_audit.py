@@ -17,7 +17,8 @@ def test_all_audit_metric_tables_import(tests_data, tmp_path):
     with ResultsStore(tmp_path / "imp", read_only=True) as store:
         m = store.read("metrics")
         f = store.read("features")
-    assert counts["metrics"] == len(m) and counts["features"] == len(f)
+    assert counts["metrics"] == len(m)
+    assert counts["features"] == len(f)
     ucsd = m[m.dataset == "UCSD"]
     assert set(ucsd.model) == {"BraTS25_1", "BraTS25_2", "BraTS25_3A", "BraTS25_3B"}
     assert set(ucsd.region) == {"ET", "NETC", "SNFH", "RC"}
@@ -39,7 +40,8 @@ def test_all_shared_audit_tables_import(sample_data, tmp_path):
     root = sample_data / "audit_outputs"
     counts = import_audit(tmp_path / "imp", sorted((root / "metrics").rglob("*.csv")),
                           sorted((root / "features").rglob("*.csv")))
-    assert counts["metrics"] > 50_000 and counts["features"] > 100_000
+    assert counts["metrics"] > 50_000
+    assert counts["features"] > 100_000
 
 
 def test_bad_tables_are_refused_with_the_file_name(tmp_path):
@@ -61,6 +63,8 @@ def test_export_round_trip(tmp_path):
         [path] = export_audit(store, tmp_path / "exp")
     table = pd.read_csv(path)
     assert list(table.columns) == AUDIT_METRIC_COLUMNS
-    assert len(table) == 3 and np.isnan(table.set_index(["ID", "region"]).loc[("c1", "TC"), "DICE"])
+    assert len(table) == 3
+    assert np.isnan(table.set_index(["ID", "region"]).loc[("c1", "TC"), "DICE"])
     back = read_audit_metrics(path, "D").set_index(["case", "region", "metric"]).value
-    assert back[("c1", "WT", "dice")] == 0.8 and back[("c2", "WT", "pred_volume")] == 100.0
+    assert back[("c1", "WT", "dice")] == 0.8
+    assert back[("c2", "WT", "pred_volume")] == 100.0

@@ -60,7 +60,7 @@ def test_every_audit_column_is_mapped(tests_data):
     assert (fmap.note.str.len() > 0).all()
 
 
-@pytest.mark.parametrize("dataset,case", [("BraTS2020", "BraTS20_Training_001"),
+@pytest.mark.parametrize(("dataset", "case"), [("BraTS2020", "BraTS20_Training_001"),
                                           ("BraTS2024_SSA", "BraTS2024_SSA-00230-000")])
 def test_values_agree_where_definitions_agree(extracted, extracted_positive, tests_data, dataset, case):
     ours = to_audit_features(extracted.features[extracted.features.case == case]).set_index("ID").loc[case]
@@ -79,7 +79,8 @@ def test_values_agree_where_definitions_agree(extracted, extracted_positive, tes
             assert b == pytest.approx(a, abs=0.5), col
         elif col.startswith("lesion_size_"):
             # Fixed: AUDIT truncates the volume to an integer; on 1 mm voxels the float is whole anyway.
-            assert b == pytest.approx(np.floor(b)) and int(b) == int(a), col
+            assert b == pytest.approx(np.floor(b)), col
+            assert int(b) == int(a), col
         elif m.group == "intensity":
             # Fixed: AUDIT's statistics are over voxels > 0. Over the same region (foreground="positive") every
             # statistic agrees; the default foreground also counts zero-valued voxels inside the brain.
@@ -101,9 +102,11 @@ def test_differences_are_the_documented_ones(extracted, tests_data):
     case = "BraTS20_Training_369"
     ours = to_audit_features(extracted.features[extracted.features.case == case]).set_index("ID").loc[case]
     theirs = _audit(tests_data, "BraTS2020").set_index("ID").loc[case]
-    assert np.isnan(ours["t1_mean_intensity"]) and not np.isnan(theirs["t1_mean_intensity"])
+    assert np.isnan(ours["t1_mean_intensity"])
+    assert not np.isnan(theirs["t1_mean_intensity"])
     assert ours["t2_mean_intensity"] == pytest.approx(theirs["t2_mean_intensity"], rel=1e-6)
     gap = extracted.errors[(extracted.errors.case == case)]
-    assert gap.message.str.contains("sequence t1 not found").any() and (gap.severity == "warning").all()
+    assert gap.message.str.contains("sequence t1 not found").any()
+    assert (gap.severity == "warning").all()
     # AUDIT's slice-wise 2D GLCM with background and segaudit's 3D foreground GLCM are different quantities.
     assert ours["t2_mean_contrast"] != pytest.approx(theirs["t2_mean_contrast"], rel=0.01)

@@ -21,7 +21,8 @@ def test_import_then_export_reproduces_every_column(tests_data, tmp_path, capsys
     assert f"{site}: HAUS from hd_audit" in capsys.readouterr().out
     raw = pd.read_csv(src)
     back = pd.read_csv(tmp_path / "exp" / src.name)
-    assert list(back.columns) == AUDIT_METRIC_COLUMNS and len(back) == len(raw)
+    assert list(back.columns) == AUDIT_METRIC_COLUMNS
+    assert len(back) == len(raw)
     keys = ["ID", "region", "model"]
     both = raw.merge(back, on=keys, suffixes=("_in", "_out"), validate="one_to_one")
     assert len(both) == len(raw)
@@ -58,10 +59,12 @@ def test_imported_features_give_lesion_volumes_subjects_and_time_points(tests_da
         f = store.read("features")
     # Subject and time point are AUDIT's own columns.
     for r in raw.itertuples():
-        assert cases.loc[r.ID, "subject"] == r.longitudinal_id and cases.loc[r.ID, "timepoint"] == str(r.time_point)
+        assert cases.loc[r.ID, "subject"] == r.longitudinal_id
+        assert cases.loc[r.ID, "timepoint"] == str(r.time_point)
     gt = f[(f.model == "") & (f.group == "lesion") & (f.feature == "volume")].set_index(["case", "source"]).value
     for r in raw.itertuples():
-        assert gt[(r.ID, "WT")] == r.lesion_size_whole and gt[(r.ID, "EDE")] == r.lesion_size_ede
+        assert gt[(r.ID, "WT")] == r.lesion_size_whole
+        assert gt[(r.ID, "EDE")] == r.lesion_size_ede
     # Predicted whole-tumour volume: the sum of AUDIT's SIZE over its (disjoint) labels, empty = 0.
     pred = f[(f.model == "nnUnet") & (f.source == "WT")].set_index("case").value
     one = raw_m[(raw_m.model == "nnUnet") & (raw_m.ID == raw.ID.iloc[0])]

@@ -73,8 +73,11 @@ def test_older_store_is_read_as_it_is_then_upgraded_by_a_writer(tmp_path, tests_
     with store:
         assert store.schema_version == 1
         m = store.metrics()
-        assert list(m.columns) == list(METRICS_COLUMNS) and m.unit.isna().all() and len(m) == len(rows)
-        assert store.errors().empty and list(store.errors().columns) == list(ERRORS_COLUMNS)
+        assert list(m.columns) == list(METRICS_COLUMNS)
+        assert m.unit.isna().all()
+        assert len(m) == len(rows)
+        assert store.errors().empty
+        assert list(store.errors().columns) == list(ERRORS_COLUMNS)
         assert store.inputs().empty  # no such table in an old store: empty, with its columns
     with ResultsStore(run) as store:  # a writer upgrades in place
         assert store.schema_version == SCHEMA_VERSION

@@ -131,8 +131,10 @@ def _cluster_rho_ci(x, y, subj, alpha: float, n_resamples: int, seed: int) -> tu
 
 def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000,
                     seed: int = 0, min_group: int = MIN_GROUP) -> tuple[pd.DataFrame, GroupTest]:
-    """Metric by group (site, scanner, sex, age bin...): per-group n, mean, median and bootstrap CI of the mean,
-    a flag for groups whose CI excludes the overall mean, and a Kruskal–Wallis test across groups.
+    """Metric by group (site, scanner, sex, age bin...).
+
+    Per-group n, mean, median and bootstrap CI of the mean, a flag for groups whose CI excludes the overall mean, and a
+    Kruskal–Wallis test across groups.
 
     A group's CI needs :data:`~segaudit.analysis.minimums.MIN_BOOTSTRAP_CI` cases (else NaN and ``note``
     "n too small"); only groups with a CI can be flagged. Kruskal–Wallis runs on the groups of at least

@@ -173,15 +173,20 @@ def flip_table(baseline_ok, candidate_ok, ids=None, sample: int = 5, seed: int =
 
 
 def mean_over_regions(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Each (dataset, case, model)'s mean over its regions, as rows of region ``"mean"`` (AUDIT's per-subject
-    aggregation). Undefined (NaN) region values are skipped by the mean."""
+    """Each (dataset, case, model)'s mean over its regions, as rows of region ``"mean"``.
+
+    AUDIT's per-subject aggregation. Undefined (NaN) region values are skipped by the mean.
+    """
     return metrics.groupby(["dataset", "case", "model"], as_index=False).value.mean().assign(region="mean")
 
 
 def default_pass_threshold(metric: str, values) -> float:
-    """The flip table's pass threshold when none is given: 0.5 for a similarity metric on [0, 1] (Dice, IoU,
-    NSD, F1...), else a ValueError: a distance or count has units (mm, px, lesions) and no default pass level,
-    so the Dice default must never be applied to it (0.5 mm of HD95 would fail almost every case)."""
+    """The flip table's pass threshold when none is given.
+
+    0.5 for a similarity metric on [0, 1] (Dice, IoU, NSD, F1...), else a ValueError: a distance or count has units (mm,
+    px, lesions) and no default pass level, so the Dice default must never be applied to it (0.5 mm of HD95 would fail
+    almost every case).
+    """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if higher_is_better(metric) and (v.size == 0 or (v.min() >= 0 and v.max() <= 1)):
@@ -275,8 +280,10 @@ def zero_difference_note(d, mean_diff: float, wilcoxon_p: float, sign_p: float, 
 
 
 def missing_metric_message(metrics: pd.DataFrame, metric: str) -> str:
-    """Why ``metric`` cannot be compared: it is not in the store, and the metrics it has instead (an imported
-    AUDIT table has ``hd_audit``, not ``hd95``)."""
+    """Why ``metric`` cannot be compared.
+
+    It is not in the store, and the metrics it has instead (an imported AUDIT table has ``hd_audit``, not ``hd95``).
+    """
     have = sorted(metrics.metric.dropna().unique())
     return f"no metric {metric} in this store; it has: {', '.join(have) or 'no metric at all'}"
 

@@ -1,5 +1,7 @@
-"""Coverage: which cases each model was expected to score, scored, failed or never delivered, and what a
-comparison does with the ones it lacks.
+"""Coverage.
+
+Which cases each model was expected to score, scored, failed or never delivered, and what a comparison does with the
+ones it lacks.
 
 A summary that reports "n 3, Dice 1.000" for a model that delivered three of six predictions ranks a broken
 submission first. So every summary row carries the model's coverage beside its statistics:

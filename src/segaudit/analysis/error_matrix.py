@@ -95,9 +95,11 @@ def over_segmentation(metrics: pd.DataFrame, dataset: str | None = None, model: 
 
 def matrix_with_background_row(metrics: pd.DataFrame, dataset: str | None = None, model: str | None = None,
                                case: str | None = None) -> pd.DataFrame:
-    """The error matrix for display: each true label's row normalised by its true volume (the background column
-    is the share missed), and a last row ``"background (FP / true volume)"``: voxels predicted as each label
-    where the truth is background, divided by that label's true volume (can exceed 1: over-segmentation).
+    """The error matrix for display.
+
+    Each true label's row normalised by its true volume (the background column is the share missed), and a last row
+    ``"background (FP / true volume)"``: voxels predicted as each label where the truth is background, divided by that
+    label's true volume (can exceed 1: over-segmentation).
 
     Summed over the selected case-models. NaN where a label's truth is empty.
     """

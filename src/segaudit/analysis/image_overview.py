@@ -1,5 +1,6 @@
-"""What a project without ground truth (or without any metric) still tells: per-sequence intensity
-distributions across cases and sites (datasets), and cases whose features are outliers.
+"""What a project without ground truth (or without any metric) still tells.
+
+Per-sequence intensity distributions across cases and sites (datasets), and cases whose features are outliers.
 
 Both read the store's long ``features`` table: segaudit's own rows (group ``intensity``, source = the sequence,
 statistics over the image's foreground) and imported AUDIT rows (source ``audit``, columns such as

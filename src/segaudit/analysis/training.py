@@ -82,8 +82,10 @@ def read_training_log(path: str | Path, model: str | None = None) -> pd.DataFram
 
 
 def training_summary(log: pd.DataFrame) -> pd.DataFrame:
-    """Per model and curve name: epochs, best validation epoch and value, last train and validation values,
-    and the generalisation gap at the last epoch (val - train, in the curve's units).
+    """Per model and curve name.
+
+    Epochs, best validation epoch and value, last train and validation values, and the generalisation gap at the last
+    epoch (val - train, in the curve's units).
 
     The best epoch is the minimum of losses/errors/distances and the maximum of anything else; a curve without
     validation values has NaN there.

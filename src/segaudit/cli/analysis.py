@@ -6,6 +6,7 @@ from segaudit.cli.output import _print_summary, console
 
 
 def cmd_flips(args) -> int:
+    """Run ``segaudit flips``: the pass/fail flip table of two models' outcomes; returns the exit code."""
     from segaudit.analysis.flips import run_flips
 
     res = run_flips(args.outcomes, args.baseline, args.candidate, args.truth, args.id_column, args.sample)
@@ -27,6 +28,7 @@ def cmd_flips(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    """Run ``segaudit compare``: the paired test of two models on a store's metrics; returns the exit code."""
     import numpy as np
 
     from segaudit.analysis.compare import compare_models
@@ -83,8 +85,11 @@ def cmd_compare(args) -> int:
 
 def cases_side_by_side(metrics, cases: list[str], baseline: str, candidate: str, metric: str, regions,
                        aggregate: str, dataset: str | None = None):
-    """The listed cases' values of both models side by side: per region, or (``mean-over-regions``) each
-    case's mean over its regions (the value the comparison above tested), with the difference."""
+    """The listed cases' values of both models side by side.
+
+    Per region, or (``mean-over-regions``) each case's mean over its regions (the value the comparison above tested),
+    with the difference.
+    """
     from segaudit.analysis.compare import mean_over_regions
 
     sub = metrics[(metrics.metric == metric) & metrics.case.isin(cases) & metrics.model.isin([baseline, candidate])]
@@ -101,6 +106,7 @@ def cases_side_by_side(metrics, cases: list[str], baseline: str, candidate: str,
 
 
 def cmd_metrics(args) -> int:
+    """Run ``segaudit metrics --explain``: print every metric's definition, units and empty-case values."""
     from segaudit.metrics import explain_table
 
     if not args.explain:

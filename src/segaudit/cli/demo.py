@@ -7,6 +7,7 @@ from segaudit.cli.steps import _print_evaluation
 
 
 def cmd_demo(args) -> int:
+    """Run ``segaudit demo``: the bundled project through evaluate, features and the report."""
     from segaudit.demo import feature_overview, run_demo
     from segaudit.metrics.evaluate import EvaluationOptions
     from segaudit.pipeline.demo import demo_project_path

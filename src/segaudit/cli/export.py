@@ -10,6 +10,7 @@ from segaudit.errors import ConfigError, SegauditError
 
 
 def cmd_export(args) -> int:
+    """Run ``segaudit export``: write a store's tables as CSV/Parquet, one wide table, or AUDIT tables."""
     from segaudit.store import ResultsStore
     from segaudit.store.audit import export_audit_tables
 
@@ -53,6 +54,7 @@ def export_wide(store, out: Path, force: bool = False) -> Path:
 
 
 def cmd_report(args) -> int:
+    """Run ``segaudit report``: build the HTML report of a results store; returns the exit code."""
     from segaudit.dataset.project import load_project
     from segaudit.report.html import build_report
 
@@ -74,6 +76,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_import_audit(args) -> int:
+    """Run ``segaudit import-audit``: load AUDIT metric and feature tables into a results store."""
     from segaudit.store.audit import import_audit
 
     counts = import_audit(args.out, args.metrics or [], args.features or [], args.dataset, argv=sys.argv)

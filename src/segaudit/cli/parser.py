@@ -39,8 +39,10 @@ def _checked(check) -> object:
 
 
 def _like(key: str) -> object:
-    """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``):
-    the very check the project file's value passes at load time."""
+    """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``).
+
+    The very check the project file's value passes at load time.
+    """
     from segaudit.dataset.project import section_checks
 
     section, name = key.split(".")
@@ -76,6 +78,7 @@ def _add_step_arguments(s: argparse.ArgumentParser, force_help: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``segaudit`` argument parser: one sub-command per verb, flags checked at parse time."""
     from segaudit.features.case import GROUPS
 
     p = argparse.ArgumentParser(prog="segaudit", description=__doc__.split("\n")[0])
@@ -269,6 +272,7 @@ def _on_sigint(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``segaudit`` command: parse ``argv`` and run the verb; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _INTERRUPTED.clear()

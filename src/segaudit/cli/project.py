@@ -10,6 +10,7 @@ from segaudit.errors import SegauditError
 
 
 def cmd_init(args) -> int:
+    """Run ``segaudit init``: detect a folder's layout and write a project file for it."""
     from segaudit.dataset import detect_layout, dump_project, relativize
     from segaudit.dataset.detect import UnknownLayoutError
     from segaudit.dataset.project import PROJECT_FILE_VERSION
@@ -55,6 +56,7 @@ def _one_line(text: str) -> str:
 
 
 def cmd_scan(args) -> int:
+    """Run ``segaudit scan``: discover and check a project's cases and files; with ``--out``, record them in a store."""
     from segaudit.pipeline.scan import resolve_project, scan_project
 
     project, notes = resolve_project(args.target)
@@ -82,6 +84,7 @@ def _project_for(args):
 
 
 def cmd_slices(args) -> int:
+    """Run ``segaudit slices``: export PNG slices of a project's images, ground truth and predictions."""
     from segaudit.pipeline.scan import resolve_project
     from segaudit.pipeline.slices import export_project_slices
 

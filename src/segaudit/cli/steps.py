@@ -13,8 +13,10 @@ from segaudit.errors import ConfigError
 
 
 def evaluation_options(args, project=None):
-    """EvaluationOptions from the project's ``evaluate:`` section (checked when the project was loaded)
-    overridden by command-line flags (checked by the parser)."""
+    """EvaluationOptions from the project's ``evaluate:`` section overridden by command-line flags.
+
+    The section is checked when the project was loaded, the flags by the parser.
+    """
     from segaudit.metrics import EmptyPolicy, EvaluationOptions
 
     base = EvaluationOptions.from_dict(project.section("evaluate") if project is not None else None)
@@ -138,6 +140,7 @@ def _fail_if_all_failed(res_rows, errors, keys: list[str], project, skipped, wha
 
 
 def cmd_evaluate(args) -> int:
+    """Run ``segaudit evaluate``: score every prediction of a project into its store."""
     from segaudit.pipeline.evaluate import evaluate_project
 
     project = _project_for(args)
@@ -182,6 +185,7 @@ def _print_penalties(grids, options) -> None:
 
 
 def cmd_agree(args) -> int:
+    """Run ``segaudit agree``: agreement between models' predictions, without ground truth."""
     from segaudit.analysis.agreement import agreement_matrix, agreement_regions, model_table
     from segaudit.pipeline.agree import agree_project
 
@@ -212,6 +216,7 @@ def cmd_agree(args) -> int:
 
 
 def cmd_features(args) -> int:
+    """Run ``segaudit features``: extract image, ground-truth and prediction features into the store."""
     from segaudit.features.case import FeatureOptions
     from segaudit.pipeline.features import extract_project
 

@@ -59,10 +59,12 @@ class Discovery:
         return df.merge(ids, on=["dataset", "case"], how="left")[cols]
 
     def cases_frame(self) -> pd.DataFrame:
+        """The discovered cases as a DataFrame (dataset, case, subject, timepoint, metadata)."""
         cols = ["dataset", "case", "subject", "timepoint", "metadata"]
         return pd.DataFrame([asdict(c) for c in self.cases], columns=cols)
 
     def for_case(self, dataset: str, case: str) -> list[FileRecord]:
+        """The file records of one case of one dataset, in discovery order."""
         return [f for f in self.files if f.dataset == dataset and f.case == case]
 
 

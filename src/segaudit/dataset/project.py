@@ -1,4 +1,4 @@
-"""The project file: datasets declared by path templates, labels, regions and metadata.
+r"""The project file: datasets declared by path templates, labels, regions and metadata.
 
 Example (``segaudit.yaml``)::
 
@@ -11,7 +11,7 @@ Example (``segaudit.yaml``)::
         predictions: "{root}/BraTS2020_seg/{model}/{case}/{case}_pred.nii.gz"
         label_convention: audit              # or labels: {ENH: 1, NEC: 2, EDE: 3} + regions
         metadata: {path: clinical.csv, id_column: case}
-        longitudinal: {pattern: "(?P<subject>.+)-week-(?P<timepoint>\\d+)"}
+        longitudinal: {pattern: "(?P<subject>.+)-week-(?P<timepoint>\d+)"}
 
 ``images`` is either one template with ``{sequence}`` or a mapping sequence -> template;
 ``predictions`` is one template with ``{model}``, a list of such templates, or a mapping model -> template.
@@ -303,11 +303,14 @@ class ProjectConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def section(self, name: str) -> dict:
-        """The project file's ``qc``, ``evaluate`` or ``features`` mapping as written (validated at load time);
-        ``{}`` when absent."""
+        """The project file's ``qc``, ``evaluate`` or ``features`` mapping as written.
+
+        Validated at load time; ``{}`` when absent.
+        """
         return dict(self.raw.get(name) or {}) if self.raw else {}
 
     def dataset(self, name: str) -> DatasetConfig:
+        """The dataset called ``name``; KeyError when the project has none."""
         for ds in self.datasets:
             if ds.name == name:
                 return ds
@@ -499,8 +502,10 @@ def _check_encoding_keys(data: dict, where: str) -> None:
 
 
 def section_checks(section: str) -> dict[str, ValueCheck | None]:
-    """Key -> :class:`ValueCheck` of one option section (``qc``, ``evaluate``, ``features``), from
-    :data:`PROJECT_KEYS`; ``evaluate.policy`` (a mapping of the policy keys) maps to None."""
+    """Key -> :class:`ValueCheck` of one option section (``qc``, ``evaluate``, ``features``).
+
+    From :data:`PROJECT_KEYS`; ``evaluate.policy`` (a mapping of the policy keys) maps to None.
+    """
     prefix = f"{section}."
     return {k.key.removeprefix(prefix): k.check for k in PROJECT_KEYS if k.key.startswith(prefix)}
 

@@ -85,8 +85,10 @@ class ValueCheck:
         raise ValueError(f"must be {self.describe()}, not {value!r}")
 
     def parse_text(self, text: str):
-        """A command-line word converted (``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"nan"``) and checked; the message
-        quotes the word as typed."""
+        """A command-line word converted (``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"nan"``) and checked.
+
+        The message quotes the word as typed.
+        """
         value: object = text
         if self.kind in ("number", "numbers") or (self.nan and text.strip().lower() == "nan"):
             try:

@@ -90,11 +90,13 @@ class FeatureOptions:
         return cls(**data)
 
     def to_dict(self) -> dict:
+        """The options as a plain mapping (groups as a list), as recorded with a run's settings."""
         d = asdict(self)
         d["groups"] = list(self.groups)
         return d
 
     def with_changes(self, **kw) -> FeatureOptions:
+        """A copy with the given options changed; ``None`` values keep the current ones."""
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
@@ -106,6 +108,7 @@ class CaseFeatures:
     notes: list[str] = field(default_factory=list)
 
     def add(self, source: str, group: str, values: dict, model: str = "") -> None:
+        """Append one row per numeric value of ``values``; text values are skipped."""
         for k, v in values.items():
             if isinstance(v, str):
                 continue  # text (orientation codes) lives in the files table, not in the numeric store
@@ -128,8 +131,10 @@ def _foreground(image: np.ndarray, mode: str, seen: list[tuple[np.ndarray, np.nd
 
 
 def _combine(op, masks: list[np.ndarray]) -> np.ndarray | None:
-    """Union or intersection of masks, pairwise (``op.reduce`` on a list would stack them first); a mask shared
-    by several sequences (the same object) is used once."""
+    """Union or intersection of masks, pairwise (``op.reduce`` on a list would stack them first).
+
+    A mask shared by several sequences (the same object) is used once.
+    """
     unique = list({id(m): m for m in masks}.values())
     if not unique:
         return None
@@ -252,7 +257,8 @@ def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt:
                                                            "distance") if k in f}, model=model)
     if "multimodal" in groups and len(images) >= 1:
         inter = _combine(np.logical_and, list(fgs.values()))
-        assert inter is not None and union is not None  # at least one image, so both masks exist
+        assert inter is not None  # at least one image, so both masks exist
+        assert union is not None
         for (a, b), r in sequence_correlations(images, inter).items():
             out.add(f"{a}~{b}", "multimodal", {"correlation": r})
         for name, feats in label_contrast(images, masks, union, {k: box_of(m) for k, m in masks.items()}).items():

@@ -1,5 +1,7 @@
-"""Grids of images: :class:`Geometry` read from headers, compared (:func:`compare_geometry`), and a mask put on a
-reference grid before it is used voxel by voxel (:func:`align_to`, in ``evaluate`` and ``features``).
+"""Grids of images.
+
+:class:`Geometry` read from headers, compared (:func:`compare_geometry`), and a mask put on a reference grid before it
+is used voxel by voxel (:func:`align_to`, in ``evaluate`` and ``features``).
 
 Two files of the same shape are only the same grid when their spacing, origin and direction agree (the voxel-to-
 world affine); otherwise voxel ``(i, j, k)`` of one is another place of the body than voxel ``(i, j, k)`` of the
@@ -43,6 +45,7 @@ class Geometry:
 
     @classmethod
     def of(cls, img: Image) -> Geometry:
+        """The geometry of an image, read from its header."""
         return cls(img.shape, img.spacing, img.origin, img.direction, img.orientation(), img.physical)
 
     @property

@@ -1,6 +1,7 @@
-"""Images, masks and grids: a re-export of :mod:`~segaudit.io.readers`, :mod:`~segaudit.io.masks` and
-:mod:`~segaudit.io.geometry` (the three modules this one was split into), kept so ``segaudit.io.image``
-imports keep working.
+"""Images, masks and grids.
+
+A re-export of :mod:`~segaudit.io.readers`, :mod:`~segaudit.io.masks` and :mod:`~segaudit.io.geometry` (the three
+modules this one was split into), kept so ``segaudit.io.image`` imports keep working.
 """
 
 from segaudit.io.geometry import Geometry, compare_geometry, format_vector, read_geometry

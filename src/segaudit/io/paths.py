@@ -1,6 +1,7 @@
-"""Output paths built from data: every name that comes from a file (dataset, case, sequence, model) goes
-through :func:`safe_component` before it becomes part of a path, and every such path is checked with
-:func:`inside` to stay under its output folder.
+"""Output paths built from data.
+
+Every name that comes from a file (dataset, case, sequence, model) goes through :func:`safe_component` before it becomes
+part of a path, and every such path is checked with :func:`inside` to stay under its output folder.
 
 Names in project files, nnU-Net ``dataset.json`` files and AUDIT tables are written by whoever made the data;
 ``../../x``, ``/etc/x`` or ``a/b`` must never let them choose where segaudit writes.

@@ -97,8 +97,10 @@ class Image:
 
     @property
     def extra_axes(self) -> tuple[int, ...]:
-        """Sizes of the data axes beyond the spatial ones (and a colour channel): ``(3,)`` for a 4D volume of
-        three time points, ``()`` for a plain 2D or 3D image."""
+        """Sizes of the data axes beyond the spatial ones (and a colour channel).
+
+        ``(3,)`` for a 4D volume of three time points, ``()`` for a plain 2D or 3D image.
+        """
         return tuple(self.array.shape[self.ndim + (1 if self.is_color else 0):])
 
     @property
@@ -175,8 +177,10 @@ def parse_byte_size(text: str | int) -> int:
 
 
 def max_image_bytes(max_bytes: int | None = None) -> int:
-    """The memory budget of one read, in bytes: ``max_bytes`` when given, else the environment variable
-    :data:`MAX_IMAGE_BYTES_ENV`, else :data:`DEFAULT_MAX_IMAGE_BYTES` (4 GiB).
+    """The memory budget of one read, in bytes.
+
+    ``max_bytes`` when given, else the environment variable :data:`MAX_IMAGE_BYTES_ENV`, else
+    :data:`DEFAULT_MAX_IMAGE_BYTES` (4 GiB).
 
     Raises
     ------
@@ -267,8 +271,10 @@ _NIBABEL_FILTER = _NibabelLogCapture()
 
 @contextmanager
 def _nibabel_log() -> Iterator[list[str]]:
-    """Collect what nibabel logs (``sizeof_hdr should be 348; ...``) during a read instead of letting it reach
-    stderr without a file name; the caller re-emits each line with the file's path."""
+    """Collect what nibabel logs (``sizeof_hdr should be 348; ...``) during a read.
+
+    Instead of letting it reach stderr without a file name; the caller re-emits each line with the file's path.
+    """
     import nibabel  # noqa: F401 - configures the 'nibabel.global' logger
 
     logger = logging.getLogger("nibabel.global")

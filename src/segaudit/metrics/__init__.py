@@ -1,5 +1,7 @@
-"""Metrics: overlap, volume, surface distance, lesion-wise, instance (nuclei) and probability metrics with a stated
-empty-case policy.
+"""Metrics.
+
+Overlap, volume, surface distance, lesion-wise, instance (nuclei) and probability metrics with a stated empty-case
+policy.
 
 ``evaluate_pair`` scores one ground truth / prediction pair for all labels and regions. Beside it, the metric
 functions it is built from, usable one by one (MONAI-style functional metrics), each documenting its empty-case

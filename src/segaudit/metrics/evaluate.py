@@ -113,6 +113,7 @@ class EvaluationOptions:
         return tuple(nsd_name(t) for t in self.tolerances)
 
     def to_dict(self) -> dict:
+        """The options as a plain mapping (tolerances as a list), as recorded with a run's settings."""
         d = asdict(self)
         d["tolerances"] = list(self.tolerances)
         return d
@@ -134,6 +135,7 @@ class EvaluationOptions:
         return cls(policy=EmptyPolicy(**pol), **data)
 
     def with_changes(self, **changes) -> EvaluationOptions:
+        """A copy with the given options changed."""
         return replace(self, **changes)
 
 
@@ -219,6 +221,7 @@ class PairResult:
         raise KeyError((region, metric))
 
     def lesion_frame(self) -> pd.DataFrame:
+        """The per-lesion records as a DataFrame, one row per lesion with its region."""
         rows = [{"region": r, **asdict(les)} for r, les in self.lesions]
         return pd.DataFrame(rows)
 
@@ -400,8 +403,10 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
 
 
 def instance_region(labels: dict[str, int], regions: dict[str, tuple[int, ...]]) -> str:
-    """The region that holds the instance metrics: the one label, else the first region made of all labels
-    (CoNSeP's ``nuclei``), else ``"foreground"``."""
+    """The region that holds the instance metrics.
+
+    The one label, else the first region made of all labels (CoNSeP's ``nuclei``), else ``"foreground"``.
+    """
     if len(labels) == 1:
         return next(iter(labels))
     every = set(labels.values())

@@ -25,14 +25,17 @@ class Counts:
 
     @property
     def gt(self) -> int:
+        """Number of ground-truth voxels (TP + FN)."""
         return self.tp + self.fn
 
     @property
     def pred(self) -> int:
+        """Number of predicted voxels (TP + FP)."""
         return self.tp + self.fp
 
     @property
     def total(self) -> int:
+        """Number of voxels of the grid (TP + FP + FN + TN)."""
         return self.tp + self.fp + self.fn + self.tn
 
 
@@ -171,8 +174,10 @@ def accuracy(c: Counts) -> float:
 
 
 def volumes(c: Counts, voxel_volume: float) -> dict[str, float]:
-    """Volumes in mm³ (mm² for 2D images): ``gt_volume``, ``pred_volume``, ``volume_difference`` (pred - gt)
-    and ``relative_volume_error`` ((pred - gt) / gt; NaN when only the ground truth is empty, 0 when both are).
+    """Volumes in mm³ (mm² for 2D images).
+
+    ``gt_volume``, ``pred_volume``, ``volume_difference`` (pred - gt) and ``relative_volume_error`` ((pred - gt) / gt;
+    NaN when only the ground truth is empty, 0 when both are).
 
     Examples
     --------

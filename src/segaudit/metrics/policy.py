@@ -80,6 +80,7 @@ class EmptyPolicy:
         return self.penalty_for(shape, spacing)
 
     def to_dict(self) -> dict:
+        """The policy as a plain mapping, as recorded with a run's settings."""
         return asdict(self)
 
 

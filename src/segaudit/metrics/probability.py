@@ -66,8 +66,9 @@ def roc_auc(prob: np.ndarray, gt: np.ndarray) -> float:
 
 
 def average_precision(prob: np.ndarray, gt: np.ndarray) -> float:
-    """Average precision ``sum_n (R_n - R_{n-1}) P_n`` over the distinct thresholds (scikit-learn's
-    ``average_precision_score``, no interpolation). NaN when the ground truth is empty.
+    """Average precision ``sum_n (R_n - R_{n-1}) P_n`` over the distinct thresholds.
+
+    As scikit-learn's ``average_precision_score``, no interpolation. NaN when the ground truth is empty.
 
     Examples
     --------

@@ -60,10 +60,12 @@ class SurfaceDistances:
 
     @property
     def gt_empty(self) -> bool:
+        """Whether the ground truth has no surface point."""
         return self.gt_to_pred.size == 0
 
     @property
     def pred_empty(self) -> bool:
+        """Whether the prediction has no surface point."""
         return self.pred_to_gt.size == 0
 
 
@@ -84,8 +86,9 @@ def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) 
 
 
 def _directed(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Distance (mm) from every surface point of ``src`` to the nearest point of ``dst`` (same grid), in the
-    order of ``np.flatnonzero(src)``.
+    """Distance (mm) from every surface point of ``src`` to the nearest point of ``dst`` (same grid).
+
+    In the order of ``np.flatnonzero(src)``.
 
     Exact, in three steps: points on both surfaces are at 0; points with a neighbour on ``dst`` one step along
     an axis of the smallest spacing are at that spacing (no other grid point can be closer); the rest are

@@ -1,5 +1,8 @@
-"""Pipelines that chain the stages over a project and write the results store: ``scan`` (discovery + QC),
-``evaluate`` (metrics), ``agree`` (agreement between models), ``features`` and the slice export."""
+"""Pipelines that chain the stages over a project and write the results store.
+
+``scan`` (discovery + QC), ``evaluate`` (metrics), ``agree`` (agreement between models), ``features`` and the slice
+export.
+"""
 
 from segaudit.pipeline.agree import AgreeResult, agree_project
 from segaudit.pipeline.evaluate import EvaluateResult, evaluate_project

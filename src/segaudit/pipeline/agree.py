@@ -277,8 +277,11 @@ def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str],
 
 
 def agreement_unit(metric: str, length: str, ndim: int) -> str:
-    """Unit of an ``agree_*`` row: the unit of the metric it is built on (``agree_hd95`` -> mm or px,
-    ``agree_volume`` -> mm3/px2, Dice and STAPLE's sensitivity/specificity/prior dimensionless)."""
+    """Unit of an ``agree_*`` row.
+
+    The unit of the metric it is built on (``agree_hd95`` -> mm or px, ``agree_volume`` -> mm3/px2, Dice and STAPLE's
+    sensitivity/specificity/prior dimensionless).
+    """
     base = metric.removeprefix("agree_").removeprefix("loo_")
     if base == "volume":
         return f"{length}{ndim}"

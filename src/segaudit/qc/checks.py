@@ -105,6 +105,7 @@ class QCOptions:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> QCOptions:
+        """QC options from the project file's ``qc:`` mapping (defaults when empty); unknown keys raise."""
         if not data:
             return cls()
         check_keys(data, cls.__dataclass_fields__, "qc")

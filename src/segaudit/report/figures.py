@@ -52,8 +52,10 @@ def save_png(fig, path: str | Path) -> Path:
 
 
 def write_flips(result, out_dir: str | Path, baseline: str, candidate: str) -> list[Path]:
-    """Write a :class:`~segaudit.analysis.flips.FlipResult` as ``flips.csv`` and ``flips.png`` in ``out_dir``
-    (each atomically); records and returns the paths."""
+    """Write a :class:`~segaudit.analysis.flips.FlipResult` as ``flips.csv`` and ``flips.png`` in ``out_dir``.
+
+    Each is written atomically; records and returns the paths.
+    """
     out = Path(out_dir)
     files = [atomic_write_text(out / "flips.csv", result.groups.to_csv(index=False)),
              flip_bar_plot(result.groups, out / "flips.png", baseline, candidate, result.p)]
@@ -88,8 +90,11 @@ def _quality_bands(ax) -> None:
 
 
 def strip_plot(metrics: pd.DataFrame, dataset: str, label_worst: int = 3):
-    """Per-case Dice of each model and region over the quality bands; the ``label_worst`` lowest points of each
-    model and region carry their case id (every point's case is in the report's per-case table)."""
+    """Per-case Dice of each model and region over the quality bands.
+
+    The ``label_worst`` lowest points of each model and region carry their case id (every point's case is in the
+    report's per-case table).
+    """
     plt = pyplot()
     d = metrics[(metrics.dataset == dataset) & (metrics.metric == "dice") & (metrics.region != CONFUSION_REGION)]
     regions, models = sorted(d.region.unique()), sorted(d.model.unique())
@@ -139,6 +144,7 @@ def intensity_boxes(summary_table: pd.DataFrame, stat: str, title: str):
 
 
 def failure_bars(counts: pd.DataFrame, dataset: str):
+    """Stacked bars of each model and region's failure classes (percent of cases) in one dataset."""
     plt = pyplot()
     c = counts[counts.dataset == dataset]
     piv = c.pivot_table(index=["model", "region"], columns="failure", values="percent", fill_value=0)
@@ -157,6 +163,7 @@ def failure_bars(counts: pd.DataFrame, dataset: str):
 
 
 def matrix_plot(mat: pd.DataFrame, title: str):
+    """A row-normalised label-by-label error matrix as a heat map on [0, 1]."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(3.2, 2.8))
     ax.imshow(mat.to_numpy(dtype=float), cmap="Blues", vmin=0, vmax=1)
@@ -175,6 +182,7 @@ def matrix_plot(mat: pd.DataFrame, title: str):
 
 
 def longitudinal_plot(t: pd.DataFrame):
+    """Volume per subject over time points, one line per subject and model."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     for (subject, model), g in t.groupby(["subject", "model"], sort=True, dropna=False):
@@ -190,6 +198,7 @@ def longitudinal_plot(t: pd.DataFrame):
 
 
 def rank_plot(ranks: pd.DataFrame, cd: float, title: str):
+    """Mean rank (1 = best) of each model, with a bar of the Nemenyi critical difference ``cd``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranks) + 1.2))
     y = np.arange(len(ranks))[::-1]
@@ -203,6 +212,7 @@ def rank_plot(ranks: pd.DataFrame, cd: float, title: str):
 
 
 def bias_scatter(t: pd.DataFrame, res: dict, title: str, size_unit: str = "mm³, mm² in 2D"):
+    """Dice against true lesion size (log axis), with the LOWESS trend and Spearman test of ``res``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3))
     ax.scatter(t.volume, t.metric, s=14, alpha=0.8)
@@ -219,6 +229,7 @@ def bias_scatter(t: pd.DataFrame, res: dict, title: str, size_unit: str = "mm³,
 
 
 def group_plot(table: pd.DataFrame, overall: float, title: str):
+    """Each group's mean with its CI against the overall mean (dashed line); groups that differ in red."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(table) + 1.3))
     y = np.arange(len(table))[::-1]
@@ -234,6 +245,7 @@ def group_plot(table: pd.DataFrame, overall: float, title: str):
 
 
 def training_plot(log: pd.DataFrame):
+    """One panel per curve name: each model's train and validation values per epoch."""
     plt = pyplot()
     names = sorted(log.name.unique())
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
@@ -265,9 +277,12 @@ def _block_reduce(a: np.ndarray, f: int, fn) -> np.ndarray:
 
 
 def crop_box(gt: np.ndarray, pred: np.ndarray, margin: float = 0.5, min_size: int = 32) -> tuple[slice, slice]:
-    """The 2D window a panel shows: the bounding box of ground truth and prediction together, grown by
-    ``margin`` × its size on each side and to at least ``min_size`` pixels (within the image), so that a
-    one-pixel lesion fills a visible share of the panel. Both masks empty: the whole slice."""
+    """The 2D window a panel shows.
+
+    The bounding box of ground truth and prediction together, grown by ``margin`` × its size on each side and to at
+    least ``min_size`` pixels (within the image), so that a one-pixel lesion fills a visible share of the panel. Both
+    masks empty: the whole slice.
+    """
     both = gt | pred
     if not both.any():
         return slice(0, gt.shape[0]), slice(0, gt.shape[1])

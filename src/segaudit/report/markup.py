@@ -1,5 +1,7 @@
-"""The report's HTML building blocks, shared by every section: a figure as an inline PNG, a table, a note, a
-'not drawn' line, and the page's stylesheet (package data, ``report.css``).
+"""The report's HTML building blocks, shared by every section.
+
+A figure as an inline PNG, a table, a note, a 'not drawn' line, and the page's stylesheet (package data,
+``report.css``).
 
 Every function returns HTML text; anything that comes from data is escaped here (tables by pandas with
 ``escape=True``, notes and reasons with :func:`html.escape`), so a section never writes data unescaped through

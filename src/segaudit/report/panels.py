@@ -43,8 +43,11 @@ def panel_image(files: pd.DataFrame) -> np.ndarray | None:
 
 
 def failure_slice(g: np.ndarray, p: np.ndarray) -> int:
-    """The axial slice (index on the last axis) a 3D panel shows: the one with most wrong voxels (false
-    positives + false negatives), else the ground truth's largest, else the prediction's, else the middle one."""
+    """The axial slice (index on the last axis) a 3D panel shows.
+
+    The one with most wrong voxels (false positives + false negatives), else the ground truth's largest, else the
+    prediction's, else the middle one.
+    """
     for a in (g ^ p, g, p):
         if a.any():
             return int(np.argmax(a.sum(axis=(0, 1))))
@@ -52,8 +55,9 @@ def failure_slice(g: np.ndarray, p: np.ndarray) -> int:
 
 
 def panel_html(img: np.ndarray | None, g: np.ndarray, p: np.ndarray, title: str) -> str:
-    """One slice (3D: the one with most errors) cropped around ground truth and prediction, TP/FP/FN colours
-    over the image (in colour for colour images).
+    """One slice (3D: the one with most errors) cropped around ground truth and prediction.
+
+    TP/FP/FN colours over the image (in colour for colour images).
 
     ``title`` is HTML (the caller escapes it). The caption gives the crop's rows and columns, and says so when
     there is no image of the mask's shape to draw under the masks.
@@ -73,8 +77,11 @@ def panel_html(img: np.ndarray | None, g: np.ndarray, p: np.ndarray, title: str)
 
 
 def panel_region(d: pd.DataFrame, requested: str | None = None) -> str:
-    """The region the panels of a dataset show: ``requested`` when the dataset has it, else its worst region
-    (lowest mean Dice over cases and models; undefined values skipped)."""
+    """The region the panels of a dataset show.
+
+    ``requested`` when the dataset has it, else its worst region (lowest mean Dice over cases and models; undefined
+    values skipped).
+    """
     if requested is not None and (d.region == requested).any():
         return requested
     return str(d.groupby("region").value.mean().sort_values(kind="stable").index[0])

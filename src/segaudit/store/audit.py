@@ -189,16 +189,22 @@ def import_audit(out_dir: str | Path, metrics: Sequence[str | Path] = (), featur
 
 @dataclass
 class AuditExport:
-    """What :func:`export_audit_tables` wrote: the files, and per dataset the store metric put under ``HAUS``
-    (``"hd"``, ``"hd_audit"`` or ``None`` when the store has neither and the column is empty)."""
+    """What :func:`export_audit_tables` wrote.
+
+    The files, and per dataset the store metric put under ``HAUS`` (``"hd"``, ``"hd_audit"`` or ``None`` when the store
+    has neither and the column is empty).
+    """
 
     paths: list[Path] = field(default_factory=list)
     haus: dict[str, str | None] = field(default_factory=dict)
 
 
 def haus_metric(present: set[str]) -> str | None:
-    """The store metric exported as AUDIT's ``HAUS``: segaudit's ``hd`` when computed, else an imported
-    ``hd_audit`` (AUDIT's own value, so an import-export round trip reproduces it), else None."""
+    """The store metric exported as AUDIT's ``HAUS``.
+
+    Segaudit's ``hd`` when computed, else an imported ``hd_audit`` (AUDIT's own value, so an import-export round trip
+    reproduces it), else None.
+    """
     return next((m for m in ("hd", "hd_audit") if m in present), None)
 
 
@@ -251,8 +257,9 @@ def _audit_label(name: str) -> str:
 
 
 def audit_lesion_volumes(features: pd.DataFrame) -> pd.DataFrame:
-    """Ground-truth lesion volumes from imported AUDIT features (``lesion_size_<label>`` columns) as segaudit
-    lesion rows: dataset, case, model '', source <LABEL>, group ``lesion``, feature ``volume``, value.
+    """Ground-truth lesion volumes from imported AUDIT features (``lesion_size_<label>`` columns).
+
+    As segaudit lesion rows: dataset, case, model '', source <LABEL>, group ``lesion``, feature ``volume``, value.
 
     AUDIT's sizes are voxel counts (mm³ on BraTS's 1 mm grids); NaN stays NaN.
     """
@@ -263,8 +270,10 @@ def audit_lesion_volumes(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def audit_predicted_volumes(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Each model's predicted lesion volume per case and label from imported AUDIT metrics (``SIZE``, i.e.
-    ``pred_volume``), plus ``WT`` = the sum over the labels, as feature rows like :func:`audit_lesion_volumes`.
+    """Each model's predicted lesion volume per case and label from imported AUDIT metrics.
+
+    ``SIZE``, i.e. ``pred_volume``, plus ``WT`` = the sum over the labels, as feature rows like
+    :func:`audit_lesion_volumes`.
 
     AUDIT leaves ``SIZE`` empty when the prediction of a label is empty, so an empty cell counts 0 in the sum;
     AUDIT's regions are disjoint labels, so the sum is the whole lesion. A table that already has ``WT`` keeps it.
@@ -365,7 +374,7 @@ def audit_feature_map(sequences=AUDIT_SEQUENCES, labels: dict[str, str] | None =
 
 def to_audit_features(features: pd.DataFrame, sequences=AUDIT_SEQUENCES,
                       labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """segaudit long features (ground truth and images) as an AUDIT-style wide table: ``ID`` + AUDIT columns.
+    """Segaudit long features (ground truth and images) as an AUDIT-style wide table: ``ID`` + AUDIT columns.
 
     Only columns with a segaudit counterpart are filled (see :func:`audit_feature_map`); lesion sizes stay
     floats. Prediction rows (non-empty ``model``) are ignored.

@@ -202,6 +202,7 @@ class ResultsStore:
         self.close()
 
     def close(self) -> None:
+        """Close the DuckDB connection."""
         self.con.close()
 
     def _ensure(self, table: str) -> None:
@@ -262,27 +263,38 @@ class ResultsStore:
         return self._typed("metrics", METRICS_COLUMNS, UNIQUE_KEYS["metrics"], datasets, step)
 
     def features(self, datasets: list[str] | None = None) -> pd.DataFrame:
-        """The long feature rows: ``dataset``, ``case``, ``model`` (``''`` for images and ground truth),
-        ``source`` (sequence, ``gt``/label, or prediction), ``group`` (first_order, texture, shape, lesion, ...),
-        ``feature``, ``value`` (float, NaN where undefined), ordered by their key."""
+        """The long feature rows.
+
+        ``dataset``, ``case``, ``model`` (``''`` for images and ground truth), ``source`` (sequence, ``gt``/label, or
+        prediction), ``group`` (first_order, texture, shape, lesion, ...), ``feature``, ``value`` (float, NaN where
+        undefined), ordered by their key.
+        """
         return self._typed("features", FEATURES_COLUMNS, UNIQUE_KEYS["features"], datasets)
 
     def lesions(self, datasets: list[str] | None = None) -> pd.DataFrame:
-        """The per-lesion rows of ``evaluate``: ``dataset``, ``case``, ``model``, ``region``, ``source``
-        (``gt`` or ``pred``), ``lesion_id`` (int), ``volume`` (mm³, px² on photos), ``centroid`` and ``bbox``
-        (text vectors), ``matched`` (bool), ``dice``, ``hd95`` (of the matched pair, NaN if unmatched),
-        ``counted`` (bool: above the size threshold), ordered by their key."""
+        """The per-lesion rows of ``evaluate``.
+
+        ``dataset``, ``case``, ``model``, ``region``, ``source`` (``gt`` or ``pred``), ``lesion_id`` (int), ``volume``
+        (mm³, px² on photos), ``centroid`` and ``bbox`` (text vectors), ``matched`` (bool), ``dice``, ``hd95`` (of the
+        matched pair, NaN if unmatched), ``counted`` (bool: above the size threshold), ordered by their key.
+        """
         return self._typed("lesions", LESIONS_COLUMNS, UNIQUE_KEYS["lesions"], datasets)
 
     def errors(self, step: str | None = None, datasets: list[str] | None = None) -> pd.DataFrame:
-        """Per-case failures and warnings: ``step``, ``dataset``, ``case``, ``model`` (``''`` when not one
-        model's), ``path`` (the file, ``''`` when none), ``message`` (one line naming the file and the reason),
-        ``severity`` (``error``, ``warning``, ``info``), ordered by step, dataset, case, model, path."""
+        """Per-case failures and warnings.
+
+        ``step``, ``dataset``, ``case``, ``model`` (``''`` when not one model's), ``path`` (the file, ``''`` when none),
+        ``message`` (one line naming the file and the reason), ``severity`` (``error``, ``warning``, ``info``), ordered
+        by step, dataset, case, model, path.
+        """
         return self._typed("errors", ERRORS_COLUMNS, ("step", "dataset", "case", "model", "path"), datasets, step)
 
     def inputs(self, step: str | None = None, datasets: list[str] | None = None) -> pd.DataFrame:
-        """The recorded input fingerprints (see :mod:`segaudit.pipeline.resume`): ``step``, ``dataset``,
-        ``case``, ``model``, ``role``, ``key``, ``path``, ``exists``, ``size_bytes``, ``mtime_ns``, ``digest``."""
+        """The recorded input fingerprints (see :mod:`segaudit.pipeline.resume`).
+
+        ``step``, ``dataset``, ``case``, ``model``, ``role``, ``key``, ``path``, ``exists``, ``size_bytes``,
+        ``mtime_ns``, ``digest``.
+        """
         return self._typed("inputs", INPUTS_COLUMNS, UNIQUE_KEYS["inputs"], datasets, step)
 
     def units(self) -> pd.DataFrame:

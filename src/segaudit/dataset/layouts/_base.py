@@ -76,8 +76,10 @@ def sniff_values(paths: list[Path], limit: int = 6) -> set[int]:
 
 
 def convention_for(values: set[int], default: str) -> tuple[str, str]:
-    """Label convention for the mask ``values`` found, and why: 4 without 3 is BraTS 2020, 3 and 4 BraTS 2023+,
-    anything else the layout's ``default``."""
+    """Label convention for the mask ``values`` found, and why.
+
+    4 without 3 is BraTS 2020, 3 and 4 BraTS 2023+, anything else the layout's ``default``.
+    """
     if 4 in values and 3 not in values:
         return "brats2020", f"mask values {sorted(values)} contain 4 but not 3: BraTS 2020 labels (1, 2, 4)"
     if 4 in values and 3 in values:

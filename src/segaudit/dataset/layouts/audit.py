@@ -1,5 +1,7 @@
-"""AUDIT / BraTS 2020 folders: ``<DS>/<DS>_images/<case>/<case>_<seq>.nii.gz`` with ``<case>_seg``, and
-predictions ``<DS>/<DS>_seg/<model>/<case>/<case>_pred.nii.gz`` (at the top or one folder down).
+"""AUDIT / BraTS 2020 folders.
+
+``<DS>/<DS>_images/<case>/<case>_<seq>.nii.gz`` with ``<case>_seg``, and predictions
+``<DS>/<DS>_seg/<model>/<case>/<case>_pred.nii.gz`` (at the top or one folder down).
 
 The label convention is read from the masks: values {1, 2, 4} are BraTS 2020's, {1, 2, 3} AUDIT's.
 """
@@ -20,6 +22,7 @@ from segaudit.dataset.layouts._base import (
 
 
 def detect(data_dir: Path, det: Detection) -> bool:
+    """Whether ``data_dir`` holds AUDIT / BraTS 2020 folders; fills ``det`` when it does."""
     level1 = list_subdirs(data_dir)
     level2 = [sub for d in level1 for sub in list_subdirs(d)]
     image_dirs = sorted({d for d in level1 + level2 if d.name.endswith("_images")})

@@ -1,5 +1,4 @@
-"""BrainMetShare: ``<case>/{t1_pre,t1_gd,flair,bravo,seg}.nii.gz``, binary metastasis masks.
-"""
+"""BrainMetShare: ``<case>/{t1_pre,t1_gd,flair,bravo,seg}.nii.gz``, binary metastasis masks."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from segaudit.dataset.layouts._base import NIFTI_RX, Detection, Layout, list_fil
 BRAINMETSHARE_SEQS = ("t1_pre", "t1_gd", "flair", "bravo")
 
 def detect(data_dir: Path, det: Detection) -> bool:
+    """Whether ``data_dir`` holds BrainMetShare case folders; fills ``det`` when it does."""
     seqs: Counter = Counter()
     n = 0
     for case_dir in list_subdirs(data_dir):

@@ -1,6 +1,7 @@
 """BraTS case folders without an ``_images`` parent: BraTS 2023+ names (``<case>/<case>-t1c.nii.gz`` ...
-``<case>-seg.nii.gz``) and plain BraTS 2020 training folders (``<case>/<case>_<seq>.nii.gz``, recorded as the
-``audit`` layout without predictions).
+
+``<case>-seg.nii.gz``) and plain BraTS 2020 training folders (``<case>/<case>_<seq>.nii.gz``, recorded as the ``audit``
+layout without predictions).
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ def _label_name(folder: str) -> str:
 
 
 def detect(data_dir: Path, det: Detection) -> bool:
+    """Whether ``data_dir`` holds flat folders of 2D images and masks; fills ``det`` when it does."""
     img_dirs = [d for d in list_subdirs(data_dir) if _IMAGE_DIR.match(d.name) and _raster_files(d)]
     if not img_dirs:
         return False

@@ -1,5 +1,6 @@
-"""Repeated measures in a proposal: a subject/time-point pattern from the case ids, a subject column in the
-metadata.
+"""Repeated measures in a proposal.
+
+A subject/time-point pattern from the case ids, a subject column in the metadata.
 """
 
 from __future__ import annotations

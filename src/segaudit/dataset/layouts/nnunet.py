@@ -1,6 +1,7 @@
-"""nnU-Net raw: ``imagesTr/<case>_0000.nii.gz``, ``labelsTr/<case>.nii.gz`` and ``dataset.json`` for the channel
-and label names (v1 and v2 formats), in the folder or one level down; prediction folders are those named like
-``pred``/``infer``/``output``.
+"""nnU-Net raw.
+
+``imagesTr/<case>_0000.nii.gz``, ``labelsTr/<case>.nii.gz`` and ``dataset.json`` for the channel and label names (v1 and
+v2 formats), in the folder or one level down; prediction folders are those named like ``pred``/``infer``/``output``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from segaudit.errors import ConfigError
 
 
 def detect(data_dir: Path, det: Detection) -> bool:
+    """Whether ``data_dir`` (or a sub-folder) is an nnU-Net raw dataset; fills ``det`` when it does."""
     candidates = [data_dir, *list_subdirs(data_dir)]
     found = False
     for d in candidates:

@@ -1,5 +1,7 @@
-"""Section 'Agreement between models (no ground truth needed)': heatmaps of pairwise Dice, the per-model table
-(leave-one-out scores, STAPLE, volumes, outlier model) and the volume spread, from the ``agree`` step's rows.
+"""Section 'Agreement between models (no ground truth needed)'.
+
+Heatmaps of pairwise Dice, the per-model table (leave-one-out scores, STAPLE, volumes, outlier model) and the volume
+spread, from the ``agree`` step's rows.
 """
 
 from __future__ import annotations

@@ -33,9 +33,10 @@ def declared_covariates(project, ds: str) -> list[str] | None:
 
 def bias_html(m: pd.DataFrame, feats: pd.DataFrame, meta: pd.DataFrame, project=None,
               units: pd.DataFrame | None = None) -> str:
-    """Per dataset (its headline region): Dice against the true lesion size per model (Spearman's rho with a
-    bootstrap CI, a scatter with LOWESS), and Dice by metadata covariate (subgroup tests, Holm-corrected; a
-    group plot per categorical covariate).
+    """Per dataset (its headline region).
+
+    Dice against the true lesion size per model (Spearman's rho with a bootstrap CI, a scatter with LOWESS), and Dice by
+    metadata covariate (subgroup tests, Holm-corrected; a group plot per categorical covariate).
 
     ``m``: ground-truth metric rows; ``feats``: the features table (true lesion volumes); ``meta``: the cases with
     their metadata in columns; ``project`` gives declared covariates; ``units`` the stored volume units. Without

@@ -17,8 +17,10 @@ TITLE = "Pairwise comparison"
 
 
 def comparison_words(r, models: tuple[str, str]) -> str:
-    """One ``<li>`` that says in words what one region's comparison row ``r`` found (the test, why it was chosen,
-    p and Holm p, effect sizes, pass/fail flips), or why there is no test."""
+    """One ``<li>`` that says in words what one region's comparison row ``r`` found, or why there is no test.
+
+    The test, why it was chosen, p and Holm p, effect sizes, pass/fail flips.
+    """
     base, cand = models
     if not np.isfinite(r.p):
         return (f"<li><b>{html.escape(r.region)}</b>: mean Dice {html.escape(cand)} {r.mean_candidate:.3f} vs "
@@ -57,8 +59,9 @@ def default_pairs(d: pd.DataFrame) -> list[tuple[str, str]]:
 
 def comparisons_html(m: pd.DataFrame, metrics: pd.DataFrame, pairs: list[tuple[str, str]] | None = None,
                      expected: pd.DataFrame | None = None, cases: pd.DataFrame | None = None) -> str:
-    """Per dataset, each (baseline, candidate) pair's paired Dice comparison: a table, one sentence per region,
-    and the warnings of the test.
+    """Per dataset, each (baseline, candidate) pair's paired Dice comparison.
+
+    A table, one sentence per region, and the warnings of the test.
 
     ``pairs``: the pairs asked for (default :func:`default_pairs` per dataset); a case a model lacks is scored as
     an empty prediction (policy 'worst', over ``expected``); ``cases`` gives the subjects resampled together. A

@@ -1,5 +1,6 @@
-"""Section 'Failed and missing predictions': each model's expected cases it did not score, with the file and the
-reason from the store's errors table.
+"""Section 'Failed and missing predictions'.
+
+Each model's expected cases it did not score, with the file and the reason from the store's errors table.
 """
 
 from __future__ import annotations

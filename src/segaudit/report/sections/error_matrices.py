@@ -17,8 +17,10 @@ TITLE = "Segmentation error matrices"
 
 
 def error_matrices_html(metrics: pd.DataFrame, imported: bool = False) -> str:
-    """One row-normalised label-by-label matrix per dataset and model (with the background row), the
-    over-segmentation warnings and the per-case foreground over-segmentation table; without confusion rows, why.
+    """One row-normalised label-by-label matrix per dataset and model (with the background row).
+
+    Then the over-segmentation warnings and the per-case foreground over-segmentation table; without confusion rows,
+    why.
     """
     conf = metrics[metrics.region == CONFUSION_REGION]
     if conf.empty:

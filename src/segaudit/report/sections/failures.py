@@ -17,9 +17,11 @@ TITLE = "Failure taxonomy"
 
 def failures_html(m: pd.DataFrame, lesions: pd.DataFrame, imported: bool = False,
                   units: pd.DataFrame | None = None) -> str:
-    """Per dataset, the failure classes of each model as bars, then the count and size of the missed and detected
-    lesions (when the store has lesion rows). Without the metrics the taxonomy needs, which ones lack (``imported``:
-    the store's metrics came from AUDIT tables)."""
+    """Per dataset, the failure classes of each model as bars.
+
+    Then the count and size of the missed and detected lesions (when the store has lesion rows). Without the metrics
+    the taxonomy needs, which ones lack (``imported``: the store's metrics came from AUDIT tables).
+    """
     missing = sorted({"dice", "gt_empty", "pred_empty", "tp"} - set(m.metric))
     if missing:
         return why_html(f"the taxonomy needs the metrics {', '.join(missing)}, which this store lacks" + (

@@ -14,8 +14,10 @@ TITLE = "Longitudinal volumes"
 
 
 def longitudinal_html(cases: pd.DataFrame, feats: pd.DataFrame, units: pd.DataFrame | None = None) -> str:
-    """Whole-tumour volume per subject and time point, true against predicted, with growth from the previous
-    time point: a plot and a table (volume unit from ``units``). Without subjects, time points or volumes, why."""
+    """Whole-tumour volume per subject and time point, true against predicted, with growth from the previous time point.
+
+    A plot and a table (volume unit from ``units``). Without subjects, time points or volumes, why.
+    """
     if not (cases.subject.notna() & cases.timepoint.notna()).any():
         return why_html("no case has a subject and a time point: declare longitudinal: in the project file, or import "
                         "an AUDIT feature table whose longitudinal_id column is filled (it gives the subject; "

@@ -1,5 +1,6 @@
-"""Section 'Datasets and QC': per dataset, its cases, subjects, files (missing ones counted) and QC findings by
-severity.
+"""Section 'Datasets and QC'.
+
+Per dataset, its cases, subjects, files (missing ones counted) and QC findings by severity.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ TITLE = "Datasets and QC"
 
 
 def overview_html(cases: pd.DataFrame, files: pd.DataFrame, qc: pd.DataFrame, imported: bool = False) -> str:
-    """One row per dataset: cases, subjects ('–' without subject ids), files and missing files, QC findings per
-    severity. Without a scan, why (``imported``: the store holds AUDIT tables, which have no file list)."""
+    """One row per dataset.
+
+    Cases, subjects ('–' without subject ids), files and missing files, QC findings per severity. Without a scan, why
+    (``imported``: the store holds AUDIT tables, which have no file list).
+    """
     if cases.empty:
         return why_html("no scan in this store" + (": its tables were imported from AUDIT, which has no file list or "
                                                "QC (run segaudit scan on the data folder for them)" if imported

@@ -16,9 +16,11 @@ TITLE = "Model ranking"
 
 
 def ranking_html(m: pd.DataFrame, expected: pd.DataFrame | None = None) -> str:
-    """Per dataset with three or more models: mean ranks of the per-case Dice (averaged over regions), the
-    Friedman test, the Nemenyi critical difference and rank stability; a plot and two tables. A dataset that
-    cannot be ranked says why."""
+    """Per dataset with three or more models.
+
+    Mean ranks of the per-case Dice (averaged over regions), the Friedman test, the Nemenyi critical difference and rank
+    stability; a plot and two tables. A dataset that cannot be ranked says why.
+    """
     parts, why = [], []
     for ds in sorted(m.dataset.unique()):
         d = m[(m.dataset == ds) & (m.metric == "dice")]

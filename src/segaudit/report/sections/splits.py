@@ -1,5 +1,6 @@
-"""Section 'Splits': each dataset's split overview and the patient-level leakage check (a subject with cases in
-two splits).
+"""Section 'Splits'.
+
+Each dataset's split overview and the patient-level leakage check (a subject with cases in two splits).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Section 'Per-case Dice with quality bands': one strip plot of per-case Dice per dataset; both-empty cases are
-set apart and counted.
+"""Section 'Per-case Dice with quality bands'.
+
+One strip plot of per-case Dice per dataset; both-empty cases are set apart and counted.
 """
 
 from __future__ import annotations

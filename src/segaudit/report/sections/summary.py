@@ -1,5 +1,7 @@
-"""Section 'Metric summary': per dataset, model × region rows with coverage and 'mean [BCa bootstrap CI]' of Dice,
-HD95, NSD and lesion F1, in the units stored for the dataset.
+"""Section 'Metric summary'.
+
+Per dataset, model × region rows with coverage and 'mean [BCa bootstrap CI]' of Dice, HD95, NSD and lesion F1, in the
+units stored for the dataset.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ def metric_title(metric: str, dataset: str, units: pd.DataFrame | None) -> str:
 
 def summary_html(metrics: pd.DataFrame, cov: pd.DataFrame | None = None, cases: pd.DataFrame | None = None,
                  units: pd.DataFrame | None = None, penalties: dict[str, str] | None = None) -> str:
-    """One compact table per dataset: model × region rows, coverage, 'mean [CI]' per metric ('n too small' below
-    the minimum); the CI resamples subjects when cases share one (``cases``: the store's cases table).
+    """One compact table per dataset.
+
+    Model × region rows, coverage, 'mean [CI]' per metric ('n too small' below the minimum); the CI resamples subjects
+    when cases share one (``cases``: the store's cases table).
 
     A model that did not score every expected case is flagged in red with its missing and failed counts. HD95
     is titled with the unit stored for the dataset (px for photos); the dataset's empty-mask penalty is stated.

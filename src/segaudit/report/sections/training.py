@@ -1,5 +1,6 @@
-"""Section 'Training curves': training and validation curves from training-log CSVs (segaudit report
---training-log).
+"""Section 'Training curves'.
+
+Training and validation curves from training-log CSVs (segaudit report --training-log).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ TITLE = "Training curves"
 
 
 def training_html(logs: dict[str, str | Path]) -> str:
-    """The curves of every readable training log (model -> CSV) and their summary table; a log that cannot be
-    read is named with the reason, the others are still drawn."""
+    """The curves of every readable training log (model -> CSV) and their summary table.
+
+    A log that cannot be read is named with the reason, the others are still drawn.
+    """
     frames, errors = [], []
     for model, path in logs.items():
         try:

@@ -1,5 +1,6 @@
-"""Section 'Worst and best cases': image panels of each dataset's worst and best case-models by Dice
-(:mod:`segaudit.report.panels`).
+"""Section 'Worst and best cases'.
+
+Image panels of each dataset's worst and best case-models by Dice (:mod:`segaudit.report.panels`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ TITLE = "Worst and best cases"
 
 
 def worst_best_html(project, m: pd.DataFrame, imported: set[str], region: str | None) -> str:
-    """The colour legend and the panels (:func:`segaudit.report.panels.panels_html`); without Dice or without a
-    project, why (``imported``: datasets whose metrics came from AUDIT tables, which have no files)."""
+    """The colour legend and the panels (:func:`segaudit.report.panels.panels_html`).
+
+    Without Dice or without a project, why (``imported``: datasets whose metrics came from AUDIT tables, which have
+    no files).
+    """
     if m.empty or not (m.metric == "dice").any():
         return why_html("no Dice in this store to rank cases by")
     if project is None:
