@@ -162,14 +162,29 @@ class CaseOutput:
     inputs: list[dict] = field(default_factory=list)  # role, key, path and the file's fingerprint
 
 
+#: What :attr:`EvaluateResult.metrics`, ``lesions`` and ``errors`` read from the store (sorted as before).
+RESULT_QUERIES = {
+    "metrics": 'SELECT dataset, "case", model, region, metric, value FROM metrics '
+               'ORDER BY dataset, "case", model, region, metric',
+    "lesions": 'SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, "case", model, region, source, lesion_id',
+    "errors": "SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' ORDER BY dataset, \"case\", model",
+    "scored": 'SELECT DISTINCT dataset, "case", model FROM metrics ORDER BY dataset, "case", model',
+}
+
+
 @dataclass
 class EvaluateResult:
-    """Outcome of an evaluation run."""
+    """Outcome of an evaluation run.
+
+    The stored rows (``metrics``, ``lesions``, ``errors``) are not held in memory: each is read from the
+    run's store the first time it is asked for (then kept), so a run over thousands of cases returns counts
+    and a summary, and only a caller that wants every row (hundreds of thousands at 3000 cases) pays for it.
+    They are the store's rows when first read (a later run into the same store is seen by a result not yet read).
+    """
 
     run_id: str
-    metrics: pd.DataFrame
-    lesions: pd.DataFrame
-    errors: pd.DataFrame
+    #: Run directory of the store the rows are read from.
+    store_dir: Path
     summary: pd.DataFrame
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     grids: dict[str, DatasetGrid] = field(default_factory=dict)
@@ -181,6 +196,33 @@ class EvaluateResult:
     dropped: list[tuple[str, str]] = field(default_factory=list)
     #: What the run says about resumption (re-scored, dropped, datasets left alone), one sentence each.
     resume_notes: list[str] = field(default_factory=list)
+    _rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def _read(self, what: str) -> pd.DataFrame:
+        if what not in self._rows:
+            with ResultsStore(self.store_dir, read_only=True) as store:
+                self._rows[what] = store.query(RESULT_QUERIES[what])
+        return self._rows[what]
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """Every metric row of the store (dataset, case, model, region, metric, value), sorted; read lazily."""
+        return self._read("metrics")
+
+    @property
+    def lesions(self) -> pd.DataFrame:
+        """Every lesion row of the store (without ``run_id``), sorted; read lazily."""
+        return self._read("lesions")
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """The store's ``evaluate`` error and warning rows (without ``run_id``), sorted; read lazily."""
+        return self._read("errors")
+
+    @property
+    def scored(self) -> pd.DataFrame:
+        """Distinct (dataset, case, model) with metric rows in the store: what a caller needs to count jobs."""
+        return self._read("scored")
 
 
 def nothing_to_score(project: ProjectConfig) -> list[str]:
@@ -345,27 +387,38 @@ def build_jobs(project: ProjectConfig, options: EvaluationOptions, done: set[tup
     for ds in project.datasets:
         if not ds.predictions or not ds.ground_truth:
             continue
-        f = files[files.dataset == ds.name]
-        for case, rows in f.groupby("case", sort=True):
-            gt_rows = rows[rows.role == "ground_truth"]
-            inst_rows = rows[(rows.role == "instances") & rows.exists.astype(bool)]
+        for case, rows in _case_files(files, ds.name):
+            gt_rows = [r for r in rows if r[0] == "ground_truth"]
+            inst_rows = [r for r in rows if r[0] == "instances" and r[3]]
             preds = []
-            for _, r in rows[rows.role == "prediction"].sort_values("key").iterrows():
-                if (ds.name, str(case), r.key) in done:
-                    skipped.append((ds.name, str(case), r.key))
+            for _, key, path, exists in sorted((r for r in rows if r[0] == "prediction"), key=lambda r: r[1]):
+                if (ds.name, case, key) in done:
+                    skipped.append((ds.name, case, key))
                     continue
-                preds.append((r.key, r.path, bool(r.exists)))
+                preds.append((key, path, exists))
             if not preds:
                 continue
-            gt_path = gt_rows.path.iloc[0] if len(gt_rows) else None
-            gt_exists = bool(gt_rows.exists.iloc[0]) if len(gt_rows) else False
+            gt_path = gt_rows[0][2] if gt_rows else None
+            gt_exists = gt_rows[0][3] if gt_rows else False
             models = {m for m, _, _ in preds}
-            reads = tuple(i for i in inputs.get((ds.name, str(case)), []) if i[0] != "prediction" or i[1] in models)
-            jobs.append(CaseJob(ds, str(case), gt_path, gt_exists,
-                                inst_rows.path.iloc[0] if len(inst_rows) else None, preds, options,
-                                missing_as_empty, resample, grids.get(ds.name), ignore_affine, tolerance,
+            reads = tuple(i for i in inputs.get((ds.name, case), []) if i[0] != "prediction" or i[1] in models)
+            jobs.append(CaseJob(ds, case, gt_path, gt_exists, inst_rows[0][2] if inst_rows else None, preds,
+                                options, missing_as_empty, resample, grids.get(ds.name), ignore_affine, tolerance,
                                 reads, fingerprint))
     return jobs, skipped
+
+
+def _case_files(files: pd.DataFrame, dataset: str) -> list[tuple[str, list[tuple[str, str, str, bool]]]]:
+    """(case, [(role, key, path, exists), ...]) of one dataset in case order, rows in the frame's order.
+
+    Plain tuples from one pass over the columns: a pandas group per case (filtered three times, iterated
+    row by row) cost milliseconds per case, most of a no-op re-run at thousands of cases.
+    """
+    f = files[files.dataset == dataset]
+    by: dict[str, list[tuple[str, str, str, bool]]] = {}
+    for case, role, key, path, exists in zip(f.case, f.role, f.key, f.path, f.exists.astype(bool), strict=True):
+        by.setdefault(str(case), []).append((role, key, path, bool(exists)))
+    return sorted(by.items())
 
 
 def dataset_grids(project: ProjectConfig, options: EvaluationOptions,
@@ -453,14 +506,9 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
                           advance=lambda res: len(res.models), summary=run_summary,
                           start=lambda rid: drop_vanished(store, "evaluate", list(STEP_TABLES), gone),
                           progress=progress, workers=workers, scheduler=scheduler, executor=executor)
-        metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics "
-                              "ORDER BY dataset, \"case\", model, region, metric")
-        lesions = store.query("SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, \"case\", model, region, "
-                              "source, lesion_id")
-        errors = store.query("SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' "
-                             "ORDER BY dataset, \"case\", model")
     dropped = list(gone.itertuples(index=False, name=None))
-    return EvaluateResult(run_id, metrics, lesions, errors, summary, skipped, grids, nothing_to_score(project),
+    # The rows stay in the store (read lazily by the result): no all-rows frames at the end of a large run.
+    return EvaluateResult(run_id, Path(out_dir), summary, skipped, grids, nothing_to_score(project),
                           stale.changed, dropped,
                           resume_lines("case-model(s)", stale.changed, dropped, "re-scored") + notes)
 
