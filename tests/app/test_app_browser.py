@@ -116,7 +116,8 @@ def test_every_page_in_chromium(stores):
             body = page.inner_text("body")
             n_metrics = len(sql(run, "SELECT * FROM metrics"))
             n_qc = len(sql(run, "SELECT * FROM qc"))
-            assert f"{n_metrics}" in body and f"{n_qc} of {n_qc} findings shown" in body
+            assert f"{n_metrics}" in body
+            assert f"{n_qc} of {n_qc} findings shown" in body
             assert "Run provenance" in body
             shots = [shot(page, "overview")]
 
@@ -135,7 +136,8 @@ def test_every_page_in_chromium(stores):
             page.get_by_role("button", name="Open in the case viewer").click()
             page.wait_for_url("**/case_viewer?**", timeout=60_000)
             settle(page, f"{case}, no image")  # LUMIERE has masks only: drawn on black
-            assert "dataset=LUMIERE" in page.url and f"case={case}" in page.url
+            assert "dataset=LUMIERE" in page.url
+            assert f"case={case}" in page.url
 
             # Error matrix: the heatmap's cell text is the stored confusion count.
             page.goto(f"{base}/error_matrix?dataset=LUMIERE&model=nnUnet")
@@ -185,7 +187,8 @@ def test_every_page_in_chromium(stores):
             sr, sc = shown.shape[0] / g2d.shape[0], shown.shape[1] / g2d.shape[1]
             px = shown[int((r + 0.5) * sr), int((c + 0.5) * sc)]
             # Label 2 is drawn green at 40 % opacity over grey: green dominates at the voxel.
-            assert px[1] - px[0] > 40 and px[1] - px[2] > 40, px
+            assert px[1] - px[0] > 40, px
+            assert px[1] - px[2] > 40, px
             body = page.inner_text("body")
             assert f"{SSA_CASE}, flair, nnUnet: axial slice {k} (slices 0 to" in body
             shots.append(shot(page, "case-viewer"))
@@ -202,6 +205,7 @@ def test_every_page_in_chromium(stores):
             proc.terminate()
             proc.wait(timeout=30)
     outside = [u for u in requests if not u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:"))]
-    assert requests and outside == []
+    assert requests
+    assert outside == []
     for s in shots:
         assert s.stat().st_size < 400_000, (s, s.stat().st_size)

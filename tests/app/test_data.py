@@ -65,9 +65,10 @@ def test_qc_filters_select_exactly_the_matching_rows(run):
 
 
 def test_provenance_lists_each_step_with_its_versions(run):
-    prov = data.provenance(run)
+    prov = data.run_provenance(run)
     assert list(prov.step) == ["scan", "evaluate"]
-    assert (prov.status == "ok").all() and (prov.seconds >= 0).all()
+    assert (prov.status == "ok").all()
+    assert (prov.seconds >= 0).all()
     assert prov.packages.str.contains("numpy ").all()
 
 
@@ -115,7 +116,8 @@ def test_pairwise_p_is_scipys_on_the_per_case_values(audit_run):
     r = res.loc["ET"]
     expected = stats.wilcoxon(d).pvalue if r.test == "wilcoxon" else stats.ttest_rel(wide.BraTS25_2,
                                                                                      wide.BraTS25_1).pvalue
-    assert r.test in ("wilcoxon", "paired t-test") and r.p == pytest.approx(expected)
+    assert r.test in ("wilcoxon", "paired t-test")
+    assert r.p == pytest.approx(expected)
     assert "Shapiro-Wilk" in r.reason
     diff = data.case_differences(audit_run, "UCSD", "BraTS25_1", "BraTS25_2", "dice", "ET").set_index("case")
     assert diff.difference.sort_index().to_numpy() == pytest.approx(d.sort_index().to_numpy())
@@ -128,7 +130,8 @@ def test_ranking_friedman_is_scipys(audit_run):
     wide = raw.pivot(index="case", columns="model", values="v").dropna()
     assert rk.friedman["k"] == 4
     assert rk.friedman["p"] == pytest.approx(stats.friedmanchisquare(*wide.to_numpy().T).pvalue)
-    assert len(rk.posthoc) == 6 and set(rk.ranks.model) == set(wide.columns)
+    assert len(rk.posthoc) == 6
+    assert set(rk.ranks.model) == set(wide.columns)
 
 
 def test_case_files_come_from_the_store_only(run):
@@ -146,8 +149,10 @@ def test_case_lesions_parse_centroids(run):
     raw = sql(run, "SELECT centroid FROM lesions WHERE dataset = ? AND \"case\" = ?", list(SSA))
     assert len(les) == len(raw) > 0
     c = les.centroid.iloc[0]
-    assert len(c) == 3 and all(isinstance(v, float) for v in c)
-    assert data.parse_tuple(None) is None and data.parse_tuple("(1, x)") is None
+    assert len(c) == 3
+    assert all(isinstance(v, float) for v in c)
+    assert data.parse_tuple(None) is None
+    assert data.parse_tuple("(1, x)") is None
 
 
 def test_dataset_display_from_the_project(store):
@@ -161,7 +166,9 @@ def test_dataset_display_from_the_project(store):
 
 
 def test_metric_names_put_dice_first_and_hide_bookkeeping(run):
-    names = data.metric_names(run, "LUMIERE")
-    assert names[0] == "dice" and "gt_empty" not in names and "background->ENH" not in names
+    names = data.stored_metric_names(run, "LUMIERE")
+    assert names[0] == "dice"
+    assert "gt_empty" not in names
+    assert "background->ENH" not in names
     assert data.models(run, "brainmets_t2w_slices") == ["unet"]
     assert data.case_ids(run, "LUMIERE") == ["Patient-002-week-000", "Patient-002-week-003", "Patient-002-week-021"]

@@ -9,9 +9,12 @@ from segaudit.errors import SegauditError
 
 
 def test_loopback_hosts():
-    assert launch.is_loopback("127.0.0.1") and launch.is_loopback("localhost") and launch.is_loopback("::1")
+    assert launch.is_loopback("127.0.0.1")
+    assert launch.is_loopback("localhost")
+    assert launch.is_loopback("::1")
     assert launch.is_loopback("127.0.0.2")
-    assert not launch.is_loopback("0.0.0.0") and not launch.is_loopback("192.168.1.10")
+    assert not launch.is_loopback("0.0.0.0")
+    assert not launch.is_loopback("192.168.1.10")
     assert not launch.is_loopback("example.org")
     assert launch.host_warning("127.0.0.1") is None
     assert "reachable by anyone" in launch.host_warning("0.0.0.0")
@@ -22,7 +25,8 @@ def test_command_turns_usage_stats_off_and_binds_the_host(tmp_path):
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8600"
-    assert cmd[cmd.index("run") + 1] == str(launch.MAIN) and launch.MAIN.is_file()
+    assert cmd[cmd.index("run") + 1] == str(launch.MAIN)
+    assert launch.MAIN.is_file()
     assert cmd[cmd.index("--") + 1:] == ["--run", str(tmp_path.resolve())]
     proj = tmp_path / "p.yaml"
     assert launch.app_command(tmp_path, proj)[-2:] == ["--project", str(proj.resolve())]

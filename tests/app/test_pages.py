@@ -66,7 +66,8 @@ def test_overview_counts_and_qc_filter(store, monkeypatch):
     check = sorted(qc.check.unique())[0]
     at.multiselect(key="qc_check").set_value([check]).run()
     shown = at.dataframe[1].value
-    assert len(shown) == int((qc.check == check).sum()) and set(shown.check) == {check}
+    assert len(shown) == int((qc.check == check).sum())
+    assert set(shown.check) == {check}
     assert f"{len(shown)} of {len(qc)} findings shown" in texts(at)
     assert list(at.dataframe[-1].value.step) == ["scan", "evaluate"]  # provenance
 
@@ -116,7 +117,9 @@ def test_compare_test_p_and_reason_and_ranking(audit_run, monkeypatch):
                          "model IN ('BraTS25_1', 'BraTS25_3A')").pivot(index="case", columns="model", values="value")
     ref = paired_test(raw.BraTS25_1, raw.BraTS25_3A)
     line = next(t for t in texts(at) if t.startswith("ET: "))
-    assert f"p = {ui.fmt(ref['p'])}" in line and ref["test"] in line and "Why this test: " in line
+    assert f"p = {ui.fmt(ref['p'])}" in line
+    assert ref["test"] in line
+    assert "Why this test: " in line
     table = at.dataframe[0].value.set_index("region")
     assert table.loc["ET", "p"] == pytest.approx(ref["p"])
     friedman = next(t for t in texts(at) if t.startswith("Friedman"))
@@ -156,7 +159,8 @@ def test_case_viewer_image_metrics_and_lesion_jump(store, monkeypatch):
                    "metric = 'dice' AND region = 'WT'").value[0]
     assert m.loc["dice", "WT"] == pytest.approx(raw)
     at.radio(key="axis").set_value("sagittal").run()
-    assert not at.exception and len(at.image) == 1
+    assert not at.exception
+    assert len(at.image) == 1
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["Download image flair", "Download image t1", "Download image t1ce", "Download image t2",
                       "Download ground truth", "Download prediction SegResNet", "Download prediction nnUnet"]
@@ -166,7 +170,8 @@ def test_case_viewer_without_project_says_so(store, monkeypatch):
     _, run = store
     at = page("case_viewer", monkeypatch, run, dataset="LUMIERE")
     assert any("No project file was given" in t for t in texts(at))
-    assert len(at.image) == 0 and len(at.dataframe) == 2  # metric rows and lesions still shown
+    assert len(at.image) == 0  # metric rows and lesions still shown
+    assert len(at.dataframe) == 2
 
 
 def test_unknown_url_values_fall_back(store, monkeypatch):

@@ -44,15 +44,18 @@ def test_same_anatomy_stored_ras_or_lps_displays_the_same(tmp_path):
     assert k == marker[2]
     s, _ = viewer.take_slice(v_lps, "axial", k)
     r, c = np.argwhere(s == 1000)[0]
-    assert r < s.shape[0] / 4 and c < s.shape[1] / 4  # top-left: anterior and the patient's right
+    assert r < s.shape[0] / 4  # top-left: anterior and the patient's right
+    assert c < s.shape[1] / 4
     assert viewer.display_pixel(v_lps, "axial", disk) == (r, c)
     # Coronal: superior at the top; sagittal: superior at the top, anterior on the left.
     s, _ = viewer.take_slice(v_ras, "coronal", marker[1])
     r, c = np.argwhere(s == 1000)[0]
-    assert r < s.shape[0] / 4 and c < s.shape[1] / 4
+    assert r < s.shape[0] / 4
+    assert c < s.shape[1] / 4
     s, _ = viewer.take_slice(v_ras, "sagittal", marker[0])
     r, c = np.argwhere(s == 1000)[0]
-    assert r < s.shape[0] / 4 and c < s.shape[1] / 4
+    assert r < s.shape[0] / 4
+    assert c < s.shape[1] / 4
 
 
 def test_anisotropic_spacing_keeps_the_physical_aspect_ratio(tmp_path):
@@ -61,11 +64,12 @@ def test_anisotropic_spacing_keeps_the_physical_aspect_ratio(tmp_path):
     p = save_nifti(tmp_path / "aniso.nii.gz", a, np.diag([1.0, 1.0, 5.0, 1.0]))
     v = viewer.to_view(viewer.read_cached(p))
     s, spacing = viewer.take_slice(v, "coronal", 20)
-    assert s.shape == (10, 40) and spacing == (5.0, 1.0)
-    rgb = viewer.render(s, None, None, spacing, max_side=400)
+    assert s.shape == (10, 40)
+    assert spacing == (5.0, 1.0)
+    rgb = viewer.render_view(s, None, None, spacing, max_side=400)
     assert rgb.shape[:2] == (400, 320)  # 10 rows x 5 mm = 50 mm high, 40 columns x 1 mm = 40 mm wide
     s, spacing = viewer.take_slice(v, "axial", 5)
-    assert viewer.render(s, None, None, spacing, max_side=400).shape[:2] == (400, 400)
+    assert viewer.render_view(s, None, None, spacing, max_side=400).shape[:2] == (400, 400)
 
 
 def test_window_bounds():
@@ -95,7 +99,8 @@ def test_outline_and_agreement_colours():
     assert tuple(rgb[2, 2]) == viewer.TP_COLOUR
     assert tuple(rgb[4, 4]) == viewer.FP_COLOUR
     assert tuple(rgb[1, 1]) == viewer.FN_COLOUR
-    assert tuple(rgb[5, 5]) == (0, 0, 0) and tuple(rgb[0, 0]) == (0, 0, 0)
+    assert tuple(rgb[5, 5]) == (0, 0, 0)
+    assert tuple(rgb[0, 0]) == (0, 0, 0)
     half = viewer.compose(np.full((6, 6), 100.0), gt, None, viewer.Overlay("fill", "off", 0.5), (0.0, 200.0))
     grey = 128
     assert tuple(half[1, 1]) == tuple(int(round(0.5 * grey + 0.5 * c)) for c in viewer.LABEL_COLOURS[0])
@@ -106,15 +111,17 @@ def test_one_pixel_lesion_survives_a_4288_pixel_image_and_crop():
     img = np.full((2848, 4288), 50, np.uint8)
     gt = np.zeros(img.shape, np.uint8)
     gt[1400, 3001] = 1
-    rgb = viewer.render(img, gt, None, overlay=viewer.Overlay("fill", "off", 1.0), max_side=720)
+    rgb = viewer.render_view(img, gt, None, overlay=viewer.Overlay("fill", "off", 1.0), max_side=720)
     assert max(rgb.shape[:2]) == 720
     assert (rgb == viewer.LABEL_COLOURS[0]).all(axis=2).any()
-    box = viewer.crop_box(gt)
-    assert box[0] <= 1400 < box[1] and box[2] <= 3001 < box[3] and box[1] - box[0] == 32
-    zoomed = viewer.render(img, gt, None, overlay=viewer.Overlay("fill", "off", 1.0), crop=box, max_side=320)
+    box = viewer.lesion_crop_box(gt)
+    assert box[0] <= 1400 < box[1]
+    assert box[2] <= 3001 < box[3]
+    assert box[1] - box[0] == 32
+    zoomed = viewer.render_view(img, gt, None, overlay=viewer.Overlay("fill", "off", 1.0), crop=box, max_side=320)
     hit = (zoomed == viewer.LABEL_COLOURS[0]).all(axis=2)
     assert hit.sum() == 100  # one pixel of a 32 x 32 crop shown at 320 px: a 10 x 10 block
-    assert viewer.crop_box(np.zeros((4, 4))) is None
+    assert viewer.lesion_crop_box(np.zeros((4, 4))) is None
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +143,11 @@ def test_real_3d_case_overlay_at_a_ground_truth_voxel(run):
     g, _ = viewer.take_slice(gt, "axial", k)
     r, c = viewer.display_pixel(vol, "axial", voxel)
     assert g[r, c] == 2
-    rgb = viewer.render(s, g, None, spacing, viewer.Overlay("fill", "off", 1.0), viewer.window_bounds(vol.array))
+    rgb = viewer.render_view(s, g, None, spacing, viewer.Overlay("fill", "off", 1.0), viewer.window_bounds(vol.array))
     sr, sc = rgb.shape[0] / s.shape[0], rgb.shape[1] / s.shape[1]
     assert tuple(rgb[int((r + 0.5) * sr), int((c + 0.5) * sc)]) == viewer.LABEL_COLOURS[1]
     # The image itself is not blank and the label's pixels scale with the voxels on the slice.
-    plain = viewer.render(s, None, None, spacing, window=viewer.window_bounds(vol.array))
+    plain = viewer.render_view(s, None, None, spacing, window=viewer.window_bounds(vol.array))
     assert plain.std() > 10
     painted = (rgb == viewer.LABEL_COLOURS[1]).all(axis=2).sum()
     assert painted == pytest.approx((g == 2).sum() * sr * sc, rel=0.05)
@@ -158,7 +165,7 @@ def test_real_2d_slice_with_a_green_drawn_prediction(run):
     assert np.array_equal(pred.array != 0, raw[..., 1] > 64)  # the green channel, thresholded as the project says
     s, spacing = viewer.take_slice(img, "axial", 0)
     p, _ = viewer.take_slice(pred, "axial", 0)
-    rgb = viewer.render(s, None, p, spacing, viewer.Overlay("off", "outline", 1.0), max_side=s.shape[1])
+    rgb = viewer.render_view(s, None, p, spacing, viewer.Overlay("off", "outline", 1.0), max_side=s.shape[1])
     cyan = (rgb == viewer.PREDICTION_COLOUR).all(axis=2)
     assert cyan.sum() == viewer.outline(p != 0).sum() > 0
 

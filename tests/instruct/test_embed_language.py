@@ -137,7 +137,10 @@ def test_ontology_covers_the_presets_and_is_user_extendable(tmp_path):
     for name in ("ET", "ENH", "TC", "WT", "NETC", "SNFH", "NEC", "EDE", "RC", "lung", "exudate", "metastasis",
                  "inflammatory", "epithelial", "spindle_shaped", "other", "nuclei"):
         c = onto.lookup(name)
-        assert c is not None and c.synonyms and c.modality and c.site, name
+        assert c is not None, name
+        assert c.synonyms, name
+        assert c.modality, name
+        assert c.site, name
     extra = tmp_path / "onto.yaml"
     extra.write_text("modalities: {knee MRI: {article: a, lay: knee scan, image: knee MR image}}\n"
                      "labels:\n  meniscus: {aliases: [MEN], synonyms: [meniscus, knee cartilage pad], "
@@ -164,9 +167,11 @@ def test_chosen_slices_follow_the_documented_rule():
     fg_area = (seg > 0).sum(axis=(0, 1))
     for k_lesion, k_empty in ((3, 1), (5, 2)):
         lesion, empty = choose_slices(seg, flair, SliceOptions(axis=2, lesion_slices=k_lesion, empty_slices=k_empty))
-        assert len(lesion) == k_lesion and len(empty) == k_empty
+        assert len(lesion) == k_lesion
+        assert len(empty) == k_empty
         assert int(np.argmax(fg_area)) in lesion
-        assert all(fg_area[s] > 0 for s in lesion) and all(fg_area[s] == 0 for s in empty)
+        assert all(fg_area[s] > 0 for s in lesion)
+        assert all(fg_area[s] == 0 for s in empty)
         brain = (flair != 0).sum(axis=(0, 1))
         assert all(brain[s] >= 0.5 * np.median(brain[fg_area > 0]) for s in empty)
 

@@ -102,12 +102,14 @@ def test_measure_answers_equal_independent_areas_and_diameters(exported):
         spacing = source_spacing(rec)
         assert t["pixels"] == int(mask.sum())
         if spacing is None:
-            assert t["unit"] == "px" and "pixel spacing of this image is not known" in rec["answer"]
+            assert t["unit"] == "px"
+            assert "pixel spacing of this image is not known" in rec["answer"]
             assert f"covers {int(mask.sum())} pixels" in rec["answer"]
             spacing = (1.0, 1.0)
         else:
             area = mask.sum() * spacing[0] * spacing[1]
-            assert t["unit"] == "mm" and t["area"] == pytest.approx(area)
+            assert t["unit"] == "mm"
+            assert t["area"] == pytest.approx(area)
             shown = float(re.search(r"covers ([\d,.]+) mm", rec["answer"]).group(1).replace(",", ""))
             assert shown == pytest.approx(area, abs=0.051 if area < 1000 else 0.51)
         lab, n = ndimage.label(mask, structure=np.ones((3, 3)))
@@ -132,15 +134,18 @@ def test_negatives_never_name_a_target_present_in_the_image(exported):
         if rec["negative"] == "absent":
             t = rec["targets"][0]
             assert not np.isin(labels, t["values"]).any(), rec["id"]
-            assert t["pixels"] == 0 and decode_rle(t["rle"]).sum() == 0
+            assert t["pixels"] == 0
+            assert decode_rle(t["rle"]).sum() == 0
             assert "[SEG]" not in rec["answer"]
         elif rec["negative"] == "other_modality":
             name = rec["refusal_reason"].split(": ")[1].split(" is a target of ")[0]
             concept = ontology.concepts[name]
-            assert concept.modality != rec["modality"] and rec["modality"] in rec["answer"]
+            assert concept.modality != rec["modality"]
+            assert rec["modality"] in rec["answer"]
             assert rec["targets"] == []
         else:
-            assert rec["targets"] == [] and rec["refusal_reason"].startswith("offtask")
+            assert rec["targets"] == []
+            assert rec["refusal_reason"].startswith("offtask")
         assert rec["refusal_reason"]
 
 
@@ -232,7 +237,8 @@ def test_every_format_loads_with_zero_schema_errors_and_masks_round_trip(exporte
                 ImageDraw.Draw(img).polygon([(ring[i], ring[i + 1]) for i in range(0, len(ring), 2)], fill=1)
                 acc ^= np.asarray(img, bool)
             ious.append(_iou(acc, _source_mask(by_id, e["id"], t["values"])))
-    assert min(ious) >= POLYGON_MIN_IOU and float(np.mean(ious)) >= POLYGON_MEAN_IOU, (min(ious), np.mean(ious))
+    assert min(ious) >= POLYGON_MIN_IOU, (min(ious), np.mean(ious))
+    assert float(np.mean(ious)) >= POLYGON_MEAN_IOU, (min(ious), np.mean(ious))
     # BiomedParse: COCO-refer schema, mask files equal the source masks, the RLE too
     coco = json.loads((out / "biomedparse" / "annotations.json").read_text())
     image_ids = {i["id"] for i in coco["images"]}
@@ -308,7 +314,8 @@ def test_a_data_folder_exports_without_touching_its_files(tmp_path):
     assert tree_digest(folder) == before
     assert {r.provenance.dataset for r in res.records} == {"chest_xray_lungs"}
     assert {r.modality for r in res.records} == {"chest X-ray"}  # guessed from the label name via the ontology
-    assert (tmp_path / "o" / "lisa.json").is_file() and (tmp_path / "o" / "summary.json").is_file()
+    assert (tmp_path / "o" / "lisa.json").is_file()
+    assert (tmp_path / "o" / "summary.json").is_file()
     lungs = [r for r in res.records if r.task in ("count", "detect")]
     assert lungs
     for r in lungs:

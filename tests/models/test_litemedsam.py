@@ -126,10 +126,12 @@ def test_weights_load_from_our_cache_folder_never_the_working_directory(loaded):
     assert Path(model.network_record["checkpoint_path"]).parent == loaded["cache"] / "litemedsam"
     rec = model.run_record()
     assert rec["checkpoint_sha256"] == "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
-    assert rec["preprocessing"]["filter"] == "bilinear" and rec["preprocessing"]["resize"] == "longest"
+    assert rec["preprocessing"]["filter"] == "bilinear"
+    assert rec["preprocessing"]["resize"] == "longest"
     assert rec["package_version"] == "0.1.1"
     if importlib.util.find_spec("timm") is None:        # our stand-ins served the import and were removed again
-        assert rec["timm"].startswith("segaudit stand-in") and "timm" not in sys.modules
+        assert rec["timm"].startswith("segaudit stand-in")
+        assert "timm" not in sys.modules
 
 
 def test_box_prompts_on_the_bundled_xrays_match_the_upstream_recipe(torch, model):
@@ -139,7 +141,8 @@ def test_box_prompts_on_the_bundled_xrays_match_the_upstream_recipe(torch, model
     for name, img, gt in xrays():
         x, new, s = ref_input(torch, img)
         got_x, got_new = model.input_tensor(img)
-        assert got_new == new and torch.equal(got_x, x), name
+        assert got_new == new, name
+        assert torch.equal(got_x, x), name
         emb = model.encode(img)                         # the encoder of the same input (asserted identical)
         comps = lung_boxes(gt)
         assert len(comps) == 2, name
@@ -147,7 +150,8 @@ def test_box_prompts_on_the_bundled_xrays_match_the_upstream_recipe(torch, model
         ref_masks = ref_decode(torch, model.net, emb.embedding, new, gt.shape, boxes=boxes)
         preds = model.decode(emb, [Prompt(box=tuple(float(v) for v in b), component=c) for c, b in comps])
         for p, r in zip(preds, ref_masks, strict=True):
-            assert p.mask.shape == gt.shape and p.mask.dtype == bool
+            assert p.mask.shape == gt.shape
+            assert p.mask.dtype == bool
             np.testing.assert_array_equal(p.mask, r, err_msg=name)
             assert 0.0 < p.predicted_iou < 1.5
         ours.append(dice(np.logical_or.reduce([p.mask for p in preds]), gt))
@@ -222,7 +226,8 @@ def test_embedding_cache_is_keyed_by_content_and_preprocessing(model):
     a = model.encode(img)
     calls = model.encoder_calls
     b = model.encode(img.copy())                         # same content, another array: no second encoding
-    assert a is b and model.encoder_calls == calls
+    assert a is b
+    assert model.encoder_calls == calls
     changed = img.copy()
     changed[0, 0, 0] ^= 1
     assert image_key(changed) != image_key(img)
@@ -288,13 +293,15 @@ def test_slice_propagation_on_a_bundled_brats_case_against_its_ground_truth(torc
     slab = slice(z - 4, z + 5)
     gt, vol = wt[:, :, slab], flair[:, :, slab]
     res = propagate_3d(model, vol, gt, axis=2)
-    assert res.key_slice == 4 and sorted(res.source) == list(range(9))
+    assert res.key_slice == 4
+    assert sorted(res.source) == list(range(9))
     prop = dice(res.mask, gt)
     oracle = np.stack([model.predict(vol[:, :, k], [Prompt(box=mask_box(gt[:, :, k]))])[0].mask
                        for k in range(9)], axis=2)
     print(f"\nBraTS WT 9-slice slab: propagation Dice {prop:.3f}, GT box on every slice {dice(oracle, gt):.3f}")
     np.testing.assert_array_equal(res.mask[:, :, 4], oracle[:, :, 4])   # the key slice gets the GT box
-    assert prop >= dice(oracle, gt) - 0.1 and prop > 0.5
+    assert prop >= dice(oracle, gt) - 0.1
+    assert prop > 0.5
 
 
 def test_prompt_image_writes_one_mask_per_kind_under_the_run_folder_only(model, tmp_path):
@@ -319,7 +326,8 @@ def test_prompt_image_writes_one_mask_per_kind_under_the_run_folder_only(model, 
         [dice(p.mask, ndimage.label(gt, np.ones((3, 3)))[0] == p.prompt.component) for p in direct])
     lab, _ = ndimage.label(gt, structure=np.ones((3, 3)))
     for r in (r for r in run.records if r.kind == "clicks"):
-        assert 1 <= len(r.clicks_dice) <= 3 and r.dice == pytest.approx(r.clicks_dice[-1])
+        assert 1 <= len(r.clicks_dice) <= 3
+        assert r.dice == pytest.approx(r.clicks_dice[-1])
         assert tuple(r.prompt["points"][0]) == center_point(lab == r.component)
         assert r.prompt["labels"][0] == 1
         for target, k in r.clicks_to.items():

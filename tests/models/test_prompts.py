@@ -16,11 +16,11 @@ from segaudit.models.prompts import (
     case_rng,
     center_point,
     component_boxes,
-    dice,
     expand_box,
     interior_points,
     jitter_box,
     mask_box,
+    mask_dice,
     negative_ring_points,
     next_click,
     refinement_clicks,
@@ -62,7 +62,8 @@ def test_component_boxes_are_the_tight_boxes_of_each_8_connected_component(m):
         ys, xs = np.nonzero(m)
         assert ub == (xs.min(), ys.min(), xs.max(), ys.max())
     else:
-        assert ub is None and boxes == {}
+        assert ub is None
+        assert boxes == {}
 
 
 def test_component_boxes_min_size_keeps_scipy_ids():
@@ -72,7 +73,8 @@ def test_component_boxes_min_size_keeps_scipy_ids():
     assert [c for c, _ in component_boxes(m, min_size=2)] == [2]
     # 4-connectivity splits a diagonal pair that 8-connectivity joins
     d = np.eye(3, dtype=bool)
-    assert len(component_boxes(d, connectivity=1)) == 3 and len(component_boxes(d, connectivity=2)) == 1
+    assert len(component_boxes(d, connectivity=1)) == 3
+    assert len(component_boxes(d, connectivity=2)) == 1
 
 
 @settings(max_examples=80, deadline=None)
@@ -82,9 +84,15 @@ def test_jitter_box_moves_each_side_outwards_by_at_most_the_shift_and_stays_in_t
     shape = (50, 60)
     box = (float(min(x0, 59)), float(min(y0, 49)), float(min(x0 + w, 59)), float(min(y0 + h, 49)))
     out = jitter_box(box, shape, np.random.default_rng(seed), shift_px=shift)
-    assert out[0] <= box[0] and out[1] <= box[1] and out[2] >= box[2] and out[3] >= box[3]
+    assert out[0] <= box[0]
+    assert out[1] <= box[1]
+    assert out[2] >= box[2]
+    assert out[3] >= box[3]
     assert all(abs(a - b) <= shift for a, b in zip(out, box, strict=True))
-    assert out[0] >= 0 and out[1] >= 0 and out[2] <= 59 and out[3] <= 49
+    assert out[0] >= 0
+    assert out[1] >= 0
+    assert out[2] <= 59
+    assert out[3] <= 49
     assert all(float(v).is_integer() for v in out)
     assert out == jitter_box(box, shape, np.random.default_rng(seed), shift_px=shift)  # seeded
 
@@ -96,7 +104,8 @@ def test_jitter_box_offsets_are_uniform_on_0_to_shift_per_side():
     offs = np.array([np.abs(np.subtract(jitter_box(box, (400, 400), rng, shift_px=4), box)) for _ in range(5000)])
     for side in range(4):
         counts = np.bincount(offs[:, side].astype(int), minlength=5)
-        assert counts.size == 5 and np.all(np.abs(counts / 5000 - 0.2) < 0.03), counts
+        assert counts.size == 5, counts
+        assert np.all(np.abs(counts / 5000 - 0.2) < 0.03), counts
     # independent sides: correlation near zero
     assert abs(np.corrcoef(offs[:, 0], offs[:, 2])[0, 1]) < 0.05
 
@@ -106,7 +115,8 @@ def test_jitter_box_fraction_scales_with_the_box_side():
     box = (100.0, 100.0, 199.0, 119.0)  # 100 wide, 20 high
     offs = np.array([np.abs(np.subtract(jitter_box(box, (1000, 1000), rng, shift_frac=0.1), box))
                      for _ in range(2000)])
-    assert offs[:, [0, 2]].max() == 10 and offs[:, [1, 3]].max() == 2
+    assert offs[:, [0, 2]].max() == 10
+    assert offs[:, [1, 3]].max() == 2
     with pytest.raises(ValueError):
         jitter_box(box, (1000, 1000), rng)
     with pytest.raises(ValueError):
@@ -161,7 +171,9 @@ def test_next_click_goes_to_the_larger_error_at_its_deepest_pixel():
     pred[5:25, 5:12] = False         # a 20x7 false negative strip
     pred[30:40, 30:40] = True        # a 10x10 false positive square: deeper (distance 5 against 4)
     (x, y), label = next_click(gt, pred)
-    assert label == 0 and 30 <= x < 40 and 30 <= y < 40
+    assert label == 0
+    assert 30 <= x < 40
+    assert 30 <= y < 40
     d = brute_inside_distance(pred & ~gt)
     assert d[int(y), int(x)] == pytest.approx(d.max())
     assert next_click(gt, gt) is None
@@ -188,7 +200,9 @@ def test_refinement_clicks_follow_the_protocol_and_count_clicks_to_target():
     assert trace.labels == [1, 0, 1]
     assert trace.points[0] == center_point(gt[:, :37])  # the first click: centre of the deepest component
     assert trace.dice == pytest.approx([2 * 900 / (1260 + 1000), 2 * 900 / (900 + 1000), 1.0])
-    assert trace.clicks_to(0.85) == 2 and trace.clicks_to(0.95) == 3 and trace.clicks_to(1.01) is None
+    assert trace.clicks_to(0.85) == 2
+    assert trace.clicks_to(0.95) == 3
+    assert trace.clicks_to(1.01) is None
     assert refinement_clicks(gt, predict, max_clicks=5, stop_at=0.85).dice == pytest.approx(trace.dice[:2])
     assert refinement_clicks(np.zeros((5, 5), bool), predict).dice == []
 
@@ -196,8 +210,8 @@ def test_refinement_clicks_follow_the_protocol_and_count_clicks_to_target():
 def test_dice_definition():
     a = np.array([[1, 1, 0, 0]], bool)
     b = np.array([[0, 1, 1, 1]], bool)
-    assert dice(a, b) == pytest.approx(2 * 1 / 5)
-    assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert mask_dice(a, b) == pytest.approx(2 * 1 / 5)
+    assert mask_dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
 
 
 def test_simulate_one_prompt_per_component_reproducibly():
@@ -208,12 +222,14 @@ def test_simulate_one_prompt_per_component_reproducibly():
         a = simulate(gt, kind, case_rng(7, "case-1", kind))
         b = simulate(gt, kind, case_rng(7, "case-1", kind))
         assert [p.record() for p in a] == [p.record() for p in b]
-        assert [p.component for p in a] == [1, 2] and all(p.kind == kind for p in a)
+        assert [p.component for p in a] == [1, 2]
+        assert all(p.kind == kind for p in a)
     assert simulate(gt, "box-all", case_rng(7, "c"))[0].box == (10.0, 10.0, 74.0, 69.0)
     neg = simulate(gt, "point-neg", case_rng(7, "c"), n_negative=3)[0]
     assert neg.labels == (1, 0, 0, 0)
     pts = simulate(gt, "points", case_rng(7, "c"), n_points=4)[1]
-    assert pts.labels == (1, 1, 1, 1) and all(gt[int(y), int(x)] for x, y in pts.points)
+    assert pts.labels == (1, 1, 1, 1)
+    assert all(gt[int(y), int(x)] for x, y in pts.points)
     jit = [simulate(gt, "box-jitter", case_rng(s, "c"))[0].box for s in range(20)]
     assert len(set(jit)) > 1
     with pytest.raises(ValueError):

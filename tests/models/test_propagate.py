@@ -58,7 +58,8 @@ def test_key_slice_largest_area_and_upstream_middle():
     gt[2, :2, :2] = True       # area 4
     gt[3, :3, :3] = True       # area 9: largest
     gt[8, 0, 0] = True         # extent 2..8, middle int(6/2 + 2) = 5
-    assert key_slice(gt) == 3 and key_slice(gt, rule="middle") == 5
+    assert key_slice(gt) == 3
+    assert key_slice(gt, rule="middle") == 5
     assert key_slice(np.moveaxis(gt, 0, 2), axis=2) == 3
     assert key_slice(np.zeros((3, 4, 4), bool)) is None
 
@@ -67,7 +68,8 @@ def test_propagation_recovers_a_smooth_object_from_the_key_slice_box():
     gt = ellipsoid()
     model = BoxThreshold()
     res = propagate_3d(model, gt.astype(np.float32), gt, bbox_shift=3, shift_frame=None)
-    assert res.key_slice == 10 and res.source[10] == "key"
+    assert res.key_slice == 10
+    assert res.source[10] == "key"
     zs = np.flatnonzero(gt.any(axis=(1, 2)))
     assert sorted(res.source) == list(range(zs[0], zs[-1] + 1))      # exactly the ground truth's extent
     assert all(res.source[z] == "previous" for z in res.source if z != 10)
@@ -94,7 +96,8 @@ def test_an_empty_slice_falls_back_to_the_last_or_the_key_box(fallback):
     img[13] = 0.0                      # the model finds nothing on slice 13
     res = propagate_3d(BoxThreshold(), img, gt, fallback=fallback, bbox_shift=3, shift_frame=None)
     assert not res.mask[13].any()
-    assert res.source[14] == "fallback" and res.source[15] == "previous"
+    assert res.source[14] == "fallback"
+    assert res.source[15] == "previous"
     assert res.boxes[14] == (res.boxes[13] if fallback == "last" else res.boxes[10])
     assert res.boxes[13] != res.boxes[10]
     np.testing.assert_array_equal(res.mask[14:], gt[14:])   # recovered after the gap (the boxes still cover it)
@@ -103,11 +106,13 @@ def test_an_empty_slice_falls_back_to_the_last_or_the_key_box(fallback):
 def test_empty_ground_truth_gives_an_empty_mask_without_calling_the_model():
     model = BoxThreshold()
     res = propagate_3d(model, np.ones((4, 8, 8)), np.zeros((4, 8, 8), bool))
-    assert not res.mask.any() and model.calls == 0 and res.key_slice == -1
+    assert not res.mask.any()
+    assert model.calls == 0
+    assert res.key_slice == -1
 
 
-@pytest.mark.parametrize("shape,tile,overlap", [((1000, 1300), 512, 0), ((1000, 1300), 512, 64), ((300, 200), 512, 0),
-                                                 ((512, 1024), 512, 0)])
+@pytest.mark.parametrize(("shape", "tile", "overlap"), [((1000, 1300), 512, 0), ((1000, 1300), 512, 64),
+                                                 ((300, 200), 512, 0), ((512, 1024), 512, 0)])
 def test_tile_windows_cover_the_image_with_full_size_tiles(shape, tile, overlap):
     wins = tile_windows(shape, tile, overlap)
     cover = np.zeros(shape, int)
@@ -131,7 +136,8 @@ def test_predict_tiled_prompts_only_tiles_with_ground_truth_and_unions_their_mas
     res = predict_tiled(BoxThreshold(), image, gt, tile=512)
     np.testing.assert_array_equal(res.mask, gt)
     windows_with_gt = [w for w in tile_windows(gt.shape, 512) if gt[w[0]:w[2], w[1]:w[3]].any()]
-    assert res.windows == windows_with_gt and res.prompts >= 12
+    assert res.windows == windows_with_gt
+    assert res.prompts >= 12
     assert predict_tiled(BoxThreshold(), image, np.zeros_like(gt)).windows == []
 
 

@@ -18,8 +18,10 @@ def test_trunc_normal_matches_scipy_truncnorm_moments_and_bounds():
     t = tc.trunc_normal_(torch.empty(200_000), mean=0.5, std=2.0, a=-1.0, b=4.0)
     ref = stats.truncnorm((-1.0 - 0.5) / 2.0, (4.0 - 0.5) / 2.0, loc=0.5, scale=2.0)
     x = t.double().numpy()
-    assert x.min() >= -1.0 and x.max() <= 4.0
-    assert abs(x.mean() - ref.mean()) < 0.02 and abs(x.std() - ref.std()) < 0.02
+    assert x.min() >= -1.0
+    assert x.max() <= 4.0
+    assert abs(x.mean() - ref.mean()) < 0.02
+    assert abs(x.std() - ref.std()) < 0.02
     assert stats.kstest(x[:20_000], ref.cdf).pvalue > 1e-3
 
 
@@ -39,13 +41,16 @@ def test_drop_path_is_identity_in_eval_and_stochastic_depth_in_training():
 
 
 def test_to_2tuple_and_register_model():
-    assert tc.to_2tuple(7) == (7, 7) and tc.to_2tuple((3, 4)) == (3, 4) and tc.to_2tuple("ab") == ("ab", "ab")
+    assert tc.to_2tuple(7) == (7, 7)
+    assert tc.to_2tuple((3, 4)) == (3, 4)
+    assert tc.to_2tuple("ab") == ("ab", "ab")
 
     @tc.register_model
     def tiny():
         return "tiny"
 
-    assert tc.MODEL_REGISTRY["tiny"] is tiny and tiny() == "tiny"
+    assert tc.MODEL_REGISTRY["tiny"] is tiny
+    assert tiny() == "tiny"
 
 
 def test_shim_serves_the_timm_names_only_inside_the_block():
@@ -54,7 +59,8 @@ def test_shim_serves_the_timm_names_only_inside_the_block():
     with tc.timm_shim() as used:
         from timm.models.layers import DropPath, to_2tuple, trunc_normal_  # noqa: F401
         from timm.models.registry import register_model  # noqa: F401
-        assert used and DropPath is tc.DropPath
+        assert used
+        assert DropPath is tc.DropPath
     assert not any(name == "timm" or name.startswith("timm.") for name in sys.modules)
 
 

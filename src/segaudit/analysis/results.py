@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 
-class Record(Mapping[str, Any]):
+class MappingRecord(Mapping[str, Any]):
     """Mapping view of a dataclass's fields (read-only: records are results, not scratch space)."""
 
     def __getitem__(self, key: str) -> Any:
@@ -36,7 +36,7 @@ class Record(Mapping[str, Any]):
 
 
 @dataclass(eq=False)
-class PairedTest(Record):
+class PairedTest(MappingRecord):
     """A paired comparison of two vectors of per-case values (:func:`~segaudit.analysis.compare.paired_test`).
 
     Differences are candidate - baseline; ``improvement`` is in the metric's good direction;
@@ -68,7 +68,7 @@ class PairedTest(Record):
 
 
 @dataclass(eq=False)
-class FlipTable(Record):
+class FlipTable(MappingRecord):
     """Per-case outcome flips between two predictors (:func:`~segaudit.analysis.compare.flip_table`).
 
     ``groups``: one row per group (``flip_to_correct``, ``flip_to_incorrect``, ``correct_correct``,
@@ -83,7 +83,7 @@ class FlipTable(Record):
 
 
 @dataclass(eq=False)
-class Trend(Record):
+class Trend(MappingRecord):
     """Spearman correlation of a metric with a feature (:func:`~segaudit.analysis.bias.metric_vs_feature`).
 
     ``p`` tests rho = 0 (a monotone trend); ``ci_low``/``ci_high`` a percentile bootstrap CI (over cases, or
@@ -105,7 +105,7 @@ class Trend(Record):
 
 
 @dataclass(eq=False)
-class GroupTest(Record):
+class GroupTest(MappingRecord):
     """Kruskal–Wallis test of a metric across groups (:func:`~segaudit.analysis.bias.metric_by_group`).
 
     ``groups``: groups tested (at least ``min_group`` units each); ``groups_too_small``: groups left out;
@@ -122,7 +122,7 @@ class GroupTest(Record):
 
 
 @dataclass(eq=False)
-class Friedman(Record):
+class Friedman(MappingRecord):
     """Friedman test over k models on n complete cases, with the Nemenyi critical difference of mean ranks.
 
     ``note``: '' or why there is no test ("n too small (n=5 < 10)": statistic, p and critical difference NaN).

@@ -87,8 +87,11 @@ def models(run_dir: str | Path, dataset: str | None = None) -> list[str]:
 
 
 def dataset_overview(run_dir: str | Path) -> pd.DataFrame:
-    """One row per dataset: ``cases``, ``subjects`` (distinct known subjects; 0 when none is recorded),
-    ``sequences`` (image keys, comma-separated), ``models`` (with metric rows) and ``metric_rows``."""
+    """One row per dataset.
+
+    ``cases``, ``subjects`` (distinct known subjects; 0 when none is recorded), ``sequences`` (image keys,
+    comma-separated), ``models`` (with metric rows) and ``metric_rows``.
+    """
     names = datasets(run_dir)
     rows = {d: {"dataset": d, "cases": 0, "subjects": 0, "sequences": "", "models": "", "metric_rows": 0}
             for d in names}
@@ -140,9 +143,12 @@ def error_rows(run_dir: str | Path) -> pd.DataFrame:
                        'ORDER BY step, dataset, "case"')
 
 
-def provenance(run_dir: str | Path) -> pd.DataFrame:
-    """One row per step run: step, status, start and end times, duration (s), segaudit and Python versions,
-    platform, the other package versions (``name version`` list), config hash and summary (as stored)."""
+def run_provenance(run_dir: str | Path) -> pd.DataFrame:
+    """One row per step run.
+
+    Step, status, start and end times, duration (s), segaudit and Python versions, platform, the other package versions
+    (``name version`` list), config hash and summary (as stored).
+    """
     if not _has(run_dir, "runs"):
         return pd.DataFrame()
     t = _q(run_dir, "SELECT step, status, started_at, finished_at, segaudit_version, python_version, platform, "
@@ -159,7 +165,7 @@ def provenance(run_dir: str | Path) -> pd.DataFrame:
     return t
 
 
-def metric_names(run_dir: str | Path, dataset: str | None = None) -> list[str]:
+def stored_metric_names(run_dir: str | Path, dataset: str | None = None) -> list[str]:
     """Metrics with stored values (confusion counts and the empty flags left out), ``dice`` first."""
     if not _has(run_dir, "metrics"):
         return []
@@ -200,7 +206,8 @@ def subjects(run_dir: str | Path) -> pd.DataFrame | None:
 
 def summary(run_dir: str | Path, dataset: str, metric: str, n_resamples: int = 2000) -> pd.DataFrame:
     """:func:`segaudit.analysis.summarize` of one dataset's ``metric`` per model and region (bootstrap CIs,
-    resampling subjects when cases share one)."""
+    resampling subjects when cases share one).
+    """
     rows = metric_rows(run_dir, dataset, metric)
     if not (rows.metric == metric).any():
         return pd.DataFrame()
@@ -239,7 +246,8 @@ def has_confusion(run_dir: str | Path, dataset: str) -> bool:
 def confusion(run_dir: str | Path, dataset: str, model: str, case: str | None = None, normalise: bool = False,
               background: bool = True) -> pd.DataFrame:
     """:func:`segaudit.analysis.error_matrix` from the stored confusion rows (never recomputed from files);
-    summed over the dataset's cases, or one ``case``. ValueError when nothing is stored for the selection."""
+    summed over the dataset's cases, or one ``case``. ValueError when nothing is stored for the selection.
+    """
     sql = 'SELECT dataset, "case", model, region, metric, value FROM metrics WHERE region = ? AND dataset = ? ' \
           'AND model = ?'
     params: list = [CONFUSION, dataset, model]
@@ -253,7 +261,8 @@ def confusion(run_dir: str | Path, dataset: str, model: str, case: str | None = 
 def pairwise(run_dir: str | Path, dataset: str, baseline: str, candidate: str, metric: str = "dice",
              aggregate: str = "per-region") -> pd.DataFrame:
     """:func:`segaudit.analysis.compare_models` of two models on one dataset (its test, reason, effect sizes,
-    flips), per region or on the mean over regions; subjects resampled as the store's ``cases`` says."""
+    flips), per region or on the mean over regions; subjects resampled as the store's ``cases`` says.
+    """
     rows = metric_rows(run_dir, dataset, metric)
     return compare_models(rows, baseline, candidate, metric, aggregate=aggregate, dataset=dataset,
                           subjects=subjects(run_dir))
@@ -261,8 +270,10 @@ def pairwise(run_dir: str | Path, dataset: str, baseline: str, candidate: str, m
 
 def case_differences(run_dir: str | Path, dataset: str, baseline: str, candidate: str, metric: str,
                      region: str | None = None) -> pd.DataFrame:
-    """Per-case ``candidate - baseline`` of ``metric`` (one ``region``, or the mean over regions when None):
-    columns case, baseline, candidate, difference; cases lacking either model's value are left out."""
+    """Per-case ``candidate - baseline`` of ``metric`` (one ``region``, or the mean over regions when None).
+
+    Columns case, baseline, candidate, difference; cases lacking either model's value are left out.
+    """
     rows = values(run_dir, dataset, metric)
     rows = rows[rows.model.isin([baseline, candidate])]
     if region is not None:
@@ -276,9 +287,12 @@ def case_differences(run_dir: str | Path, dataset: str, baseline: str, candidate
 
 
 @dataclass
-class Ranking:
-    """Multi-model ranking of one dataset: :func:`segaudit.analysis.rank_models` on
-    :func:`segaudit.analysis.ranking_table` (missing predictions scored as worst)."""
+class RankingView:
+    """Multi-model ranking of one dataset.
+
+    :func:`segaudit.analysis.rank_models` on :func:`segaudit.analysis.ranking_table` (missing predictions scored as
+    worst).
+    """
 
     ranks: pd.DataFrame
     friedman: dict
@@ -286,12 +300,12 @@ class Ranking:
     policy: dict = field(default_factory=dict)
 
 
-def ranking(run_dir: str | Path, dataset: str, metric: str = "dice") -> Ranking:
+def ranking(run_dir: str | Path, dataset: str, metric: str = "dice") -> RankingView:
     """Friedman test, mean ranks, Nemenyi critical difference, post hoc table and rank stability."""
     rows = metric_rows(run_dir, dataset, metric)
     wide, info = ranking_table(rows, dataset, metric)
     ranks, fried, post = rank_models(wide, higher_is_better(metric))
-    return Ranking(ranks, fried, post, info)
+    return RankingView(ranks, fried, post, info)
 
 
 def case_ids(run_dir: str | Path, dataset: str) -> list[str]:
@@ -304,7 +318,8 @@ def case_ids(run_dir: str | Path, dataset: str) -> list[str]:
 
 def case_metrics(run_dir: str | Path, dataset: str, case: str) -> pd.DataFrame:
     """One case's metric rows as a model × region table per metric (columns model, region, metric, value,
-    unit), confusion counts left out."""
+    unit), confusion counts left out.
+    """
     if not _has(run_dir, "metrics"):
         return pd.DataFrame(columns=["model", "region", "metric", "value", "unit"])
     return _q(run_dir, 'SELECT model, region, metric, value, unit FROM metrics WHERE dataset = ? AND "case" = ? '
@@ -313,7 +328,8 @@ def case_metrics(run_dir: str | Path, dataset: str, case: str) -> pd.DataFrame:
 
 def case_lesions(run_dir: str | Path, dataset: str, case: str) -> pd.DataFrame:
     """One case's lesions (model, region, source, lesion_id, volume, matched, dice, centroid as a tuple of
-    voxel indices, or None when unknown)."""
+    voxel indices, or None when unknown).
+    """
     if not _has(run_dir, "lesions"):
         return pd.DataFrame(columns=["model", "region", "source", "lesion_id", "volume", "matched", "dice",
                                      "centroid"])
@@ -348,9 +364,11 @@ class CaseFiles:
 
 
 def case_files(run_dir: str | Path, dataset: str, case: str) -> CaseFiles:
-    """Existing, readable files of one case from the ``files`` table: images by sequence key, the ground truth,
-    predictions by model. A case id not in the store gives an empty :class:`CaseFiles` (nothing is read from a
-    path typed by a user)."""
+    """Existing, readable files of one case from the ``files`` table.
+
+    Images by sequence key, the ground truth, predictions by model. A case id not in the store gives an empty
+    :class:`CaseFiles` (nothing is read from a path typed by a user).
+    """
     out = CaseFiles()
     if not _has(run_dir, "files"):
         return out
@@ -379,7 +397,8 @@ class DatasetDisplay:
 
 def dataset_display(project_path: str | Path | None, dataset: str) -> DatasetDisplay | None:
     """The encodings, labels and regions of ``dataset`` in the project file; None without a project or when the
-    project has no such dataset (then the viewer shows no images)."""
+    project has no such dataset (then the viewer shows no images).
+    """
     if not project_path:
         return None
     from segaudit.dataset.project import load_project

@@ -26,7 +26,8 @@ FLAGS = ("--browser.gatherUsageStats", "false", "--server.headless", "true", "--
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); False for anything else, including
-    ``0.0.0.0`` (every interface)."""
+    ``0.0.0.0`` (every interface).
+    """
     if host == "localhost":
         return True
     try:

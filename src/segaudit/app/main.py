@@ -15,7 +15,7 @@ PAGES = (("overview", "Overview"), ("performance", "Performance"), ("error_matri
          ("compare", "Compare models"), ("case_viewer", "Case viewer"))
 
 
-def main() -> None:
+def run_page() -> None:
     """Configure the page and run the selected one (Streamlit runs this file as ``__main__``)."""
     st.set_page_config(page_title="segaudit", layout="wide")
     nav = st.navigation([st.Page(HERE / "views" / f"{name}.py", title=title, url_path=name, default=i == 0)
@@ -24,4 +24,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_page()

@@ -1,5 +1,7 @@
-"""Streamlit glue shared by the pages: the run directory, cached calls into :mod:`segaudit.app.data`, cached
-volumes for the viewer, and selectors whose value lives in the URL query parameters.
+"""Streamlit glue shared by the pages.
+
+The run directory, cached calls into :mod:`segaudit.app.data`, cached volumes for the viewer, and selectors whose value
+lives in the URL query parameters.
 
 Every value that comes from the data (names, ids, messages) is shown with ``st.text``, ``st.dataframe`` or a
 widget label chosen here, never with ``st.markdown`` or HTML.
@@ -28,8 +30,11 @@ def _args() -> argparse.Namespace:
 
 
 def run_dir() -> str:
-    """The run directory the app shows: ``--run`` after ``--`` on the streamlit command line, else
-    ``$SEGAUDIT_APP_RUN``. Stops the page with a message when it holds no store."""
+    """The run directory the app shows.
+
+    ``--run`` after ``--`` on the streamlit command line, else ``$SEGAUDIT_APP_RUN``. Stops the page with a message when
+    it holds no store.
+    """
     run = _args().run
     if not run or not (Path(run) / data.DB_NAME).is_file():
         st.error("No results store: start the app with `segaudit app RUN` on a run directory.")
@@ -79,7 +84,9 @@ def _volume(path: str, mtime: int, kind: str, enc_key: str, _encoding, ornt_path
 
 def volume(path: str, kind: str = "image", encoding=None, ornt_path: str | None = None) -> viewer.Volume:
     """A file as a :class:`~segaudit.app.viewer.Volume`, read once per server process (path + mtime key).
-    Only paths from the store's ``files`` table reach here (see :func:`segaudit.app.data.case_files`)."""
+
+    Only paths from the store's ``files`` table reach here (see :func:`segaudit.app.data.case_files`).
+    """
     return _volume(path, os.stat(path).st_mtime_ns, kind, repr(encoding), encoding, ornt_path)
 
 
@@ -91,7 +98,9 @@ def param(name: str, default: str | None = None) -> str | None:
 
 def select(label: str, options: list, name: str, default=None, **kw):
     """A selectbox whose choice is kept in query parameter ``name`` (a shared URL reopens the same view).
-    An unknown value in the URL falls back to ``default`` or the first option; nothing else is read from it."""
+
+    An unknown value in the URL falls back to ``default`` or the first option; nothing else is read from it.
+    """
     if not options:
         st.text(f"No {label.lower()} in this store.")
         return None

@@ -11,7 +11,7 @@ voxel order, so every view has one convention whatever the file's axis order:
 Displayed pixels keep the physical aspect ratio (a 1 x 1 x 5 mm volume's coronal view is five times taller per
 row than wide per column). 2D images (x-ray, fundus, H&E, slices) are shown as stored (row 0 at the top).
 Large images are reduced by block pooling before drawing: masks by their maximum, so a one-pixel lesion stays
-visible at any zoom; :func:`crop_box` crops to the lesions.
+visible at any zoom; :func:`lesion_crop_box` crops to the lesions.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def _read(path: str, mtime_ns: int, kind: str, encoding: MaskEncoding | None) ->
 
 def read_cached(path: str, kind: str = "image", encoding: MaskEncoding | None = None) -> Image:
     """:func:`~segaudit.io.image.read_image` (``kind="image"``) or :func:`~segaudit.io.image.read_mask`
-    (``kind="mask"``, with ``encoding``), cached by path + modification time + encoding (32 files)."""
+    (``kind="mask"``, with ``encoding``), cached by path + modification time + encoding (32 files).
+    """
     return _read(*_file_key(path), kind, encoding)
 
 
@@ -99,8 +100,11 @@ def orientation_of(img: Image) -> np.ndarray | None:
 
 
 def to_view(img: Image, ornt: np.ndarray | None = None) -> Volume:
-    """An :class:`~segaudit.io.image.Image` in view order. ``ornt`` (default: the image's own) lets a mask
-    whose header is known to be wrong use the image's orientation instead (same voxel grid)."""
+    """An :class:`~segaudit.io.image.Image` in view order.
+
+    ``ornt`` (default: the image's own) lets a mask whose header is known to be wrong use the image's orientation
+    instead (same voxel grid).
+    """
     if img.ndim == 2:
         return Volume(img.array, tuple(float(s) for s in img.spacing), bool(img.is_color), None,
                       tuple(img.array.shape[:2]))
@@ -121,7 +125,8 @@ def n_slices(vol: Volume, axis: str) -> int:
 
 def view_index(vol: Volume, index: tuple[float, ...]) -> tuple[int, ...]:
     """A voxel index in the file's axis order (e.g. a lesion centroid from the store) -> index in ``vol.array``
-    (rounded; RAS order for 3D, unchanged for 2D)."""
+    (rounded; RAS order for 3D, unchanged for 2D).
+    """
     idx = [int(round(v)) for v in index]
     if vol.ornt is None:
         return tuple(idx)
@@ -198,9 +203,11 @@ def apply_window(image: np.ndarray, low: float, high: float) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def crop_box(*masks: np.ndarray | None, margin: float = 0.5, min_size: int = 32) -> tuple[int, int, int, int] | None:
+def lesion_crop_box(*masks: np.ndarray | None, margin: float = 0.5,
+                    min_size: int = 32) -> tuple[int, int, int, int] | None:
     """(row0, row1, col0, col1) around the non-zero pixels of the masks, widened by ``margin`` of the box
-    size on each side and to at least ``min_size`` pixels, clipped to the image; None when all are empty."""
+    size on each side and to at least ``min_size`` pixels, clipped to the image; None when all are empty.
+    """
     shapes = [m.shape[:2] for m in masks if m is not None]
     fg = [np.asarray(m) != 0 for m in masks if m is not None]
     if not fg:
@@ -224,8 +231,10 @@ def crop_box(*masks: np.ndarray | None, margin: float = 0.5, min_size: int = 32)
 
 
 def pool(a: np.ndarray, f: int, how: str = "mean") -> np.ndarray:
-    """Block-reduce the first two axes by an integer factor ``f`` (edge blocks padded): ``"mean"`` for
-    intensities, ``"max"`` for masks (a one-pixel lesion survives)."""
+    """Block-reduce the first two axes by an integer factor ``f`` (edge blocks padded).
+
+    ``"mean"`` for intensities, ``"max"`` for masks (a one-pixel lesion survives).
+    """
     if f <= 1:
         return a
     h, w = a.shape[:2]
@@ -245,10 +254,12 @@ def outline(mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Overlay:
-    """How masks are drawn. ``gt`` and ``prediction``: ``"off"``, ``"outline"`` or ``"fill"``; ``opacity`` of
-    fills (outlines are opaque); ``agreement``: label values of one label or region -> true positives,
-    false positives and false negatives of the prediction against the ground truth are coloured instead
-    (:data:`TP_COLOUR`, :data:`FP_COLOUR`, :data:`FN_COLOUR`)."""
+    """How masks are drawn.
+
+    ``gt`` and ``prediction``: ``"off"``, ``"outline"`` or ``"fill"``; ``opacity`` of fills (outlines are opaque);
+    ``agreement``: label values of one label or region -> true positives, false positives and false negatives of the
+    prediction against the ground truth are coloured instead (:data:`TP_COLOUR`, :data:`FP_COLOUR`, :data:`FN_COLOUR`).
+    """
 
     gt: str = "fill"
     prediction: str = "outline"
@@ -270,7 +281,8 @@ def compose(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | 
             window: tuple[float, float] | None = None) -> np.ndarray:
     """Grey (or colour) image with the ground truth and prediction drawn on it, as an RGB uint8 array at the
     input's pixel grid. Without an image the background is black. Ground-truth labels take
-    :data:`LABEL_COLOURS` by value; the prediction :data:`PREDICTION_COLOUR`."""
+    :data:`LABEL_COLOURS` by value; the prediction :data:`PREDICTION_COLOUR`.
+    """
     ref = next(a for a in (image, gt, pred) if a is not None)
     h, w = ref.shape[:2]
     if image is None:
@@ -296,13 +308,16 @@ def compose(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | 
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | None,
+def render_view(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | None,
            spacing: tuple[float, float] = (1.0, 1.0), overlay: Overlay = Overlay(),
            window: tuple[float, float] | None = None, crop: tuple[int, int, int, int] | None = None,
            max_side: int = 720) -> np.ndarray:
-    """A display-ready RGB slice: cropped, pooled to at most ``max_side`` pixels (masks by maximum), composed
-    (:func:`compose`), then resized (nearest) to the physical aspect ratio ``spacing`` = (row, column) size of a
-    pixel, with its longer side ``max_side`` (small slices are enlarged)."""
+    """A display-ready RGB slice.
+
+    Cropped, pooled to at most ``max_side`` pixels (masks by maximum), composed (:func:`compose`), then resized
+    (nearest) to the physical aspect ratio ``spacing`` = (row, column) size of a pixel, with its longer side
+    ``max_side`` (small slices are enlarged).
+    """
     if crop is not None:
         r0, r1, c0, c1 = crop
         image, gt, pred = (None if a is None else a[r0:r1, c0:c1] for a in (image, gt, pred))

@@ -243,7 +243,8 @@ _MODEL: MiniLM | None = None
 
 def default_deduper(use_model: bool = True, threshold: float = NEAR_DUPLICATE_COSINE):
     """:class:`EmbeddingDeduper` on the bundled MiniLM when installed (loaded once per process), else
-    :class:`TextDeduper`."""
+    :class:`TextDeduper`.
+    """
     global _MODEL
     folder = model_dir() if use_model else None
     if folder is None:

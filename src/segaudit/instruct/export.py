@@ -79,7 +79,8 @@ def diversity_summary(records: list[Record], stats: GenerationStats, method: str
 
 def _project(project_or_run) -> ProjectConfig:
     """A project from a ProjectConfig, a YAML file, a run folder (its ``project.yaml``/``segaudit.yaml``) or a data
-    folder (auto-detected layout)."""
+    folder (auto-detected layout).
+    """
     if isinstance(project_or_run, ProjectConfig):
         return project_or_run
     path = Path(project_or_run)

@@ -69,7 +69,7 @@ def grounded(r: Record) -> list:
     return [t for t in r.targets if t.pixels > 0]
 
 
-def mask_box(t) -> list[int]:
+def target_box(t) -> list[int]:
     """Pixel XYXY box (exclusive ends) around all components of a target."""
     b = np.array(t.boxes)
     return [int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())]
@@ -119,7 +119,7 @@ def polygons(mask: np.ndarray) -> list[list[float]]:
 def _llava(records: list[Record]) -> list[dict]:
     out = []
     for r in records:
-        boxes = iter([str(mask_box(t)) for t in grounded(r)])
+        boxes = iter([str(target_box(t)) for t in grounded(r)])
         answer = re.sub(r"\[SEG\]", lambda _m, it=boxes: next(it), r.answer)
         answer = re.sub(r"</?p>", "", answer)
         out.append({"id": r.id, "image": image_ref(r), "conversations": [
@@ -129,8 +129,11 @@ def _llava(records: list[Record]) -> list[dict]:
 
 
 def seg_answer(r: Record) -> str:
-    """The answer with exactly one ``[SEG]`` per grounded target: detect, count and measure answers state
-    boxes or numbers in words, so their masks are appended as ``Mask: [SEG].`` (LISA's one token per mask)."""
+    """The answer with exactly one ``[SEG]`` per grounded target.
+
+    Detect, count and measure answers state boxes or numbers in words, so their masks are appended as ``Mask: [SEG].``
+    (LISA's one token per mask).
+    """
     answer = re.sub(r"</?p>", "", r.answer)
     missing = len(grounded(r)) - answer.count("[SEG]")
     return answer + " Mask: " + ", ".join(["[SEG]"] * missing) + "." if missing > 0 else answer
@@ -213,7 +216,7 @@ def _biomedparse(records: list[Record], out_dir: Path) -> list[Path]:
             ann_id = len(anns) + 1
             mask_file = f"masks/{ann_id:06d}_{_slug(r.provenance.case)}_{_slug(t.name)}.png"
             written.append(write_atomic(out_dir / "biomedparse" / mask_file, _png(decode_rle(t.rle))))
-            x0, y0, x1, y1 = mask_box(t)
+            x0, y0, x1, y1 = target_box(t)
             anns.append({"id": ann_id, "image_id": images[ref], "category_id": cats[t.name], "mask_file": mask_file,
                          "sentences": [{"raw": r.instruction, "sent": r.instruction.lower()}],
                          "bbox": [x0, y0, x1 - x0, y1 - y0], "area": t.pixels, "iscrowd": 0,

@@ -112,7 +112,7 @@ class View:
     volumes: dict[str, float] = field(default_factory=dict)
 
 
-def component_boxes(labelled: np.ndarray, n: int) -> list[list[int]]:
+def label_boxes(labelled: np.ndarray, n: int) -> list[list[int]]:
     """Pixel XYXY boxes (exclusive ends) of components 1..n of a labelled array, in label order."""
     boxes = []
     for sl in ndimage.find_objects(labelled, max_label=n):
@@ -184,7 +184,7 @@ def distinct_entries(label_map: dict[str, tuple[int, ...]]) -> dict[str, tuple[i
     return out
 
 
-def instance_classes(labels: np.ndarray, instances: np.ndarray) -> dict[int, int]:
+def instance_class_map(labels: np.ndarray, instances: np.ndarray) -> dict[int, int]:
     """Instance id -> the label value most of its pixels carry (0 when mostly background)."""
     ids = instances.ravel()
     keep = ids > 0
@@ -225,7 +225,7 @@ def view_targets(view: View) -> tuple[list[Target], list[str]]:
     r0, c0 = box[0].start, box[1].start
     labels = view.labels[box]
     instances = view.instances[box] if view.instances is not None else None
-    classes = instance_classes(labels, instances) if instances is not None else None
+    classes = instance_class_map(labels, instances) if instances is not None else None
     unit = "mm" if view.physical else "px"
     pixel_area = float(view.spacing[0] * view.spacing[1])
     for name, vals in entries.items():
@@ -241,7 +241,7 @@ def view_targets(view: View) -> tuple[list[Target], list[str]]:
             labelled, n = lut[instances], len(ids)
         else:
             labelled, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        boxes = [[b[0] + c0, b[1] + r0, b[2] + c0, b[3] + r0] for b in component_boxes(labelled, n)]
+        boxes = [[b[0] + c0, b[1] + r0, b[2] + c0, b[3] + r0] for b in label_boxes(labelled, n)]
         if n:
             sizes = np.bincount(labelled.ravel(), minlength=n + 1)[1:]
             largest = labelled == int(np.argmax(sizes)) + 1

@@ -100,7 +100,8 @@ def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def timm_importable() -> bool:
     """True when the real ``timm`` imports (it needs a working ``torchvision``); a failed attempt leaves no
-    half-imported ``timm`` or ``torchvision`` modules behind."""
+    half-imported ``timm`` or ``torchvision`` modules behind.
+    """
     if importlib.util.find_spec("timm") is None:
         return False
     before = set(sys.modules)
@@ -132,7 +133,8 @@ def _stand_ins() -> dict[str, types.ModuleType]:
 @contextlib.contextmanager
 def timm_shim() -> Iterator[bool]:
     """Within the block, ``timm.models.layers`` / ``timm.models.registry`` resolve to this module's helpers unless
-    the real ``timm`` imports. Yields True when the stand-ins were used. The stand-ins are removed on exit."""
+    the real ``timm`` imports. Yields True when the stand-ins were used. The stand-ins are removed on exit.
+    """
     if timm_importable():
         yield False
         return

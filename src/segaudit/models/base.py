@@ -80,8 +80,11 @@ class ImageEmbedding:
 
 @dataclass
 class Prediction:
-    """A decoded prompt: a boolean mask at the original resolution, the model's predicted IoU and its
-    low-resolution logits (input frame; feed them back as :attr:`Prompt.mask_logits`)."""
+    """A decoded prompt.
+
+    A boolean mask at the original resolution, the model's predicted IoU and its low-resolution logits (input frame;
+    feed them back as :attr:`Prompt.mask_logits`).
+    """
 
     mask: np.ndarray
     predicted_iou: float

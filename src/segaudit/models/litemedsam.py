@@ -54,8 +54,10 @@ class ModelUnavailable(ImportError):
 
 
 def default_cache_dir() -> Path:
-    """segaudit's cache folder: ``$SEGAUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/segaudit``, else
-    ``~/.cache/segaudit``. Never the working directory."""
+    """Segaudit's cache folder: ``$SEGAUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/segaudit``, else ``~/.cache/segaudit``.
+
+    Never the working directory.
+    """
     if os.environ.get("SEGAUDIT_CACHE_DIR"):
         return Path(os.environ["SEGAUDIT_CACHE_DIR"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -271,7 +273,8 @@ class LiteMedSAM:
     # -- decoder -------------------------------------------------------------------------------------------
     def decode(self, embedding: ImageEmbedding, prompts: Sequence[Prompt]) -> list[Prediction]:
         """Masks for ``prompts`` against one embedding, in the order given; prompts of the same signature
-        (number of points, box, mask) are decoded ``batch_size`` at a time."""
+        (number of points, box, mask) are decoded ``batch_size`` at a time.
+        """
         out: list[Prediction | None] = [None] * len(prompts)
         groups: dict[tuple, list[int]] = {}
         for i, p in enumerate(prompts):

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from segaudit.models.base import Box, Prompt
 
-__all__ = ["ClickTrace", "case_rng", "center_point", "component_boxes", "dice", "expand_box", "interior_points",
+__all__ = ["ClickTrace", "case_rng", "center_point", "component_boxes", "mask_dice", "expand_box", "interior_points",
            "jitter_box", "mask_box", "negative_ring_points", "next_click", "refinement_clicks", "simulate",
            "union_box", "PROMPT_KINDS"]
 
@@ -45,7 +45,7 @@ def case_rng(seed: int, *keys: str | int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def dice(pred: np.ndarray, gt: np.ndarray) -> float:
+def mask_dice(pred: np.ndarray, gt: np.ndarray) -> float:
     """Dice 2|P∩G| / (|P| + |G|) of two boolean masks; 1.0 when both are empty (nothing to find, nothing found)."""
     p, g = np.asarray(pred, bool), np.asarray(gt, bool)
     denom = int(p.sum()) + int(g.sum())
@@ -93,9 +93,11 @@ def _clip_box(box: Sequence[float], shape: tuple[int, int]) -> Box:
 
 def jitter_box(box: Box, shape: tuple[int, int], rng: np.random.Generator, shift_px: int | None = None,
                shift_frac: float | None = None) -> Box:
-    """MedSAM's ``bbox_shift`` perturbation: each side moves OUTWARDS by an independent integer drawn uniformly
-    from [0, shift] (MedSAM trains with a 20-pixel shift on 1024×1024 inputs), then the
-    box is clipped to the image (to index W-1 / H-1, since boxes are inclusive indices; MedSAM clips to W / H).
+    """MedSAM's ``bbox_shift`` perturbation.
+
+    Each side moves OUTWARDS by an independent integer drawn uniformly from [0, shift] (MedSAM trains with a 20-pixel
+    shift on 1024×1024 inputs), then the box is clipped to the image (to index W-1 / H-1, since boxes are inclusive
+    indices; MedSAM clips to W / H).
 
     Give exactly one of ``shift_px`` (pixels, all sides) or ``shift_frac`` (a fraction of the box's width for
     x and of its height for y, rounded to whole pixels).
@@ -131,7 +133,8 @@ def _inside_distance(mask: np.ndarray) -> np.ndarray:
 
 def center_point(mask: np.ndarray) -> tuple[float, float] | None:
     """The ``(x, y)`` of the mask pixel with the largest Euclidean distance to the background (first in row-major
-    order on ties); None for an empty mask."""
+    order on ties); None for an empty mask.
+    """
     dt = _inside_distance(mask)
     if dt.max() <= 0:
         return None
@@ -142,7 +145,8 @@ def center_point(mask: np.ndarray) -> tuple[float, float] | None:
 def interior_points(mask: np.ndarray, n: int, rng: np.random.Generator,
                     margin: float = 0.0) -> list[tuple[float, float]]:
     """``n`` distinct mask pixels drawn uniformly (without replacement) among those at a distance > ``margin``
-    from the background (fewer when fewer exist)."""
+    from the background (fewer when fewer exist).
+    """
     ys, xs = np.nonzero(_inside_distance(mask) > margin)
     if ys.size == 0 or n <= 0:
         return []
@@ -153,7 +157,8 @@ def interior_points(mask: np.ndarray, n: int, rng: np.random.Generator,
 def negative_ring_points(mask: np.ndarray, n: int, rng: np.random.Generator, inner: float = 5.0,
                          outer: float = 20.0) -> list[tuple[float, float]]:
     """``n`` distinct background pixels drawn uniformly from the ring inner < d <= outer, d the Euclidean
-    distance (pixels) to the nearest mask pixel; inside the image only. Empty for an empty mask."""
+    distance (pixels) to the nearest mask pixel; inside the image only. Empty for an empty mask.
+    """
     m = np.asarray(mask, bool)
     if not m.any() or n <= 0:
         return []
@@ -166,9 +171,12 @@ def negative_ring_points(mask: np.ndarray, n: int, rng: np.random.Generator, inn
 
 
 def next_click(gt: np.ndarray, pred: np.ndarray) -> tuple[tuple[float, float], int] | None:
-    """The next corrective click (RITM's ``get_next_points``): in the false-negative region (label 1) or the
-    false-positive region (label 0), whichever has the larger distance-transform maximum (ties go to the false
-    negatives), at that maximum (first in row-major order). None when the prediction is perfect."""
+    """The next corrective click (RITM's ``get_next_points``).
+
+    In the false-negative region (label 1) or the false-positive region (label 0), whichever has the larger
+    distance-transform maximum (ties go to the false negatives), at that maximum (first in row-major order). None when
+    the prediction is perfect.
+    """
     g, p = np.asarray(gt, bool), np.asarray(pred, bool)
     fn_dt, fp_dt = _inside_distance(g & ~p), _inside_distance(p & ~g)
     fn_max, fp_max = fn_dt.max(), fp_dt.max()
@@ -190,7 +198,8 @@ class ClickTrace:
 
     def clicks_to(self, target: float) -> int | None:
         """The number of clicks after which Dice first reached ``target`` (NoC@target); None when it never did
-        within the clicks simulated (RITM then counts the maximum number of clicks)."""
+        within the clicks simulated (RITM then counts the maximum number of clicks).
+        """
         for k, d in enumerate(self.dice, start=1):
             if d >= target:
                 return k
@@ -216,7 +225,7 @@ def refinement_clicks(gt: np.ndarray, predict: Callable[[list[tuple[float, float
         trace.points.append(click[0])
         trace.labels.append(click[1])
         pred = np.asarray(predict(list(trace.points), list(trace.labels)), bool)
-        trace.dice.append(dice(pred, g))
+        trace.dice.append(mask_dice(pred, g))
         if stop_at is not None and trace.dice[-1] >= stop_at:
             break
     return trace

@@ -26,7 +26,8 @@ __all__ = ["PropagationResult", "TiledResult", "key_slice", "predict_tiled", "pr
 @dataclass
 class PropagationResult:
     """A 3D mask from slice propagation and, per slice index, the box used, where it came from (``"key"``,
-    ``"previous"`` for the previous slice's mask box, ``"fallback"``) and the model's predicted IoU."""
+    ``"previous"`` for the previous slice's mask box, ``"fallback"``) and the model's predicted IoU.
+    """
 
     mask: np.ndarray
     key_slice: int
@@ -36,8 +37,11 @@ class PropagationResult:
 
 
 def key_slice(gt: np.ndarray, axis: int = 0, rule: Literal["largest", "middle"] = "largest") -> int | None:
-    """The key slice index along ``axis``: the largest ground-truth area (first on ties) or the middle of the
-    ground truth's extent (``int((z_max - z_min) / 2 + z_min)``, upstream). None for an empty ground truth."""
+    """The key slice index along ``axis``.
+
+    The largest ground-truth area (first on ties) or the middle of the ground truth's extent (``int((z_max - z_min) / 2
+    + z_min)``, upstream). None for an empty ground truth.
+    """
     area = np.moveaxis(np.asarray(gt, bool), axis, 0).reshape(gt.shape[axis], -1).sum(axis=1)
     nz = np.flatnonzero(area)
     if nz.size == 0:
@@ -110,7 +114,8 @@ def propagate_3d(model: PromptableModel, volume: np.ndarray, gt: np.ndarray, axi
 def tile_windows(shape: tuple[int, int], tile: int, overlap: int = 0) -> list[tuple[int, int, int, int]]:
     """``(y0, x0, y1, x1)`` windows (end exclusive) of ``tile``×``tile`` pixels covering the image, stepping by
     ``tile - overlap``; the last row/column of windows is aligned to the image's end, so every window is full-size
-    (a side shorter than ``tile`` gives one window of that side)."""
+    (a side shorter than ``tile`` gives one window of that side).
+    """
     if tile <= 0 or not 0 <= overlap < tile:
         raise ValueError(f"need tile > 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
 
@@ -137,7 +142,8 @@ def predict_tiled(model: PromptableModel, image: np.ndarray, gt: np.ndarray, til
                   kind: str = "box", rng: np.random.Generator | None = None, **simulate_options) -> TiledResult:
     """Prompt each tile with the prompts of ``kind`` simulated from the ground truth inside it (components cut by
     the tile border become separate prompts) and OR the tiles' masks into one image-size mask. Tiles without
-    ground truth are not run (the prompts come from the ground truth)."""
+    ground truth are not run (the prompts come from the ground truth).
+    """
     g = np.asarray(gt, bool)
     out = np.zeros(g.shape, bool)
     rng = rng if rng is not None else np.random.default_rng(0)

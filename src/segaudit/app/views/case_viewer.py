@@ -1,7 +1,10 @@
-"""Case viewer: slices of a case's image with its ground truth and a model's prediction drawn over it (outline
-or fill, opacity, TP/FP/FN colouring for one label or region), window/level, axial/coronal/sagittal views with
-the physical aspect ratio, zoom to the lesions in 2D, the lesion table with jump-to-lesion, and the case's
-metric rows beside the image. Slices are rendered on the server from volumes read once per session."""
+"""Case viewer.
+
+Slices of a case's image with its ground truth and a model's prediction drawn over it (outline or fill, opacity,
+TP/FP/FN colouring for one label or region), window/level, axial/coronal/sagittal views with the physical aspect ratio,
+zoom to the lesions in 2D, the lesion table with jump-to-lesion, and the case's metric rows beside the image. Slices are
+rendered on the server from volumes read once per session.
+"""
 
 import os
 import shutil
@@ -46,8 +49,10 @@ def slice_key(axis: str) -> str:
 
 @st.fragment
 def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> None:
-    """The image and its controls: a fragment, so a slice or overlay change reruns only this part (the tables
-    beside it are not re-sent)."""
+    """The image and its controls.
+
+    A fragment, so a slice or overlay change reruns only this part (the tables beside it are not re-sent).
+    """
     if disp is None:
         st.text("No project file was given (segaudit app RUN --project PROJECT.yaml), or it has no dataset of this "
                 "name: images and masks are not shown, the metric rows and lesions are.")
@@ -138,8 +143,8 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
         gt2d, sp_gt = viewer.take_slice(gt, axis, index) if gt is not None else (None, None)
         pred2d, sp_pred = viewer.take_slice(pred, axis, index) if pred is not None else (None, None)
         spacing = spacing or sp_gt or sp_pred
-        box = viewer.crop_box(gt2d, pred2d) if crop else None
-        rgb = viewer.render(img2d, gt2d, pred2d, spacing, viewer.Overlay(gt_style, pred_style, opacity, agreement),
+        box = viewer.lesion_crop_box(gt2d, pred2d) if crop else None
+        rgb = viewer.render_view(img2d, gt2d, pred2d, spacing, viewer.Overlay(gt_style, pred_style, opacity, agreement),
                             window, box)
         st.image(viewer.to_png(rgb), caption=None)
         where = f"{axis} slice {index} (slices 0 to {n - 1})" if base.ndim == 3 else "2D image"

@@ -1,6 +1,9 @@
-"""Compare models: the paired test of two models with its reason in words, effect sizes and flips, per-case
-difference bars (sortable, top-k, clip) with a CSV download; Friedman, mean ranks with the critical difference
-and the post hoc table when a dataset has three or more models."""
+"""Compare models.
+
+The paired test of two models with its reason in words, effect sizes and flips, per-case difference bars (sortable,
+top-k, clip) with a CSV download; Friedman, mean ranks with the critical difference and the post hoc table when a
+dataset has three or more models.
+"""
 
 import html
 
@@ -25,7 +28,7 @@ with c2:
 with c3:
     candidate = ui.select("Candidate", [m for m in models if m != baseline], "candidate")
 with c4:
-    metric = ui.select("Metric", ui.call("metric_names", dataset), "metric", default="dice")
+    metric = ui.select("Metric", ui.call("stored_metric_names", dataset), "metric", default="dice")
 aggregate = st.radio("Aggregation", ["per-region", "mean-over-regions"], horizontal=True, key="cmp_agg")
 
 st.subheader(f"{candidate} vs {baseline}")

@@ -1,5 +1,8 @@
-"""Error matrix: voxel confusion matrix of one model, summed over a dataset or of one case, raw or
-row-normalised, from the stored confusion rows (never recomputed from files)."""
+"""Error matrix.
+
+Voxel confusion matrix of one model, summed over a dataset or of one case, raw or row-normalised, from the stored
+confusion rows (never recomputed from files).
+"""
 
 import html
 

@@ -1,5 +1,7 @@
-"""Overview: datasets, cases, subjects, sequences and models; QC findings with filters; the errors table; run
-provenance."""
+"""Overview.
+
+Datasets, cases, subjects, sequences and models; QC findings with filters; the errors table; run provenance.
+"""
 
 import streamlit as st
 
@@ -44,7 +46,7 @@ else:
     st.dataframe(errors, hide_index=True, width="stretch")
 
 st.subheader("Run provenance")
-prov = ui.call("provenance")
+prov = ui.call("run_provenance")
 if prov.empty:
     st.text("No step run is recorded in this store (an imported table?).")
 else:

@@ -1,5 +1,8 @@
-"""Performance: summary with bootstrap CIs per model/region, box and strip plots on the quality bands, worst
-and best cases; a selected case opens in the case viewer."""
+"""Performance.
+
+Summary with bootstrap CIs per model/region, box and strip plots on the quality bands, worst and best cases; a selected
+case opens in the case viewer.
+"""
 
 import html
 
@@ -17,7 +20,7 @@ with c1:
 if dataset is None:
     st.stop()
 with c2:
-    metric = ui.select("Metric", ui.call("metric_names", dataset), "metric", default="dice")
+    metric = ui.select("Metric", ui.call("stored_metric_names", dataset), "metric", default="dice")
 if metric is None:
     st.stop()
 
