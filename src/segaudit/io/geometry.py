@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -70,7 +71,8 @@ def read_geometry(path: str | Path) -> Geometry:
             import nibabel as nib
 
             with _nibabel_log() as said:  # nibabel's header warnings, re-emitted with the file's name
-                img = nib.load(str(path))
+                # annotated as the generic FileBasedImage; a .nii(.gz) loads as a Nifti1Image (or its Nifti2 subclass)
+                img = cast("nib.Nifti1Image", nib.load(str(path)))
             for message in dict.fromkeys(said):
                 _log.warning(f"{path}: nibabel: {message}")
             shape = tuple(int(s) for s in img.header.get_data_shape())[:3]

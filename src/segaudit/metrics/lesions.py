@@ -118,7 +118,8 @@ def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[
     vox = float(np.prod(spacing))
     if n <= 16:
         # Few objects: work inside each object's own box.
-        sizes, cents = [], []
+        sizes: list[int] = []
+        cents: list[list[float]] = []
         for i, box in enumerate(boxes, start=1):
             idx = np.nonzero(labels[box] == i)
             sizes.append(len(idx[0]))
@@ -127,8 +128,10 @@ def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[
         # Many objects (scattered false positives): one pass over the labelled voxels.
         nz = np.nonzero(labels)
         ids = labels[nz]
-        sizes = np.bincount(ids, minlength=n + 1)[1:]
-        cents = np.stack([np.bincount(ids, weights=ax, minlength=n + 1)[1:] for ax in nz], axis=1) / sizes[:, None]
+        counts = np.bincount(ids, minlength=n + 1)[1:]
+        sizes = counts.tolist()
+        cents = (np.stack([np.bincount(ids, weights=ax, minlength=n + 1)[1:] for ax in nz], axis=1)
+                 / counts[:, None]).tolist()
     out = []
     for size, c, box in zip(sizes, cents, boxes, strict=True):
         cen = tuple(float(ci + o) for ci, o in zip(c, offset, strict=True))
@@ -245,6 +248,7 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         p_lab, n_p = connected_components(pred, connectivity)
     if rule == "brats":
         return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, offset, opts, merged=gt_instances is None, whole=whole)
+    assert g_lab is not None  # None only for the brats rule, handled above
     return _hungarian(g_lab, n_g, p_lab, n_p, spacing, offset, opts)
 
 

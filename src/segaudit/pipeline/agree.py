@@ -145,6 +145,7 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
     if len(maps) < 2:
         fail("", "", f"{len(maps)} readable prediction(s): agreement needs at least two models")
         return out
+    assert ref is not None  # the first readable prediction, and there are at least two
     spacing = ds.spacing or ref.spacing
     labels = dict(ds.label_map.labels)
     if not labels:  # no label map declared: every non-zero value present, as evaluate does

@@ -177,9 +177,10 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
             note(path, f"{path}: prediction unreadable ({failure_message(exc)})", "error", model)
 
     if spacing is None:
-        if not images and gt is None:
+        first = next(iter(images.values()), gt)  # an image's or else the ground truth's dimensionality
+        if first is None:
             return out
-        spacing = (1.0,) * (next(iter(images.values())).ndim if images else gt.ndim)
+        spacing = (1.0,) * first.ndim
     labels = dict(ds.label_map.labels) or None
     regions = dict(ds.label_map.regions)
     try:

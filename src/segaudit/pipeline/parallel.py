@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import pid_alive
+from segaudit.store.store import ResultsStore
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -29,10 +30,11 @@ def progress_bar(enabled: bool):
                     disable=not enabled, transient=False)
 
 
-def run_step(store, step: str, config_hash: str, config: dict, argv: list[str] | None, fn: Callable[[J], R],
-             jobs: list[J], write: Callable[[object, R, str], None], label: str, total: int | None = None,
+def run_step(store: ResultsStore, step: str, config_hash: str, config: dict, argv: list[str] | None,
+             fn: Callable[[J], R], jobs: list[J], write: Callable[[ResultsStore, R, str], None], label: str,
+             total: int | None = None,
              advance: Callable[[R], int] | None = None, summary: Callable[[], dict] | None = None,
-             start: Callable[[str], None] | None = None, progress: bool = True, workers: int = 1,
+             start: Callable[[str], object] | None = None, progress: bool = True, workers: int = 1,
              scheduler: str | None = None, executor: str = "auto") -> str:
     """The skeleton every per-case step shares; returns the run id.
 

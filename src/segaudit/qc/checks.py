@@ -257,7 +257,7 @@ def _check_geometry(records: list[FileRecord], geoms: dict, options: QCOptions, 
     gt_key = ("ground_truth", "") if ("ground_truth", "") in geoms else None
     pairs: list[tuple[tuple[str, str], tuple[str, str], str]] = []
     for k in image_keys[1:]:
-        pairs.append((k, ref_image, "sequence"))
+        pairs.append((k, image_keys[0], "sequence"))
     if gt_key and ref_image:
         pairs.append((gt_key, ref_image, "ground truth vs image"))
     mask_ref = gt_key or ref_image
@@ -358,6 +358,7 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
 
     sizes: dict[str, list[str]] = {}
     for f in chosen:
+        assert f.shape is not None  # readable above keeps only files with a shape
         sizes.setdefault(f.shape, []).append(f.case)
     if len(sizes) > 1:
         ndim = len([p for p in next(iter(sizes)).strip("()").split(",") if p.strip()])
@@ -370,7 +371,8 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
     for f in chosen:
         suffix = os.path.splitext(f.path)[1].lower().lstrip(".")
         suffix = {"jpeg": "jpg", "tiff": "tif", "gz": "nii.gz"}.get(suffix, suffix)
-        mode = {True: " colour", False: " grey"}.get(f.is_color, "") if suffix not in ("nii", "nii.gz") else ""
+        mode = ("" if f.is_color is None else " colour" if f.is_color else " grey") \
+            if suffix not in ("nii", "nii.gz") else ""
         kinds.setdefault(f"{suffix}{mode}", []).append(f.case)
     if len(kinds) > 1:
         out.append(QCFinding(dataset, "", role, "", "", "mixed_formats", "warning",
