@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 
+from segaudit.base.types import Severity, Spacing
 from segaudit.errors import ConfigError, ImageReadError
 from segaudit.io.readers import Image, _check_file, _log, _nibabel_log, image_kind, read_image
 
@@ -35,7 +36,7 @@ class Geometry:
     """The grid of an image without its values: enough to compare two files."""
 
     shape: tuple[int, ...]
-    spacing: tuple[float, ...]
+    spacing: Spacing
     origin: tuple[float, ...]
     direction: np.ndarray = field(repr=False)
     orientation: str = ""
@@ -167,7 +168,7 @@ class Alignment:
     """
 
     array: np.ndarray | None
-    severity: str = ""
+    severity: Severity | Literal[""] = ""
     message: str = ""
     differences: list[str] = field(default_factory=list)
     resampled: bool = False
@@ -211,7 +212,7 @@ def resample_nearest(src: Image, ref: Image) -> np.ndarray:
 
 
 def align_to(img: Image, ref: Image, mode: str = "strict", what: str = "prediction",
-             tolerance: GridTolerance | None = None, spacing: tuple[float, ...] | None = None) -> Alignment:
+             tolerance: GridTolerance | None = None, spacing: Spacing | None = None) -> Alignment:
     """``img``'s voxels on ``ref``'s grid under a geometry policy (see the module docstring).
 
     Parameters

@@ -32,6 +32,7 @@ from typing import cast
 
 import numpy as np
 
+from segaudit.base.types import Spacing
 from segaudit.errors import ConfigError, ImageReadError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -82,7 +83,7 @@ class Image:
     """
 
     array: np.ndarray
-    spacing: tuple[float, ...]
+    spacing: Spacing
     origin: tuple[float, ...]
     direction: np.ndarray
     path: str = ""

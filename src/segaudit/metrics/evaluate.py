@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from segaudit.base.types import SurfaceDefinition
 from segaudit.dataset.labels import unique_regions
 from segaudit.errors import ConfigError, check_keys
 from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS, instance_metrics
@@ -73,7 +74,7 @@ class EvaluationOptions:
         Compute surface-distance metrics (default True).
     """
 
-    surface: str = "surfel"
+    surface: SurfaceDefinition = "surfel"
     tolerances: tuple[float, ...] = (1.0,)
     percentile: float = 95.0
     lesion_matching: str = "brats"

@@ -32,6 +32,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from segaudit.base.masks import bounding_box, connected_components, structure  # noqa: F401 - re-exported
+from segaudit.base.types import Spacing, SurfaceDefinition
 from segaudit.metrics.policy import EmptyPolicy, lesion_hd_name
 from segaudit.metrics.surface import hausdorff, surface_distances
 
@@ -69,7 +70,7 @@ class LesionOptions:
     min_volume: float = 0.0
     iou_threshold: float = 0.5
     connectivity: int | None = None
-    definition: str = "surfel"
+    definition: SurfaceDefinition = "surfel"
     percentile: float = 95.0
     penalty: float = 374.0
     policy: EmptyPolicy = field(default_factory=EmptyPolicy)
@@ -147,7 +148,7 @@ def _union_box(boxes: list[tuple[slice, ...]], shape, margin: int = 1) -> tuple[
     return tuple(slice(max(0, int(a)), min(int(n), int(b))) for a, b, n in zip(lo, hi, shape, strict=True))
 
 
-def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing: tuple[float, ...],
+def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing: Spacing,
                  opts: LesionOptions) -> tuple[float, float]:
     """Dice and robust Hausdorff distance (``opts.percentile``) of two non-empty boolean masks."""
     inter = np.count_nonzero(gt & pred)
@@ -181,7 +182,7 @@ def _summary(n_gt: int, n_pred: int, tp_gt: int, tp_pred: int, n_fp: int, dices:
 
 def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "brats", dilation: int = 3,
                    min_volume: float = 0.0, iou_threshold: float = 0.5, connectivity: int | None = None,
-                   definition: str = "surfel", percentile: float = 95.0, penalty: float = 374.0,
+                   definition: SurfaceDefinition = "surfel", percentile: float = 95.0, penalty: float = 374.0,
                    policy: EmptyPolicy | None = None, gt_instances: np.ndarray | None = None,
                    pred_instances: np.ndarray | None = None, offset=None,
                    whole: tuple[int, int, float, float] | None = None) -> LesionResult:
@@ -262,7 +263,7 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
 
 
 def _brats(gt: np.ndarray, g_cc: np.ndarray | None, n_cc: int, p_lab: np.ndarray, n_p: int,
-           spacing: tuple[float, ...], offset: tuple[int, ...], opts: LesionOptions, merged: bool,
+           spacing: Spacing, offset: tuple[int, ...], opts: LesionOptions, merged: bool,
            whole: tuple[int, int, float, float] | None = None) -> LesionResult:
     """The ``brats`` rule on labelled masks (``g_cc`` None: the ground truth is labelled here, dilated)."""
     dilation, connectivity = opts.dilation, opts.connectivity
@@ -327,7 +328,7 @@ def _brats(gt: np.ndarray, g_cc: np.ndarray | None, n_cc: int, p_lab: np.ndarray
     return LesionResult(metrics, lesions)
 
 
-def _hungarian(g_lab: np.ndarray, n_g: int, p_lab: np.ndarray, n_p: int, spacing: tuple[float, ...],
+def _hungarian(g_lab: np.ndarray, n_g: int, p_lab: np.ndarray, n_p: int, spacing: Spacing,
                offset: tuple[int, ...], opts: LesionOptions) -> LesionResult:
     """The ``hungarian`` rule on labelled masks."""
     vox = float(np.prod(spacing))

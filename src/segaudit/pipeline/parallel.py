@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from segaudit.base.types import Executor
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import pid_alive
 from segaudit.store.store import ResultsStore
@@ -35,7 +36,7 @@ def run_step(store: ResultsStore, step: str, config_hash: str, config: dict, arg
              total: int | None = None,
              advance: Callable[[R], int] | None = None, summary: Callable[[], dict] | None = None,
              start: Callable[[str], object] | None = None, progress: bool = True, workers: int = 1,
-             scheduler: str | None = None, executor: str = "auto") -> str:
+             scheduler: str | None = None, executor: Executor = "auto") -> str:
     """The skeleton every per-case step shares; returns the run id.
 
     Records the run in ``store`` (:meth:`~segaudit.store.ResultsStore.start_run`), runs ``fn`` over ``jobs``
@@ -64,7 +65,7 @@ def run_step(store: ResultsStore, step: str, config_hash: str, config: dict, arg
 
 
 def run_jobs(fn: Callable[[J], R], jobs: list[J], workers: int = 1, scheduler: str | None = None,
-             executor: str = "auto") -> Iterator[R]:
+             executor: Executor = "auto") -> Iterator[R]:
     """Yield ``fn(job)`` for every job, in completion order when parallel.
 
     ``workers > 1`` starts a local Dask cluster of that many single-threaded processes when Dask is installed

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segaudit.base.types import Severity, Spacing
 from segaudit.dataset.discover import FileRecord
 from segaudit.dataset.project import DatasetConfig
 from segaudit.errors import ConfigError, ImageReadError, MaskValueError, check_keys
@@ -69,7 +70,7 @@ class QCFinding:
     key: str
     path: str
     check: str
-    severity: str
+    severity: Severity
     message: str
 
 
@@ -131,7 +132,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
     out = CaseQC()
     geoms: dict[tuple[str, str], tuple[Geometry, str]] = {}
 
-    def add(rec: FileRecord, check: str, severity: str, message: str) -> None:
+    def add(rec: FileRecord, check: str, severity: Severity, message: str) -> None:
         out.findings.append(QCFinding(rec.dataset, rec.case, rec.role, rec.key, rec.path, check, severity,
                                       message))
 
@@ -140,7 +141,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         out.files.append(info)
         what = _describe(rec)
         if not rec.exists:
-            severity = "error" if rec.role == "ground_truth" else "warning"
+            severity: Severity = "error" if rec.role == "ground_truth" else "warning"
             add(rec, "missing_file", severity, f"{rec.path}: missing {what}")
             continue
         try:
@@ -278,7 +279,7 @@ def _size_text(shape: str) -> str:
     return "×".join(p.strip() for p in shape.strip("()").split(",") if p.strip())
 
 
-def check_spacing_override(dataset: str, spacing: tuple[float, ...] | None, files: list[FileInfo],
+def check_spacing_override(dataset: str, spacing: Spacing | None, files: list[FileInfo],
                            max_listed: int = 5) -> list[QCFinding]:
     """An error when a dataset's ``spacing:`` override has another length than its files' grids have axes.
 
@@ -316,7 +317,7 @@ def check_spacing_override(dataset: str, spacing: tuple[float, ...] | None, file
 
 
 def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
-                  spacing: tuple[float, ...] | None = None) -> list[QCFinding]:
+                  spacing: Spacing | None = None) -> list[QCFinding]:
     """Dataset-level checks over the readable files of one dataset: mixed image sizes and mixed sources.
 
     The images are checked (the ground truths when the dataset declares no images). A mean of distances in
@@ -362,7 +363,7 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
         sizes.setdefault(f.shape, []).append(f.case)
     if len(sizes) > 1:
         ndim = len([p for p in next(iter(sizes)).strip("()").split(",") if p.strip()])
-        severity = "warning" if ndim == 2 else "info"
+        severity: Severity = "warning" if ndim == 2 else "info"
         out.append(QCFinding(dataset, "", role, "", "", "mixed_sizes", severity,
                              f"{what} come in {len(sizes)} sizes (rows×columns): "
                              f"{listing(sizes, _size_text)}; distances and the empty-mask penalty are in "
