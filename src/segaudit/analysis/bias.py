@@ -15,6 +15,8 @@ columns that look like one; never ids, URLs, DOIs, licences, paths or image size
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -80,8 +82,8 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     x, y = v.feature[ok].to_numpy(), v.metric[ok].to_numpy()
     subj = values.subject[ok].astype(str).to_numpy() if "subject" in values.columns else np.arange(x.size)
     k = int(pd.unique(subj).size)
-    out = {"n": int(ok.sum()), "n_dropped": int((~ok).sum()), "resampled": "subjects" if k < x.size else "cases",
-           "n_clusters": k, "ci_note": ""}
+    out: dict[str, Any] = {"n": int(ok.sum()), "n_dropped": int((~ok).sum()),
+                           "resampled": "subjects" if k < x.size else "cases", "n_clusters": k, "ci_note": ""}
     note = too_small(x.size, MIN_CORRELATION) or ("a constant variable: no correlation"
                                                   if np.ptp(x) == 0 or np.ptp(y) == 0 else "")
     if note:
@@ -90,7 +92,7 @@ def metric_vs_feature(values: pd.DataFrame, level: float = 0.95, n_resamples: in
     res = stats.spearmanr(x, y)
     alpha = (1 - level) / 2
     tx, fitted = lowess(x, y)
-    fit = {"spearman_rho": float(res.statistic), "p": float(res.pvalue),
+    fit: dict[str, Any] = {"spearman_rho": float(res.statistic), "p": float(res.pvalue),
            "trend": pd.DataFrame({"x": tx, "fitted": fitted}), "note": ""}
     if k < x.size:
         out["ci_note"] = too_small(k, MIN_BOOTSTRAP_CI, "subjects") or ""
@@ -179,8 +181,9 @@ def metric_by_group(values: pd.DataFrame, level: float = 0.95, n_resamples: int 
         if small is None:
             samples.append(unit_values)
     tested = np.concatenate(samples) if samples else np.array([])
-    test = {"groups": len(samples), "groups_too_small": len(rows) - len(samples), "overall_mean": overall,
-            "statistic": np.nan, "p": np.nan, "note": "", "unit": "subjects" if clustered else "cases"}
+    test: dict[str, Any] = {"groups": len(samples), "groups_too_small": len(rows) - len(samples),
+                            "overall_mean": overall, "statistic": np.nan, "p": np.nan, "note": "",
+                            "unit": "subjects" if clustered else "cases"}
     if len(samples) < 2:
         test["note"] = (f"n too small: {len(samples)} group(s) of at least {min_group} cases "
                         f"({test['groups_too_small']} smaller group(s) left out); Kruskal–Wallis needs two")

@@ -13,6 +13,8 @@ points), :func:`compare_models` averages each subject's differences first: the s
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -88,7 +90,7 @@ def paired_test(baseline, candidate, alpha: float = 0.05, level: float = 0.95, b
     d = b - a
     n = int(d.size)
     sign = 1.0 if better == "higher" else -1.0
-    out = {"n": n, "n_dropped": int((~ok).sum()), "mean_baseline": float(a.mean()) if n else np.nan,
+    out: dict[str, Any] = {"n": n, "n_dropped": int((~ok).sum()), "mean_baseline": float(a.mean()) if n else np.nan,
            "mean_candidate": float(b.mean()) if n else np.nan, "mean_diff": float(d.mean()) if n else np.nan,
            "median_diff": float(np.median(d)) if n else np.nan}
     out["improvement"] = sign * out["mean_diff"]

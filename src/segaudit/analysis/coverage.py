@@ -135,8 +135,8 @@ def coverage(metrics: pd.DataFrame, errors: pd.DataFrame | None = None, files: p
         pred = files[(files.role == "prediction") & ~files.exists.fillna(False).astype(bool)]
         missing_files = set(zip(pred.dataset.astype(str), pred.case.astype(str), pred.key.astype(str), strict=True))
     scored = set(zip(metrics.dataset.astype(str), metrics.case.astype(str), metrics.model.astype(str), strict=True))
-    err_missing = set()
-    err_failed = set()
+    err_missing: set[tuple[str, str, str]] = set()
+    err_failed: set[tuple[str, str, str]] = set()
     if len(err):
         miss = _is_missing(err)
         for sel, target in ((miss, err_missing), (~miss, err_failed)):
@@ -261,6 +261,7 @@ def fill_missing(metrics: pd.DataFrame, models: list[str], policy: str = "worst"
         elif isinstance(penalty, dict):
             p = float(penalty.get(r.dataset, np.nan))
         else:
+            assert penalty is not None  # None means pen_of above
             p = float(penalty)
         vals.append(_empty_prediction_value(r.metric, gt_empty, both_empty_value, p))
     new = new.assign(value=vals)

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from segaudit.base.types import Spacing
+
 # Bit weight of each corner of a 2x2x2 (2x2) neighbourhood; position (i, j, k) holds the weight of the voxel at
 # offset (i-1, j-1, k-1) from the corner point. The same convention as surface-distance, so codes are comparable.
 _KERNEL_3D = np.array([[[128, 64], [32, 16]], [[8, 4], [2, 1]]], dtype=np.uint8)
@@ -49,7 +51,7 @@ def _surfel_normals_3d() -> tuple[np.ndarray, ...]:
 
 
 @lru_cache(maxsize=64)
-def surfel_area_table(spacing: tuple[float, ...]) -> np.ndarray:
+def surfel_area_table(spacing: Spacing) -> np.ndarray:
     """Surface area (3D, mm²) or contour length (2D, mm) of each neighbourhood code at a given spacing.
 
     3D: sum over the code's marching-cubes triangles of the norm of the triangle's area vector with each

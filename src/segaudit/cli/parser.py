@@ -12,7 +12,9 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from segaudit import __version__
 from segaudit.cli.analysis import cmd_compare, cmd_flips, cmd_metrics
@@ -22,13 +24,13 @@ from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.instruct import cmd_instruct_export
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
 from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
-from segaudit.dataset.values import integer, number
+from segaudit.dataset.values import ValueCheck, integer, number
 from segaudit.errors import SegauditError
 
 
-def _checked(check) -> object:
+def _checked(check: ValueCheck) -> Callable[[str], Any]:
     """An argparse ``type`` that converts a flag's word and checks it with a :class:`ValueCheck`."""
-    def parse(text: str):
+    def parse(text: str) -> Any:
         try:
             return check.parse_text(text)
         except ValueError as exc:
@@ -38,7 +40,7 @@ def _checked(check) -> object:
     return parse
 
 
-def _like(key: str) -> object:
+def _like(key: str) -> Callable[[str], Any]:
     """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``).
 
     The very check the project file's value passes at load time.
@@ -47,6 +49,7 @@ def _like(key: str) -> object:
 
     section, name = key.split(".")
     check = section_checks(section)[name]
+    assert check is not None, key  # only evaluate.policy has no check, and it has no flag
     # One value per flag (--tolerance repeats), and no YAML null on a command line.
     return _checked(replace(check, optional=False, kind="number" if check.kind == "numbers" else check.kind))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segaudit.base.types import Severity
 from segaudit.errors import ConfigError
 
 
@@ -22,7 +23,7 @@ class MetadataIssue:
 
     dataset: str
     case: str  # '' when the issue concerns the whole table
-    severity: str  # error | warning | info
+    severity: Severity
     check: str
     path: str
     message: str

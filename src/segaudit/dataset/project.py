@@ -34,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from segaudit.base.types import Spacing
 from segaudit.dataset.labels import LabelMap
 from segaudit.dataset.templates import template_fields, validate_template
 from segaudit.dataset.values import BOOLEAN, CONNECTIVITIES, ValueCheck, choice, integer, number
@@ -242,7 +243,7 @@ class DatasetConfig:
     mask_encoding: MaskEncoding = field(default_factory=MaskEncoding)
     prediction_encoding: MaskEncoding | None = None
     model_encodings: dict[str, MaskEncoding] = field(default_factory=dict)
-    spacing: tuple[float, ...] | None = None
+    spacing: Spacing | None = None
     metadata: MetadataSpec | None = None
     longitudinal: re.Pattern | None = None
     description: str = ""

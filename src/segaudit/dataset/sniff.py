@@ -90,7 +90,7 @@ def mask_stats(path: Path) -> MaskStats | None:
     a = np.asarray(img.array)
     if img.is_color:
         rgb = a[..., :3]
-        cmax = tuple(float(rgb[..., c].max(initial=0)) for c in range(3))
+        cmax = (float(rgb[..., 0].max(initial=0)), float(rgb[..., 1].max(initial=0)), float(rgb[..., 2].max(initial=0)))
         luma = float((rgb.astype(np.float32) @ _LUMA).max(initial=0))
         return MaskStats(path, True, cmax, luma)
     u = np.unique(a)

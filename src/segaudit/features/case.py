@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from segaudit.base.masks import bounding_box, values_mask
+from segaudit.base.types import Spacing
 from segaudit.errors import ConfigError, check_keys
 from segaudit.features.intensity import differs_from, fill_holes, intensity_features
 from segaudit.features.lesion import lesion_features
@@ -157,7 +158,7 @@ def label_masks(gt: np.ndarray, labels: dict[str, int], regions: dict[str, tuple
     return masks
 
 
-def case_features(images: dict[str, np.ndarray], spacing: tuple[float, ...], gt: np.ndarray | None = None,
+def case_features(images: dict[str, np.ndarray], spacing: Spacing, gt: np.ndarray | None = None,
                   labels: dict[str, int] | None = None, regions: dict[str, tuple[int, ...]] | None = None,
                   predictions: dict[str, np.ndarray] | None = None, options: FeatureOptions | None = None,
                   orientation: str = "") -> CaseFeatures:

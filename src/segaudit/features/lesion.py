@@ -18,6 +18,7 @@ import numpy as np
 
 from segaudit.base.marching import cube_triangles, neighbour_codes
 from segaudit.base.masks import bounding_box, connected_components
+from segaudit.base.types import Spacing
 
 SHAPE_3D = ("surface_area", "mesh_volume", "sphericity", "max_diameter", "major_axis", "minor_axis",
             "least_axis", "elongation", "flatness")
@@ -56,7 +57,7 @@ def mesh_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return vectors, n, c
 
 
-def _mesh_3d(crop: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, float]:
+def _mesh_3d(crop: np.ndarray, spacing: Spacing) -> tuple[float, float]:
     """Marching-cubes surface area (mm²) and enclosed volume (mm³) of a cropped mask, without building a mesh."""
     vectors, n, c = mesh_tables()
     codes = neighbour_codes(crop)
@@ -74,7 +75,7 @@ def _mesh_3d(crop: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, float
     return area, volume
 
 
-def _boundary_points(crop: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+def _boundary_points(crop: np.ndarray, spacing: Spacing) -> np.ndarray:
     """Mesh vertices of a binary mask: midpoints between face-adjacent object and background voxels (mm)."""
     padded = np.pad(crop, 1)
     pts = []
@@ -102,7 +103,7 @@ def _max_pairwise(points: np.ndarray, chunk: int = 2048) -> float:
     return float(max(cdist(points[i:i + chunk], points[i:]).max() for i in range(0, len(points), chunk)))
 
 
-def principal_axes(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+def principal_axes(mask: np.ndarray, spacing: Spacing) -> np.ndarray:
     """Eigenvalues (mm², descending) of the covariance of the voxel centres (population, ddof 0)."""
     idx = np.nonzero(mask)
     pts = np.stack([i * float(s) for i, s in zip(idx, spacing, strict=True)], axis=1)
@@ -111,7 +112,7 @@ def principal_axes(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     return np.sort(np.clip(np.linalg.eigvalsh(cov), 0, None))[::-1]
 
 
-def shape_features(mask: np.ndarray, spacing: tuple[float, ...]) -> dict[str, float]:
+def shape_features(mask: np.ndarray, spacing: Spacing) -> dict[str, float]:
     """Shape of one object (all voxels of ``mask`` taken together), 3D or 2D.
 
     3D: ``surface_area`` (mm², marching-cubes mesh), ``mesh_volume`` (mm³, enclosed by that mesh),
@@ -164,7 +165,7 @@ def shape_features(mask: np.ndarray, spacing: tuple[float, ...]) -> dict[str, fl
             "major_axis": float(axes[0]), "minor_axis": float(axes[1]), "elongation": elong}
 
 
-def lesion_features(mask: np.ndarray, spacing: tuple[float, ...], reference: tuple[float, ...] | None = None,
+def lesion_features(mask: np.ndarray, spacing: Spacing, reference: tuple[float, ...] | None = None,
                     connectivity: int | None = None, shape: bool = True,
                     box: tuple[slice, ...] | None = None) -> dict[str, float]:
     """Size, position, extent and shape of a label or region mask.
@@ -234,7 +235,7 @@ def lesion_features(mask: np.ndarray, spacing: tuple[float, ...], reference: tup
     return out
 
 
-def instance_features(instances: np.ndarray, spacing: tuple[float, ...], classes: np.ndarray | None = None,
+def instance_features(instances: np.ndarray, spacing: Spacing, classes: np.ndarray | None = None,
                       class_names: dict[int, str] | None = None, region: np.ndarray | None = None
                       ) -> dict[str, dict[str, float]]:
     """Counts, density and size distribution of instances (e.g. nuclei in an H&E tile), overall and per class.

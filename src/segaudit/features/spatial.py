@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from segaudit.base.types import Spacing
+
 _AXIS_LETTERS = {"R": 1, "L": -1, "A": 2, "P": -2, "S": 3, "I": -3}
 
 
@@ -21,7 +23,7 @@ def orientation_codes(orientation: str) -> tuple[float, ...]:
     return tuple(float(_AXIS_LETTERS.get(c.upper(), np.nan)) for c in orientation)
 
 
-def centre_of_mass(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, ...]:
+def centre_of_mass(mask: np.ndarray, spacing: Spacing) -> tuple[float, ...]:
     """Centre of mass (mm, from the centre of the first voxel) of a boolean mask; NaN per axis when empty.
 
     From one profile per axis (sums over the other axes), not from the coordinates of every voxel.
@@ -37,7 +39,7 @@ def centre_of_mass(mask: np.ndarray, spacing: tuple[float, ...]) -> tuple[float,
     return tuple(out)
 
 
-def spatial_features(shape: tuple[int, ...], spacing: tuple[float, ...], foreground: np.ndarray | None = None,
+def spatial_features(shape: tuple[int, ...], spacing: Spacing, foreground: np.ndarray | None = None,
                      orientation: str = "") -> dict[str, float | str]:
     """Grid and foreground geometry.
 

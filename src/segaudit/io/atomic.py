@@ -94,7 +94,7 @@ def clean_stale_temporaries(folder: str | Path) -> list[Path]:
 
     Only plain files matching :func:`is_stale_temporary` are removed; anything else in the folder is left alone.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

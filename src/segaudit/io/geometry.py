@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 
+from segaudit.base.types import Severity, Spacing
 from segaudit.errors import ConfigError, ImageReadError
 from segaudit.io.readers import Image, _check_file, _log, _nibabel_log, image_kind, read_image
 
@@ -36,7 +38,7 @@ class Geometry:
     """The grid of an image without its values: enough to compare two files."""
 
     shape: tuple[int, ...]
-    spacing: tuple[float, ...]
+    spacing: Spacing
     origin: tuple[float, ...]
     direction: np.ndarray = field(repr=False)
     orientation: str = ""
@@ -73,7 +75,8 @@ def read_geometry(path: str | Path) -> Geometry:
             import nibabel as nib
 
             with _nibabel_log() as said:  # nibabel's header warnings, re-emitted with the file's name
-                img = nib.load(str(path))
+                # annotated as the generic FileBasedImage; a .nii(.gz) loads as a Nifti1Image (or its Nifti2 subclass)
+                img = cast("nib.Nifti1Image", nib.load(str(path)))
             for message in dict.fromkeys(said):
                 _log.warning(f"{path}: nibabel: {message}")
             shape = tuple(int(s) for s in img.header.get_data_shape())[:3]
@@ -168,7 +171,7 @@ class Alignment:
     """
 
     array: np.ndarray | None
-    severity: str = ""
+    severity: Severity | Literal[""] = ""
     message: str = ""
     differences: list[str] = field(default_factory=list)
     resampled: bool = False
@@ -212,7 +215,7 @@ def resample_nearest(src: Image, ref: Image) -> np.ndarray:
 
 
 def align_to(img: Image, ref: Image, mode: str = "strict", what: str = "prediction",
-             tolerance: GridTolerance | None = None, spacing: tuple[float, ...] | None = None) -> Alignment:
+             tolerance: GridTolerance | None = None, spacing: Spacing | None = None) -> Alignment:
     """``img``'s voxels on ``ref``'s grid under a geometry policy (see the module docstring).
 
     Parameters

@@ -104,7 +104,7 @@ def _sparse_float_labels(array: np.ndarray) -> np.ndarray | None:
     """
     if array.size == 0:
         return None
-    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    order: Literal["C", "F"] = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
     flat = array.ravel(order=order)
     nz = np.flatnonzero(flat)
     vals = flat[nz]

@@ -28,9 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
+from segaudit.base.types import Spacing
 from segaudit.errors import ConfigError, ImageReadError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
@@ -81,7 +83,7 @@ class Image:
     """
 
     array: np.ndarray
-    spacing: tuple[float, ...]
+    spacing: Spacing
     origin: tuple[float, ...]
     direction: np.ndarray
     path: str = ""
@@ -378,7 +380,8 @@ def _read_nifti(path: Path, budget: int) -> Image:
 
     gz = str(path).lower().endswith(".gz")
     try:  # the header only (nibabel loads lazily): its claimed size is checked before any voxel is allocated
-        lazy = nib.load(str(path))
+        # nib.load is annotated as the generic FileBasedImage; a .nii(.gz) loads as a Nifti1Image (Nifti2 subclasses it)
+        lazy = cast("nib.Nifti1Image", nib.load(str(path)))
         claimed_shape = tuple(int(s) for s in lazy.header.get_data_shape())
         itemsize = lazy.header.get_data_dtype().itemsize
         offset = int(lazy.header.get_data_offset())

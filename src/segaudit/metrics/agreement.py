@@ -58,7 +58,7 @@ def structures(labels: Mapping[str, int], regions: Mapping[str, Sequence[int]] |
     """
     out: dict[str, tuple[int, ...]] = {}
     seen: set[frozenset] = set()
-    items = [(n, (int(v),)) for n, v in labels.items()]
+    items: list[tuple[str, tuple[int, ...]]] = [(n, (int(v),)) for n, v in labels.items()]
     items += [(n, tuple(sorted({int(v) for v in vals}))) for n, vals in (regions or {}).items()]
     for name, vals in items:
         key = frozenset(vals)
@@ -121,6 +121,7 @@ def majority_vote(label_maps: Sequence[np.ndarray], values: Sequence[int] | None
             count = sum((~np.isin(m, listed[listed != 0])).astype(np.int32) for m in maps)
         else:
             count = sum((m == v).astype(np.int32) for m in maps)
+        assert isinstance(count, np.ndarray)  # a sum of at least one array
         better = count > best_count
         best_value[better] = v
         best_count[better] = count[better]
@@ -143,6 +144,7 @@ def binary_majority(masks: Sequence[np.ndarray]) -> np.ndarray:
     """
     ms = _stack_check(masks, "binary_majority")
     votes = sum(np.asarray(m, dtype=bool).astype(np.int32) for m in ms)
+    assert isinstance(votes, np.ndarray)  # _stack_check refuses an empty list
     return 2 * votes > len(ms)
 
 
@@ -475,5 +477,5 @@ def outlier_model(scores: Mapping[str, float], margin: float = OUTLIER_MARGIN) -
     if np.count_nonzero(values == low) > 1:
         return None
     if low < np.median(values) - margin:
-        return min(s, key=s.get)
+        return min(s, key=s.__getitem__)
     return None

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from segaudit.base.types import SurfaceDefinition
 from segaudit.dataset.labels import unique_regions
 from segaudit.errors import ConfigError, check_keys
 from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS, instance_metrics
@@ -73,7 +74,7 @@ class EvaluationOptions:
         Compute surface-distance metrics (default True).
     """
 
-    surface: str = "surfel"
+    surface: SurfaceDefinition = "surfel"
     tolerances: tuple[float, ...] = (1.0,)
     percentile: float = 95.0
     lesion_matching: str = "brats"
@@ -363,6 +364,7 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
             gm, pm = values_mask(g, vals), values_mask(p, vals)
         whole = None
         if options.distances:
+            assert gm is not None and pm is not None  # made above whenever distances are on
             if c.gt == 0 and c.pred == 0:
                 dist = dict.fromkeys(("hd", options.hd_name, "assd", "masd"), policy.distance_both_empty)
                 dist.update(dict.fromkeys(options.nsd_names, policy.both_empty))
@@ -377,6 +379,7 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
                 whole = (c.gt, c.pred, metrics["dice"], dist[options.hd_name])
             metrics.update(dist)
         if options.lesion_matching != "none":
+            assert gm is not None and pm is not None  # made above whenever lesions are matched
             single = len(vals) == 1
             les = lesion_metrics(
                 gm, pm, spacing, rule=options.lesion_matching, dilation=options.dilation,

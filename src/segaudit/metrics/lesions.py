@@ -32,6 +32,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from segaudit.base.masks import bounding_box, connected_components, structure  # noqa: F401 - re-exported
+from segaudit.base.types import Spacing, SurfaceDefinition
 from segaudit.metrics.policy import EmptyPolicy, lesion_hd_name
 from segaudit.metrics.surface import hausdorff, surface_distances
 
@@ -69,7 +70,7 @@ class LesionOptions:
     min_volume: float = 0.0
     iou_threshold: float = 0.5
     connectivity: int | None = None
-    definition: str = "surfel"
+    definition: SurfaceDefinition = "surfel"
     percentile: float = 95.0
     penalty: float = 374.0
     policy: EmptyPolicy = field(default_factory=EmptyPolicy)
@@ -118,7 +119,8 @@ def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[
     vox = float(np.prod(spacing))
     if n <= 16:
         # Few objects: work inside each object's own box.
-        sizes, cents = [], []
+        sizes: list[int] = []
+        cents: list[list[float]] = []
         for i, box in enumerate(boxes, start=1):
             idx = np.nonzero(labels[box] == i)
             sizes.append(len(idx[0]))
@@ -127,8 +129,10 @@ def _describe(labels: np.ndarray, n: int, spacing, offset, boxes) -> list[tuple[
         # Many objects (scattered false positives): one pass over the labelled voxels.
         nz = np.nonzero(labels)
         ids = labels[nz]
-        sizes = np.bincount(ids, minlength=n + 1)[1:]
-        cents = np.stack([np.bincount(ids, weights=ax, minlength=n + 1)[1:] for ax in nz], axis=1) / sizes[:, None]
+        counts = np.bincount(ids, minlength=n + 1)[1:]
+        sizes = counts.tolist()
+        cents = (np.stack([np.bincount(ids, weights=ax, minlength=n + 1)[1:] for ax in nz], axis=1)
+                 / counts[:, None]).tolist()
     out = []
     for size, c, box in zip(sizes, cents, boxes, strict=True):
         cen = tuple(float(ci + o) for ci, o in zip(c, offset, strict=True))
@@ -144,7 +148,7 @@ def _union_box(boxes: list[tuple[slice, ...]], shape, margin: int = 1) -> tuple[
     return tuple(slice(max(0, int(a)), min(int(n), int(b))) for a, b, n in zip(lo, hi, shape, strict=True))
 
 
-def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing: tuple[float, ...],
+def _pair_scores(gt: np.ndarray, pred: np.ndarray, spacing: Spacing,
                  opts: LesionOptions) -> tuple[float, float]:
     """Dice and robust Hausdorff distance (``opts.percentile``) of two non-empty boolean masks."""
     inter = np.count_nonzero(gt & pred)
@@ -178,7 +182,7 @@ def _summary(n_gt: int, n_pred: int, tp_gt: int, tp_pred: int, n_fp: int, dices:
 
 def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "brats", dilation: int = 3,
                    min_volume: float = 0.0, iou_threshold: float = 0.5, connectivity: int | None = None,
-                   definition: str = "surfel", percentile: float = 95.0, penalty: float = 374.0,
+                   definition: SurfaceDefinition = "surfel", percentile: float = 95.0, penalty: float = 374.0,
                    policy: EmptyPolicy | None = None, gt_instances: np.ndarray | None = None,
                    pred_instances: np.ndarray | None = None, offset=None,
                    whole: tuple[int, int, float, float] | None = None) -> LesionResult:
@@ -245,6 +249,7 @@ def lesion_metrics(gt: np.ndarray, pred: np.ndarray, spacing, *, rule: str = "br
         p_lab, n_p = connected_components(pred, connectivity)
     if rule == "brats":
         return _brats(gt, g_lab, n_g, p_lab, n_p, spacing, offset, opts, merged=gt_instances is None, whole=whole)
+    assert g_lab is not None  # None only for the brats rule, handled above
     return _hungarian(g_lab, n_g, p_lab, n_p, spacing, offset, opts)
 
 
@@ -258,7 +263,7 @@ def _relabel(instances: np.ndarray) -> np.ndarray:
 
 
 def _brats(gt: np.ndarray, g_cc: np.ndarray | None, n_cc: int, p_lab: np.ndarray, n_p: int,
-           spacing: tuple[float, ...], offset: tuple[int, ...], opts: LesionOptions, merged: bool,
+           spacing: Spacing, offset: tuple[int, ...], opts: LesionOptions, merged: bool,
            whole: tuple[int, int, float, float] | None = None) -> LesionResult:
     """The ``brats`` rule on labelled masks (``g_cc`` None: the ground truth is labelled here, dilated)."""
     dilation, connectivity = opts.dilation, opts.connectivity
@@ -323,7 +328,7 @@ def _brats(gt: np.ndarray, g_cc: np.ndarray | None, n_cc: int, p_lab: np.ndarray
     return LesionResult(metrics, lesions)
 
 
-def _hungarian(g_lab: np.ndarray, n_g: int, p_lab: np.ndarray, n_p: int, spacing: tuple[float, ...],
+def _hungarian(g_lab: np.ndarray, n_g: int, p_lab: np.ndarray, n_p: int, spacing: Spacing,
                offset: tuple[int, ...], opts: LesionOptions) -> LesionResult:
     """The ``hungarian`` rule on labelled masks."""
     vox = float(np.prod(spacing))

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from segaudit.base.types import Spacing
 from segaudit.errors import ConfigError
 from segaudit.metrics.instance import INSTANCE_METRIC_DEFINITIONS
 
@@ -65,13 +66,13 @@ class EmptyPolicy:
         if not (np.isnan(self.both_empty) or self.both_empty in (0.0, 1.0)):
             raise ConfigError(f"both_empty must be 1, 0 or nan, not {self.both_empty!r}")
 
-    def penalty_for(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+    def penalty_for(self, shape: tuple[int, ...], spacing: Spacing) -> float:
         """The penalty distance in mm for an image grid."""
         if self.penalty is not None:
             return float(self.penalty)
         return image_diagonal(shape, spacing)
 
-    def one_empty_distance(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+    def one_empty_distance(self, shape: tuple[int, ...], spacing: Spacing) -> float:
         """Distance reported when exactly one of the masks is empty."""
         if self.distance_one_empty == "nan":
             return np.nan
@@ -84,7 +85,7 @@ class EmptyPolicy:
         return asdict(self)
 
 
-def image_diagonal(shape: tuple[int, ...], spacing: tuple[float, ...]) -> float:
+def image_diagonal(shape: tuple[int, ...], spacing: Spacing) -> float:
     """Length in mm of the diagonal of an image grid: ``sqrt(sum((shape_i * spacing_i) ** 2))``.
 
     Examples

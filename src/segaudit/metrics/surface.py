@@ -33,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from segaudit.base.marching import cube_triangles, neighbour_codes, surfel_area_table  # noqa: F401 - re-exported
 from segaudit.base.masks import bounding_box  # noqa: F401 - re-exported (moved to segaudit.base)
+from segaudit.base.types import Spacing, SurfaceDefinition
 
 SURFACE_DEFINITIONS = ("surfel", "voxel")
 
@@ -56,7 +57,7 @@ class SurfaceDistances:
     pred_to_gt: np.ndarray
     gt_weights: np.ndarray
     pred_weights: np.ndarray
-    definition: str
+    definition: SurfaceDefinition
 
     @property
     def gt_empty(self) -> bool:
@@ -70,7 +71,8 @@ class SurfaceDistances:
 
 
 # ---------------------------------------------------------------------------------------------- surface points
-def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _border_grid(crop: np.ndarray, spacing: Spacing,
+                 definition: SurfaceDefinition) -> tuple[np.ndarray, np.ndarray | None]:
     """Surface points of a cropped mask as a boolean grid, with the per-point weight grid for ``surfel``.
 
     ``surfel``: the corner grid (one larger than the crop along each axis), weights from the area table.
@@ -85,7 +87,7 @@ def _border_grid(crop: np.ndarray, spacing: tuple[float, ...], definition: str) 
     return crop & ~eroded, None
 
 
-def _directed(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+def _directed(src: np.ndarray, dst: np.ndarray, spacing: Spacing) -> np.ndarray:
     """Distance (mm) from every surface point of ``src`` to the nearest point of ``dst`` (same grid).
 
     In the order of ``np.flatnonzero(src)``.
@@ -126,7 +128,8 @@ def _directed(src: np.ndarray, dst: np.ndarray, spacing: tuple[float, ...]) -> n
     return d
 
 
-def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing, definition: str = "surfel") -> SurfaceDistances:
+def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing,
+                      definition: SurfaceDefinition = "surfel") -> SurfaceDistances:
     """Directed surface distances between two boolean masks of the same shape.
 
     Parameters
@@ -179,7 +182,7 @@ def surface_distances(gt: np.ndarray, pred: np.ndarray, spacing, definition: str
 
 
 # ------------------------------------------------------------------------------------------ distance summaries
-def _directed_percentile(d: np.ndarray, w: np.ndarray, percent: float, definition: str) -> float:
+def _directed_percentile(d: np.ndarray, w: np.ndarray, percent: float, definition: SurfaceDefinition) -> float:
     if d.size == 0:
         return np.inf
     if percent >= 100:

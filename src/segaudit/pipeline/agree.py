@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segaudit.base.types import Executor, Severity
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import ConfigError, failure_message
@@ -116,7 +117,7 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
     ds = job.dataset
     out = AgreeOutput(ds.name, job.case)
 
-    def fail(model: str, path: str, message: str, severity: str = "error") -> None:
+    def fail(model: str, path: str, message: str, severity: Severity = "error") -> None:
         out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
 
     maps, ref = {}, None
@@ -145,6 +146,7 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
     if len(maps) < 2:
         fail("", "", f"{len(maps)} readable prediction(s): agreement needs at least two models")
         return out
+    assert ref is not None  # the first readable prediction, and there are at least two
     spacing = ds.spacing or ref.spacing
     labels = dict(ds.label_map.labels)
     if not labels:  # no label map declared: every non-zero value present, as evaluate does
@@ -208,7 +210,7 @@ def build_agree_jobs(project: ProjectConfig, options: EvaluationOptions, consens
 
 def agree_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                   consensus: str = "majority", workers: int = 1, scheduler: str | None = None, force: bool = False,
-                  progress: bool = True, executor: str = "auto", argv: list[str] | None = None,
+                  progress: bool = True, executor: Executor = "auto", argv: list[str] | None = None,
                   fingerprint: str = "edge") -> AgreeResult:
     """Compare the models of every case of a project and write the agreement rows to the store.
 

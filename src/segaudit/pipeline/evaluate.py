@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segaudit.base.types import Executor, Severity
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
@@ -249,7 +250,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
         opts = opts.with_changes(policy=replace(opts.policy, penalty=job.grid.penalty))
     out = CaseOutput(ds.name, job.case, [m for m, _, _ in job.predictions])
 
-    def fail(model: str, path: str, message: str, severity: str = "error") -> None:
+    def fail(model: str, path: str, message: str, severity: Severity = "error") -> None:
         out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
 
     if not job.ground_truth or not job.gt_exists:
@@ -437,7 +438,7 @@ def dataset_grids(project: ProjectConfig, options: EvaluationOptions,
 
 def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: EvaluationOptions | None = None,
                      workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
-                     missing_as_empty: bool = False, resample: bool = False, executor: str = "auto",
+                     missing_as_empty: bool = False, resample: bool = False, executor: Executor = "auto",
                      argv: list[str] | None = None, ignore_affine: bool = False,
                      fingerprint: str = "edge") -> EvaluateResult:
     """Score every case-model of a project and write ``metrics``, ``lesions`` and ``errors`` to the store.

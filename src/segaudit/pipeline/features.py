@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segaudit.base.types import Executor, Severity, Spacing
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
@@ -86,11 +87,11 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
     ds, opts = job.dataset, job.options
     out = FeatureOutput(ds.name, job.case)
 
-    def note(path: str, message: str, severity: str = "warning", model: str = "") -> None:
+    def note(path: str, message: str, severity: Severity = "warning", model: str = "") -> None:
         out.errors.append({"model": model, "path": path, "message": message, "severity": severity})
 
     images: dict[str, np.ndarray] = {}
-    spacing: tuple[float, ...] | None = ds.spacing
+    spacing: Spacing | None = ds.spacing
     orientation = ""
     ref_path = ""
     ref_img: Image | None = None  # the first readable sequence: the grid every mask is used on
@@ -177,9 +178,10 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
             note(path, f"{path}: prediction unreadable ({failure_message(exc)})", "error", model)
 
     if spacing is None:
-        if not images and gt is None:
+        first = next(iter(images.values()), gt)  # an image's or else the ground truth's dimensionality
+        if first is None:
             return out
-        spacing = (1.0,) * (next(iter(images.values())).ndim if images else gt.ndim)
+        spacing = (1.0,) * first.ndim
     labels = dict(ds.label_map.labels) or None
     regions = dict(ds.label_map.regions)
     try:
@@ -287,7 +289,7 @@ class FeaturesResult:
 
 def extract_project(project: ProjectConfig, out_dir: str | Path, options: FeatureOptions | None = None,
                     workers: int = 1, scheduler: str | None = None, force: bool = False, progress: bool = True,
-                    executor: str = "auto", argv: list[str] | None = None, resample: bool = False,
+                    executor: Executor = "auto", argv: list[str] | None = None, resample: bool = False,
                     ignore_affine: bool = False, fingerprint: str = "edge") -> FeaturesResult:
     """Extract the features of every case of a project into the store's ``features`` table.
 

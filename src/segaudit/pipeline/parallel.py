@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from segaudit.base.types import Executor
 from segaudit.errors import SegauditError
 from segaudit.io.atomic import pid_alive
+from segaudit.store.store import ResultsStore
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -29,11 +31,12 @@ def progress_bar(enabled: bool):
                     disable=not enabled, transient=False)
 
 
-def run_step(store, step: str, config_hash: str, config: dict, argv: list[str] | None, fn: Callable[[J], R],
-             jobs: list[J], write: Callable[[object, R, str], None], label: str, total: int | None = None,
+def run_step(store: ResultsStore, step: str, config_hash: str, config: dict, argv: list[str] | None,
+             fn: Callable[[J], R], jobs: list[J], write: Callable[[ResultsStore, R, str], None], label: str,
+             total: int | None = None,
              advance: Callable[[R], int] | None = None, summary: Callable[[], dict] | None = None,
-             start: Callable[[str], None] | None = None, progress: bool = True, workers: int = 1,
-             scheduler: str | None = None, executor: str = "auto") -> str:
+             start: Callable[[str], object] | None = None, progress: bool = True, workers: int = 1,
+             scheduler: str | None = None, executor: Executor = "auto") -> str:
     """The skeleton every per-case step shares; returns the run id.
 
     Records the run in ``store`` (:meth:`~segaudit.store.ResultsStore.start_run`), runs ``fn`` over ``jobs``
@@ -62,7 +65,7 @@ def run_step(store, step: str, config_hash: str, config: dict, argv: list[str] |
 
 
 def run_jobs(fn: Callable[[J], R], jobs: list[J], workers: int = 1, scheduler: str | None = None,
-             executor: str = "auto") -> Iterator[R]:
+             executor: Executor = "auto") -> Iterator[R]:
     """Yield ``fn(job)`` for every job, in completion order when parallel.
 
     ``workers > 1`` starts a local Dask cluster of that many single-threaded processes when Dask is installed

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segaudit.base.types import Spacing
 from segaudit.io.atomic import atomic_write
 from segaudit.io.paths import inside, output_path, safe_component
 from segaudit.preprocess.normalize import Method, normalize
@@ -66,7 +67,7 @@ def _to_uint8(slice_: np.ndarray) -> np.ndarray:
 def export_slices(images: dict[str, np.ndarray], out_dir: str | Path, case: str, dataset: str = "",
                   mask: np.ndarray | None = None, axis: int = 2, method: Method | None = "zscore",
                   fmt: str = "npz", nonempty_only: bool = False,
-                  spacing: tuple[float, ...] | None = None) -> list[Path]:
+                  spacing: Spacing | None = None) -> list[Path]:
     """Export one case's slices for training.
 
     Parameters

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segaudit.base.types import Severity, Spacing
 from segaudit.dataset.discover import FileRecord
 from segaudit.dataset.project import DatasetConfig
 from segaudit.errors import ConfigError, ImageReadError, MaskValueError, check_keys
@@ -69,7 +70,7 @@ class QCFinding:
     key: str
     path: str
     check: str
-    severity: str
+    severity: Severity
     message: str
 
 
@@ -132,7 +133,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
     out = CaseQC()
     geoms: dict[tuple[str, str], tuple[Geometry, str]] = {}
 
-    def add(rec: FileRecord, check: str, severity: str, message: str) -> None:
+    def add(rec: FileRecord, check: str, severity: Severity, message: str) -> None:
         out.findings.append(QCFinding(rec.dataset, rec.case, rec.role, rec.key, rec.path, check, severity,
                                       message))
 
@@ -141,7 +142,7 @@ def check_case(ds: DatasetConfig, records: list[FileRecord], options: QCOptions 
         out.files.append(info)
         what = _describe(rec)
         if not rec.exists:
-            severity = "error" if rec.role == "ground_truth" else "warning"
+            severity: Severity = "error" if rec.role == "ground_truth" else "warning"
             add(rec, "missing_file", severity, f"{rec.path}: missing {what}")
             continue
         try:
@@ -258,7 +259,7 @@ def _check_geometry(records: list[FileRecord], geoms: dict, options: QCOptions, 
     gt_key = ("ground_truth", "") if ("ground_truth", "") in geoms else None
     pairs: list[tuple[tuple[str, str], tuple[str, str], str]] = []
     for k in image_keys[1:]:
-        pairs.append((k, ref_image, "sequence"))
+        pairs.append((k, image_keys[0], "sequence"))
     if gt_key and ref_image:
         pairs.append((gt_key, ref_image, "ground truth vs image"))
     mask_ref = gt_key or ref_image
@@ -279,7 +280,7 @@ def _size_text(shape: str) -> str:
     return "×".join(p.strip() for p in shape.strip("()").split(",") if p.strip())
 
 
-def check_spacing_override(dataset: str, spacing: tuple[float, ...] | None, files: list[FileInfo],
+def check_spacing_override(dataset: str, spacing: Spacing | None, files: list[FileInfo],
                            max_listed: int = 5) -> list[QCFinding]:
     """An error when a dataset's ``spacing:`` override has another length than its files' grids have axes.
 
@@ -317,7 +318,7 @@ def check_spacing_override(dataset: str, spacing: tuple[float, ...] | None, file
 
 
 def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
-                  spacing: tuple[float, ...] | None = None) -> list[QCFinding]:
+                  spacing: Spacing | None = None) -> list[QCFinding]:
     """Dataset-level checks over the readable files of one dataset: mixed image sizes and mixed sources.
 
     The images are checked (the ground truths when the dataset declares no images). A mean of distances in
@@ -359,10 +360,11 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
 
     sizes: dict[str, list[str]] = {}
     for f in chosen:
+        assert f.shape is not None  # readable above keeps only files with a shape
         sizes.setdefault(f.shape, []).append(f.case)
     if len(sizes) > 1:
         ndim = len([p for p in next(iter(sizes)).strip("()").split(",") if p.strip()])
-        severity = "warning" if ndim == 2 else "info"
+        severity: Severity = "warning" if ndim == 2 else "info"
         out.append(QCFinding(dataset, "", role, "", "", "mixed_sizes", severity,
                              f"{what} come in {len(sizes)} sizes (rows×columns): "
                              f"{listing(sizes, _size_text)}; distances and the empty-mask penalty are in "
@@ -371,7 +373,8 @@ def check_dataset(dataset: str, files: list[FileInfo], max_listed: int = 5,
     for f in chosen:
         suffix = os.path.splitext(f.path)[1].lower().lstrip(".")
         suffix = {"jpeg": "jpg", "tiff": "tif", "gz": "nii.gz"}.get(suffix, suffix)
-        mode = {True: " colour", False: " grey"}.get(f.is_color, "") if suffix not in ("nii", "nii.gz") else ""
+        mode = ("" if f.is_color is None else " colour" if f.is_color else " grey") \
+            if suffix not in ("nii", "nii.gz") else ""
         kinds.setdefault(f"{suffix}{mode}", []).append(f.case)
     if len(kinds) > 1:
         out.append(QCFinding(dataset, "", role, "", "", "mixed_formats", "warning",

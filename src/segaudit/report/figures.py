@@ -14,6 +14,7 @@ import pandas as pd
 
 from segaudit.analysis.compare import higher_is_better
 from segaudit.analysis.failures import DEFAULT_BANDS, FAILURE_CLASSES
+from segaudit.analysis.results import Trend
 from segaudit.analysis.training import training_summary
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.metrics.evaluate import CONFUSION_REGION
@@ -211,7 +212,7 @@ def rank_plot(ranks: pd.DataFrame, cd: float, title: str):
     return fig
 
 
-def bias_scatter(t: pd.DataFrame, res: dict, title: str, size_unit: str = "mm³, mm² in 2D"):
+def bias_scatter(t: pd.DataFrame, res: Trend, title: str, size_unit: str = "mm³, mm² in 2D"):
     """Dice against true lesion size (log axis), with the LOWESS trend and Spearman test of ``res``."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3))

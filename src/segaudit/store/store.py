@@ -37,6 +37,7 @@ import sys
 import uuid
 import warnings
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -536,5 +537,5 @@ class ResultsStore:
 
         written = []
         for table in tables:
-            written.append(atomic_write(Path(out_dir) / f"{table}.{fmt}", lambda tmp, t=table: copy(t, tmp)))
+            written.append(atomic_write(Path(out_dir) / f"{table}.{fmt}", partial(copy, table)))
         return written

@@ -15,7 +15,7 @@ def detect(data_dir: Path, det: Detection) -> bool:
     seqs: Counter = Counter()
     n = 0
     for case_dir in list_subdirs(data_dir):
-        names = {NIFTI_RX.match(f.name).group("stem") for f in list_files(case_dir) if NIFTI_RX.match(f.name)}
+        names = {m.group("stem") for f in list_files(case_dir) if (m := NIFTI_RX.match(f.name))}
         present = [s for s in BRAINMETSHARE_SEQS if s in names]
         if present and ("seg" in names or len(present) >= 2):
             n += 1

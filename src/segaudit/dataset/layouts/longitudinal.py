@@ -33,8 +33,8 @@ def infer_longitudinal(cases: list[str]) -> tuple[str, str] | None:
     if len(cases) < 2:
         return None
     for name, rx in LONGITUDINAL_PATTERNS:
-        matches = [re.fullmatch(rx, c) for c in cases]
-        if not all(matches):
+        matches = [m for c in cases if (m := re.fullmatch(rx, c))]
+        if len(matches) < len(cases):
             continue
         if name == "_NNN" and not all(m.group("subject")[-1].isdigit() for m in matches):
             continue

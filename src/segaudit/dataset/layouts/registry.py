@@ -71,7 +71,7 @@ def detect_layout(data_dir: str | Path, layouts: Sequence[Layout] = LAYOUTS) -> 
 def relativize(project: dict, base_dir: str | Path) -> dict:
     """Copy of a detected project with roots and metadata paths relative to ``base_dir`` where possible."""
     base = os.fspath(Path(base_dir).resolve())
-    out = {"datasets": {}}
+    out: dict[str, dict] = {"datasets": {}}
     for name, entry in project["datasets"].items():
         e = dict(entry)
         for key in ("root",):
