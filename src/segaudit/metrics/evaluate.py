@@ -364,7 +364,8 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
             gm, pm = values_mask(g, vals), values_mask(p, vals)
         whole = None
         if options.distances:
-            assert gm is not None and pm is not None  # made above whenever distances are on
+            assert gm is not None
+            assert pm is not None
             if c.gt == 0 and c.pred == 0:
                 dist = dict.fromkeys(("hd", options.hd_name, "assd", "masd"), policy.distance_both_empty)
                 dist.update(dict.fromkeys(options.nsd_names, policy.both_empty))
@@ -379,7 +380,8 @@ def evaluate_pair(gt: np.ndarray, pred: np.ndarray, spacing, labels: dict[str, i
                 whole = (c.gt, c.pred, metrics["dice"], dist[options.hd_name])
             metrics.update(dist)
         if options.lesion_matching != "none":
-            assert gm is not None and pm is not None  # made above whenever lesions are matched
+            assert gm is not None
+            assert pm is not None
             single = len(vals) == 1
             les = lesion_metrics(
                 gm, pm, spacing, rule=options.lesion_matching, dilation=options.dilation,
