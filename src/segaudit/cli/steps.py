@@ -51,12 +51,11 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
     from segaudit.store import ResultsStore
 
     with ResultsStore(run_dir, read_only=True) as store:
-        ph = ", ".join("?" * len(datasets)) or "NULL"
-        metrics = store.query(f"SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE dataset "
-                              f"IN ({ph}) AND region <> 'confusion' AND NOT starts_with(metric, 'agree_')",
-                              list(datasets))
-        errors = store.query(f"SELECT * FROM errors WHERE dataset IN ({ph})", list(datasets))
-        files = store.query(f"SELECT * FROM files WHERE dataset IN ({ph})", list(datasets))
+        metrics = store.metrics(list(datasets), ordered=False).drop(columns="unit")
+        metrics = metrics[(metrics.region != "confusion")
+                          & ~metrics.metric.str.startswith("agree_")].reset_index(drop=True)
+        errors = store.errors(datasets=list(datasets))
+        files = store.files(list(datasets))
         units = store.units()
     hd = options.hd_name
     # The unit each dataset's distances really have (px for photos without a declared spacing).
