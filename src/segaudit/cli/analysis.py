@@ -37,7 +37,7 @@ def cmd_compare(args) -> int:
     from segaudit.store import ResultsStore
 
     with ResultsStore(args.results, read_only=True) as store:
-        metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics")
+        metrics = store.metrics(ordered=False).drop(columns="unit")
         errors = store.read("errors")
         files = store.read("files")
         cases = store.read("cases") if "cases" in store.tables() else None

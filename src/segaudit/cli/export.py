@@ -46,9 +46,8 @@ def export_wide(store, out: Path, force: bool = False) -> Path:
 
     check_output_file(Path(out) / "per_case_wide.csv", ["dataset", "case", "model"], force, "export")
 
-    metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
-        if "metrics" in store.tables() else None
-    if metrics is None or metrics.empty:
+    metrics = store.metrics(ordered=False).drop(columns="unit")
+    if metrics.empty:
         raise SegauditError(f"{store.directory}: no metrics in this store (run segaudit evaluate or import-audit)")
     return atomic_write_text(Path(out) / "per_case_wide.csv", per_case_table(metrics).to_csv(index=False))
 

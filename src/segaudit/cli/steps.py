@@ -53,16 +53,13 @@ def _print_evaluation(run_dir, datasets: list[str], options) -> None:
     from segaudit.store import ResultsStore
 
     with ResultsStore(run_dir, read_only=True) as store:
-        ph = ", ".join("?" * len(datasets)) or "NULL"
         hd = options.hd_name
         # Only the four metrics summarised, and the scored keys for the coverage (which reads nothing else):
         # at 3000 cases the whole table is ~300,000 rows that the summary never looks at.
-        where = f"dataset IN ({ph}) AND region <> 'confusion' AND NOT starts_with(metric, 'agree_')"
-        wanted = store.query(f"SELECT dataset, \"case\", model, region, metric, value FROM metrics WHERE {where} "
-                             "AND metric IN (?, ?, ?, ?)", [*datasets, "dice", hd, "gt_empty", "pred_empty"])
-        keys = store.query(f"SELECT DISTINCT dataset, \"case\", model FROM metrics WHERE {where}", list(datasets))
-        errors = store.query(f"SELECT * FROM errors WHERE dataset IN ({ph})", list(datasets))
-        files = store.query(f"SELECT * FROM files WHERE dataset IN ({ph})", list(datasets))
+        wanted = store.metric_values(["dice", hd, "gt_empty", "pred_empty"], list(datasets))
+        keys = store.scored_keys(list(datasets))
+        errors = store.errors(datasets=list(datasets))
+        files = store.files(list(datasets))
         units = store.units()
     # The unit each dataset's distances really have (px for photos without a declared spacing).
     hd_units = units[units.metric == hd].groupby("dataset").unit.agg(lambda u: "/".join(sorted(set(u))))

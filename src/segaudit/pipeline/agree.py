@@ -256,12 +256,8 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
                           start=lambda rid: drop_vanished(store, STEP, list(STEP_TABLES), gone),
                           progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         names = sorted({j.dataset.name for j in jobs} | {d for d, _ in skipped})
-        ph = ", ".join("?" * len(names)) or "NULL"
-        metrics = store.query(f"""SELECT m.dataset, m."case", m.model, m.region, m.metric, m.value FROM metrics m
-                                  JOIN runs r USING (run_id) WHERE r.step = ? AND m.dataset IN ({ph})
-                                  ORDER BY m.dataset, m."case", m.model, m.region, m.metric""", [STEP, *names])
-        errors = store.query(f"""SELECT * EXCLUDE (run_id) FROM errors WHERE step = ? AND dataset IN ({ph})
-                                 ORDER BY dataset, "case", model""", [STEP, *names])
+        metrics = store.metrics(names, step=STEP).drop(columns="unit")
+        errors = store.errors(STEP, names)
     dropped = list(gone.itertuples(index=False, name=None))
     return AgreeResult(run_id, metrics, errors, skipped, notes, stale.changed, dropped,
                        resume_lines("case(s)", stale.changed, dropped, "compared again") + gone_notes)
@@ -269,9 +265,7 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
 
 def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str], set[str]]:
     """(dataset, case) -> the models with agreement rows written by ``agree`` runs of these settings."""
-    rows = store.query("""SELECT DISTINCT m.dataset, m."case", m.model FROM metrics m JOIN runs r USING (run_id)
-                          WHERE r.step = ? AND r.config_hash = ? AND m.metric = 'agree_volume'
-                          AND NOT starts_with(m.model, '~')""", [STEP, config_hash])
+    rows = store.step_models(STEP, config_hash, "agree_volume")
     out: dict[tuple[str, str], set[str]] = {}
     for r in rows.itertuples():
         out.setdefault((r.dataset, r.case), set()).add(r.model)

@@ -164,12 +164,11 @@ class CaseOutput:
 
 
 #: What :attr:`EvaluateResult.metrics`, ``lesions`` and ``errors`` read from the store (sorted as before).
-RESULT_QUERIES = {
-    "metrics": 'SELECT dataset, "case", model, region, metric, value FROM metrics '
-               'ORDER BY dataset, "case", model, region, metric',
-    "lesions": 'SELECT * EXCLUDE (run_id) FROM lesions ORDER BY dataset, "case", model, region, source, lesion_id',
-    "errors": "SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'evaluate' ORDER BY dataset, \"case\", model",
-    "scored": 'SELECT DISTINCT dataset, "case", model FROM metrics ORDER BY dataset, "case", model',
+RESULT_READERS = {
+    "metrics": lambda store: store.metrics().drop(columns="unit"),
+    "lesions": lambda store: store.lesions(),
+    "errors": lambda store: store.errors("evaluate"),
+    "scored": lambda store: store.scored_keys(),
 }
 
 
@@ -202,7 +201,7 @@ class EvaluateResult:
     def _read(self, what: str) -> pd.DataFrame:
         if what not in self._rows:
             with ResultsStore(self.store_dir, read_only=True) as store:
-                self._rows[what] = store.query(RESULT_QUERIES[what])
+                self._rows[what] = RESULT_READERS[what](store)
         return self._rows[what]
 
     @property
@@ -537,21 +536,7 @@ def _summary_from_store(store: ResultsStore, datasets: Iterable[str], hd: str = 
     ``hd`` is the stored name of the robust HD (``EvaluationOptions.hd_name``: ``hd95``, ``hd90``, ...); the
     columns are named after it (``hd90_mean``, ``hd90_undefined``).
     """
-    names = list(datasets)
-    if not names:
-        return pd.DataFrame()
-    ph = ", ".join("?" * len(names))
-    return store.query(
-        f"""SELECT dataset, model, region, count(DISTINCT "case") AS n,
-                   avg(value) FILTER (WHERE metric = 'dice' AND NOT isnan(value)) AS dice_mean,
-                   count(*) FILTER (WHERE metric = 'dice' AND isnan(value)) AS dice_undefined,
-                   avg(value) FILTER (WHERE metric = ? AND NOT isnan(value) AND NOT isinf(value)) AS "{hd}_mean",
-                   count(*) FILTER (WHERE metric = ? AND (isnan(value) OR isinf(value))) AS "{hd}_undefined",
-                   sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
-            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
-                  AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
-            GROUP BY dataset, model, region
-            ORDER BY dataset, model, region""", [hd, hd, *names])
+    return store.metric_summary(list(datasets), hd)
 
 
 def with_units(store: ResultsStore, summary: pd.DataFrame, hd: str = "hd95") -> pd.DataFrame:
@@ -563,8 +548,7 @@ def with_units(store: ResultsStore, summary: pd.DataFrame, hd: str = "hd95") -> 
     mean, unit = f"{hd}_mean", f"{hd}_unit"
     if summary.empty or mean not in summary.columns:
         return summary
-    units = store.query(f"SELECT dataset, string_agg(DISTINCT coalesce(unit, ''), '/') AS \"{unit}\" FROM metrics "
-                        "WHERE metric = ? GROUP BY dataset", [hd])
+    units = store.metric_units(hd, unit)
     out = summary.merge(units, on="dataset", how="left")
     out[unit] = out[unit].fillna("")
     cols = list(summary.columns)

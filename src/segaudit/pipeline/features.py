@@ -339,11 +339,8 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
                           summary=lambda: {"cases": len(jobs), "skipped": len(skipped), "changed": len(stale.changed),
                                            "dropped_cases": len(gone)},
                           start=start, progress=progress, workers=workers, scheduler=scheduler, executor=executor)
-        ph = ", ".join("?" * len(names)) or "NULL"
-        feats = store.query(f"SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
-                            f"WHERE dataset IN ({ph}) ORDER BY ALL", names)
-        errors = store.query(f"SELECT * EXCLUDE (run_id) FROM errors WHERE step = 'features' AND dataset IN ({ph})"
-                             " ORDER BY dataset, \"case\", path", names)
+        feats = store.features(names)
+        errors = store.errors("features", names)
     dropped = list(gone.itertuples(index=False, name=None))
     return FeaturesResult(run_id, feats, errors, skipped, stale.changed, dropped,
                           resume_lines("case(s)", stale.changed, dropped, "re-extracted") + notes)
@@ -353,7 +350,7 @@ def _ensure_cases(store: ResultsStore, cases: pd.DataFrame, run_id: str) -> None
     """Write the ``cases`` rows (subject, timepoint, metadata) of datasets that ``scan`` has not stored yet."""
     if cases.empty:
         return
-    have = {r[0] for r in store.con.execute("SELECT DISTINCT dataset FROM cases").fetchall()}
+    have = set(store.cases().dataset)
     new = cases[~cases.dataset.isin(have)].copy()
     if new.empty:
         return
@@ -380,10 +377,8 @@ def features_table(out_dir: str | Path, wide: bool = False, metadata: bool = Tru
     Metadata columns (from the project's metadata table, plus ``subject`` and ``timepoint``) keep their names.
     """
     with ResultsStore(out_dir, read_only=True) as store:
-        feats = store.query("SELECT dataset, \"case\", model, source, \"group\", feature, value FROM features "
-                            "ORDER BY ALL")
-        cases = store.query("SELECT dataset, \"case\", subject, timepoint, metadata FROM cases") if metadata \
-            else pd.DataFrame()
+        feats = store.features()
+        cases = store.cases(ordered=False) if metadata else pd.DataFrame()
     if wide:
         model = feats.model.fillna("")
         feats = feats.assign(column=np.where(model == "", "", model + ":") + feats.group + ":" + feats.source

@@ -98,8 +98,7 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
     """
     with ResultsStore(run_dir, read_only=True) as store:
         tables = set(store.tables())
-        metrics = store.query("SELECT dataset, \"case\", model, region, metric, value FROM metrics") \
-            if "metrics" in tables else pd.DataFrame()
+        metrics = store.metrics(ordered=False).drop(columns="unit") if "metrics" in tables else pd.DataFrame()
         cases = store.read("cases") if "cases" in tables else pd.DataFrame()
         files = store.read("files") if "files" in tables else pd.DataFrame()
         qc = store.read("qc") if "qc" in tables else pd.DataFrame()
@@ -109,8 +108,7 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
         units = stored_units(store) if "metrics" in tables else None
         penalties = penalty_notes(store.read("runs")) if "runs" in tables else {}
         imported = imported_datasets(store)
-        imported_features = "runs" in tables and not store.query(
-            "SELECT 1 FROM runs WHERE step = 'import-audit' LIMIT 1").empty
+        imported_features = not store.runs("import-audit").empty
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     agreement = agreement_metrics(m)
     m = m.drop(agreement.index)  # model-vs-model rows (segaudit agree) never enter the ground-truth sections
@@ -126,9 +124,7 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
 
 def stored_units(store: ResultsStore) -> pd.DataFrame:
     """(dataset, metric, unit) of a store's metrics; empty for stores written before units were recorded."""
-    cols = set(store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'metrics'")
-               .column_name)
-    return store.units() if "unit" in cols else pd.DataFrame(columns=["dataset", "metric", "unit"])
+    return store.units()
 
 
 def penalty_notes(runs: pd.DataFrame) -> dict[str, str]:
@@ -149,11 +145,7 @@ def penalty_notes(runs: pd.DataFrame) -> dict[str, str]:
 
 def imported_datasets(store: ResultsStore) -> set[str]:
     """Datasets whose metrics came from ``segaudit import-audit`` (AUDIT tables: no files behind them)."""
-    tables = set(store.tables())
-    if not {"metrics", "runs"} <= tables:
-        return set()
-    q = store.query("SELECT DISTINCT m.dataset FROM metrics m JOIN runs r USING (run_id) WHERE r.step = 'import-audit'")
-    return set(q.dataset)
+    return store.step_datasets("import-audit")
 
 
 def volume_units(units: pd.DataFrame | None) -> str:

@@ -48,7 +48,7 @@ from segaudit.errors import SegauditError
 from segaudit.io.atomic import atomic_write, pid_alive
 
 # Defined in the schema; importable from here too.
-from segaudit.store.schema import DB_NAME, SCHEMA_VERSION, SCHEMAS, UNIQUE_KEYS
+from segaudit.store.schema import CONFUSION_REGION, DB_NAME, SCHEMA_VERSION, SCHEMAS, UNIQUE_KEYS
 
 #: Columns of the typed readers (:meth:`ResultsStore.metrics` ...): the tables without their ``run_id``.
 METRICS_COLUMNS = ("dataset", "case", "model", "region", "metric", "value", "unit")
@@ -58,6 +58,9 @@ LESIONS_COLUMNS = ("dataset", "case", "model", "region", "source", "lesion_id", 
 ERRORS_COLUMNS = ("step", "dataset", "case", "model", "path", "message", "severity")
 INPUTS_COLUMNS = ("step", "dataset", "case", "model", "role", "key", "path", "exists", "size_bytes", "mtime_ns",
                   "digest")
+CASES_COLUMNS = ("dataset", "case", "subject", "timepoint", "metadata")
+FILES_COLUMNS = tuple(c for c in SCHEMAS["files"] if c != "run_id")
+RUNS_COLUMNS = tuple(SCHEMAS["runs"])
 _PANDAS_DTYPES = {"DOUBLE": "float64", "INTEGER": "Int32", "BIGINT": "Int64", "BOOLEAN": "boolean"}
 
 PROVENANCE_PACKAGES = ("segaudit", "numpy", "scipy", "nibabel", "pillow", "pandas", "duckdb")
@@ -228,14 +231,21 @@ class ResultsStore:
         return self.con.execute(f"SELECT * FROM {_quote(table)}").df()
 
     # ------------------------------------------------------------------ typed readers
+    def _columns(self, table: str) -> set[str]:
+        """The column names ``table`` has in this store (an older store may lack some)."""
+        return {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+
     def _typed(self, table: str, columns: tuple[str, ...], order: tuple[str, ...], datasets: list[str] | None,
                step: str | None = None) -> pd.DataFrame:
-        """``columns`` of ``table`` (NULL where an older store lacks one), ordered, optionally filtered."""
+        """Read ``columns`` of ``table``, filtered and ordered.
+
+        NULL where an older store lacks a column; ordered by ``order`` (the stored order when empty).
+        """
         if table not in self.tables():
             return pd.DataFrame({c: pd.Series(dtype=_PANDAS_DTYPES.get(SCHEMAS[table][c], "object"))
                                  for c in columns})
-        have = {r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        have = self._columns(table)
         select = ", ".join(f"t.{_quote(c)}" if c in have else f"CAST(NULL AS {SCHEMAS[table][c]}) AS {_quote(c)}"
                            for c in columns)
         clauses, params = [], []
@@ -249,10 +259,11 @@ class ResultsStore:
                 clauses.append("t.run_id IN (SELECT run_id FROM runs WHERE step = ?)")
             params.append(step)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        orderby = ", ".join(f"t.{_quote(c)}" for c in order)
-        return self.con.execute(f"SELECT {select} FROM {_quote(table)} t{where} ORDER BY {orderby}", params).df()
+        orderby = f" ORDER BY {', '.join(f't.{_quote(c)}' for c in order)}" if order else ""
+        return self.con.execute(f"SELECT {select} FROM {_quote(table)} t{where}{orderby}", params).df()
 
-    def metrics(self, datasets: list[str] | None = None, step: str | None = None) -> pd.DataFrame:
+    def metrics(self, datasets: list[str] | None = None, step: str | None = None,
+                ordered: bool = True) -> pd.DataFrame:
         """The long metric rows, one per value, ordered by their key.
 
         Columns: ``dataset``, ``case``, ``model``, ``region`` (label or region name; ``confusion`` for the
@@ -260,8 +271,35 @@ class ResultsStore:
         ``value`` (float; NaN where undefined, inf where a distance is infinite), ``unit`` (``mm``, ``mm3``,
         ``px``, ``px2``, ``''`` for ratios; None where not recorded). ``datasets`` keeps those datasets only;
         ``step`` keeps rows written by runs of that step (``evaluate``, ``agree``, ``import-audit``).
+        ``ordered=False`` keeps the stored order instead (the order ``evaluate`` wrote them: confusion cells in
+        label order, which :func:`segaudit.analysis.error_matrix.error_matrix` relies on).
         """
-        return self._typed("metrics", METRICS_COLUMNS, UNIQUE_KEYS["metrics"], datasets, step)
+        order = UNIQUE_KEYS["metrics"] if ordered else ()
+        return self._typed("metrics", METRICS_COLUMNS, order, datasets, step)
+
+    def metric_values(self, metrics: list[str], datasets: list[str] | None = None) -> pd.DataFrame:
+        """Segmentation metric rows of some metrics only: ``dataset, case, model, region, metric, value``.
+
+        The ``confusion`` cells and the ``agree_*`` rows are left out (they are not a region's scores); the rows
+        come in the stored order. Reading four metrics of 3000 cases costs a fraction of the whole table.
+        """
+        clauses = ["region <> ?", "NOT starts_with(metric, 'agree_')",
+                   f"metric IN ({', '.join('?' * len(metrics)) or 'NULL'})"]
+        params: list = [CONFUSION_REGION, *metrics]
+        if datasets is not None:
+            clauses.append(f"dataset IN ({', '.join('?' * len(datasets)) or 'NULL'})")
+            params += list(datasets)
+        return self.con.execute('SELECT dataset, "case", model, region, metric, value FROM metrics WHERE '
+                                + " AND ".join(clauses), params).df()
+
+    def scored_keys(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """Distinct ``dataset, case, model`` with segmentation metric rows (no ``agree_*`` rows), sorted."""
+        clauses, params = ["NOT starts_with(metric, 'agree_')"], []
+        if datasets is not None:
+            clauses.append(f"dataset IN ({', '.join('?' * len(datasets)) or 'NULL'})")
+            params += list(datasets)
+        return self.con.execute('SELECT DISTINCT dataset, "case", model FROM metrics WHERE ' + " AND ".join(clauses)
+                                + ' ORDER BY dataset, "case", model', params).df()
 
     def features(self, datasets: list[str] | None = None) -> pd.DataFrame:
         """The long feature rows.
@@ -298,12 +336,93 @@ class ResultsStore:
         """
         return self._typed("inputs", INPUTS_COLUMNS, UNIQUE_KEYS["inputs"], datasets, step)
 
+    def cases(self, datasets: list[str] | None = None, ordered: bool = True) -> pd.DataFrame:
+        """The scanned cases, ordered by dataset and case (in stored order with ``ordered=False``).
+
+        Columns (all text): ``dataset``, ``case``, ``subject`` and ``timepoint`` (None where the project
+        declares none), ``metadata`` (the case's metadata row as a JSON object). ``datasets`` keeps those only.
+        """
+        return self._typed("cases", CASES_COLUMNS, ("dataset", "case") if ordered else (), datasets)
+
+    def files(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """The files ``scan`` found or expected, one row per case and file, ordered by dataset, case, role, key.
+
+        Columns: ``dataset``, ``case``, ``role`` (``image``, ``gt``, ``prediction``, ...), ``key`` (sequence or
+        model name), ``path`` (text), ``exists`` and ``readable`` (boolean), ``size_bytes`` (Int64, bytes),
+        ``shape``, ``spacing`` (mm), ``origin``, ``orientation`` (text vectors), ``disk_dtype``,
+        ``labels_present`` (text). ``datasets`` keeps those datasets only.
+        """
+        return self._typed("files", FILES_COLUMNS, ("dataset", "case", "role", "key", "path"), datasets)
+
+    def runs(self, step: str | None = None) -> pd.DataFrame:
+        """The recorded runs, oldest first (ordered by ``started_at``, then ``run_id``).
+
+        Columns: ``run_id``, ``step``, ``started_at`` and ``finished_at`` (timestamps with time zone; NaT while
+        running), ``status`` (``running``, ``ok``, ``interrupted``, ...), ``segaudit_version``,
+        ``python_version``, ``platform``, ``packages`` (JSON), ``config_hash``, ``config`` (JSON), ``argv``
+        (JSON), ``summary`` (JSON, None until finished), ``pid`` (Int64), ``host``. ``step`` keeps that step.
+        """
+        return self._typed("runs", RUNS_COLUMNS, ("started_at", "run_id"), None, step)
+
+    def step_datasets(self, step: str, table: str = "metrics") -> set[str]:
+        """The datasets with rows in ``table`` written by runs of ``step`` (empty when either table is absent)."""
+        if not {table, "runs"} <= set(self.tables()):
+            return set()
+        return {r[0] for r in self.con.execute(
+            f"SELECT DISTINCT t.dataset FROM {_quote(table)} t JOIN runs r USING (run_id) WHERE r.step = ?",
+            [step]).fetchall()}
+
+    def step_models(self, step: str, config_hash: str, metric: str) -> pd.DataFrame:
+        """Distinct ``dataset``, ``case``, ``model`` (text) with a ``metric`` row of a step's runs.
+
+        Only runs of ``step`` with settings ``config_hash``; models starting with ``~`` (consensus rows) are left
+        out. Unordered.
+        """
+        return self.query("""SELECT DISTINCT m.dataset, m."case", m.model FROM metrics m JOIN runs r USING (run_id)
+                             WHERE r.step = ? AND r.config_hash = ? AND m.metric = ?
+                             AND NOT starts_with(m.model, '~')""", [step, config_hash, metric])
+
+    def metric_summary(self, datasets: list[str], hd: str = "hd95") -> pd.DataFrame:
+        """Per ``dataset``, ``model``, ``region`` (ordered so).
+
+        ``n`` (distinct cases), ``dice_mean`` (over defined values), ``dice_undefined`` (count of NaN), ``<hd>_mean``
+        (over finite values), ``<hd>_undefined`` (NaN or inf), ``gt_empty`` (sum of the flag). Confusion and ``agree_*``
+        rows are left out; an empty frame when ``datasets`` is empty.
+        """
+        if not datasets:
+            return pd.DataFrame()
+        ph = ", ".join("?" * len(datasets))
+        mean, undefined = _quote(f"{hd}_mean"), _quote(f"{hd}_undefined")
+        return self.query(
+            f"""SELECT dataset, model, region, count(DISTINCT "case") AS n,
+                   avg(value) FILTER (WHERE metric = 'dice' AND NOT isnan(value)) AS dice_mean,
+                   count(*) FILTER (WHERE metric = 'dice' AND isnan(value)) AS dice_undefined,
+                   avg(value) FILTER (WHERE metric = ? AND NOT isnan(value) AND NOT isinf(value)) AS {mean},
+                   count(*) FILTER (WHERE metric = ? AND (isnan(value) OR isinf(value))) AS {undefined},
+                   sum(value) FILTER (WHERE metric = 'gt_empty') AS gt_empty
+            FROM metrics WHERE dataset IN ({ph}) AND region <> 'confusion'
+                  AND NOT starts_with(metric, 'agree_')  -- model-vs-model rows of segaudit agree
+            GROUP BY dataset, model, region
+            ORDER BY dataset, model, region""", [hd, hd, *datasets])
+
+    def metric_units(self, metric: str, column: str = "unit") -> pd.DataFrame:
+        """Per ``dataset``.
+
+        ``column`` (text), the distinct units of ``metric``'s rows joined by ``/`` (``''`` for a row without one).
+        Unordered.
+        """
+        return self.query(f"SELECT dataset, string_agg(DISTINCT coalesce(unit, ''), '/') AS {_quote(column)} "
+                          "FROM metrics WHERE metric = ? GROUP BY dataset", [metric])
+
     def units(self) -> pd.DataFrame:
         """Distinct (dataset, metric, unit) of the ``metrics`` table (unit '' for dimensionless values).
 
         Confusion-matrix rows are summarised as one ``confusion`` metric; rows without a recorded unit (older
-        stores, AUDIT imports) are left out.
+        stores, AUDIT imports) are left out; an empty frame with these columns when the table or its ``unit``
+        column is absent (stores written before units were recorded).
         """
+        if "metrics" not in self.tables() or "unit" not in self._columns("metrics"):
+            return pd.DataFrame(columns=["dataset", "metric", "unit"])
         return self.query(
             "SELECT DISTINCT dataset, CASE WHEN region = 'confusion' THEN 'confusion' ELSE metric END AS metric, "
             "unit FROM metrics WHERE unit IS NOT NULL ORDER BY dataset, metric")
