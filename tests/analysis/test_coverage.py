@@ -114,7 +114,10 @@ def test_cli_evaluate_and_compare_show_the_broken_model(broken_run):
     proj, out, _ = broken_run
     r = subprocess.run(["segaudit", "evaluate", str(proj), "--out", str(out), "--no-progress",
                         "--lesion-matching", "none"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    # The fixture scored the good case-models already: this run's only jobs are the two broken ones, and both
+    # fail again, so the run exits 1 (every job of this run failed) after printing the whole coverage.
+    assert r.returncode == 1, r.stderr
+    assert "every one of the 2 case-model(s) of this run failed" in r.stderr
     assert "LUMIERE/broken: scored 1 of 3 expected cases (1 missing, 1 failed)" in r.stdout
     assert "prediction file not found" in r.stdout
     assert "truncated" in r.stdout
