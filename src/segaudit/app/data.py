@@ -13,8 +13,10 @@ or an analysis return type is adapted here only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,8 +95,8 @@ def dataset_overview(run_dir: str | Path) -> pd.DataFrame:
     comma-separated), ``models`` (with metric rows) and ``metric_rows``.
     """
     names = datasets(run_dir)
-    rows = {d: {"dataset": d, "cases": 0, "subjects": 0, "sequences": "", "models": "", "metric_rows": 0}
-            for d in names}
+    rows: dict[str, dict[str, Any]] = {
+        d: {"dataset": d, "cases": 0, "subjects": 0, "sequences": "", "models": "", "metric_rows": 0} for d in names}
     if _has(run_dir, "cases"):
         for r in _q(run_dir, "SELECT dataset, count(DISTINCT \"case\") AS cases, count(DISTINCT NULLIF(subject, ''))"
                              " AS subjects FROM cases GROUP BY dataset").itertuples():
@@ -295,7 +297,7 @@ class RankingView:
     """
 
     ranks: pd.DataFrame
-    friedman: dict
+    friedman: Mapping[str, Any]  # a segaudit.analysis.Friedman, read as a mapping
     posthoc: pd.DataFrame
     policy: dict = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import overload
 
 import streamlit as st
 
@@ -88,6 +89,14 @@ def volume(path: str, kind: str = "image", encoding=None, ornt_path: str | None 
     Only paths from the store's ``files`` table reach here (see :func:`segaudit.app.data.case_files`).
     """
     return _volume(path, os.stat(path).st_mtime_ns, kind, repr(encoding), encoding, ornt_path)
+
+
+@overload
+def param(name: str, default: str) -> str: ...
+
+
+@overload
+def param(name: str, default: None = None) -> str | None: ...
 
 
 def param(name: str, default: str | None = None) -> str | None:

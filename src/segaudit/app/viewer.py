@@ -111,6 +111,7 @@ def to_view(img: Image, ornt: np.ndarray | None = None) -> Volume:
     from nibabel import orientations
 
     o = orientation_of(img) if ornt is None else ornt
+    assert o is not None  # a 3D image always has an orientation
     arr = orientations.apply_orientation(img.array, o)
     spacing = [0.0, 0.0, 0.0]
     for i, (axis, _) in enumerate(o):

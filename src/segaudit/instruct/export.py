@@ -114,7 +114,8 @@ def generate_records(project: ProjectConfig, per_image: int = 4, negatives: floa
         prepared.append((light, found))
 
     def run(d) -> tuple[list[Record], GenerationStats]:
-        st, recs_all, usage = GenerationStats(), [], {}
+        st, recs_all = GenerationStats(), []
+        usage: dict[str, int] = {}
         for light, found in prepared:
             recs, g = view_records(light, ontology, bank, d, per_image, negatives, seed, usage, found)
             st.views += 1

@@ -23,9 +23,10 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -116,11 +117,20 @@ def polygons(mask: np.ndarray) -> list[list[float]]:
     return rings
 
 
+def _next_of(it: Iterator[str]) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that puts the next item of ``it`` for each match, in order."""
+
+    def repl(_m: re.Match[str]) -> str:
+        return next(it)
+
+    return repl
+
+
 def _llava(records: list[Record]) -> list[dict]:
     out = []
     for r in records:
         boxes = iter([str(target_box(t)) for t in grounded(r)])
-        answer = re.sub(r"\[SEG\]", lambda _m, it=boxes: next(it), r.answer)
+        answer = re.sub(r"\[SEG\]", _next_of(boxes), r.answer)
         answer = re.sub(r"</?p>", "", answer)
         out.append({"id": r.id, "image": image_ref(r), "conversations": [
             {"from": "human", "value": "<image>\n" + r.instruction}, {"from": "gpt", "value": answer}],
@@ -201,7 +211,9 @@ def _png(mask: np.ndarray) -> bytes:
 
 def _biomedparse(records: list[Record], out_dir: Path) -> list[Path]:
     images: dict[str, int] = {}
-    img_rows, anns, cats = [], [], {}
+    img_rows: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
+    cats: dict[str, int] = {}
     written = []
     for r in records:
         if r.task != "segment":

@@ -83,6 +83,13 @@ def size_text(t: Target, view: View) -> str:
 
 def answer_for(task: str, t: Target | None, targets: list[Target], view: View, image: str) -> str:
     """The answer text of a positive record (``[SEG]`` marks each grounded mask, in target order)."""
+    if task == "describe":
+        parts = [f"<p>{x.phrase}</p> [SEG] ({_count_phrase(x.count, 'part')}, {size_text(x, view)}, "
+                 f"{x.position} of the image)" for x in targets]
+        return f"This {image} shows " + "; ".join(parts) + "."
+    assert t is not None or task not in ("segment", "detect", "count", "measure")  # only describe has no target
+    if t is None:
+        raise ValueError(f"unknown task {task!r}")
     if task == "segment":
         return f"Here is the {t.phrase}: [SEG]."
     if task == "detect":
@@ -102,10 +109,6 @@ def answer_for(task: str, t: Target | None, targets: list[Target], view: View, i
             vol = f"{t.volume / 1000:.2f} mL" if t.unit == "mm" else f"{int(t.volume)} voxels"
             text += f" Over the whole volume it measures {vol}."
         return text
-    if task == "describe":
-        parts = [f"<p>{x.phrase}</p> [SEG] ({_count_phrase(x.count, 'part')}, {size_text(x, view)}, "
-                 f"{x.position} of the image)" for x in targets]
-        return f"This {image} shows " + "; ".join(parts) + "."
     raise ValueError(f"unknown task {task!r}")
 
 

@@ -235,6 +235,7 @@ def view_targets(view: View) -> tuple[list[Target], list[str]]:
             absent.append(name)
             continue
         if classes is not None:
+            assert instances is not None  # classes is only computed from instances
             ids = sorted(i for i, lab in classes.items() if lab in vals)
             lut = np.zeros(int(instances.max()) + 1, dtype=np.int32)
             lut[ids] = np.arange(1, len(ids) + 1)

@@ -120,10 +120,11 @@ def _stand_ins() -> dict[str, types.ModuleType]:
     mods = {name: types.ModuleType(name) for name in ("timm", "timm.models", "timm.models.layers",
                                                       "timm.models.registry")}
     layers, registry = mods["timm.models.layers"], mods["timm.models.registry"]
-    layers.DropPath, layers.to_2tuple, layers.trunc_normal_ = DropPath, to_2tuple, trunc_normal_
-    registry.register_model = register_model
-    mods["timm"].models = mods["timm.models"]
-    mods["timm.models"].layers, mods["timm.models"].registry = layers, registry
+    # Module attributes set through __dict__: a bare ModuleType declares none of them to the type checker.
+    layers.__dict__.update(DropPath=DropPath, to_2tuple=to_2tuple, trunc_normal_=trunc_normal_)
+    registry.__dict__["register_model"] = register_model
+    mods["timm"].__dict__["models"] = mods["timm.models"]
+    mods["timm.models"].__dict__.update(layers=layers, registry=registry)
     for mod in mods.values():
         mod.__dict__["__segaudit_stand_in__"] = True
         mod.__path__ = []  # a package, so that submodule imports resolve through sys.modules

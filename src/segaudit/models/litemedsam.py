@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -175,7 +175,7 @@ def image_key(image: np.ndarray) -> str:
     """SHA-256 of the image's bytes, shape and dtype (content identity for the embedding cache)."""
     arr = np.ascontiguousarray(image)
     digest = hashlib.sha256(f"{arr.shape}|{arr.dtype.str}|".encode())
-    digest.update(memoryview(arr).cast("B"))
+    digest.update(arr.data.cast("B"))
     return digest.hexdigest()
 
 
@@ -290,7 +290,7 @@ class LiteMedSAM:
         first = prompts[0]
         boxes = points = masks = None
         if first.box is not None:
-            boxes = torch.from_numpy(np.stack([self.box_to_input(p.box, emb) for p in prompts]))[:, None, :]
+            boxes = torch.from_numpy(np.stack([self.box_to_input(cast(Box, p.box), emb) for p in prompts]))[:, None, :]
         if first.points:
             coords = torch.from_numpy(np.stack([self.points_to_input(p.points, emb) for p in prompts]))
             labels = torch.tensor([list(p.labels) for p in prompts], dtype=torch.int64)

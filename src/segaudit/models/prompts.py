@@ -110,6 +110,7 @@ def jitter_box(box: Box, shape: tuple[int, int], rng: np.random.Generator, shift
             raise ValueError(f"shift_px must be >= 0, got {shift_px}")
         sx = sy = int(shift_px)
     else:
+        assert shift_frac is not None  # exactly one of the two is given (checked above)
         if shift_frac < 0:
             raise ValueError(f"shift_frac must be >= 0, got {shift_frac}")
         sx, sy = int(round(shift_frac * (x1 - x0 + 1))), int(round(shift_frac * (y1 - y0 + 1)))
@@ -266,6 +267,7 @@ def simulate(gt: np.ndarray, kind: str, rng: np.random.Generator, *, shift_px: i
             out.append(Prompt(box=expand_box(box, g.shape, px=expand_px), kind=kind, component=comp))
         else:
             centre = center_point(region)
+            assert centre is not None  # a labelled component has at least one pixel
             pts, labs = [centre], [1]
             if kind == "points":
                 extra = [p for p in interior_points(region, n_points, rng) if p != centre][:n_points - 1]

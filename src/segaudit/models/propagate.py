@@ -88,7 +88,8 @@ def propagate_3d(model: PromptableModel, volume: np.ndarray, gt: np.ndarray, axi
     shift = bbox_shift if shift_frame is None else bbox_shift * max(h, w) / shift_frame
     first = key_box if key_box is not None else mask_box(g[z0])
     if first is None:  # middle rule on a gap slice: the box of the whole extent's projection
-        first = mask_box(g[lo:hi + 1].any(axis=0))
+        first = mask_box(np.asarray(g[lo:hi + 1].any(axis=0)))
+    assert first is not None  # the extent lo..hi holds foreground, so its projection has a box
     res = PropagationResult(mask=out, key_slice=z0)
 
     def run(z: int, box: Box, source: str) -> None:

@@ -9,6 +9,7 @@ rendered on the server from volumes read once per session.
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,15 @@ disp = ui.display(dataset)
 metrics = ui.call("case_metrics", dataset, case)
 lesions = ui.call("case_lesions", dataset, case)
 left, right = st.columns([3, 2])
+
+
+def _reader(path: str) -> Callable[[], bytes]:
+    """A callable that reads the file's bytes when called (a download reads only when clicked)."""
+
+    def read() -> bytes:
+        return Path(path).read_bytes()
+
+    return read
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -82,6 +92,7 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
                 axis = st.radio("View", list(viewer.AXES), horizontal=True, key="axis",
                                 index=list(viewer.AXES).index(ui.param("axis", "axial"))
                                 if ui.param("axis", "axial") in viewer.AXES else 0)
+                assert axis is not None  # a radio with a default index always holds one of its options
                 st.query_params["axis"] = axis
             else:
                 axis = "axial"
@@ -121,19 +132,26 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
         preset = w1.selectbox("Window", presets, key="window")
         gt_style = w2.selectbox("Ground truth", ["fill", "outline", "off"], key="gt_style")
         pred_style = w3.selectbox("Prediction", ["outline", "fill", "off"], key="pred_style")
+        # A selectbox with a default index over fixed options always holds one of them.
+        assert preset is not None
+        assert gt_style is not None
+        assert pred_style is not None
         if preset == "manual" and image is not None:
+            assert image_path is not None  # image is read from image_path
             lo0, hi0 = _window(image_path, os.stat(image_path).st_mtime_ns, "full range")
             m1, m2 = st.columns(2)
             level = m1.number_input("Level", value=float((lo0 + hi0) / 2), key="level")
             width = m2.number_input("Width", value=float(hi0 - lo0), min_value=1e-6, key="width")
             window = viewer.window_bounds(image.array, level=level, width=width)
         elif image is not None and not image.is_color:
+            assert image_path is not None  # image is read from image_path
             window = _window(image_path, os.stat(image_path).st_mtime_ns, preset)
         else:
             window = None
         opacity = w4.slider("Opacity", 0.0, 1.0, 0.4, 0.05, key="opacity")
         choices = ["labels"] + [f"TP/FP/FN: {k}" for k in {**disp.labels, **disp.regions}]
         colouring = st.selectbox("Colouring", choices, key="colouring")
+        assert colouring is not None  # a selectbox with a default index always holds one of its options
         agreement = None
         if colouring != "labels":
             name = colouring.split(": ", 1)[1]
@@ -143,6 +161,7 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
         gt2d, sp_gt = viewer.take_slice(gt, axis, index) if gt is not None else (None, None)
         pred2d, sp_pred = viewer.take_slice(pred, axis, index) if pred is not None else (None, None)
         spacing = spacing or sp_gt or sp_pred
+        assert spacing is not None  # base (image, ground truth or prediction) is always drawn
         box = viewer.lesion_crop_box(gt2d, pred2d) if crop else None
         rgb = viewer.render_view(img2d, gt2d, pred2d, spacing, viewer.Overlay(gt_style, pred_style, opacity, agreement),
                             window, box)
@@ -179,8 +198,7 @@ with right:
         st.text("The store records no readable file for this case.")
     for i, (what, path) in enumerate(named):
         # Only paths the store's files table names; read when clicked, not on every rerun.
-        st.download_button(f"Download {what}", lambda path=path: Path(path).read_bytes(), file_name=Path(path).name,
-                           key=f"file_{i}")
+        st.download_button(f"Download {what}", _reader(path), file_name=Path(path).name, key=f"file_{i}")
     itksnap = shutil.which("itksnap")
     if itksnap and files.ground_truth and st.button("Open in ITK-SNAP", key="itksnap"):
         main_image = next(iter(files.images.values()), files.ground_truth)

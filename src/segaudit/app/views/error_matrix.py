@@ -29,6 +29,7 @@ with c3:
 scale = st.radio("Values", ["raw voxel counts", "row-normalised (fraction of each true label)"], horizontal=True,
                  key="em_scale")
 background = st.checkbox("Include background", value=True, key="em_background")
+assert scale is not None  # a radio with a default index always holds one of its options
 normalise = scale.startswith("row")
 try:
     mat = ui.call("confusion", dataset, model, None if case == "all cases" else case, normalise=normalise,
