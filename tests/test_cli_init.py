@@ -14,7 +14,7 @@ import yaml
 
 from segaudit.cli import main
 from segaudit.dataset import discover, load_project
-from segaudit.dataset.detect import UnknownLayoutError, detect_layout, infer_longitudinal
+from segaudit.dataset.layouts import UnknownLayoutError, detect_layout, infer_longitudinal
 
 
 def test_init_writes_a_skeleton_for_an_unknown_layout(tmp_path, tests_data, capsys):

@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 
 from app_store import built_store
 from segaudit.app import data, viewer
-from segaudit.io.image import MaskEncoding
+from segaudit.io.masks import MaskEncoding
 
 
 def save_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> str:

@@ -1,30 +1,28 @@
-"""The split of ``io/image.py`` (issue 14 item 3): readers, mask decoding and geometry in their own modules,
-``segaudit.io.image`` a thin re-export that other packages may still import from."""
+"""The split of the old ``io/image.py`` (issue 14 item 3): readers, mask decoding and geometry in their own
+modules; the re-export shim is gone, so every caller imports from the module that defines the name."""
 
 import ast
+import importlib
 import inspect
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 import segaudit.io as io_pkg
-import segaudit.io.image as image
 from segaudit.io import geometry, masks, readers
 
 
-def test_image_module_re_exports_the_same_objects():
-    for name in image.__all__:
-        obj = getattr(image, name)
-        home = next(m for m in (readers, masks, geometry) if name in vars(m))
-        assert getattr(home, name) is obj, name
+def test_package_re_exports_the_defining_modules_objects():
     for name in io_pkg.__all__:
-        assert getattr(io_pkg, name) is getattr(image, name), name
+        home = next(m for m in (readers, masks, geometry) if name in vars(m))
+        assert getattr(io_pkg, name) is getattr(home, name), name
 
 
-def test_image_module_defines_nothing_itself():
-    tree = ast.parse(inspect.getsource(image))
-    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Assign)
-                if not (isinstance(n, ast.Assign) and n.targets[0].id == "__all__")]
+@pytest.mark.parametrize("shim", ["segaudit.io.image", "segaudit.dataset.detect"])
+def test_re_export_shims_are_gone(shim):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(shim)
 
 
 def test_each_module_does_one_job(demo_data):

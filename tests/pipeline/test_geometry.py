@@ -21,7 +21,7 @@ from segaudit.cli import main
 from segaudit.dataset import load_project
 from segaudit.features.case import FeatureOptions
 from segaudit.io.geometry import resample_nearest
-from segaudit.io.image import read_image
+from segaudit.io.readers import read_image
 from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.pipeline.evaluate import evaluate_project
 from segaudit.pipeline.features import extract_project, features_table

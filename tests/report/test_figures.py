@@ -40,7 +40,7 @@ def test_overlay_panel_draws_a_one_pixel_miss_on_a_large_photo():
 
 def _smallest_lesion_slice(demo_data):
     """The bundled metastasis slice whose ground-truth lesions span the fewest pixels (real masks)."""
-    from segaudit.io.image import read_image
+    from segaudit.io.readers import read_image
 
     best = None
     for path in sorted((demo_data / "brainmets_t2w_slices" / "masks_binary_png").glob("*.png")):
@@ -75,7 +75,7 @@ def test_crop_keeps_the_smallest_real_lesion_large(demo_data):
 
 
 def test_colour_photo_is_drawn_in_colour(demo_data):
-    from segaudit.io.image import read_image
+    from segaudit.io.readers import read_image
 
     root = demo_data / "fundus_exudates"
     img = read_image(root / "images" / "IDRiD_01.jpg").array

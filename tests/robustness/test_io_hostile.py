@@ -28,7 +28,9 @@ from PIL import Image as PILImage
 import segaudit
 from segaudit.dataset import load_project
 from segaudit.errors import ConfigError, ImageReadError, MaskValueError
-from segaudit.io.image import read_geometry, read_image, read_mask
+from segaudit.io.geometry import read_geometry
+from segaudit.io.masks import read_mask
+from segaudit.io.readers import read_image
 from segaudit.pipeline.scan import scan_project
 
 LUMIERE = "brats_audit/LUMIERE"

@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image as PILImage
 from scipy import ndimage
 
-from segaudit.io.image import Image, MaskEncoding, read_image, read_mask
+from segaudit.io.masks import MaskEncoding, read_mask
+from segaudit.io.readers import Image, read_image
 
 AXES = ("axial", "coronal", "sagittal")
 #: RAS axis that a view's slice index runs along.
@@ -81,7 +82,7 @@ def _read(path: str, mtime_ns: int, kind: str, encoding: MaskEncoding | None) ->
 
 
 def read_cached(path: str, kind: str = "image", encoding: MaskEncoding | None = None) -> Image:
-    """:func:`~segaudit.io.image.read_image` (``kind="image"``) or :func:`~segaudit.io.image.read_mask`
+    """:func:`~segaudit.io.read_image` (``kind="image"``) or :func:`~segaudit.io.read_mask`
     (``kind="mask"``, with ``encoding``), cached by path + modification time + encoding (32 files).
     """
     return _read(*_file_key(path), kind, encoding)
@@ -100,7 +101,7 @@ def orientation_of(img: Image) -> np.ndarray | None:
 
 
 def to_view(img: Image, ornt: np.ndarray | None = None) -> Volume:
-    """An :class:`~segaudit.io.image.Image` in view order.
+    """An :class:`~segaudit.io.Image` in view order.
 
     ``ornt`` (default: the image's own) lets a mask whose header is known to be wrong use the image's orientation
     instead (same voxel grid).

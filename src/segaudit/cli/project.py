@@ -12,7 +12,7 @@ from segaudit.errors import SegauditError
 def cmd_init(args) -> int:
     """Run ``segaudit init``: detect a folder's layout and write a project file for it."""
     from segaudit.dataset import detect_layout, dump_project, relativize
-    from segaudit.dataset.detect import UnknownLayoutError
+    from segaudit.dataset.layouts import UnknownLayoutError
     from segaudit.dataset.project import PROJECT_FILE_VERSION
     from segaudit.store import atomic_write_text
 

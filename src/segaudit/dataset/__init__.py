@@ -1,8 +1,8 @@
 """Dataset description and discovery: project files, path templates, layout presets, label conventions."""
 
-from segaudit.dataset.detect import Detection, detect_layout, relativize
 from segaudit.dataset.discover import CaseRecord, Discovery, FileRecord, discover, discover_dataset
 from segaudit.dataset.labels import LABEL_CONVENTIONS, LabelConvention, LabelMap
+from segaudit.dataset.layouts import Detection, detect_layout, relativize
 from segaudit.dataset.project import DatasetConfig, ProjectConfig, dump_project, load_project, parse_project
 
 __all__ = [

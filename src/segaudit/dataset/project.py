@@ -40,7 +40,7 @@ from segaudit.dataset.templates import template_fields, validate_template
 from segaudit.dataset.values import BOOLEAN, CONNECTIVITIES, ValueCheck, choice, integer, number
 from segaudit.errors import ConfigError, check_keys
 from segaudit.io.geometry import GEOMETRY_MODES
-from segaudit.io.image import MaskEncoding
+from segaudit.io.masks import MaskEncoding
 
 DATASET_KEYS = {
     "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",

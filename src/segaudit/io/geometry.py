@@ -137,7 +137,7 @@ def format_vector(values) -> str:
 
 @dataclass(frozen=True)
 class GridTolerance:
-    """Tolerances of :func:`segaudit.io.image.compare_geometry` (QC's defaults; ``qc:`` in the project file).
+    """Tolerances of :func:`segaudit.io.compare_geometry` (QC's defaults; ``qc:`` in the project file).
 
     ``spacing_tol`` is relative (0.1 %), ``origin_tol`` absolute in mm, ``direction_tol`` absolute per
     direction-cosine entry.

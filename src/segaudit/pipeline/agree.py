@@ -37,7 +37,7 @@ from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import ConfigError, failure_message
 from segaudit.io.geometry import align_to
-from segaudit.io.image import read_mask, read_probability, threshold_probability
+from segaudit.io.masks import read_mask, read_probability, threshold_probability
 from segaudit.metrics.agreement import CONSENSUS_METHODS, agreement_rows
 from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.metrics.units import length_unit, metric_unit

@@ -25,14 +25,8 @@ from segaudit.base.types import Executor, Severity
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import DatasetConfig, ProjectConfig
 from segaudit.errors import failure_message
-from segaudit.io.geometry import GridTolerance, align_to
-from segaudit.io.image import (
-    format_vector,
-    read_geometry,
-    read_mask,
-    read_probability,
-    threshold_probability,
-)
+from segaudit.io.geometry import GridTolerance, align_to, format_vector, read_geometry
+from segaudit.io.masks import read_mask, read_probability, threshold_probability
 from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance_region
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit

@@ -32,7 +32,8 @@ from segaudit.errors import failure_message
 from segaudit.features.case import FeatureOptions, case_features
 from segaudit.features.lesion import instance_features
 from segaudit.io.geometry import GridTolerance, align_to
-from segaudit.io.image import Image, read_image, read_mask, read_probability, threshold_probability
+from segaudit.io.masks import read_mask, read_probability, threshold_probability
+from segaudit.io.readers import Image, read_image
 from segaudit.pipeline.parallel import run_step
 from segaudit.pipeline.resume import (
     case_inputs,

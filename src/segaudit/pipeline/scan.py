@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from segaudit.dataset.detect import detect_layout
 from segaudit.dataset.discover import Discovery, discover
+from segaudit.dataset.layouts import detect_layout
 from segaudit.dataset.project import ProjectConfig, load_project, parse_project
 from segaudit.errors import ConfigError
 from segaudit.pipeline.parallel import process_pool, progress_bar

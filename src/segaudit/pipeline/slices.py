@@ -12,7 +12,8 @@ from pathlib import Path
 from segaudit.dataset.discover import discover
 from segaudit.dataset.project import ProjectConfig
 from segaudit.errors import SegauditError
-from segaudit.io.image import read_image, read_mask
+from segaudit.io.masks import read_mask
+from segaudit.io.readers import read_image
 from segaudit.pipeline.parallel import progress_bar
 from segaudit.preprocess.normalize import Method
 from segaudit.preprocess.slices import export_slices

@@ -1,6 +1,6 @@
 """Slice extraction and export of training data (PNG and ``.npz``). Inputs are only read, never written.
 
-Slices are taken along one array axis (see :mod:`segaudit.io.image` for the axis order). Exported files:
+Slices are taken along one array axis (see :mod:`segaudit.io.readers` for the axis order). Exported files:
 
 Every name from data is made a safe file name first (:func:`segaudit.io.paths.safe_component`), and every path
 is checked to stay under ``<out>``.

@@ -28,7 +28,7 @@ def panel_image(files: pd.DataFrame) -> np.ndarray | None:
     ``files``: the case's rows of the store's ``files`` table. None when the case has no existing image file or
     it cannot be read (a panel without its image still shows the masks).
     """
-    from segaudit.io.image import read_image
+    from segaudit.io.readers import read_image
 
     im_row = files[(files.role == "image") & files.exists]
     if im_row.empty:
@@ -95,7 +95,7 @@ def panels_html(project, metrics: pd.DataFrame, k: int = 2, region: str | None =
     is skipped (it is in the errors table already); with no panel at all, the reason.
     """
     from segaudit.dataset.discover import discover
-    from segaudit.io.image import read_mask
+    from segaudit.io.masks import read_mask
 
     files = discover(project).files_frame()
     out = []

@@ -17,7 +17,7 @@ from segaudit.dataset.layouts._base import Detection, Layout, list_files, list_s
 from segaudit.dataset.metadata import read_table
 from segaudit.dataset.sniff import sniff_encoding
 from segaudit.errors import ConfigError
-from segaudit.io.image import RASTER_SUFFIXES
+from segaudit.io.readers import RASTER_SUFFIXES
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".xlsx")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from segaudit.dataset.layouts._base import Detection, convention_for, list_files, list_subdirs, sniff_values
 from segaudit.dataset.layouts.longitudinal import infer_longitudinal
-from segaudit.io.image import RASTER_SUFFIXES
+from segaudit.io.readers import RASTER_SUFFIXES
 
 _SEP = "_-."
 _PRED_WORDS = ("pred", "output", "result", "fusion", "model", "infer")
