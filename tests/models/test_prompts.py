@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
+from segaudit.base import overlap_dice
 from segaudit.models.prompts import (
     case_rng,
     center_point,
-    component_boxes,
+    component_prompt_boxes,
     expand_box,
     interior_points,
     jitter_box,
     mask_box,
-    mask_dice,
     negative_ring_points,
     next_click,
     refinement_clicks,
@@ -52,7 +52,7 @@ def brute_inside_distance(mask: np.ndarray) -> np.ndarray:
 @given(masks)
 def test_component_boxes_are_the_tight_boxes_of_each_8_connected_component(m):
     labels, n = ndimage.label(m, structure=np.ones((3, 3)))
-    boxes = dict(component_boxes(m))
+    boxes = dict(component_prompt_boxes(m))
     assert sorted(boxes) == list(range(1, n + 1))
     for comp, (x0, y0, x1, y1) in boxes.items():
         ys, xs = np.nonzero(labels == comp)
@@ -70,11 +70,11 @@ def test_component_boxes_min_size_keeps_scipy_ids():
     m = np.zeros((10, 10), bool)
     m[0, 0] = True          # component 1, one pixel
     m[5:8, 5:8] = True      # component 2, nine pixels
-    assert [c for c, _ in component_boxes(m, min_size=2)] == [2]
+    assert [c for c, _ in component_prompt_boxes(m, min_size=2)] == [2]
     # 4-connectivity splits a diagonal pair that 8-connectivity joins
     d = np.eye(3, dtype=bool)
-    assert len(component_boxes(d, connectivity=1)) == 3
-    assert len(component_boxes(d, connectivity=2)) == 1
+    assert len(component_prompt_boxes(d, connectivity=1)) == 3
+    assert len(component_prompt_boxes(d, connectivity=2)) == 1
 
 
 @settings(max_examples=80, deadline=None)
@@ -210,8 +210,8 @@ def test_refinement_clicks_follow_the_protocol_and_count_clicks_to_target():
 def test_dice_definition():
     a = np.array([[1, 1, 0, 0]], bool)
     b = np.array([[0, 1, 1, 1]], bool)
-    assert mask_dice(a, b) == pytest.approx(2 * 1 / 5)
-    assert mask_dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert overlap_dice(a, b) == pytest.approx(2 * 1 / 5)
+    assert overlap_dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
 
 
 def test_simulate_one_prompt_per_component_reproducibly():

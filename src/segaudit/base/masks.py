@@ -82,3 +82,49 @@ def connected_components(mask: np.ndarray, connectivity: int | None = None) -> t
     sub, n = ndimage.label(mask[box], structure=structure(mask.ndim, connectivity), output=np.int32)
     labels[box] = sub
     return labels, int(n)
+
+
+def overlap_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice 2|A∩B| / (|A| + |B|) of two boolean masks, unitless in [0, 1]; 1.0 when both are empty.
+
+    The plain overlap that lower layers (prompt simulation, instruction checks) need without the metrics engine;
+    :func:`segaudit.metrics.dice` is the reported metric, with its documented empty-mask policy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> overlap_dice(np.array([1, 1, 0, 0], bool), np.array([0, 1, 1, 0], bool))
+    0.5
+    >>> overlap_dice(np.zeros(3, bool), np.zeros(3, bool))
+    1.0
+    """
+    p, g = np.asarray(a, bool), np.asarray(b, bool)
+    denom = int(p.sum()) + int(g.sum())
+    return 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
+
+
+def component_boxes(labels: np.ndarray, n: int | None = None, min_size: int = 1) -> list[tuple[int, tuple[int, ...]]]:
+    """(component id, pixel box ``(x0, y0, x1, y1)`` with exclusive ends) per component of a 2D labelled array.
+
+    ``labels`` holds components 1..n (0 is background), as :func:`connected_components` or
+    :func:`scipy.ndimage.label` return them; ``n`` defaults to the largest label. Components smaller than
+    ``min_size`` pixels and ids with no pixels are left out; ids are kept, so they still index ``labels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> component_boxes(np.array([[1, 1, 0], [0, 0, 2]]))
+    [(1, (0, 0, 2, 1)), (2, (2, 1, 3, 2))]
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"expected a 2D labelled array, got shape {labels.shape}")
+    n = int(labels.max(initial=0)) if n is None else int(n)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1) if min_size > 1 else None
+    out: list[tuple[int, tuple[int, ...]]] = []
+    for i, sl in enumerate(ndimage.find_objects(labels, max_label=n), start=1):
+        if sl is None or (sizes is not None and sizes[i] < min_size):
+            continue
+        ys, xs = sl
+        out.append((i, (int(xs.start), int(ys.start), int(xs.stop), int(ys.stop))))
+    return out

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from segaudit.base.masks import component_boxes
 from segaudit.instruct.rle import encode_rle_crop
 
 TASK_TYPES = ("segment", "detect", "count", "measure", "describe", "absent", "refuse")
@@ -110,16 +111,6 @@ class View:
     strata: dict[str, str]
     #: Target name -> volume (mm^3 or voxels) over the whole 3D volume, for slices.
     volumes: dict[str, float] = field(default_factory=dict)
-
-
-def label_boxes(labelled: np.ndarray, n: int) -> list[list[int]]:
-    """Pixel XYXY boxes (exclusive ends) of components 1..n of a labelled array, in label order."""
-    boxes = []
-    for sl in ndimage.find_objects(labelled, max_label=n):
-        if sl is None:
-            continue
-        boxes.append([int(sl[1].start), int(sl[0].start), int(sl[1].stop), int(sl[0].stop)])
-    return boxes
 
 
 def feret_diameter(mask: np.ndarray, spacing: tuple[float, float]) -> float:
@@ -242,7 +233,7 @@ def view_targets(view: View) -> tuple[list[Target], list[str]]:
             labelled, n = lut[instances], len(ids)
         else:
             labelled, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        boxes = [[b[0] + c0, b[1] + r0, b[2] + c0, b[3] + r0] for b in label_boxes(labelled, n)]
+        boxes = [[b[0] + c0, b[1] + r0, b[2] + c0, b[3] + r0] for _, b in component_boxes(labelled, n)]
         if n:
             sizes = np.bincount(labelled.ravel(), minlength=n + 1)[1:]
             largest = labelled == int(np.argmax(sizes)) + 1

@@ -6,7 +6,7 @@ and a case id (stable across processes, unlike Python's salted ``hash``).
 
 Simulators, after the field's evaluation protocols:
 
-* :func:`component_boxes` / :func:`union_box`: tight boxes per connected component / around all of them;
+* :func:`component_prompt_boxes` / :func:`union_box`: tight boxes per connected component / around all of them;
 * :func:`jitter_box`: MedSAM's ``bbox_shift`` rule (each side moved outwards by an independent uniform integer in
   [0, shift], clipped to the image), the shift in pixels or as a fraction of the box side;
 * :func:`expand_box`: a fixed margin;
@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from segaudit.base.masks import bounding_box, overlap_dice
+from segaudit.base.masks import component_boxes as label_component_boxes
 from segaudit.models.base import Box, Prompt
 
-__all__ = ["ClickTrace", "case_rng", "center_point", "component_boxes", "mask_dice", "expand_box", "interior_points",
+__all__ = ["ClickTrace", "case_rng", "center_point", "component_prompt_boxes", "expand_box", "interior_points",
            "jitter_box", "mask_box", "negative_ring_points", "next_click", "refinement_clicks", "simulate",
            "union_box", "PROMPT_KINDS"]
 
@@ -45,22 +47,16 @@ def case_rng(seed: int, *keys: str | int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def mask_dice(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Dice 2|P∩G| / (|P| + |G|) of two boolean masks; 1.0 when both are empty (nothing to find, nothing found)."""
-    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
-    denom = int(p.sum()) + int(g.sum())
-    return 1.0 if denom == 0 else 2.0 * int((p & g).sum()) / denom
-
-
 def mask_box(mask: np.ndarray) -> Box | None:
     """The tight box ``(x_min, y_min, x_max, y_max)`` (inclusive) of a 2D mask; None when it is empty."""
     m = np.asarray(mask, bool)
     if m.ndim != 2:
         raise ValueError(f"expected a 2D mask, got shape {m.shape}")
-    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-    if rows.size == 0:
+    box = bounding_box(m)
+    if box is None:
         return None
-    return float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1])
+    ys, xs = box
+    return float(xs.start), float(ys.start), float(xs.stop - 1), float(ys.stop - 1)
 
 
 def union_box(mask: np.ndarray) -> Box | None:
@@ -68,21 +64,16 @@ def union_box(mask: np.ndarray) -> Box | None:
     return mask_box(mask)
 
 
-def component_boxes(mask: np.ndarray, connectivity: int = 2, min_size: int = 1) -> list[tuple[int, Box]]:
+def component_prompt_boxes(mask: np.ndarray, connectivity: int = 2, min_size: int = 1) -> list[tuple[int, Box]]:
     """(component id, tight box) per connected component, ids 1..n in scan order (``scipy.ndimage.label``).
 
     ``connectivity`` 1 is 4-connectivity, 2 is 8-connectivity (default). Components smaller than ``min_size``
-    pixels are skipped (their id is still consumed, so ids match :func:`scipy.ndimage.label`).
+    pixels are skipped (their id is still consumed, so ids match :func:`scipy.ndimage.label`). Boxes are
+    inclusive, as prompts take them (:func:`segaudit.base.component_boxes` gives exclusive ends).
     """
-    labels, n = ndimage.label(np.asarray(mask, bool), structure=ndimage.generate_binary_structure(2, connectivity))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    out = []
-    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or sizes[i] < min_size:
-            continue
-        ys, xs = sl
-        out.append((i, (float(xs.start), float(ys.start), float(xs.stop - 1), float(ys.stop - 1))))
-    return out
+    labels, _ = ndimage.label(np.asarray(mask, bool), structure=ndimage.generate_binary_structure(2, connectivity))
+    return [(i, (float(x0), float(y0), float(x1 - 1), float(y1 - 1)))
+            for i, (x0, y0, x1, y1) in label_component_boxes(labels, min_size=min_size)]
 
 
 def _clip_box(box: Sequence[float], shape: tuple[int, int]) -> Box:
@@ -226,7 +217,7 @@ def refinement_clicks(gt: np.ndarray, predict: Callable[[list[tuple[float, float
         trace.points.append(click[0])
         trace.labels.append(click[1])
         pred = np.asarray(predict(list(trace.points), list(trace.labels)), bool)
-        trace.dice.append(mask_dice(pred, g))
+        trace.dice.append(overlap_dice(pred, g))
         if stop_at is not None and trace.dice[-1] >= stop_at:
             break
     return trace
@@ -255,7 +246,7 @@ def simulate(gt: np.ndarray, kind: str, rng: np.random.Generator, *, shift_px: i
         return [] if box is None else [Prompt(box=box, kind=kind, component=0)]
     labels, _ = ndimage.label(g, structure=ndimage.generate_binary_structure(2, 2))
     out = []
-    for comp, box in component_boxes(g, min_size=min_size):
+    for comp, box in component_prompt_boxes(g, min_size=min_size):
         region = labels == comp
         if kind == "box":
             out.append(Prompt(box=box, kind=kind, component=comp))

@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from segaudit.base.masks import overlap_dice
 from segaudit.models.base import Prompt, PromptableModel
-from segaudit.models.prompts import PROMPT_KINDS, case_rng, mask_dice, refinement_clicks, simulate
+from segaudit.models.prompts import PROMPT_KINDS, case_rng, refinement_clicks, simulate
 
 __all__ = ["CLICK_TARGETS", "PromptRecord", "PromptRun", "click_refinement", "prompt_image"]
 
@@ -113,7 +114,7 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
                     prompt={"points": [list(p) for p in trace.points], "labels": trace.labels}, seed=seed,
                     predicted_iou=preds[-1].predicted_iou if preds else float("nan"),
                     encode_seconds=emb.encode_seconds,
-                    decode_seconds=float(sum(p.decode_seconds for p in preds)), dice=mask_dice(last, region),
+                    decode_seconds=float(sum(p.decode_seconds for p in preds)), dice=overlap_dice(last, region),
                     clicks_dice=list(trace.dice),
                     clicks_to={f"{t:.2f}": trace.clicks_to(t) for t in CLICK_TARGETS}))
         else:
@@ -125,8 +126,8 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
                 records.append(PromptRecord(case=case, kind=kind, component=p.component, prompt=p.record(),
                                             seed=seed, predicted_iou=pred.predicted_iou,
                                             encode_seconds=emb.encode_seconds,
-                                            decode_seconds=pred.decode_seconds, dice=mask_dice(pred.mask, target)))
-        union[kind] = mask_dice(mask, g)
+                                            decode_seconds=pred.decode_seconds, dice=overlap_dice(pred.mask, target)))
+        union[kind] = overlap_dice(mask, g)
         if out_dir is not None:
             files[kind] = _write_mask(Path(out_dir) / model.name / kind / f"{case}.png", mask)
     return PromptRun(records=records, union_dice=union, files=files)
