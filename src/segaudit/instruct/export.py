@@ -15,12 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from segaudit.dataset import ProjectConfig, discover, load_project, parse_project
-from segaudit.instruct.embed import NEAR_DUPLICATE_COSINE, TextDeduper, default_deduper
+from segaudit.instruct.embed import NEAR_DUPLICATE_COSINE, default_deduper
 from segaudit.instruct.formats import FORMATS, write_atomic, write_format
 from segaudit.instruct.generate import GenerationStats, view_records
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.record import Record, view_targets
 from segaudit.instruct.views import SliceOptions, iter_views
+
+#: At most this many planning passes before generation embeds the remaining misses one at a time.
+PLANNING_PASSES = 8
+#: Planning stops once a pass misses fewer texts than this: another pass (~1 s on 10k records) would cost more
+#: than embedding the few misses left one at a time in the real pass.
+PLANNING_MIN_MISSES = 64
 
 
 @dataclass
@@ -125,13 +131,23 @@ def generate_records(project: ProjectConfig, per_image: int = 4, negatives: floa
             recs_all.extend(recs)
         return recs_all, st
 
-    if hasattr(dedup, "prefetch"):
-        # A text-only pass draws the same first-choice instructions; embedding them in large batches first makes
-        # the model pass mostly cache hits (one sentence at a time costs ~4x more per sentence on CPU).
-        first, _ = run(TextDeduper())
-        dedup.prefetch([r.instruction for r in first])
+    passes = 0
+    if hasattr(dedup, "cached_only"):
+        # Planning passes (embed.CachedOnlyDeduper): each embeds the texts the last one could not judge, in
+        # large batches; after 3-4 passes the real pass below embeds at most a few dozen texts one at a time.
+        for _ in range(PLANNING_PASSES):
+            plan = dedup.cached_only()
+            run(plan)
+            passes += 1
+            if plan.missed:
+                dedup.prefetch(plan.missed)
+            if len(set(plan.missed)) < PLANNING_MIN_MISSES:
+                break
     records, stats = run(dedup)
     stats.records = len(records)
+    stats.planning_passes = passes
+    stats.embedded_texts = getattr(dedup, "embedded", 0)
+    stats.model_calls = getattr(dedup, "model_calls", 0)
     stats.per_task = dict(Counter(r.task for r in records))
     return records, stats, dedup, {t: len(v) for t, v in bank.items()}
 

@@ -8,7 +8,8 @@
                ([x0, y0, x1, y1, ...] in pixel coordinates, contours at level 0.5: lossy, see the tests' IoU).
 ``glamm``      ``glamm.json``: GLaMM grounded captions, ``groundings`` = phrase -> character span + RLE masks.
 ``biomedparse``  ``biomedparse/annotations.json`` (COCO-refer: images, annotations with ``sentences`` and
-               ``mask_file``) + ``biomedparse/masks/*.png`` (0/255): segment records only.
+               ``mask_file``) + ``biomedparse/masks/*.png`` (0/255, one file per distinct mask, shared by the
+               annotations of the same target in the same image): segment records only.
 =============  ==============================================================================================
 
 Every entry keeps ``segaudit`` provenance (dataset, case, image and mask file, label, slice, axis). Files are
@@ -20,11 +21,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +33,17 @@ from skimage import measure
 from segaudit.instruct.language import plural
 from segaudit.instruct.record import Record
 from segaudit.instruct.rle import decode_rle
+from segaudit.io.atomic import atomic_write
+from segaudit.io.paths import safe_component
 
 FORMATS = ("jsonl", "llava", "lisa", "sa2va", "glamm", "biomedparse")
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write bytes through a temporary file in the same folder and rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write bytes through a hidden temporary file in the same folder and an atomic rename
+    (:func:`segaudit.io.atomic.atomic_write`).
+    """
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _json(obj) -> bytes:
@@ -60,7 +53,7 @@ def _json(obj) -> bytes:
 
 def provenance(r: Record) -> dict:
     """The traceability block every format carries."""
-    p = asdict(r.provenance)
+    p = dict(r.provenance.__dict__)
     return {**p, "record": r.id, "task": r.task, "labels": [t.name for t in r.targets], "template": r.template,
             "negative": r.negative, "refusal_reason": r.refusal_reason}
 
@@ -199,13 +192,9 @@ def _glamm(records: list[Record]) -> list[dict]:
     return out
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "target"
-
-
 def _png(mask: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    PILImage.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
+    PILImage.fromarray(mask.view(np.uint8) * np.uint8(255)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -215,6 +204,7 @@ def _biomedparse(records: list[Record], out_dir: Path) -> list[Path]:
     anns: list[dict[str, Any]] = []
     cats: dict[str, int] = {}
     written = []
+    mask_files: dict[tuple[str, str, str], str] = {}  # (image, target, RLE) -> file: one PNG per distinct mask
     for r in records:
         if r.task != "segment":
             continue
@@ -222,12 +212,18 @@ def _biomedparse(records: list[Record], out_dir: Path) -> list[Path]:
         if ref not in images:
             images[ref] = len(images) + 1
             img_rows.append({"id": images[ref], "file_name": ref, "height": r.height, "width": r.width,
-                             "segaudit": {k: v for k, v in asdict(r.provenance).items()}})
+                             "segaudit": dict(r.provenance.__dict__)})
         for t in grounded(r):
             cats.setdefault(t.name, len(cats) + 1)
             ann_id = len(anns) + 1
-            mask_file = f"masks/{ann_id:06d}_{_slug(r.provenance.case)}_{_slug(t.name)}.png"
-            written.append(write_atomic(out_dir / "biomedparse" / mask_file, _png(decode_rle(t.rle))))
+            key = (ref, t.name, str(t.rle["counts"]))
+            mask_file = mask_files.get(key, "")
+            if not mask_file:
+                # names from data only through safe_component; the running number keeps them unique
+                mask_file = (f"masks/{len(mask_files) + 1:06d}_{safe_component(r.provenance.case)}_"
+                             f"{safe_component(t.name)}.png")
+                mask_files[key] = mask_file
+                written.append(write_atomic(out_dir / "biomedparse" / mask_file, _png(decode_rle(t.rle))))
             x0, y0, x1, y1 = target_box(t)
             anns.append({"id": ann_id, "image_id": images[ref], "category_id": cats[t.name], "mask_file": mask_file,
                          "sentences": [{"raw": r.instruction, "sent": r.instruction.lower()}],

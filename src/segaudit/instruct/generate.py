@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,9 +45,15 @@ class GenerationStats:
     candidates: int = 0
     near_duplicates_removed: int = 0
     dropped_slots: int = 0
+    #: Planning passes of the embedding deduper (0 for the text rule); see embed.CachedOnlyDeduper.
+    planning_passes: int = 0
+    #: Texts the sentence model embedded, and in how many calls (0 for the text rule).
+    embedded_texts: int = 0
+    model_calls: int = 0
     per_task: dict[str, int] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=1 << 16)  # the dedup compares each candidate with every kept text of its view
 def normalise(text: str) -> str:
     """Lower case, punctuation removed, whitespace collapsed (the text-only near-duplicate key)."""
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
