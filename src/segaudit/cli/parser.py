@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-model", action="store_true", help="no MiniLM: near-duplicates are equal normalised text")
     s.add_argument("--ontology", action="append", help="extra ontology YAML (repeatable)")
     s.add_argument("--templates", action="append", help="extra template YAML (repeatable)")
+    s.add_argument("--images", choices=["png", "jpeg"],
+                   help="also write each record's image under OUT/images (volume slices windowed) and point the "
+                        "records at them (default: the original files)")
     s.set_defaults(func=cmd_instruct_export)
 
     s = sub.add_parser("app", help="the dashboard over a results store (needs the app extra)")

@@ -7,6 +7,7 @@ ground truth and writes it as jsonl, LLaVA, LISA, Sa2VA, GLaMM or BiomedParse (C
 
 from segaudit.instruct.export import ExportResult, distinct_n, diversity_summary, export_instructions, generate_records
 from segaudit.instruct.formats import FORMATS, write_format
+from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.record import TASK_TYPES, Provenance, Record, Target
 from segaudit.instruct.rle import decode_rle, encode_rle
@@ -14,6 +15,7 @@ from segaudit.instruct.views import SliceOptions
 
 __all__ = [
     "FORMATS",
+    "IMAGE_FORMATS",
     "TASK_TYPES",
     "ExportResult",
     "Provenance",
@@ -24,6 +26,7 @@ __all__ = [
     "diversity_summary",
     "distinct_n",
     "encode_rle",
+    "export_images",
     "export_instructions",
     "generate_records",
     "load_ontology",

@@ -18,6 +18,7 @@ from segaudit.dataset import ProjectConfig, discover, load_project, parse_projec
 from segaudit.instruct.embed import NEAR_DUPLICATE_COSINE, default_deduper
 from segaudit.instruct.formats import FORMATS, write_atomic, write_format
 from segaudit.instruct.generate import GenerationStats, view_records
+from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.record import Record, view_targets
 from segaudit.instruct.views import SliceOptions, iter_views
@@ -156,7 +157,7 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                         per_image: int = 4, negatives: float = 0.25, seed: int = 0,
                         slices: SliceOptions | None = None, use_model: bool = True,
                         ontology_files: list | None = None, template_files: list | None = None,
-                        modalities: dict[str, str] | None = None) -> ExportResult:
+                        modalities: dict[str, str] | None = None, images: str | None = None) -> ExportResult:
     """Write instruction-response records of a project's ground truth in one or more formats.
 
     Parameters
@@ -183,9 +184,15 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
         Extra ontology / template YAML files merged into the shipped ones.
     modalities:
         Dataset -> modality name, overriding the ontology's guess from the label names.
+    images:
+        ``"png"`` or ``"jpeg"``: also write each record's image under ``out_dir/images`` (slices of volumes
+        windowed, the window recorded; :mod:`segaudit.instruct.images`) and reference those files in every
+        format. None (default): records point at the original files.
     """
     t0 = time.perf_counter()
     formats = list(FORMATS) if format == "all" else [format] if isinstance(format, str) else list(format)
+    if images is not None and images not in IMAGE_FORMATS:
+        raise ValueError(f"unknown image format {images!r}; choose from {', '.join(IMAGE_FORMATS)}")
     for f in formats:
         if f not in FORMATS:
             raise ValueError(f"unknown format {f!r}; choose from {', '.join(FORMATS)} or 'all'")
@@ -194,11 +201,13 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                                                           ontology_files, template_files, modalities)
     out_dir = Path(out_dir)
     files: list[Path] = []
+    if images is not None:
+        files += export_images(records, out_dir, images)
     for f in formats:
         files += write_format(records, out_dir, f)
     summary = diversity_summary(records, stats, dedup.method, n_templates)
     summary["settings"] = {"formats": formats, "per_image": per_image, "negatives": negatives, "seed": seed,
-                           "slices": (slices or SliceOptions()).__dict__}
+                           "slices": (slices or SliceOptions()).__dict__, "images": images}
     files.append(write_atomic(out_dir / "summary.json",
                               (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode("utf-8")))
     return ExportResult(records, files, summary, time.perf_counter() - t0, stats)

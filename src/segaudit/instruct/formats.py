@@ -84,7 +84,11 @@ def plain_caption(answer: str) -> tuple[str, list[tuple[int, int]]]:
 
 
 def image_ref(r: Record) -> str:
-    """The record's image: the original file, with ``#slice=<k>,axis=<a>`` for a slice of a volume."""
+    """The record's image: the exported file (relative to the output folder) when images were exported, else the
+    original file, with ``#slice=<k>,axis=<a>`` for a slice of a volume.
+    """
+    if r.exported_image:
+        return r.exported_image
     p = r.provenance
     ref = p.image_file or ""
     return ref if p.slice is None else f"{ref}#slice={p.slice},axis={p.axis}"

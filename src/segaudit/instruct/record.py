@@ -97,6 +97,10 @@ class Record:
     negative: str | None = None
     refusal_reason: str | None = None
     strata: dict[str, str] = field(default_factory=dict)
+    #: The exported image (path relative to the output folder) and its intensity window, when images are
+    #: exported (:mod:`segaudit.instruct.images`); None otherwise (the record points at ``provenance.image_file``).
+    exported_image: str | None = None
+    image_window: list[float] | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (nested dataclasses as dicts), the field values copied.
@@ -108,6 +112,7 @@ class Record:
         out["provenance"] = dict(self.provenance.__dict__)
         out["targets"] = [t.to_dict() for t in self.targets]
         out["strata"] = dict(self.strata)
+        out["image_window"] = None if self.image_window is None else list(self.image_window)
         return out
 
 
