@@ -21,7 +21,7 @@ def test_instruct_export_writes_records_and_summary(tmp_path, demo_data, capsys)
 
 
 @pytest.mark.parametrize("bad", [["--negatives", "1.5"], ["--per-image", "0"], ["--format", "coco"],
-                                 ["--images", "tiff"]])
+                                 ["--images", "tiff"], ["--quota", "task"]])
 def test_instruct_options_are_checked_before_anything_runs(tmp_path, demo_data, bad):
     with pytest.raises(SystemExit) as exc:
         main(["instruct", "export", str(demo_data / "segaudit.yaml"), "--out", str(tmp_path / "o"), *bad])

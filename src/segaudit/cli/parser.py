@@ -40,6 +40,17 @@ def _checked(check: ValueCheck) -> Callable[[str], Any]:
     return parse
 
 
+def _quota_word(text: str) -> str:
+    """An argparse ``type`` checking an ``instruct export --quota`` word (kept as text for the command)."""
+    from segaudit.instruct.sampling import parse_quota  # noqa: PLC0415 - only for this flag
+
+    try:
+        parse_quota(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _like(key: str) -> Callable[[str], Any]:
     """The argparse ``type`` of the flag that overrides the project-file entry ``key`` (``evaluate.dilation``).
 
@@ -251,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images", choices=["png", "jpeg"],
                    help="also write each record's image under OUT/images (volume slices windowed) and point the "
                         "records at them (default: the original files)")
+    s.add_argument("--quota", action="append", type=_quota_word, metavar="KEY=N|KEY:VALUE=N",
+                   help="at most N records per value of a stratum (dataset, modality, task, class, size, negative, "
+                        "slice or a metadata column), rare strata first; repeatable")
     s.set_defaults(func=cmd_instruct_export)
 
     s = sub.add_parser("app", help="the dashboard over a results store (needs the app extra)")

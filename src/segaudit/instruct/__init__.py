@@ -11,6 +11,7 @@ from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.record import TASK_TYPES, Provenance, Record, Target
 from segaudit.instruct.rle import decode_rle, encode_rle
+from segaudit.instruct.sampling import apply_quotas, parse_quotas
 from segaudit.instruct.views import SliceOptions
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Record",
     "SliceOptions",
     "Target",
+    "apply_quotas",
     "decode_rle",
     "diversity_summary",
     "distinct_n",
@@ -31,5 +33,6 @@ __all__ = [
     "generate_records",
     "load_ontology",
     "load_templates",
+    "parse_quotas",
     "write_format",
 ]

@@ -21,6 +21,7 @@ from segaudit.instruct.generate import GenerationStats, view_records
 from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.record import Record, view_targets
+from segaudit.instruct.sampling import Quotas, apply_quotas, record_strata
 from segaudit.instruct.views import SliceOptions, iter_views
 
 #: At most this many planning passes before generation embeds the remaining misses one at a time.
@@ -56,8 +57,9 @@ def diversity_summary(records: list[Record], stats: GenerationStats, method: str
     texts = [r.instruction for r in records]
     per_stratum: dict[str, dict[str, dict[str, int]]] = {}
     for r in records:
-        for key, val in r.strata.items():
-            per_stratum.setdefault(key, {}).setdefault(val, Counter())[r.task] += 1
+        for key, val in record_strata(r).items():
+            if key != "task":
+                per_stratum.setdefault(key, {}).setdefault(val, Counter())[r.task] += 1
     sizes: dict[str, Counter] = {}
     for r in records:
         for t in r.targets:
@@ -157,7 +159,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                         per_image: int = 4, negatives: float = 0.25, seed: int = 0,
                         slices: SliceOptions | None = None, use_model: bool = True,
                         ontology_files: list | None = None, template_files: list | None = None,
-                        modalities: dict[str, str] | None = None, images: str | None = None) -> ExportResult:
+                        modalities: dict[str, str] | None = None, images: str | None = None,
+                        quotas: Quotas | None = None) -> ExportResult:
     """Write instruction-response records of a project's ground truth in one or more formats.
 
     Parameters
@@ -188,6 +191,9 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
         ``"png"`` or ``"jpeg"``: also write each record's image under ``out_dir/images`` (slices of volumes
         windowed, the window recorded; :mod:`segaudit.instruct.images`) and reference those files in every
         format. None (default): records point at the original files.
+    quotas:
+        Stratified caps, e.g. ``{"task": 200, "dataset": {"chest": 100}}`` (:mod:`segaudit.instruct.sampling`);
+        rare strata are filled first, the achieved counts are in the summary (``quotas``).
     """
     t0 = time.perf_counter()
     formats = list(FORMATS) if format == "all" else [format] if isinstance(format, str) else list(format)
@@ -199,6 +205,10 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     project = _project(project_or_run)
     records, stats, dedup, n_templates = generate_records(project, per_image, negatives, seed, slices, use_model,
                                                           ontology_files, template_files, modalities)
+    generated = len(records)
+    report = None
+    if quotas:
+        records, report = apply_quotas(records, quotas, seed)
     out_dir = Path(out_dir)
     files: list[Path] = []
     if images is not None:
@@ -206,8 +216,12 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     for f in formats:
         files += write_format(records, out_dir, f)
     summary = diversity_summary(records, stats, dedup.method, n_templates)
+    summary["records_generated"] = generated
+    if report is not None:
+        summary["quotas"] = report
     summary["settings"] = {"formats": formats, "per_image": per_image, "negatives": negatives, "seed": seed,
-                           "slices": (slices or SliceOptions()).__dict__, "images": images}
+                           "slices": (slices or SliceOptions()).__dict__, "images": images,
+                           "quotas": quotas or {}}
     files.append(write_atomic(out_dir / "summary.json",
                               (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode("utf-8")))
     return ExportResult(records, files, summary, time.perf_counter() - t0, stats)
