@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from segaudit.dataset import ProjectConfig, discover, load_project, parse_project
+from segaudit.instruct.diversity import write_report
 from segaudit.instruct.embed import NEAR_DUPLICATE_COSINE, default_deduper
 from segaudit.instruct.formats import FORMATS, write_atomic, write_format
 from segaudit.instruct.generate import GenerationStats, view_records
@@ -49,12 +50,17 @@ def distinct_n(texts: list[str], n: int = 2) -> float:
 
 
 def diversity_summary(records: list[Record], stats: GenerationStats, method: str, n_templates: dict[str, int]) -> dict:
-    """Counts per stratum and task, distinct-1/2, near-duplicate rate, negative share, template usage, size bins.
+    """Counts per stratum and task, distinct-1/2 (corpus, and mean per view), near-duplicate rate, negative share,
+    template usage, size bins.
 
     ``near_duplicate_rate`` is the share of generated candidates rejected as near-duplicates of an instruction
     already kept for the same image (kept records have none by construction: ``kept_near_duplicates`` = 0).
     """
     texts = [r.instruction for r in records]
+    by_view: dict[str, list[str]] = {}
+    for r in records:
+        by_view.setdefault(r.id.rsplit("/", 1)[0], []).append(r.instruction)
+    per_view = [distinct_n(v, 2) for v in by_view.values() if sum(len(t.split()) - 1 for t in v) > 0]
     per_stratum: dict[str, dict[str, dict[str, int]]] = {}
     for r in records:
         for key, val in record_strata(r).items():
@@ -75,6 +81,7 @@ def diversity_summary(records: list[Record], stats: GenerationStats, method: str
         "per_stratum": {k: {v: dict(sorted(c.items())) for v, c in sorted(d.items())}
                         for k, d in sorted(per_stratum.items())},
         "distinct_1": round(distinct_n(texts, 1), 4), "distinct_2": round(distinct_n(texts, 2), 4),
+        "distinct_2_per_view": round(float(np.mean(per_view)) if per_view else 0.0, 4),
         "near_duplicate_method": method, "near_duplicate_cosine": NEAR_DUPLICATE_COSINE,
         "candidates": stats.candidates, "near_duplicates_removed": stats.near_duplicates_removed,
         "near_duplicate_rate": round(stats.near_duplicates_removed / max(stats.candidates, 1), 4),
@@ -160,7 +167,7 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                         slices: SliceOptions | None = None, use_model: bool = True,
                         ontology_files: list | None = None, template_files: list | None = None,
                         modalities: dict[str, str] | None = None, images: str | None = None,
-                        quotas: Quotas | None = None) -> ExportResult:
+                        quotas: Quotas | None = None, report: bool = True) -> ExportResult:
     """Write instruction-response records of a project's ground truth in one or more formats.
 
     Parameters
@@ -194,6 +201,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     quotas:
         Stratified caps, e.g. ``{"task": 200, "dataset": {"chest": 100}}`` (:mod:`segaudit.instruct.sampling`);
         rare strata are filled first, the achieved counts are in the summary (``quotas``).
+    report:
+        Also write the diversity report ``report.html`` (:mod:`segaudit.instruct.diversity`).
     """
     t0 = time.perf_counter()
     formats = list(FORMATS) if format == "all" else [format] if isinstance(format, str) else list(format)
@@ -206,9 +215,9 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     records, stats, dedup, n_templates = generate_records(project, per_image, negatives, seed, slices, use_model,
                                                           ontology_files, template_files, modalities)
     generated = len(records)
-    report = None
+    quota_report = None
     if quotas:
-        records, report = apply_quotas(records, quotas, seed)
+        records, quota_report = apply_quotas(records, quotas, seed)
     out_dir = Path(out_dir)
     files: list[Path] = []
     if images is not None:
@@ -217,11 +226,14 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
         files += write_format(records, out_dir, f)
     summary = diversity_summary(records, stats, dedup.method, n_templates)
     summary["records_generated"] = generated
-    if report is not None:
-        summary["quotas"] = report
+    if quota_report is not None:
+        summary["quotas"] = quota_report
     summary["settings"] = {"formats": formats, "per_image": per_image, "negatives": negatives, "seed": seed,
                            "slices": (slices or SliceOptions()).__dict__, "images": images,
                            "quotas": quotas or {}}
     files.append(write_atomic(out_dir / "summary.json",
                               (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode("utf-8")))
+    if report:
+        files.append(write_report(out_dir / "report.html", summary, records, load_templates(template_files),
+                                  f"Instruction data: {project.name}"))
     return ExportResult(records, files, summary, time.perf_counter() - t0, stats)
