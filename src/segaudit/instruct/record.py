@@ -9,8 +9,10 @@ else the 8-connected components of the target mask.
 
 Sizes are physical (mm, mm^2) only when the file's spacing is physical (NIfTI); otherwise pixels, and the record
 says so (``unit = "px"``). Boxes are pixel ``[x0, y0, x1, y1]`` with exclusive ends (pixel edges: a single pixel
-at column 3, row 5 is ``[3, 5, 4, 6]``). The largest diameter is the maximum distance between the pixel centres
-of the largest component (its Feret diameter, from the convex hull; one pixel has diameter 0).
+at column 3, row 5 is ``[3, 5, 4, 6]``). The largest diameter is that of the largest component, by the definition
+of :func:`segaudit.features.shape_features` (the longest chord of its marching-squares outline; one pixel
+measures 1 pixel), and areas and volumes are pixel/voxel counts times the pixel/voxel size, as in
+:func:`segaudit.features.lesion_features`: measure answers equal the features table for the same mask.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial.distance import cdist
+from skimage import measure
 
 from segaudit.base.masks import component_boxes
 from segaudit.instruct.rle import encode_rle_crop
@@ -135,19 +139,38 @@ class View:
 
 
 def feret_diameter(mask: np.ndarray, spacing: tuple[float, float]) -> float:
-    """Maximum distance between two pixel centres of a 2D mask, in the spacing's unit (0 for <= 1 pixel)."""
-    rows, cols = np.nonzero(mask)
-    if rows.size < 2:
+    """Largest distance between two points of a 2D mask's outline, in the spacing's unit (0 for an empty mask).
+
+    The outline is the marching-squares contour at level 0.5 of the zero-padded mask (through the midpoints of
+    the edges between object and background pixels), scaled by ``spacing`` (rows, columns); the maximum is taken
+    exactly over its convex hull. This is the definition of ``max_diameter`` in
+    :func:`segaudit.features.shape_features` (2D), so a record's diameter equals the features table's for the
+    same mask (tested). One pixel: 1 pixel (its outline spans one pixel edge to edge).
+
+    Examples
+    --------
+    >>> feret_diameter(np.ones((1, 1), bool), (1.0, 1.0))
+    1.0
+    >>> round(feret_diameter(np.ones((3, 4), bool), (1.0, 1.0)), 4)  # edge midpoints: corners cut, sqrt(4^2 + 2^2)
+    4.4721
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         return 0.0
-    pts = np.column_stack([rows * spacing[0], cols * spacing[1]]).astype(float)
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    contours = measure.find_contours(np.pad(crop.astype(np.float32), 1), 0.5)
+    if not contours:
+        return 0.0
+    pts = np.concatenate(contours) * np.asarray(spacing, dtype=np.float64)
+    if len(pts) < 2:
+        return 0.0
     try:
         pts = pts[ConvexHull(pts).vertices]
-    except QhullError:  # collinear points: the extreme points along the line are among all points
+    except (QhullError, ValueError):  # collinear outline points: the extremes are among all points
         pass
-    if len(pts) > 3000:  # hull vertices of huge masks: a strided subset bounds the error by the stride's gap
-        pts = pts[:: len(pts) // 3000 + 1]
-    d = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
-    return float(d.max())
+    # blocks of rows against the points from there on: every pair once, bounded memory
+    return float(max(cdist(pts[i:i + 2048], pts[i:]).max() for i in range(0, len(pts), 2048)))
 
 
 def position_phrase(mask: np.ndarray) -> str:
