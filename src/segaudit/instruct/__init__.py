@@ -9,6 +9,7 @@ from segaudit.instruct.export import ExportResult, distinct_n, diversity_summary
 from segaudit.instruct.formats import FORMATS, write_format
 from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
+from segaudit.instruct.paraphrase import Paraphraser, accept_paraphrase
 from segaudit.instruct.record import TASK_TYPES, Provenance, Record, Target
 from segaudit.instruct.rle import decode_rle, encode_rle
 from segaudit.instruct.sampling import apply_quotas, parse_quotas
@@ -17,12 +18,14 @@ from segaudit.instruct.views import SliceOptions
 __all__ = [
     "FORMATS",
     "IMAGE_FORMATS",
+    "Paraphraser",
     "TASK_TYPES",
     "ExportResult",
     "Provenance",
     "Record",
     "SliceOptions",
     "Target",
+    "accept_paraphrase",
     "apply_quotas",
     "decode_rle",
     "diversity_summary",

@@ -21,6 +21,7 @@ from segaudit.instruct.formats import FORMATS, write_atomic, write_format
 from segaudit.instruct.generate import GenerationStats, view_records
 from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
+from segaudit.instruct.paraphrase import CachedParaphraser, Paraphraser
 from segaudit.instruct.record import Record, view_targets
 from segaudit.instruct.sampling import Quotas, apply_quotas, record_strata
 from segaudit.instruct.views import SliceOptions, iter_views
@@ -89,6 +90,7 @@ def diversity_summary(records: list[Record], stats: GenerationStats, method: str
         "template_usage": dict(sorted(used.items())),
         "templates_used": {t: f"{by_task_used.get(t, 0)}/{k}" for t, k in sorted(n_templates.items())},
         "register": dict(sorted(Counter(r.register for r in records).items())),
+        "paraphrased": sum(1 for r in records if r.paraphrase),
         "mask_size_bins": {k: dict(sorted(c.items())) for k, c in sorted(sizes.items())},
     }
 
@@ -113,7 +115,7 @@ def _project(project_or_run) -> ProjectConfig:
 def generate_records(project: ProjectConfig, per_image: int = 4, negatives: float = 0.25, seed: int = 0,
                      slices: SliceOptions | None = None, use_model: bool = True,
                      ontology_files: list | None = None, template_files: list | None = None,
-                     modalities: dict[str, str] | None = None, deduper=None):
+                     modalities: dict[str, str] | None = None, deduper=None, paraphraser=None):
     """(records, stats, deduper, template counts) of a project; see :func:`export_instructions`."""
     if not 0.0 <= negatives <= 1.0:
         raise ValueError(f"negatives must be a share in [0, 1], got {negatives}")
@@ -122,6 +124,12 @@ def generate_records(project: ProjectConfig, per_image: int = 4, negatives: floa
     ontology = load_ontology(ontology_files)
     bank = load_templates(template_files)
     dedup = deduper or default_deduper(use_model)
+    para = None
+    if paraphraser is not None:
+        if not isinstance(paraphraser, Paraphraser):
+            raise TypeError("paraphraser must have a 'name' and a 'paraphrase(text, *, task, target, modality, n, "
+                            "seed)' method (segaudit.instruct.paraphrase.Paraphraser)")
+        para = CachedParaphraser(paraphraser)
     # Targets once per view; the pixel arrays are dropped (a zero-stride stand-in keeps the shape).
     prepared = []
     for view in iter_views(project, discover(project), ontology, slices, modalities):
@@ -133,7 +141,7 @@ def generate_records(project: ProjectConfig, per_image: int = 4, negatives: floa
         st, recs_all = GenerationStats(), []
         usage: dict[str, int] = {}
         for light, found in prepared:
-            recs, g = view_records(light, ontology, bank, d, per_image, negatives, seed, usage, found)
+            recs, g = view_records(light, ontology, bank, d, per_image, negatives, seed, usage, found, para)
             st.views += 1
             st.candidates += g.candidates
             st.near_duplicates_removed += g.removed
@@ -167,7 +175,7 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                         slices: SliceOptions | None = None, use_model: bool = True,
                         ontology_files: list | None = None, template_files: list | None = None,
                         modalities: dict[str, str] | None = None, images: str | None = None,
-                        quotas: Quotas | None = None, report: bool = True) -> ExportResult:
+                        quotas: Quotas | None = None, report: bool = True, paraphraser=None) -> ExportResult:
     """Write instruction-response records of a project's ground truth in one or more formats.
 
     Parameters
@@ -203,6 +211,9 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
         rare strata are filled first, the achieved counts are in the summary (``quotas``).
     report:
         Also write the diversity report ``report.html`` (:mod:`segaudit.instruct.diversity`).
+    paraphraser:
+        Optional plug-in that rephrases instructions (a local or remote LLM;
+        :class:`~segaudit.instruct.paraphrase.Paraphraser`). Never required; None (default) uses the templates only.
     """
     t0 = time.perf_counter()
     formats = list(FORMATS) if format == "all" else [format] if isinstance(format, str) else list(format)
@@ -213,7 +224,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
             raise ValueError(f"unknown format {f!r}; choose from {', '.join(FORMATS)} or 'all'")
     project = _project(project_or_run)
     records, stats, dedup, n_templates = generate_records(project, per_image, negatives, seed, slices, use_model,
-                                                          ontology_files, template_files, modalities)
+                                                          ontology_files, template_files, modalities,
+                                                          paraphraser=paraphraser)
     generated = len(records)
     quota_report = None
     if quotas:
@@ -230,7 +242,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
         summary["quotas"] = quota_report
     summary["settings"] = {"formats": formats, "per_image": per_image, "negatives": negatives, "seed": seed,
                            "slices": (slices or SliceOptions()).__dict__, "images": images,
-                           "quotas": quotas or {}}
+                           "quotas": quotas or {},
+                           "paraphraser": getattr(paraphraser, "name", None)}
     files.append(write_atomic(out_dir / "summary.json",
                               (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode("utf-8")))
     if report:

@@ -30,6 +30,8 @@ from segaudit.instruct.rle import encode_rle
 
 POSITIVE_TASKS = ("segment", "detect", "count", "measure", "describe")
 NEGATIVE_KINDS = ("absent", "other_modality", "offtask")
+#: Alternatives asked of a paraphrase plug-in per rendered template.
+PARAPHRASES = 3
 #: Attempts (template + synonym draws) to find an instruction that is not a near-duplicate in its view.
 MAX_ATTEMPTS = 6
 REFUSAL_OFFTASK = ("offtask: a diagnosis, prognosis or treatment decision needs clinical information that an "
@@ -121,8 +123,12 @@ def answer_for(task: str, t: Target | None, targets: list[Target], view: View, i
 
 class _ViewGenerator:
     def __init__(self, view: View, ontology: Ontology, bank: dict[str, list[Template]], dedup, seed: int,
-                 usage: dict[str, int]):
+                 usage: dict[str, int], paraphraser=None):
         self.view = view
+        self.seed = seed
+        self.paraphraser = paraphraser
+        #: Name of the paraphrase plug-in that wrote the last instruction (None: the template's own text).
+        self.last_paraphrase: str | None = None
         self.ontology = ontology
         self.bank = bank
         self.dedup = dedup
@@ -150,12 +156,20 @@ class _ViewGenerator:
             text = tpl.text.format(target=p, targets=plural(p) if p else p, modality=self.modality,
                                    image=self.image)
             text = text[0].upper() + text[1:]
+            para = None
+            if self.paraphraser is not None:
+                alts = self.paraphraser.paraphrase(text, task=task, target=phrase, modality=self.modality,
+                                                   n=PARAPHRASES, seed=self.seed)
+                k = int(self.rng.integers(len(alts) + 1)) if alts else 0
+                if k:  # 0: the template's own text stays one of the choices
+                    text, para = alts[k - 1][0].upper() + alts[k - 1][1:], self.paraphraser.name
             self.candidates += 1
             if self.dedup.is_near_duplicate(text, self.kept):
                 self.removed += 1
                 continue
             self.kept.append(text)
             self.usage[tpl.id] = self.usage.get(tpl.id, 0) + 1
+            self.last_paraphrase = para
             return tpl, text
         return None
 
@@ -166,7 +180,8 @@ def _record(g: _ViewGenerator, n: int, task: str, tpl: Template, text: str, answ
     h, w = v.labels.shape
     return Record(id=f"{view_id(v)}/{n:02d}", task=task, instruction=text, answer=answer, template=tpl.id,
                   register=tpl.register, form=tpl.form, modality=v.modality, height=int(h), width=int(w),
-                  provenance=v.provenance, targets=targets, strata={**v.strata, **strata}, **extra)
+                  provenance=v.provenance, targets=targets, strata={**v.strata, **strata},
+                  paraphrase=g.last_paraphrase, **extra)
 
 
 def _other_modality_concepts(view: View, ontology: Ontology) -> list[Concept]:
@@ -178,12 +193,14 @@ def _other_modality_concepts(view: View, ontology: Ontology) -> list[Concept]:
 def view_records(view: View, ontology: Ontology, bank: dict[str, list[Template]], dedup, per_image: int,
                  negatives: float, seed: int,
                  usage: dict[str, int] | None = None,
-                 targets: tuple[list[Target], list[str]] | None = None) -> tuple[list[Record], _ViewGenerator]:
+                 targets: tuple[list[Target], list[str]] | None = None,
+                 paraphraser=None) -> tuple[list[Record], _ViewGenerator]:
     """The records of one view (module docstring's rules); ``usage`` (template id -> uses) is updated.
 
     ``targets``: the view's (present, absent) targets when already computed (:func:`view_targets`).
+    ``paraphraser``: an optional plug-in (:mod:`segaudit.instruct.paraphrase`), already cached.
     """
-    g = _ViewGenerator(view, ontology, bank, dedup, seed, {} if usage is None else usage)
+    g = _ViewGenerator(view, ontology, bank, dedup, seed, {} if usage is None else usage, paraphraser)
     present, absent = targets if targets is not None else view_targets(view)
     rng = g.rng
     n_neg = int(np.floor(per_image * negatives + rng.random())) if present else per_image

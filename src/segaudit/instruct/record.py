@@ -105,6 +105,8 @@ class Record:
     #: exported (:mod:`segaudit.instruct.images`); None otherwise (the record points at ``provenance.image_file``).
     exported_image: str | None = None
     image_window: list[float] | None = None
+    #: Name of the paraphrase plug-in that rephrased the instruction (None: the template's text).
+    paraphrase: str | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (nested dataclasses as dicts), the field values copied.
