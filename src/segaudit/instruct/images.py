@@ -36,6 +36,9 @@ IMAGE_FORMATS = ("png", "jpeg")
 #: Percentiles of the non-zero values that bound the intensity window of a volume or non-8-bit image.
 WINDOW_PERCENTILES = (0.5, 99.5)
 JPEG_QUALITY = 95
+#: zlib level of exported PNGs: lossless either way; level 1 encodes a 12-Mpx fundus photo in 1.0 s against
+#: 3.4 s at PIL's default 6, for files 24 % larger (measured on IDRiD_01).
+PNG_COMPRESS_LEVEL = 1
 
 
 def intensity_window(values: np.ndarray, q: tuple[float, float] = WINDOW_PERCENTILES) -> tuple[float, float]:
@@ -82,7 +85,7 @@ def _encode(pixels: np.ndarray, fmt: str) -> bytes:
     if fmt == "jpeg":
         img.save(buf, format="JPEG", quality=JPEG_QUALITY)
     else:
-        img.save(buf, format="PNG")
+        img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
 
 
