@@ -26,6 +26,8 @@ from segaudit.instruct.record import Record
 TARGET_DISTINCT_2 = 0.5
 TARGET_NEAR_DUPLICATE_RATE = 0.05
 SIZE_COLUMNS = ("tiny", "small", "medium", "large", "empty")
+#: Example answers longer than this (a count of 347 exudates lists 347 boxes) are cut, marked with an ellipsis.
+EXAMPLE_CHARS = 400
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1100px;
@@ -126,7 +128,8 @@ def render_report(summary: dict, records: list[Record], bank: dict[str, list[Tem
     for task in tasks:
         r = next((x for x in records if x.task == task), None)
         if r is not None:
-            examples.append([_e(task), _e(r.instruction), _e(r.answer), f"<code>{_e(r.id)}</code>"])
+            answer = r.answer if len(r.answer) <= EXAMPLE_CHARS else r.answer[:EXAMPLE_CHARS] + " \u2026"
+            examples.append([_e(task), _e(r.instruction), _e(answer), f"<code>{_e(r.id)}</code>"])
     parts.append("<h2>One record per task</h2>" + _table(["task", "instruction", "answer", "record"], examples,
                                                          left=4, cls="ex"))
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + _e(title)
