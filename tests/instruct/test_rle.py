@@ -70,3 +70,35 @@ def test_malformed_strings_are_refused():
         string_to_counts("0\x7f")
     with pytest.raises(ValueError):
         string_to_counts("o")  # a continuation bit with nothing after it
+
+
+@pytest.mark.reference
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_uncompressed_export_decodes_with_pycocotools_to_the_source_masks(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    from segaudit.instruct import export_instructions
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_instruct import MODALITIES, small_project, source_labels
+
+    mask_api = require_reference("pycocotools.mask")
+    res = export_instructions(small_project(tmp_path, ("chest",)), tmp_path / "o", format=["jsonl", "lisa"],
+                              per_image=4, use_model=False, modalities=MODALITIES, rle="uncompressed")
+    assert res.summary["settings"]["rle"] == "uncompressed"
+    records = [json.loads(line) for line in (tmp_path / "o" / "records.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r for r in records}
+    checked = 0
+    for e in json.loads((tmp_path / "o" / "lisa.json").read_text()):
+        grounded = [t for t in by_id[e["id"]]["targets"] if t["pixels"]]
+        for m, t in zip(e["masks"], grounded, strict=True):
+            assert isinstance(m["counts"], list)
+            h, w = m["size"]
+            got = mask_api.decode(mask_api.frPyObjects(m, h, w)).astype(bool)
+            assert np.array_equal(got, np.isin(source_labels(by_id[e["id"]]), t["values"]))
+            checked += 1
+    assert checked > 5
+    with pytest.raises(ValueError, match="RLE form"):
+        export_instructions(small_project(tmp_path, ("chest",)), tmp_path / "x", use_model=False, rle="zip")

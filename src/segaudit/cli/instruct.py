@@ -16,7 +16,7 @@ def cmd_instruct_export(args) -> int:
                               slices=SliceOptions(args.axis, args.lesion_slices, args.empty_slices),
                               use_model=not args.no_model, ontology_files=args.ontology or None,
                               template_files=args.templates or None, images=args.images,
-                              quotas=parse_quotas(args.quota) if args.quota else None)
+                              quotas=parse_quotas(args.quota) if args.quota else None, rle=args.rle)
     s = res.summary
     console.print(f"{len(res.records)} record(s) from {s.get('views', '?')} view(s) in {res.seconds:.1f} s; "
                   f"negative share {s.get('negative_share', float('nan')):.2f}, distinct-2 "

@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--images", choices=["png", "jpeg"],
                    help="also write each record's image under OUT/images (volume slices windowed) and point the "
                         "records at them (default: the original files)")
+    s.add_argument("--rle", choices=["compressed", "uncompressed"], default="compressed",
+                   help="COCO RLE form of every mask (default compressed, pycocotools' string form)")
     s.add_argument("--quota", action="append", type=_quota_word, metavar="KEY=N|KEY:VALUE=N",
                    help="at most N records per value of a stratum (dataset, modality, task, class, size, negative, "
                         "slice or a metadata column), rare strata first; repeatable")

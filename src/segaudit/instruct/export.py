@@ -23,11 +23,13 @@ from segaudit.instruct.images import IMAGE_FORMATS, export_images
 from segaudit.instruct.language import load_ontology, load_templates
 from segaudit.instruct.paraphrase import CachedParaphraser, Paraphraser
 from segaudit.instruct.record import Record, view_targets
+from segaudit.instruct.rle import uncompressed
 from segaudit.instruct.sampling import Quotas, apply_quotas, record_strata
 from segaudit.instruct.views import SliceOptions, iter_views
 
 #: At most this many planning passes before generation embeds the remaining misses one at a time.
 PLANNING_PASSES = 8
+RLE_FORMS = ("compressed", "uncompressed")
 #: Planning stops once a pass misses fewer texts than this: another pass (~1 s on 10k records) would cost more
 #: than embedding the few misses left one at a time in the real pass.
 PLANNING_MIN_MISSES = 64
@@ -175,7 +177,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
                         slices: SliceOptions | None = None, use_model: bool = True,
                         ontology_files: list | None = None, template_files: list | None = None,
                         modalities: dict[str, str] | None = None, images: str | None = None,
-                        quotas: Quotas | None = None, report: bool = True, paraphraser=None) -> ExportResult:
+                        quotas: Quotas | None = None, report: bool = True, paraphraser=None,
+                        rle: str = "compressed") -> ExportResult:
     """Write instruction-response records of a project's ground truth in one or more formats.
 
     Parameters
@@ -214,9 +217,14 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     paraphraser:
         Optional plug-in that rephrases instructions (a local or remote LLM;
         :class:`~segaudit.instruct.paraphrase.Paraphraser`). Never required; None (default) uses the templates only.
+    rle:
+        ``"compressed"`` (default: COCO's string form, what ``pycocotools.mask.encode`` gives) or
+        ``"uncompressed"`` (the run-length list of ``iscrowd`` annotations) for every mask in every format.
     """
     t0 = time.perf_counter()
     formats = list(FORMATS) if format == "all" else [format] if isinstance(format, str) else list(format)
+    if rle not in RLE_FORMS:
+        raise ValueError(f"unknown RLE form {rle!r}; choose from {', '.join(RLE_FORMS)}")
     if images is not None and images not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {images!r}; choose from {', '.join(IMAGE_FORMATS)}")
     for f in formats:
@@ -230,6 +238,8 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     quota_report = None
     if quotas:
         records, quota_report = apply_quotas(records, quotas, seed)
+    if rle == "uncompressed":
+        records = [replace(r, targets=[replace(t, rle=uncompressed(t.rle)) for t in r.targets]) for r in records]
     out_dir = Path(out_dir)
     files: list[Path] = []
     if images is not None:
@@ -243,7 +253,7 @@ def export_instructions(project_or_run, out_dir: str | Path, format: str | list[
     summary["settings"] = {"formats": formats, "per_image": per_image, "negatives": negatives, "seed": seed,
                            "slices": (slices or SliceOptions()).__dict__, "images": images,
                            "quotas": quotas or {},
-                           "paraphraser": getattr(paraphraser, "name", None)}
+                           "paraphraser": getattr(paraphraser, "name", None), "rle": rle}
     files.append(write_atomic(out_dir / "summary.json",
                               (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode("utf-8")))
     if report:

@@ -231,7 +231,9 @@ def _biomedparse(records: list[Record], out_dir: Path) -> list[Path]:
             x0, y0, x1, y1 = target_box(t)
             anns.append({"id": ann_id, "image_id": images[ref], "category_id": cats[t.name], "mask_file": mask_file,
                          "sentences": [{"raw": r.instruction, "sent": r.instruction.lower()}],
-                         "bbox": [x0, y0, x1 - x0, y1 - y0], "area": t.pixels, "iscrowd": 0,
+                         "bbox": [x0, y0, x1 - x0, y1 - y0], "area": t.pixels,
+                         # COCO reads a list-form RLE only on crowd annotations
+                         "iscrowd": int(isinstance(t.rle["counts"], list)),
                          "segmentation": t.rle, "segaudit": provenance(r)})
     coco = {"images": img_rows, "annotations": anns,
             "categories": [{"id": i, "name": n} for n, i in cats.items()]}

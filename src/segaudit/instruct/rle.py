@@ -140,3 +140,10 @@ def rle_area(rle: dict) -> int:
     if isinstance(counts, (str, bytes)):
         counts = string_to_counts(counts)
     return int(sum(counts[1::2]))
+
+
+def uncompressed(rle: dict) -> dict:
+    """The uncompressed (run-length list) form of a COCO RLE in either form; a list form is copied."""
+    counts = rle["counts"]
+    runs = string_to_counts(counts) if isinstance(counts, (str, bytes)) else [int(c) for c in counts]
+    return {"size": [int(v) for v in rle["size"]], "counts": runs}
