@@ -50,7 +50,7 @@ from segaudit.io import read_image
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.io.fingerprint import file_fingerprint
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 #: Extra off-task phrasings beside the template bank's (requests an image and its annotations cannot answer).
 OFFTASK_EXEMPLARS = ("What is the diagnosis?", "Does this patient have cancer?", "Recommend a treatment.",
@@ -351,7 +351,8 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
     nuc = index.nuclei
     if nuc is not None and nuc.classifier is not None:
         c = nuc.classifier
-        arrays.update(nuc_classes=c.classes, nuc_centroids=c.centroids, nuc_mean=c.mean, nuc_scale=c.scale)
+        arrays.update(nuc_classes=c.classes, nuc_centroids=c.centroids, nuc_mean=c.mean, nuc_scale=c.scale,
+                      nuc_radius=c.radius)
     meta = {
         "version": INDEX_VERSION, "project": index.project, "key": index.key,
         "targets": {n: asdict(t) for n, t in index.targets.items()}, "modality_classes": index.modality.classes,
@@ -390,7 +391,7 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
     if meta["nuclei"] is not None:
         m = meta["nuclei"]
         clf = (NucleusClassifier(arrays["nuc_classes"], arrays["nuc_centroids"], arrays["nuc_mean"],
-                                 arrays["nuc_scale"]) if m["classifier"] else None)
+                                 arrays["nuc_scale"], arrays["nuc_radius"]) if m["classifier"] else None)
         nuc = NucleiModel(m["factor"], m["min_distance"], m["calibration_score"], clf,
                           {int(k): v for k, v in m["class_names"].items()})
     u = Understander(embed or default_embedder(), meta["tasks"], arrays["task_vectors"], meta["concepts"],

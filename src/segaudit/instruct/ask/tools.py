@@ -238,12 +238,18 @@ def nucleus_features(rgb: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray
 
 @dataclass
 class NucleusClassifier:
-    """Nearest centroid over standardised :func:`nucleus_features`, one centroid per class value."""
+    """Nearest centroid over standardised :func:`nucleus_features`, one centroid per class value.
+
+    A nucleus farther from its nearest centroid than that class's ``radius`` (the 90th percentile of the training
+    nuclei's distances to it) is left unclassified (0): a tile without a class then counts none of it, instead of
+    giving it the nuclei that resemble nothing.
+    """
 
     classes: np.ndarray
     centroids: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+    radius: np.ndarray
 
     @classmethod
     def fit(cls, features: np.ndarray, classes: np.ndarray) -> NucleusClassifier:
@@ -251,14 +257,20 @@ class NucleusClassifier:
         scale = np.maximum(features.std(axis=0), 1e-6)
         z = (features - mean) / scale
         values = np.unique(classes)
-        return cls(values, np.stack([z[classes == v].mean(axis=0) for v in values]), mean, scale)
+        cents = np.stack([z[classes == v].mean(axis=0) for v in values])
+        radius = np.array([float(np.quantile(np.linalg.norm(z[classes == v] - cents[i], axis=1), 0.9))
+                           for i, v in enumerate(values)])
+        return cls(values, cents, mean, scale, radius)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0, np.int64)
         z = (features - self.mean) / self.scale
-        d = ((z[:, None, :] - self.centroids[None]) ** 2).sum(-1)
-        return self.classes[np.argmin(d, axis=1)]
+        d = np.sqrt(((z[:, None, :] - self.centroids[None]) ** 2).sum(-1))
+        best = np.argmin(d, axis=1)
+        out = self.classes[best].astype(np.int64)
+        out[d[np.arange(len(best)), best] > self.radius[best]] = 0
+        return out
 
 
 def instance_boxes(instances: np.ndarray) -> list[list[int]]:

@@ -11,8 +11,8 @@ Method (one MiniLM forward pass over at most three short texts):
    synonym and alias of every concept the index knows (the project's labels plus the ontology's other entries).
    An exact (normalised) match scores 1.
    A synonym (or its plural) that occurs as a word n-gram of the phrase is an exact match too.
-3. **Clarify.** Below :data:`TARGET_SIMILARITY` (cosine 0.62, chosen on the paraphrase suite of
-   :mod:`segaudit.pipeline.ask`, not on the template bank) the target is unknown and the answer is ``clarify``.
+3. **Clarify.** Below :data:`TARGET_SIMILARITY` (cosine 0.62, set a priori, before the evaluation; its effect is
+   what ``segaudit ask-eval`` measures) the target is unknown and the answer is ``clarify``.
    An off-task request is refused whatever its target; with no known target, an off-task score of at least
    :data:`OFFTASK_SIMILARITY` (0.4) is off-task rather than ``clarify``.
 
@@ -118,10 +118,20 @@ def target_phrase(instruction: str, vocabulary: frozenset[str]) -> str:
     return " ".join(w for w in words(instruction) if w not in vocabulary)
 
 
-def neutral_form(instruction: str, vocabulary: frozenset[str]) -> str:
-    """The instruction with each run of target words replaced by "structure" (the exemplars' filler)."""
+def neutral_form(instruction: str, vocabulary: frozenset[str], span: tuple[str, ...] = ()) -> str:
+    """The instruction with its target words replaced by "structure" (the exemplars' filler).
+
+    ``span``: the words of an exact synonym match; only they are replaced (so "give me a tally of the nuclei"
+    keeps "tally", which tells the task). Without one, every run of non-vocabulary words is replaced.
+    """
+    ws = words(instruction)
+    if span:
+        n = len(span)
+        for i in range(len(ws) - n + 1):
+            if tuple(ws[i:i + n]) == span:
+                return " ".join([*ws[:i], "structure", *ws[i + n:]])
     out: list[str] = []
-    for w in words(instruction):
+    for w in ws:
         if w in vocabulary:
             out.append(w)
         elif not out or out[-1] != "structure":
@@ -153,18 +163,19 @@ class Understander:
             self._exact.setdefault(normalise(text), concept)
             self._exact.setdefault(normalise(plural(text)), concept)
 
-    def exact_match(self, phrase: str) -> str | None:
-        """The concept whose synonym (or its plural) is the longest word n-gram of ``phrase``, or None.
+    def exact_match(self, phrase: str) -> tuple[str | None, tuple[str, ...]]:
+        """(concept, matched words): the synonym (or its plural) that is the longest word n-gram of ``phrase``.
 
         So "paint over hard exudates" is an exact "hard exudates" although "paint over" are not template words.
+        (None, ()) when no n-gram is a synonym.
         """
         ws = phrase.split()
         for n in range(len(ws), 0, -1):
             for i in range(len(ws) - n + 1):
                 hit = self._exact.get(" ".join(ws[i:i + n]))
                 if hit is not None:
-                    return hit
-        return None
+                    return hit, tuple(ws[i:i + n])
+        return None, ()
 
     def understand(self, instruction: str) -> Request:
         """Task and target of one instruction (see the module docstring); empty text is ``clarify`` material."""
@@ -172,7 +183,8 @@ class Understander:
         phrase = target_phrase(instruction, self.vocabulary)
         # the task is read twice: from the instruction as written (off-task questions keep their words) and with
         # the target words replaced by the exemplars' neutral "structure" (so the target does not pull the task)
-        neutral = neutral_form(instruction, self.vocabulary)
+        exact, span = self.exact_match(phrase) if phrase else (None, ())
+        neutral = neutral_form(instruction, self.vocabulary, span)
         texts = [instruction, neutral] + ([phrase] if phrase else [])
         vecs = np.asarray(self.embed(texts), dtype=np.float32)  # type: ignore[operator]
         sims = np.maximum(self.task_vectors @ vecs[0], self.task_vectors @ vecs[1])
@@ -191,7 +203,6 @@ class Understander:
             csims = self.synonym_vectors @ vecs[2]
             for concept, s in zip(self.concepts, csims, strict=True):
                 per_concept[concept] = max(per_concept.get(concept, -1.0), float(s))
-            exact = self.exact_match(phrase)
             if exact is not None:
                 per_concept[exact] = 1.0
             ranked = sorted(per_concept.items(), key=lambda kv: -kv[1])
