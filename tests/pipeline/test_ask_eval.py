@@ -73,3 +73,38 @@ def test_ask_eval_scores_and_stores(project, tmp_path):
     assert set(m.case) == {"all", "H&E histology"}
     assert float(m[(m.case == "all") & (m.metric == "router_accuracy")].value.iloc[0]) == pytest.approx(
         row["router_accuracy"])
+
+
+def test_what_did_the_model_predict_answers_from_the_store(tmp_path):
+    from conftest import DEMO_DATA
+    from segaudit.dataset import load_project
+    from segaudit.pipeline.ask import store_answer
+    from segaudit.pipeline.evaluate import evaluate_project
+
+    mets = DEMO_DATA / "brainmets_t2w_slices"
+    for sub in ("images", "masks_binary_png", "pred_unet_jpg"):
+        (tmp_path / sub).mkdir()
+        for f in sorted((mets / sub).iterdir())[:2]:
+            (tmp_path / sub / f.name).write_bytes(f.read_bytes())
+    data = {"name": "ask-store", "datasets": {"mets": {
+        "root": str(tmp_path), "images": "{root}/images/{case}.jpg",
+        "ground_truth": "{root}/masks_binary_png/{case}.png",
+        "predictions": {"unet": "{root}/pred_unet_jpg/{case}.jpg"}, "labels": {"metastasis": 1},
+        "mask_encoding": {"kind": "binary", "threshold": 127},
+        "prediction_encoding": {"kind": "binary", "channel": "green", "threshold": 64}}}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    cfg = load_project(tmp_path / "p.yaml")
+    evaluate_project(cfg, tmp_path / "run", progress=False)
+    image = sorted((tmp_path / "images").iterdir())[0]
+    res = store_answer(image, "what did the unet model predict here?", cfg, tmp_path / "run")
+    assert res is not None
+    assert res.verdict == "answered"
+    assert res.tool == "results store"
+    assert res.case == ["mets", image.stem]
+    with ResultsStore(tmp_path / "run", read_only=True) as store:
+        m = store.metrics()
+    dice = m[(m.case == image.stem) & (m.model == "unet") & (m.region == "metastasis") & (m.metric == "dice")]
+    assert res.measurements["metastasis.dice"]["value"] == pytest.approx(float(dice.value.iloc[0]))
+    assert f"Dice {float(dice.value.iloc[0]):.3f}" in res.text
+    assert store_answer(image, "outline the metastases", cfg, tmp_path / "run") is None  # not about a model
+    assert store_answer(CONSEP / "images" / "test_1_004.jpg", "what did unet predict?", cfg, tmp_path / "run") is None

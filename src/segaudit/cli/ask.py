@@ -40,8 +40,14 @@ def cmd_ask(args) -> int:
         return 0
     if not args.image or args.instruction is None:
         raise SegauditError("segaudit ask needs IMAGE and \"INSTRUCTION\" (or --index to build the index)")
-    index, built = _index(args, progress=False)
-    res = ask(args.image, args.instruction, index, out_dir=args.out)
+    res = None
+    if args.run:
+        from segaudit.pipeline.ask import store_answer
+
+        res = store_answer(args.image, args.instruction, args.project, args.run)
+    if res is None:
+        index, _ = _index(args, progress=False)
+        res = ask(args.image, args.instruction, index, out_dir=args.out)
     if args.json:
         print(json.dumps(res.to_dict(), default=float))
         return 0

@@ -260,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index", action="store_true", help="only build (or check) the cached index of the project")
     s.add_argument("--index-dir", help="cache folder of the index (default $SEGAUDIT_CACHE_DIR or ~/.cache/segaudit)")
     s.add_argument("--rebuild-index", action="store_true", help="rebuild the index even when its key matches")
+    s.add_argument("--run", help="results folder: 'what did model M predict' on a project case answers from it")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("ask-eval", help="holdout evaluation of segaudit ask: router, refusals, plausibility, Dice")

@@ -311,3 +311,72 @@ def _store(out: Path, table: pd.DataFrame, config: dict) -> None:
         frame["run_id"] = run_id
         store.replace("metrics", frame, where={"dataset": [EVAL_DATASET]})
         store.finish_run(run_id, "ok", {"pairs": int(table.loc[0, "pairs"])})
+
+
+#: Words that, with a model name of the store, make a request a question about a stored prediction.
+MODEL_WORDS = frozenset({"model", "models", "predict", "predicted", "prediction", "predictions", "network", "output"})
+#: Metrics quoted in a store answer (those present are shown).
+STORE_METRICS = ("dice", "pred_volume", "gt_volume", "lesion_tp", "lesion_fp", "lesion_fn", "hd95", "pq", "aji")
+
+
+def project_case(image: str | Path, project: ProjectConfig | str | Path) -> tuple[str, str] | None:
+    """(dataset, case) of the project whose image file has the same bytes as ``image``, or None.
+
+    Only files of the same size are hashed, so a request reads little more than the image itself.
+    """
+    from segaudit.instruct.ask.index import content_hash
+
+    cfg = project if isinstance(project, ProjectConfig) else load_project(project)
+    path = Path(image)
+    size = path.stat().st_size
+    digest = None
+    for f in discover(cfg).files:
+        if f.role != "image" or not f.exists or Path(f.path).stat().st_size != size:
+            continue
+        digest = digest or content_hash(path)
+        if content_hash(f.path) == digest:
+            return f.dataset, f.case
+    return None
+
+
+def store_answer(image: str | Path, instruction: str, project: ProjectConfig | str | Path,
+                 run_dir: str | Path):
+    """The answer to "what did model M predict" from the results store, or None when it is not such a question.
+
+    It is one when the instruction names a model the store holds for this image's case (the image must be a case
+    of the project, matched by content) and a word of :data:`MODEL_WORDS`. The answer quotes the stored metrics
+    of that case-model (Dice, predicted and true volume or area, lesion counts...) per region.
+    """
+    from segaudit.instruct.ask import AskResult
+    from segaudit.instruct.ask.understand import words
+
+    ws = set(words(instruction))
+    if not ws & MODEL_WORDS:
+        return None
+    case = project_case(image, project)
+    if case is None:
+        return None
+    with ResultsStore(run_dir, read_only=True) as store:
+        m = store.metrics(datasets=[case[0]])
+    m = m[(m["case"] == case[1]) & (m["region"] != "confusion")]
+    models = [mo for mo in sorted(set(m["model"])) if str(mo).lower() in ws or normalise(str(mo)) in normalise(
+        instruction)]
+    if not models:
+        return None
+    model = models[0]
+    rows = m[(m["model"] == model) & (m["metric"].isin(STORE_METRICS))]
+    meas = {f"{r.region}.{r.metric}": {"value": None if pd.isna(r.value) else float(r.value), "unit": r.unit or ""}
+            for r in rows.itertuples()}
+    parts = []
+    for region, g in rows.groupby("region", sort=True):
+        vals = dict(zip(g["metric"], g["value"], strict=True))
+        bits = [f"Dice {vals['dice']:.3f}" if "dice" in vals else "",
+                f"predicted {vals['pred_volume']:g}" if "pred_volume" in vals else "",
+                f"ground truth {vals['gt_volume']:g}" if "gt_volume" in vals else ""]
+        parts.append(f"{region}: " + ", ".join(b for b in bits if b))
+    text = f"Model {model} on {case[0]}/{case[1]}: " + "; ".join(parts) + "."
+    checks = {"goal": {"task": "describe", "target": f"prediction of {model}"},
+              "assumption": {"source": f"results store {run_dir}"}, "image_shows": {"case": list(case)},
+              "match": {"ok": True, "detail": "the image is a case of the project (same bytes)"}}
+    return AskResult("answered", "from the results store (segaudit evaluate)", "describe", None, "", 0.0, checks,
+                     measurements=meas, text=text, tool="results store", case=list(case))
