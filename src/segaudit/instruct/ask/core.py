@@ -269,8 +269,15 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
             raise SegauditError("the index has no nuclei model")
         pix = np.asarray(arr)
         pix = (rgb * 255).astype(np.uint8) if pix.ndim != 3 or pix.dtype != np.uint8 else pix[..., :3]
-        inst = segment_nuclei(pix, nuc.factor, nuc.min_distance)
         tool = "classical nuclei segmenter (haematoxylin deconvolution + watershed)"
+        classes = [] if nuc.classifier is None else [int(c) for c in nuc.classifier.classes]
+        if len(info.values) == 1 and int(info.values[0]) in nuc.class_names and int(info.values[0]) not in classes:
+            # "none found" would be vacuous: the classifier cannot assign a class it never saw
+            return AskResult("refused", f"the project's reference tiles hold no {target} to learn it from, so I "
+                             f"cannot tell one apart (learned classes: "
+                             f"{', '.join(nuc.class_names.get(c, str(c)) for c in classes) or 'none'})",
+                             task, target, "", 0.0, {}, tool=tool)
+        inst = segment_nuclei(pix, nuc.factor, nuc.min_distance)
         if len(info.values) == 1 and nuc.classifier is not None and int(info.values[0]) in nuc.class_names:
             ids, feats = nucleus_features(pix, inst)
             cls = nuc.classifier.predict(feats)
