@@ -24,8 +24,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("segaudit", "segaudit.errors", "segaudit.base", "segaudit.store.schema"),
     ("segaudit.io",),
     ("segaudit.dataset",),
-    ("segaudit.metrics", "segaudit.features", "segaudit.qc", "segaudit.preprocess", "segaudit.models",
-     "segaudit.instruct"),
+    ("segaudit.metrics", "segaudit.features", "segaudit.qc", "segaudit.preprocess", "segaudit.models"),
+    # instruct sits above models (the lead's decision, issue 18): segaudit.instruct.ask prompts LiteMedSAM with
+    # prototypes, so instruct may import models, never the reverse; it still imports none of its other siblings.
+    ("segaudit.instruct",),
     ("segaudit.store",),
     ("segaudit.pipeline",),
     ("segaudit.analysis",),

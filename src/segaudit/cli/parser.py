@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
 Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
-``export``, ``import-audit``, ``slices``, ``demo``.
+``export``, ``import-audit``, ``slices``, ``demo``, ``ask``, ``ask-eval``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 Option values are checked by the parser (status 2 before anything runs); a step whose every job failed exits 1.
 """
@@ -19,6 +19,7 @@ from typing import Any
 from segaudit import __version__
 from segaudit.cli.analysis import cmd_compare, cmd_flips, cmd_metrics
 from segaudit.cli.app import cmd_app
+from segaudit.cli.ask import cmd_ask, cmd_ask_eval
 from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.instruct import cmd_instruct_export
@@ -268,6 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most N records per value of a stratum (dataset, modality, task, class, size, negative, "
                         "slice or a metadata column), rare strata first; repeatable")
     s.set_defaults(func=cmd_instruct_export)
+
+    s = sub.add_parser("ask", help="answer an instruction about a 2D image (mask, boxes, count, sentence) or refuse")
+    s.add_argument("image", nargs="?", help="2D image file")
+    s.add_argument("instruction", nargs="?", help='free text, e.g. "outline the lungs"')
+    s.add_argument("--project", required=True, help="project file: its annotated 2D images are the reference")
+    s.add_argument("--out", help="folder for the answer's mask PNG (never the image's folder; default: no file)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--index", action="store_true", help="only build (or check) the cached index of the project")
+    s.add_argument("--index-dir", help="cache folder of the index (default $SEGAUDIT_CACHE_DIR or ~/.cache/segaudit)")
+    s.add_argument("--rebuild-index", action="store_true", help="rebuild the index even when its key matches")
+    s.add_argument("--run", help="results folder: 'what did model M predict' on a project case answers from it")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("ask-eval", help="holdout evaluation of segaudit ask: router, refusals, plausibility, Dice")
+    s.add_argument("project", help="project file")
+    s.add_argument("--out", required=True, help="results directory (the table goes to its segaudit.duckdb)")
+    s.add_argument("--holdout", type=_checked(number(0.01, 0.99)), default=0.3, help="share of images held out")
+    s.add_argument("--seed", type=_checked(integer(0)), default=0)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_ask_eval)
 
     s = sub.add_parser("app", help="the dashboard over a results store (needs the app extra)")
     s.add_argument("results", help="results directory (holds segaudit.duckdb)")

@@ -1,0 +1,140 @@
+"""Is the answer plausible? Mask statistics tested against reference distributions fitted from the annotations.
+
+Statistics of a 2D mask on its image (:func:`mask_statistics`): area fraction of the image (log10), number of
+connected components (log), solidity (area / convex-hull area of the union), eccentricity of the union's
+second-moment ellipse, centroid row and column (fractions of the image), and the brightness contrast inside vs
+outside (difference of mean grey, in image standard deviations).
+
+Reference (:class:`Reference`): per target, the statistics of every non-empty reference mask of the project, plus
+the share of reference images where the target is present. The score of a candidate mask
+(:meth:`Reference.score`) is calibrated as a p-value: each statistic's z-score against the reference mean and a
+standard deviation shrunk towards a floor (:data:`SD_FLOOR`, so that 5 reference images do not make the band
+razor-thin); the p-value of the largest ``|z|`` under a normal model, Bonferroni-corrected over the statistics.
+Below :data:`PLAUSIBLE_P` (0.01) the mask is not returned: the answer is ``refused`` and the reason names the
+statistic, its value and the reference range (the 5-95 % band of the references, or min-max with few).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+STAT_NAMES = ("log_area_fraction", "log_components", "solidity", "eccentricity", "centroid_row", "centroid_col",
+              "contrast")
+#: Floor of each statistic's standard deviation (same order as STAT_NAMES).
+SD_FLOOR = np.array([0.15, 0.35, 0.08, 0.08, 0.08, 0.08, 0.35])
+#: Bonferroni-corrected p-value below which a mask is implausible.
+PLAUSIBLE_P = 0.01
+
+
+def _solidity_eccentricity(mask: np.ndarray) -> tuple[float, float]:
+    from scipy.spatial import ConvexHull, QhullError
+
+    rows, cols = np.nonzero(mask)
+    area = rows.size
+    if area < 3:
+        return 1.0, 0.0
+    pts = np.column_stack([rows, cols]).astype(float)
+    if len(pts) > 20000:
+        pts = pts[:: len(pts) // 20000 + 1]
+    # pixel squares, not centres: the hull of the corners (a one-row mask has area, not zero)
+    corners = (pts[:, None, :] + np.array([[-.5, -.5], [-.5, .5], [.5, -.5], [.5, .5]])[None]).reshape(-1, 2)
+    try:
+        hull = ConvexHull(corners).volume
+    except QhullError:
+        hull = float(area)
+    solidity = min(1.0, area / max(hull, 1e-9))
+    cov = np.cov(np.column_stack([rows, cols]).T.astype(float)) + np.eye(2) / 12.0
+    ev = np.sort(np.linalg.eigvalsh(cov))
+    ecc = math.sqrt(max(0.0, 1.0 - ev[0] / ev[1])) if ev[1] > 0 else 0.0
+    return float(solidity), float(ecc)
+
+
+def mask_statistics(mask: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
+    """The :data:`STAT_NAMES` of a non-empty 2D mask on its (same-shape) grey image; None for an empty mask."""
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return None
+    h, w = m.shape
+    area = m.sum() / m.size
+    _, n = ndimage.label(m)
+    solidity, ecc = _solidity_eccentricity(m)
+    rows, cols = np.nonzero(m)
+    g = np.asarray(grey, dtype=np.float64)
+    sd = g.std() or 1.0
+    outside = g[~m]
+    contrast = (g[m].mean() - (outside.mean() if outside.size else g.mean())) / sd
+    return np.array([math.log10(max(area, 1e-6)), math.log(n), solidity, ecc, rows.mean() / h, cols.mean() / w,
+                     contrast], dtype=np.float64)
+
+
+def describe_statistic(name: str, value: float) -> str:
+    """A reader's rendering of one statistic (area as a percentage, components as a count)."""
+    if name == "log_area_fraction":
+        return f"{100 * 10 ** value:.2g} % of the image"
+    if name == "log_components":
+        return f"{math.exp(value):.0f}"
+    return f"{value:.2f}"
+
+
+_LABELS = {"log_area_fraction": "area", "log_components": "components", "solidity": "solidity",
+           "eccentricity": "eccentricity", "centroid_row": "vertical position", "centroid_col": "horizontal position",
+           "contrast": "contrast inside vs outside"}
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """Score (Bonferroni p-value, 0-1), whether it passes, the worst statistic and a sentence."""
+
+    p_value: float
+    plausible: bool
+    worst: str
+    message: str
+    z: dict[str, float]
+
+
+@dataclass
+class Reference:
+    """Reference distribution of one target's mask statistics (module docstring)."""
+
+    target: str
+    stats: np.ndarray  # (n, len(STAT_NAMES)) of the non-empty reference masks
+    present_share: float
+    n_images: int
+
+    def band(self, j: int) -> tuple[float, float]:
+        col = self.stats[:, j]
+        if len(col) >= 10:
+            return float(np.quantile(col, 0.05)), float(np.quantile(col, 0.95))
+        return float(col.min()), float(col.max())
+
+    def score(self, stats: np.ndarray | None) -> Plausibility:
+        """The calibrated plausibility of a candidate mask's statistics (None: the mask is empty)."""
+        name = self.target
+        if stats is None:
+            p = 1.0 - self.present_share if self.n_images else 1.0
+            # an absent answer is implausible only when every (or nearly every) reference shows the target
+            ok = p >= PLAUSIBLE_P or self.n_images < 3
+            msg = (f"no {name} found, although {100 * self.present_share:.0f} % of the {self.n_images} reference "
+                   f"images show one") if not ok else f"no {name} found"
+            return Plausibility(round(max(p, 0.0), 6), ok, "present", msg, {})
+        if not len(self.stats):
+            return Plausibility(0.0, False, "present", f"the project's references never show a {name}", {})
+        mean = self.stats.mean(axis=0)
+        sd = np.sqrt(self.stats.var(axis=0) + SD_FLOOR ** 2)
+        z = (stats - mean) / sd
+        j = int(np.argmax(np.abs(z)))
+        p_one = math.erfc(abs(float(z[j])) / math.sqrt(2))
+        p = min(1.0, p_one * len(STAT_NAMES))
+        lo, hi = self.band(j)
+        stat = STAT_NAMES[j]
+        msg = (f"{_LABELS[stat]} {describe_statistic(stat, float(stats[j]))}, expected "
+               f"{describe_statistic(stat, lo)} to {describe_statistic(stat, hi)}")
+        if stat == "log_area_fraction":
+            msg = (f"area {100 * 10 ** float(stats[j]):.2g} % of the image, expected {100 * 10 ** lo:.2g}-"
+                   f"{100 * 10 ** hi:.2g} %")
+        return Plausibility(round(p, 6), p >= PLAUSIBLE_P, stat, msg,
+                            {s: round(float(v), 3) for s, v in zip(STAT_NAMES, z, strict=True)})

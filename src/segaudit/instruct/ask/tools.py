@@ -1,0 +1,300 @@
+"""The tools ``ask`` acts with: prototype-prompted LiteMedSAM (PerSAM-style) and a classical H&E nuclei segmenter.
+
+**Prototype prompting** (training-free, after PerSAM, Zhang et al. 2023). LiteMedSAM encodes an image into a
+64x64 grid of 256-d features (one cell = 4x4 pixels of its 256x256 input). For a target, the *prototype* is the
+mean unit-norm feature of the cells inside the reference masks (>= half covered) and the *background prototype*
+the mean over the cells outside them, over every reference image. On a new image the score map is
+``cos(f, target) - cos(f, background)``; cells above the threshold that best reproduces the reference masks on
+the grid (mean Dice over the references, chosen from a grid of values) form components; each component gives a box
+prompt plus a positive point at its best cell, which LiteMedSAM decodes; the answer is the union of the decoded
+masks. No component: the target is absent.
+
+**Nuclei** (:func:`segment_nuclei`): colour deconvolution (Ruifrok & Johnston, ``skimage.color.rgb2hed``) to the
+haematoxylin channel, Gaussian smoothing, a threshold (Otsu's times a factor), hole filling and small-object
+removal, then a distance-transform watershed from local maxima at least ``min_distance`` pixels apart. The factor
+and the distance are chosen on the reference tiles (count error and pixel Dice, :func:`calibrate_nuclei`).
+Nucleus classes (inflammatory, epithelial, ...) by nearest centroid on per-nucleus shape and stain statistics
+fitted on the reference instances (:class:`NucleusClassifier`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+GRID = 64
+CELL = 4
+#: At most this many components become prompts (largest score mass first).
+MAX_PROMPTS = 8
+
+
+# ---------------------------------------------------------------------------------------------- prototypes
+def embedding_grid(embedding) -> tuple[np.ndarray, tuple[int, int]]:
+    """(64, 64, 256) unit-norm features of a LiteMedSAM :class:`~segaudit.models.ImageEmbedding` and the
+    (rows, cols) extent of the cells that hold the image (the rest is padding).
+    """
+    e = embedding.embedding
+    arr = e.detach().cpu().numpy()[0] if hasattr(e, "detach") else np.asarray(e)[0]
+    f = np.transpose(arr, (1, 2, 0)).astype(np.float32)
+    f /= np.maximum(np.linalg.norm(f, axis=2, keepdims=True), 1e-6)
+    h, w = embedding.input_size
+    return f, (int(np.ceil(h / CELL)), int(np.ceil(w / CELL)))
+
+
+def mask_to_grid(mask: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """Covered fraction (64, 64) of every grid cell by a mask in the original pixel grid."""
+    from skimage.transform import resize
+
+    m = resize(np.asarray(mask, dtype=np.float32), input_size, order=1, anti_aliasing=True, preserve_range=True)
+    pad = np.zeros((GRID * CELL, GRID * CELL), np.float32)
+    pad[: m.shape[0], : m.shape[1]] = m
+    return pad.reshape(GRID, CELL, GRID, CELL).mean(axis=(1, 3))
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * float(np.logical_and(a, b).sum()) / s
+
+
+@dataclass
+class Prototype:
+    """A target's prototype and background prototype (256-d, unit norm) and the calibrated score threshold."""
+
+    target: np.ndarray
+    background: np.ndarray
+    threshold: float
+    grid_dice: float
+    #: Most connected components a reference mask has (an anatomical target: 1-3; 0 = no limit learned).
+    max_components: int = 0
+    #: Smallest component of any reference mask, as a fraction of its image.
+    min_area_fraction: float = 0.0
+
+    def score_map(self, feats: np.ndarray, extent: tuple[int, int]) -> np.ndarray:
+        s = feats @ self.target - feats @ self.background
+        out = np.full(s.shape, -np.inf, np.float32)
+        out[: extent[0], : extent[1]] = s[: extent[0], : extent[1]]
+        return out
+
+
+def fit_prototype(grids: list[tuple[np.ndarray, tuple[int, int], np.ndarray]]) -> Prototype | None:
+    """The prototype of one target from (features, extent, covered fraction) of its reference images.
+
+    None when no reference cell is covered at least half (the target is too small for the grid everywhere).
+    """
+    pos_sum = np.zeros(256, np.float64)
+    neg_sum = np.zeros(256, np.float64)
+    for feats, (gh, gw), frac in grids:
+        f = feats[:gh, :gw]
+        fr = frac[:gh, :gw]
+        pos = fr >= 0.5
+        if not pos.any() and fr.max() > 0:  # a small target: its best-covered cell
+            pos = fr == fr.max()
+        pos_sum += f[pos].sum(axis=0)
+        neg_sum += f[fr == 0].sum(axis=0)
+    if not pos_sum.any() or not neg_sum.any():
+        return None
+    tgt = (pos_sum / np.linalg.norm(pos_sum)).astype(np.float32)
+    bg = (neg_sum / np.linalg.norm(neg_sum)).astype(np.float32)
+    proto = Prototype(tgt, bg, 0.0, 0.0)
+    maps = [(proto.score_map(feats, ext), frac >= 0.5 if (frac >= 0.5).any() else frac == frac.max())
+            for feats, ext, frac in grids]
+    best = (-1.0, 0.0)
+    for t in np.linspace(-0.3, 0.5, 33):
+        d = float(np.mean([_dice(s > t, truth) for s, truth in maps]))
+        if d > best[0]:
+            best = (d, float(t))
+    proto.threshold, proto.grid_dice = best[1], best[0]
+    return proto
+
+
+def _keep_components(mask: np.ndarray, proto: Prototype) -> np.ndarray:
+    """Drop decoded components below half the smallest reference component; an organ keeps its largest few."""
+    lab, n = ndimage.label(mask)
+    if n == 0:
+        return mask
+    sizes = np.bincount(lab.ravel())[1:]
+    keep = sizes >= 0.5 * proto.min_area_fraction * mask.size
+    if 0 < proto.max_components <= 3:
+        rank = np.argsort(-sizes)
+        keep[rank[proto.max_components:]] = False
+    if not keep.any():
+        keep[int(np.argmax(sizes))] = True
+    return np.isin(lab, np.flatnonzero(keep) + 1)
+
+
+@dataclass
+class PrototypeResult:
+    """The decoded mask (original grid), the prompts given (as records) and the best score on the image."""
+
+    mask: np.ndarray
+    prompts: list[dict]
+    max_score: float
+    predicted_iou: list[float]
+
+
+def prototype_segment(model, embedding, proto: Prototype) -> PrototypeResult:
+    """Prompts from the score map, decoded by ``model`` (a :class:`~segaudit.models.PromptableModel`)."""
+    from segaudit.models.base import Prompt
+
+    feats, extent = embedding_grid(embedding)
+    s = proto.score_map(feats, extent)
+    h0, w0 = embedding.original_size
+    scale = (GRID * CELL) / max(h0, w0)
+    lab, n = ndimage.label(s > proto.threshold, structure=np.ones((3, 3)))
+    mask = np.zeros((h0, w0), bool)
+    best = float(s[np.isfinite(s)].max()) if np.isfinite(s).any() else float("-inf")
+    if n == 0:
+        return PrototypeResult(mask, [], best, [])
+    idx = np.arange(1, n + 1)
+    mass = np.asarray(ndimage.sum(s - proto.threshold, lab, idx))
+    order = idx[np.argsort(-mass)][:MAX_PROMPTS]
+    if 0 < proto.max_components <= 3:  # an organ: its few largest parts, not the speckle around them
+        order = np.array([k for k in order if mass[k - 1] >= 0.1 * mass.max()][: proto.max_components])
+    prompts = []
+    for k in order:
+        rows, cols = np.nonzero(lab == k)
+        r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()
+        box = (max(0.0, c0 * CELL / scale), max(0.0, r0 * CELL / scale),
+               min(w0 - 1.0, ((c1 + 1) * CELL) / scale - 1), min(h0 - 1.0, ((r1 + 1) * CELL) / scale - 1))
+        sub = np.where(lab == k, s, -np.inf)
+        pr, pc = np.unravel_index(int(np.argmax(sub)), sub.shape)
+        point = (min(w0 - 1.0, (pc + 0.5) * CELL / scale), min(h0 - 1.0, (pr + 0.5) * CELL / scale))
+        prompts.append(Prompt(box=box, points=(point,), labels=(1,), kind="prototype", component=int(k)))
+    preds = model.decode(embedding, prompts)
+    for p in preds:
+        mask |= p.mask
+    mask = _keep_components(mask, proto)
+    return PrototypeResult(mask, [p.record() for p in prompts], best, [round(p.predicted_iou, 4) for p in preds])
+
+
+# ---------------------------------------------------------------------------------------------- nuclei
+def haematoxylin(rgb: np.ndarray) -> np.ndarray:
+    """The haematoxylin optical density of an RGB tile (``skimage.color.rgb2hed`` channel 0)."""
+    from skimage.color import rgb2hed
+
+    return rgb2hed(np.asarray(rgb)[..., :3])[..., 0]
+
+
+def segment_nuclei(rgb: np.ndarray, factor: float = 1.0, min_distance: int = 4, min_area: int = 20) -> np.ndarray:
+    """Instance map (int32, 0 = background) of the nuclei of an H&E tile (module docstring)."""
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian, threshold_otsu
+    from skimage.segmentation import watershed
+
+    h = gaussian(haematoxylin(rgb), 1.0)
+    fg = h > threshold_otsu(h) * factor if np.ptp(h) > 0 else np.zeros(h.shape, bool)
+    fg = ndimage.binary_fill_holes(ndimage.binary_opening(fg, iterations=1))
+    lab, n = ndimage.label(fg)
+    if n == 0:
+        return np.zeros(h.shape, np.int32)
+    sizes = np.bincount(lab.ravel())
+    fg &= sizes[lab] >= min_area
+    dist = gaussian(ndimage.distance_transform_edt(fg), 1.0)
+    lab, _ = ndimage.label(fg)
+    peaks = peak_local_max(dist, min_distance=min_distance, labels=lab, exclude_border=False)
+    markers = np.zeros(h.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    ws = watershed(-dist, markers, mask=fg).astype(np.int32)
+    sizes = np.bincount(ws.ravel())
+    ws[(sizes[ws] < min_area) & (ws > 0)] = 0
+    _, inv = np.unique(ws, return_inverse=True)
+    return inv.reshape(ws.shape).astype(np.int32)
+
+
+def calibrate_nuclei(tiles: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int, float]:
+    """(factor, min_distance, score) maximising pixel Dice minus half the relative count error on (rgb, instances)."""
+    best = (1.0, 4, -np.inf)
+    for factor in (0.8, 0.9, 1.0, 1.15):
+        for md in (3, 4, 6):
+            scores = []
+            for rgb, inst in tiles:
+                pred = segment_nuclei(rgb, factor, md)
+                n_gt = len(np.unique(inst)) - 1
+                n_pr = int(pred.max())
+                scores.append(_dice(pred > 0, inst > 0) - 0.5 * abs(n_pr - n_gt) / max(n_gt, 1))
+            s = float(np.mean(scores)) if scores else -np.inf
+            if s > best[2]:
+                best = (factor, md, s)
+    return best
+
+
+def nucleus_features(rgb: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, features) per instance: log area, mean and sd haematoxylin, eccentricity, solidity, mean R, G, B."""
+    from skimage.measure import regionprops
+
+    hem = haematoxylin(rgb)
+    img = np.asarray(rgb)[..., :3].astype(np.float64) / 255.0
+    ids, rows = [], []
+    for p in regionprops(instances.astype(np.int32)):
+        rr, cc = p.coords[:, 0], p.coords[:, 1]
+        hv = hem[rr, cc]
+        rows.append([np.log(p.area), hv.mean(), hv.std(), p.eccentricity, p.solidity,
+                     *img[rr, cc].mean(axis=0)])
+        ids.append(p.label)
+    return np.asarray(ids, np.int64), np.asarray(rows, np.float64).reshape(-1, 8)
+
+
+@dataclass
+class NucleusClassifier:
+    """Nearest centroid over standardised :func:`nucleus_features`, one centroid per class value.
+
+    A nucleus farther from its nearest centroid than that class's ``radius`` (the 90th percentile of the training
+    nuclei's distances to it) is left unclassified (0): a tile without a class then counts none of it, instead of
+    giving it the nuclei that resemble nothing.
+    """
+
+    classes: np.ndarray
+    centroids: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    radius: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray, classes: np.ndarray) -> NucleusClassifier:
+        mean = features.mean(axis=0)
+        scale = np.maximum(features.std(axis=0), 1e-6)
+        z = (features - mean) / scale
+        values = np.unique(classes)
+        cents = np.stack([z[classes == v].mean(axis=0) for v in values])
+        radius = np.array([float(np.quantile(np.linalg.norm(z[classes == v] - cents[i], axis=1), 0.9))
+                           for i, v in enumerate(values)])
+        return cls(values, cents, mean, scale, radius)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if not len(features):
+            return np.zeros(0, np.int64)
+        z = (features - self.mean) / self.scale
+        d = np.sqrt(((z[:, None, :] - self.centroids[None]) ** 2).sum(-1))
+        best = np.argmin(d, axis=1)
+        out = self.classes[best].astype(np.int64)
+        out[d[np.arange(len(best)), best] > self.radius[best]] = 0
+        return out
+
+
+def instance_boxes(instances: np.ndarray) -> list[list[int]]:
+    """Pixel XYXY boxes (inclusive) of every instance id > 0, in id order."""
+    out = []
+    for sl in ndimage.find_objects(instances.astype(np.int32)):
+        if sl is not None:
+            out.append([int(sl[1].start), int(sl[0].start), int(sl[1].stop - 1), int(sl[0].stop - 1)])
+    return out
+
+
+def majority_class(instances: np.ndarray, classes: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The most frequent class value (> 0) under each instance id of ``ids`` (0 when none)."""
+    out = np.zeros(len(ids), np.int64)
+    inst = instances.ravel().astype(np.int64)
+    cls = classes.ravel().astype(np.int64)
+    sel = (inst > 0) & (cls > 0)
+    if not sel.any():
+        return out
+    pairs = np.unique(np.stack([inst[sel], cls[sel]]), axis=1, return_counts=True)
+    best: dict[int, tuple[int, int]] = {}
+    for (i, c), n in zip(pairs[0].T, pairs[1], strict=True):
+        if n > best.get(int(i), (0, 0))[1]:
+            best[int(i)] = (int(c), int(n))
+    for k, i in enumerate(ids):
+        out[k] = best.get(int(i), (0, 0))[0]
+    return out
