@@ -67,6 +67,10 @@ def scaled(tmp_path_factory) -> dict[int, tuple[Path, dict[str, Measured]]]:
         out[n] = (run_dir, measured)
         print(f"{n} cases: " + ", ".join(f"{s} {m.seconds:.1f} s ({m.cpu_seconds:.1f} CPU s, {m.peak_rss_mb:.0f} MB)"
                                          for s, m in measured.items()))
+    # Not counted in the figures above (see generators.run_measured), but worth seeing in a full suite's log.
+    import resource  # POSIX only, like this module
+
+    print(f"this pytest process peaked at {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return out
 
 
