@@ -7,7 +7,8 @@ The suite runs N = 600 cases (SEGAUDIT_SCALE_CASES overrides; the issue's figure
 at N and *extrapolated* to 3000 cases along the line through the two runs' peaks: a step that keeps something
 per case (rows, frames, arrays) grows linearly and fails here long before it would at 3000. The CPU seconds per
 extra case (the difference of the two runs, so start-up does not count) must stay within twice the issue's
-baseline per case (scan 47 s, evaluate 137 s for 3000 cases on a 2-core machine).
+baseline per case (scan 47 s, evaluate 137 s for 3000 cases on a 2-core machine). Both per-case checks
+need at least 300 cases between the runs (SEGAUDIT_SCALE_CASES >= 400); fewer is noise and they skip.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ PEAK_MB = 512
 #: Issue 13's baseline CPU cost per case (47 s and 137 s for 3000 cases); the test allows twice that.
 BASELINE_S_PER_CASE = {"scan": 47 / ISSUE_CASES, "evaluate": 137 / ISSUE_CASES}
 STEPS = ("scan", "evaluate")
+#: Fewest cases between the two runs for a per-case figure: below that, start-up jitter (a few MB, a few tenths
+#: of a CPU second) divided by the few extra cases is noise, not a cost per case.
+MIN_SPAN = 300
 
 
 def _first_cases(proj: Path, n: int, root: Path) -> Path:
@@ -100,6 +104,8 @@ def test_synthetic_cases_every_row_stored(scaled):
 def test_peak_memory_within_half_a_gigabyte_and_extrapolated_to_3000_cases(scaled, step):
     small, large = scaled[N_SMALL][1][step], scaled[N_CASES][1][step]
     assert large.peak_rss_mb < PEAK_MB, (step, large.peak_rss_mb)
+    if N_CASES - N_SMALL < MIN_SPAN:
+        pytest.skip(f"{N_CASES} cases: too few to extrapolate a memory cost per case (SEGAUDIT_SCALE_CASES >= 400)")
     at_3000 = extrapolated_peak_mb(small, large, N_SMALL, N_CASES)
     assert at_3000 < PEAK_MB, (f"{step}: {small.peak_rss_mb:.0f} MB at {N_SMALL} cases, {large.peak_rss_mb:.0f} MB "
                                f"at {N_CASES}: {at_3000:.0f} MB at {ISSUE_CASES} on that line")
@@ -108,8 +114,8 @@ def test_peak_memory_within_half_a_gigabyte_and_extrapolated_to_3000_cases(scale
 @pytest.mark.parametrize("step", STEPS)
 def test_cpu_seconds_per_case_within_twice_the_issue_baseline(scaled, step):
     small, large = scaled[N_SMALL][1][step], scaled[N_CASES][1][step]
-    if N_CASES <= N_SMALL:
-        pytest.skip("one case: no per-case difference to measure")
+    if N_CASES - N_SMALL < MIN_SPAN:
+        pytest.skip(f"{N_CASES} cases: too few for a CPU cost per case (SEGAUDIT_SCALE_CASES >= 400)")
     per_case = (large.cpu_seconds - small.cpu_seconds) / (N_CASES - N_SMALL)
     assert per_case < 2 * BASELINE_S_PER_CASE[step], (step, per_case)
 
