@@ -82,8 +82,9 @@ class Measured:
 #:
 #: Why not ``wait4`` on a child of the test process: Linux carries a process's memory high-water mark across
 #: ``exec`` (``exec_mmap`` folds the old address space's peak into the new program's ``ru_maxrss``), and a child
-#: forked or vforked from pytest starts with pytest's resident set (with vfork, its *peak*). A 1.9 GB pytest
-#: made a 250 MB scan read as 1910 MB. The launcher is a fresh, small interpreter; the command it forks starts
+#: forked or vforked from pytest starts with pytest's resident set (with vfork, its *peak*): a scan that peaks
+#: at 250 MB read as 1616 MB under a parent that had held 1.5 GB, and as 1910 MB once in the full suite. The
+#: launcher is a fresh, small interpreter; the command it forks starts
 #: from the launcher's ~10 MB, so the figure is the command's own (and its workers') peak.
 _LAUNCHER = """
 import json, os, subprocess, sys

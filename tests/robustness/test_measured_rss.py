@@ -1,8 +1,9 @@
 """The memory figure of the scale test and benchmark (``generators.run_measured``) is the command's own.
 
 Linux folds a process's memory high-water mark into its ``ru_maxrss`` across ``exec``; a child started straight
-from a large pytest process reported pytest's peak (a 250 MB scan read as 1910 MB in the full suite). Here a
-parent process holding 400 MB measures ``segaudit --version``: the figure must be that small command's.
+from a large pytest process reported pytest's peak (the scan's 1910 MB in the full suite; alone it peaks at
+253 MB). Here a parent process holding 400 MB measures ``segaudit --version``: the figure must be that small
+command's.
 """
 
 from __future__ import annotations
