@@ -6,7 +6,8 @@ Writes ``--cases`` synthetic cases (a ground truth of up to three labelled ellip
 trimmed prediction, ``--shape``³ voxels of 1 mm, gzipped NIfTI; see ``tests/robustness/generators.py``) to a
 temporary folder, runs ``segaudit scan`` then ``segaudit evaluate`` on them as separate processes, and prints
 one table: cases, wall and CPU seconds of each step, and the peak resident memory of each step (its process and
-any worker it waited for, from ``wait4``). Also checks that every case-model was scored. Issue 13's baseline
+any worker it waited for, from ``wait4`` in a small launcher process, so this process's own memory never counts:
+see ``generators.run_measured``). Also checks that every case-model was scored. Issue 13's baseline
 (3000 cases, 2-core machine): scan 47 s, evaluate 2 min 17 s, peak memory < 0.5 GB.
 """
 

@@ -87,7 +87,30 @@ def test_demo_command(tmp_path):
     assert "sequence t1 not found" in r.stdout
     assert "Report:" in r.stdout
     assert (tmp_path / "demo" / "report.html").stat().st_size > 100_000
-    assert (tmp_path / "demo" / "segaudit.duckdb").is_file()
+    # What the demo's steps stored (its scan is checked in tests/pipeline/test_scan.py): the demo runs once.
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "demo" / "segaudit.duckdb"), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert {"cases", "files", "qc", "runs", "metrics", "lesions", "features", "errors"} <= tables
+        assert con.execute("SELECT count(*) FROM cases").fetchone()[0] == 39
+        # Every case-model is evaluated: 2x2 PED, 3x2 LUMIERE, 2 UCSF, 6 fundus, 24 metastasis slices.
+        n = con.execute('SELECT count(*) FROM (SELECT DISTINCT dataset, "case", model FROM metrics)').fetchone()[0]
+        assert n == 4 + 6 + 2 + 6 + 24
+        empty_preds = con.execute("SELECT count(*) FROM metrics WHERE dataset = 'brainmets_t2w_slices' AND "
+                                  "metric = 'pred_empty' AND value = 1").fetchone()[0]
+        assert empty_preds == 4  # the four slices the U-Net leaves empty are flagged, not hidden
+        assert con.execute("SELECT count(*) FROM errors WHERE step = 'evaluate'").fetchone()[0] == 0
+        # Features: the demo's traps are recorded, nothing fails: 369's missing T1, labels empty in the ground
+        # truth, and the colour fundus photos split into channels (info).
+        feat_err = con.execute('SELECT "case", severity, message FROM errors WHERE step = \'features\'').fetchall()
+        assert not [e for e in feat_err if e[1] == "error"]
+        assert any(c == "BraTS20_Training_369" and "sequence t1 not found" in m for c, _, m in feat_err)
+        assert sum("colour image" in m for _, _, m in feat_err) == 6
+        assert con.execute('SELECT count(DISTINCT (dataset, "case")) FROM features').fetchone()[0] == 39
+    finally:
+        con.close()
 
 
 def test_module_entry_point():

@@ -101,9 +101,29 @@ def test_resume_force_and_dask(bad_project, tmp_path):
     assert not other.skipped  # other settings: extracted again
 
 
+def _lumiere_and_two_fundus_photos(tmp_path):
+    """The demo's LUMIERE (3 time points, 2 models) and 2 of its 6 fundus photos (each ~3 s of features)."""
+    demo = demo_project_path().parent
+    spec = yaml.safe_load(demo_project_path().read_text())
+    lumiere, fundus = spec["datasets"]["LUMIERE"], spec["datasets"]["fundus_exudates"]
+    lumiere["root"] = str(demo / lumiere["root"])
+    src, dst = demo / fundus["root"], tmp_path / "fundus_exudates"
+    for sub, name in (("images", "{}.jpg"), ("masks_EX_binary_png", "{}_EX.png"),
+                      ("pred_sarah_antillia_flexunet", "{}.png")):
+        (dst / sub).mkdir(parents=True)
+        for case in ("IDRiD_01", "IDRiD_02"):
+            shutil.copyfile(src / sub / name.format(case), dst / sub / name.format(case))
+    shutil.copyfile(src / "cases.csv", dst / "cases.csv")
+    fundus["root"] = str(dst)
+    fundus["metadata"]["path"] = str(dst / "cases.csv")
+    path = tmp_path / "segaudit.yaml"
+    path.write_text(yaml.safe_dump({"name": spec["name"], "datasets": {"LUMIERE": lumiere,
+                                                                       "fundus_exudates": fundus}}))
+    return load_project(path)
+
+
 def test_prediction_volumes_rgb_channels_and_metadata(tmp_path):
-    project = load_project(demo_project_path())
-    project.datasets = [d for d in project.datasets if d.name in ("LUMIERE", "fundus_exudates")]
+    project = _lumiere_and_two_fundus_photos(tmp_path)
     extract_project(project, tmp_path / "run", FeatureOptions(groups=("lesion", "intensity"), shape=False),
                     progress=False)
     f = features_table(tmp_path / "run")

@@ -272,3 +272,31 @@ def test_case_with_a_missing_file_is_skipped_when_nothing_changed(tmp_path, demo
         fp = store.inputs("features")
     gt = root / "masks_binary_png" / f"{cases[0]}.png"
     assert int(fp.set_index("path").mtime_ns[str(gt)]) == gt.stat().st_mtime_ns
+
+
+def test_one_resume_plan_for_every_step_per_model_reads_and_vanished_cases(tmp_path, demo_data):
+    """plan_resume, the one resume decision evaluate, features and agree share: evaluate's case-model reads only
+    its own model's prediction, so replacing model b's file marks (case, b) alone; a deleted case is planned for
+    dropping, and nothing is dropped until the plan is applied."""
+    from segaudit.dataset.discover import discover
+    from segaudit.pipeline.evaluate import INPUT_ROLES, KEY, STEP_TABLES
+    from segaudit.pipeline.resume import plan_resume
+
+    proj, root, cases = _slices(tmp_path, demo_data, n=3, models=("a", "b"))
+    run = tmp_path / "run"
+    evaluate_project(load_project(proj), run, FAST, progress=False)
+    shutil.copyfile(root / "pred_b" / f"{cases[1]}.jpg", root / "pred_b" / f"{cases[0]}.jpg")
+    for sub, ext in (("images", ".jpg"), ("masks_binary_png", ".png"), ("pred_a", ".jpg"), ("pred_b", ".jpg")):
+        (root / sub / f"{cases[2]}{ext}").unlink()
+    files = discover(load_project(proj)).files_frame()
+    with ResultsStore(run) as store:
+        done = {tuple(k) for k in store.scored_keys().itertuples(index=False, name=None)}
+        plan = plan_resume(store, "evaluate", KEY, STEP_TABLES, done, files, INPUT_ROLES, ["mets"],
+                           reads=lambda k, ins: [i for i in ins if i[0] != "prediction" or i[1] == k[2]])
+        assert set(plan.changed) == {("mets", cases[0], "b")}
+        assert plan.dropped == [("mets", cases[2])]
+        assert plan.counts() == {"changed": 1, "dropped_cases": 1}
+        assert (store.metrics().case == cases[2]).any()  # planned, not yet applied
+        assert plan.drop(store) > 0
+        assert not (store.metrics().case == cases[2]).any()
+    assert plan.lines("case-model(s)", "re-scored")[0].startswith("1 case-model(s) re-scored")

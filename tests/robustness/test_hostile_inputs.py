@@ -99,22 +99,29 @@ def test_unreadable_file_is_one_row(tmp_path, demo_data):
         f.chmod(0o644)
 
 
-def test_report_never_overwrites_what_it_did_not_write(tmp_path, demo_data):
+def test_report_never_overwrites_what_it_did_not_write(tmp_path, demo_data, capsys):
+    """In this process (``cli.main``, the console script's function): seven commands, two full reports."""
+    from segaudit.cli import main
+
+    def segaudit(*args) -> tuple[int, str]:
+        rc = main([str(a) for a in args])
+        return rc, capsys.readouterr().err
+
     proj, _ = _lumiere_project(tmp_path, demo_data)
     run_dir = tmp_path / "run"
-    r = run("evaluate", proj, "--out", run_dir, "--no-progress", "--lesion-matching", "none")
-    assert r.returncode == 0, r.stderr
+    rc, err = segaudit("evaluate", proj, "--out", run_dir, "--no-progress", "--lesion-matching", "none")
+    assert rc == 0, err
     store_digest = tree_digest(run_dir)
     project_text = proj.read_text()
     for target in (proj, run_dir / "segaudit.duckdb", run_dir):
-        r = run("report", run_dir, "--out", target, "--force")
-        assert r.returncode == 2, target
-        assert "Traceback" not in r.stderr, target
+        rc, err = segaudit("report", run_dir, "--out", target, "--force")
+        assert rc == 2, target
+        assert "Traceback" not in err, target
     assert proj.read_text() == project_text
     assert tree_digest(run_dir) == store_digest
     out = tmp_path / "report.html"
-    assert run("report", run_dir, "--out", out).returncode == 0
-    r = run("report", run_dir, "--out", out)
-    assert r.returncode == 2  # an existing report: replaced only when asked
-    assert "--force" in r.stderr
-    assert run("report", run_dir, "--out", out, "--force").returncode == 0
+    assert segaudit("report", run_dir, "--out", out)[0] == 0
+    rc, err = segaudit("report", run_dir, "--out", out)
+    assert rc == 2  # an existing report: replaced only when asked
+    assert "--force" in err
+    assert segaudit("report", run_dir, "--out", out, "--force")[0] == 0

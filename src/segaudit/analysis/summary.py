@@ -20,6 +20,8 @@ from scipy import stats
 from segaudit.analysis.minimums import MIN_BOOTSTRAP_CI, too_small
 
 GROUP = ["dataset", "model", "region", "metric"]
+#: Most values one bootstrap batch holds (resamples × sample size): 4 MB of float64.
+BATCH_VALUES = 2**19
 FLAGS = ("gt_empty", "pred_empty", "gt_voxels", "pred_voxels", "tp", "fp", "fn", "tn")
 
 
@@ -72,8 +74,24 @@ def bootstrap_ci(values: np.ndarray, level: float = 0.95, n_resamples: int = 200
     if np.all(v == v[0]):
         return (float(v[0]), float(v[0]))
     res = stats.bootstrap((v,), np.mean, confidence_level=level, n_resamples=n_resamples, method=method,
-                          random_state=np.random.default_rng(seed), vectorized=True)
+                          random_state=np.random.default_rng(seed), vectorized=True,
+                          batch=bootstrap_batch(v.size, n_resamples))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def bootstrap_batch(n: int, n_resamples: int, values: int = BATCH_VALUES) -> int:
+    """Resamples per batch for ``scipy.stats.bootstrap`` so that one batch holds at most ``values`` values.
+
+    Without a batch, scipy draws every resample at once (``n_resamples × n``) and, for BCa, every jackknife
+    sample at once (``n × (n - 1)``, quadratic: 150 MB at 3000 cases); batches give the same interval (the
+    same random stream, drawn in pieces) in bounded memory.
+
+    >>> bootstrap_batch(3000, 1000)
+    174
+    >>> bootstrap_batch(20, 1000)
+    1000
+    """
+    return max(1, min(n_resamples, values // max(1, n)))
 
 
 def _ratio_of_sums(sums, counts, axis=-1):
@@ -104,7 +122,7 @@ def cluster_bootstrap_ci(values, clusters, level: float = 0.95, n_resamples: int
     counts = np.bincount(c, minlength=k).astype(float)
     res = stats.bootstrap((sums, counts), _ratio_of_sums, paired=True, confidence_level=level,
                           n_resamples=n_resamples, method=method, random_state=np.random.default_rng(seed),
-                          vectorized=True)
+                          vectorized=True, batch=bootstrap_batch(k, n_resamples))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

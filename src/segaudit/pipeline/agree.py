@@ -43,16 +43,7 @@ from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import (
-    case_inputs,
-    drop_vanished,
-    fingerprint_inputs,
-    inputs_frame,
-    present_cases,
-    resume_lines,
-    stale_jobs,
-    vanished_cases,
-)
+from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
 from segaudit.store.store import ResultsStore
 
 STEP = "agree"
@@ -241,26 +232,22 @@ def agree_project(project: ProjectConfig, out_dir: str | Path, options: Evaluati
     files = discover(project).files_frame()
     with ResultsStore(out_dir) as store:
         done = {} if force else _done_models(store, ohash)
-        by_case = case_inputs(files, ("prediction",))
-        stale = stale_jobs(store, STEP, KEY, {k: by_case[k] for k in done if k in by_case}, fingerprint)
-        for k in stale.changed:
+        plan = plan_resume(store, STEP, KEY, STEP_TABLES, list(done), files, ("prediction",),
+                           [ds.name for ds in project.datasets], fingerprint)
+        for k in plan.changed:
             done.pop(k, None)
-        gone, gone_notes = vanished_cases(store, STEP, list(STEP_TABLES),
-                                          present_cases(files, [ds.name for ds in project.datasets]))
         jobs, skipped, notes = build_agree_jobs(project, options, consensus, done, files, fingerprint)
         run_id = run_step(store, STEP, ohash, {"project": project.raw, "options": options.to_dict(),
                                                "consensus": consensus}, argv, agree_case_recorded, jobs, _write_case,
                           "Comparing models", summary=lambda: {"cases": len(jobs), "skipped": len(skipped),
-                                                               "changed": len(stale.changed),
-                                                               "dropped_cases": len(gone), "notes": notes},
-                          start=lambda rid: drop_vanished(store, STEP, list(STEP_TABLES), gone),
+                                                               **plan.counts(), "notes": notes},
+                          start=lambda rid: plan.drop(store),
                           progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         names = sorted({j.dataset.name for j in jobs} | {d for d, _ in skipped})
         metrics = store.metrics(names, step=STEP).drop(columns="unit")
         errors = store.errors(STEP, names)
-    dropped = list(gone.itertuples(index=False, name=None))
-    return AgreeResult(run_id, metrics, errors, skipped, notes, stale.changed, dropped,
-                       resume_lines("case(s)", stale.changed, dropped, "compared again") + gone_notes)
+    return AgreeResult(run_id, metrics, errors, skipped, notes, plan.changed, plan.dropped,
+                       plan.lines("case(s)", "compared again"))
 
 
 def _done_models(store: ResultsStore, config_hash: str) -> dict[tuple[str, str], set[str]]:

@@ -31,16 +31,7 @@ from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import (
-    case_inputs,
-    drop_vanished,
-    fingerprint_inputs,
-    inputs_frame,
-    present_cases,
-    resume_lines,
-    stale_jobs,
-    vanished_cases,
-)
+from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
@@ -477,12 +468,10 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
     datasets = [ds.name for ds in project.datasets]
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("metrics", "evaluate", ohash, KEY)
-        by_case = case_inputs(files, INPUT_ROLES)
-        stale = stale_jobs(store, "evaluate", KEY, {
-            k: [i for i in by_case[k[:2]] if i[0] != "prediction" or i[1] == k[2]] for k in done if k[:2] in by_case},
-            fingerprint)
-        done -= set(stale.changed)
-        gone, notes = vanished_cases(store, "evaluate", list(STEP_TABLES), present_cases(files, datasets))
+        # A case-model reads the case's ground truth (and instance map) and its own model's prediction.
+        plan = plan_resume(store, "evaluate", KEY, STEP_TABLES, done, files, INPUT_ROLES, datasets, fingerprint,
+                           reads=lambda k, ins: [i for i in ins if i[0] != "prediction" or i[1] == k[2]])
+        done -= set(plan.changed)
         jobs, skipped = build_jobs(project, options, done, missing_as_empty, resample, grids, ignore_affine, files,
                                    fingerprint)
         n_models = sum(len(j.predictions) for j in jobs)
@@ -491,20 +480,18 @@ def evaluate_project(project: ProjectConfig, out_dir: str | Path, options: Evalu
         def run_summary() -> dict:
             nonlocal summary
             summary = with_units(store, _summary_from_store(store, datasets, options.hd_name), options.hd_name)
-            return {"case_models": n_models, "skipped": len(skipped), "changed": len(stale.changed),
-                    "dropped_cases": len(gone), "summary": summary.to_dict(orient="records"),
+            return {"case_models": n_models, "skipped": len(skipped), **plan.counts(),
+                    "summary": summary.to_dict(orient="records"),
                     "empty_distance": penalties}
 
         run_id = run_step(store, "evaluate", ohash, {"project": project.raw, "options": options.to_dict(), **settings},
                           argv, evaluate_case_recorded, jobs, _write_case, "Scoring case-models", total=n_models,
                           advance=lambda res: len(res.models), summary=run_summary,
-                          start=lambda rid: drop_vanished(store, "evaluate", list(STEP_TABLES), gone),
+                          start=lambda rid: plan.drop(store),
                           progress=progress, workers=workers, scheduler=scheduler, executor=executor)
-    dropped = list(gone.itertuples(index=False, name=None))
     # The rows stay in the store (read lazily by the result): no all-rows frames at the end of a large run.
     return EvaluateResult(run_id, Path(out_dir), summary, skipped, grids, nothing_to_score(project),
-                          stale.changed, dropped,
-                          resume_lines("case-model(s)", stale.changed, dropped, "re-scored") + notes)
+                          plan.changed, plan.dropped, plan.lines("case-model(s)", "re-scored"))
 
 
 def _write_case(store: ResultsStore, res: CaseOutput, run_id: str) -> None:

@@ -35,16 +35,7 @@ from segaudit.io.geometry import GridTolerance, align_to
 from segaudit.io.masks import read_mask, read_probability, threshold_probability
 from segaudit.io.readers import Image, read_image
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import (
-    case_inputs,
-    drop_vanished,
-    fingerprint_inputs,
-    inputs_frame,
-    present_cases,
-    resume_lines,
-    stale_jobs,
-    vanished_cases,
-)
+from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
 from segaudit.store.store import ResultsStore
 
 FEATURE_COLUMNS = ["dataset", "case", "model", "source", "group", "feature", "value"]
@@ -324,27 +315,23 @@ def extract_project(project: ProjectConfig, out_dir: str | Path, options: Featur
     files = disc.files_frame()
     with ResultsStore(out_dir) as store:
         done = set() if force else store.completed("features", "features", fhash, ["dataset", "case"])
-        by_case = case_inputs(files, INPUT_ROLES)
-        stale = stale_jobs(store, "features", ["dataset", "case"], {k: by_case[k] for k in done if k in by_case},
+        plan = plan_resume(store, "features", ["dataset", "case"], STEP_TABLES, done, files, INPUT_ROLES, names,
                            fingerprint)
-        done -= set(stale.changed)
-        gone, notes = vanished_cases(store, "features", list(STEP_TABLES), present_cases(files, names))
+        done -= set(plan.changed)
         jobs, skipped, cases = build_jobs(project, options, done, geometry, disc, fingerprint)
 
         def start(rid: str) -> None:
-            drop_vanished(store, "features", list(STEP_TABLES), gone)
+            plan.drop(store)
             _ensure_cases(store, cases, rid)
 
         run_id = run_step(store, "features", fhash, {"project": project.raw, "options": options.to_dict()}, argv,
                           extract_case_recorded, jobs, _write_case, "Extracting features",
-                          summary=lambda: {"cases": len(jobs), "skipped": len(skipped), "changed": len(stale.changed),
-                                           "dropped_cases": len(gone)},
+                          summary=lambda: {"cases": len(jobs), "skipped": len(skipped), **plan.counts()},
                           start=start, progress=progress, workers=workers, scheduler=scheduler, executor=executor)
         feats = store.features(names)
         errors = store.errors("features", names)
-    dropped = list(gone.itertuples(index=False, name=None))
-    return FeaturesResult(run_id, feats, errors, skipped, stale.changed, dropped,
-                          resume_lines("case(s)", stale.changed, dropped, "re-extracted") + notes)
+    return FeaturesResult(run_id, feats, errors, skipped, plan.changed, plan.dropped,
+                          plan.lines("case(s)", "re-extracted"))
 
 
 def _ensure_cases(store: ResultsStore, cases: pd.DataFrame, run_id: str) -> None:

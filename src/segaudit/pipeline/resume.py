@@ -18,7 +18,7 @@ is found (an unmounted disk or a wrong root must not erase its results).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -200,3 +200,81 @@ def resume_lines(step_jobs: str, changed: dict[tuple, str], dropped: pd.DataFram
         shown = ", ".join(f"{d}/{c}" for d, c in gone[:limit]) + (" ..." if len(gone) > limit else "")
         lines.append(f"{len(gone)} case(s) no longer on disk: their stored rows were dropped ({shown})")
     return lines
+
+
+@dataclass
+class ResumePlan:
+    """What a per-case step does about its earlier runs, decided once before its jobs are built.
+
+    Attributes
+    ----------
+    step:
+        The step (``evaluate``, ``features``, ``agree``).
+    tables:
+        The tables whose rows the step owns (dropped for vanished cases).
+    changed:
+        Done jobs (key tuple) whose input files changed since they were stored, each with the reason: they are
+        redone (see :func:`stale_jobs`).
+    gone:
+        (dataset, case) the step stored rows for that are no longer on disk (see :func:`vanished_cases`).
+    notes:
+        Sentences about datasets left alone (no case found at all).
+    """
+
+    step: str
+    tables: tuple[str, ...]
+    changed: dict[tuple, str] = field(default_factory=dict)
+    gone: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["dataset", "case"]))
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> list[tuple[str, str]]:
+        """(dataset, case) of the vanished cases, as plain tuples."""
+        return list(self.gone.itertuples(index=False, name=None))
+
+    def drop(self, store: ResultsStore) -> int:
+        """Delete the vanished cases' rows (inside the run: call from ``run_step``'s ``start``)."""
+        return drop_vanished(store, self.step, list(self.tables), self.gone)
+
+    def lines(self, jobs: str, verb: str) -> list[str]:
+        """What the step prints about resumption (:func:`resume_lines`), then the notes."""
+        return resume_lines(jobs, self.changed, self.dropped, verb) + self.notes
+
+    def counts(self) -> dict[str, int]:
+        """The run summary's ``changed`` and ``dropped_cases`` counts."""
+        return {"changed": len(self.changed), "dropped_cases": len(self.gone)}
+
+
+def plan_resume(store: ResultsStore, step: str, key_columns: list[str], tables: Iterable[str],
+                done: Iterable[tuple], files: pd.DataFrame, roles: tuple[str, ...], datasets: Iterable[str],
+                fingerprint: str = "edge",
+                reads: Callable[[tuple, list[Input]], list[Input]] | None = None) -> ResumePlan:
+    """The :class:`ResumePlan` of a step: which of its ``done`` jobs changed, which cases vanished.
+
+    Parameters
+    ----------
+    store:
+        The run's store (fingerprints and rows of earlier runs).
+    step, key_columns, tables:
+        The step, its job key (starting with ``dataset, case``) and the tables it owns.
+    done:
+        Keys of the jobs stored by runs with the same settings (the caller removes ``plan.changed`` from them).
+    files:
+        Discovery's files frame now; ``roles``: the roles of the files a job reads.
+    datasets:
+        The datasets the run covers (only their vanished cases are dropped).
+    fingerprint:
+        ``"edge"`` or ``"full"`` (see :func:`stale_jobs`).
+    reads:
+        ``reads(key, case_files)`` -> the files of that job, when a job reads only part of its case's files
+        (evaluate: the ground truth and its own model's prediction); default all of them.
+    """
+    by_case = case_inputs(files, roles)
+    current: dict[tuple, list[Input]] = {}
+    for key in done:
+        case_files = by_case.get((str(key[0]), str(key[1])))
+        if case_files is not None:
+            current[key] = reads(key, case_files) if reads else case_files
+    stale = stale_jobs(store, step, key_columns, current, fingerprint)
+    gone, notes = vanished_cases(store, step, list(tables), present_cases(files, datasets))
+    return ResumePlan(step, tuple(tables), stale.changed, gone, notes)
