@@ -12,8 +12,10 @@ from pathlib import Path
 import yaml
 
 from segaudit.dataset.project import load_project
+from segaudit.features.case import FeatureOptions
 from segaudit.metrics import EvaluationOptions
 from segaudit.pipeline.evaluate import evaluate_project
+from segaudit.pipeline.features import extract_project
 from segaudit.pipeline.scan import scan_project
 
 
@@ -40,8 +42,9 @@ _BUILT: dict[str, tuple[Path, Path]] = {}
 
 
 def built_store(tmp_path_factory) -> tuple[Path, Path]:
-    """(project file, run directory) of the test store: scan (files, QC) and evaluate (metrics, confusion rows,
-    lesions), built on first use and shared by every test module of the session."""
+    """(project file, run directory) of the test store: scan (files, QC), evaluate (metrics, confusion rows,
+    lesions) and features (intensity, lesion, spatial, multimodal; no texture or shape, to stay fast), built on
+    first use and shared by every test module of the session."""
     if "store" not in _BUILT:
         from conftest import DEMO_DATA, TESTS_DATA
 
@@ -50,6 +53,8 @@ def built_store(tmp_path_factory) -> tuple[Path, Path]:
         run = tmp_path_factory.mktemp("app-run") / "run"
         scan_project(project, run, progress=False)
         evaluate_project(project, run, EvaluationOptions(lesion_matching="brats"), progress=False)
+        extract_project(project, run, FeatureOptions(groups=("intensity", "lesion", "spatial", "multimodal"),
+                                                     shape=False, label_texture=False), progress=False)
         _BUILT["store"] = (project_file, run)
     return _BUILT["store"]
 
