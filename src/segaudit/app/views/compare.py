@@ -6,7 +6,6 @@ dataset has three or more models (and, when the best mean rank and the best mean
 bias: the metric against any feature (Spearman, LOWESS, log axis) and by metadata group (flagged groups).
 """
 
-import html
 
 import numpy as np
 import plotly.express as px
@@ -33,7 +32,8 @@ with c4:
     metric = ui.select("Metric", ui.call("stored_metric_names", dataset), "metric", default="dice")
 aggregate = st.radio("Aggregation", ["per-region", "mean-over-regions"], horizontal=True, key="cmp_agg")
 
-st.subheader(f"{candidate} vs {baseline}")
+st.subheader("Pairwise test")
+st.text(f"{candidate} vs {baseline}")  # names from the data: text, never markdown (``$`` would be math)
 try:
     res = ui.call("pairwise", dataset, baseline, candidate, metric, aggregate)
 except ValueError as exc:
@@ -64,7 +64,7 @@ clip = st.number_input("Clip bars at ± (0 = no clip)", min_value=0.0, value=0.0
 shown = diff.reindex(diff.difference.abs().sort_values(ascending=False).index).head(top)
 shown = shown.sort_values("difference" if order == "difference" else "case")
 bars = shown.difference.clip(-clip, clip) if clip > 0 else shown.difference
-fig = go.Figure(go.Bar(x=[html.escape(c) for c in shown.case], y=bars,
+fig = go.Figure(go.Bar(x=[ui.label(c) for c in shown.case], y=bars,
                        marker_color=["#2a9d3a" if v > 0 else "#d1495b" for v in shown.difference]))
 fig.update_layout(xaxis_title="case", yaxis_title=f"{metric} difference", height=380)
 st.plotly_chart(fig, width="stretch", key="cmp_fig")
@@ -90,7 +90,7 @@ def ranking_section() -> None:
     st.dataframe(rk.ranks, hide_index=True, width="stretch")
     cd = f.get("critical_difference")
     ranks = rk.ranks.sort_values("mean_rank")
-    fig = px.scatter(x=ranks.mean_rank, y=[html.escape(m) for m in ranks.model],
+    fig = px.scatter(x=ranks.mean_rank, y=[ui.label(m) for m in ranks.model],
                      error_x=[cd / 2 if cd == cd else 0] * len(ranks), labels={"x": "mean rank (1 = best)", "y": ""})
     fig.update_layout(height=120 + 40 * len(ranks), title="Mean ranks; bars span the critical difference")
     st.plotly_chart(fig, width="stretch", key="rank_fig")
@@ -133,12 +133,12 @@ def bias_section() -> None:
         if log:
             plot = plot[plot.feature > 0]
         fig = go.Figure(go.Scatter(x=plot.feature, y=plot.metric, mode="markers", name="cases",
-                                   hovertext=[html.escape(c) for c in plot.case]))
+                                   hovertext=[ui.label(c) for c in plot.case]))
         tr = trend["trend"]
         if len(tr):
             tr = tr[tr.x > 0] if log else tr
             fig.add_trace(go.Scatter(x=tr.x, y=tr.fitted, mode="lines", name="LOWESS"))
-        fig.update_layout(xaxis_title=html.escape(feature), yaxis_title=metric, height=380,
+        fig.update_layout(xaxis_title=ui.label(feature), yaxis_title=metric, height=380,
                           xaxis_type="log" if log else "linear")
         st.plotly_chart(fig, width="stretch", key="bias_fig")
     groups = [c for c in cols.groups if c != "dataset"]
@@ -155,12 +155,12 @@ def bias_section() -> None:
             + (f"Flagged (95 % CI excludes the overall mean): {', '.join(flagged)}." if flagged else
                "No group's 95 % CI excludes the overall mean."))
     st.dataframe(table, hide_index=True, width="stretch", key="bias_table")
-    fig = px.box(pts.assign(group_text=[html.escape(g) for g in pts.group],
+    fig = px.box(pts.assign(group_text=[ui.label(g) for g in pts.group],
                             flagged=["flagged" if g in flagged else "not flagged" for g in pts.group],
-                            case_text=[html.escape(c) for c in pts.case]),
+                            case_text=[ui.label(c) for c in pts.case]),
                  x="group_text", y="metric", color="flagged", points="all", hover_name="case_text",
                  color_discrete_map={"flagged": "#d1495b", "not flagged": "#4c78a8"})
-    fig.update_layout(xaxis_title=html.escape(column), yaxis_title=metric, height=380)
+    fig.update_layout(xaxis_title=ui.label(column), yaxis_title=metric, height=380)
     st.plotly_chart(fig, width="stretch", key="bias_group_fig")
 
 

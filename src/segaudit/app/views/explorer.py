@@ -7,7 +7,6 @@ per-sequence intensity histograms, the cross-sequence correlation and a voxel em
 Only the chosen view is computed; every computation is cached.
 """
 
-import html
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ if not cols.numeric and view != "One case":
 
 def esc(values) -> list[str]:
     """Data values as escaped text for Plotly labels (Plotly reads a subset of HTML in them)."""
-    return [html.escape(str(v)) for v in values]
+    return [ui.label(str(v)) for v in values]
 
 
 def default_feature(names: list[str]) -> str | None:
@@ -91,9 +90,9 @@ def univariate() -> None:
             fig.add_trace(go.Scatter(x=h.group_text, y=h.value, mode="markers", name="highlighted case",
                                      marker={"color": "black", "size": 14, "symbol": "star"},
                                      hovertext=h.case_text))
-    fig.update_layout(xaxis_title=html.escape(group) if kind != "histogram" else html.escape(feature),
-                      yaxis_title=html.escape(feature) if kind != "histogram" else "cases",
-                      legend_title_text=html.escape(group), height=440)
+    fig.update_layout(xaxis_title=ui.label(group) if kind != "histogram" else ui.label(feature),
+                      yaxis_title=ui.label(feature) if kind != "histogram" else "cases",
+                      legend_title_text=ui.label(group), height=440)
     st.plotly_chart(fig, width="stretch", key="ex_uni_fig")
     summary = t.groupby("group").value.agg(["count", "mean", "std", "median", "min", "max"]).reset_index()
     st.dataframe(summary, hide_index=True, width="stretch", key="ex_uni_table")
@@ -119,8 +118,8 @@ def multivariate() -> None:
     st.text(f"{len(t)} cases with both values.")
     fig = px.scatter(t.assign(case_text=esc(t.case)), x="x", y="y", color="colour", hover_name="case_text",
                      log_x=log, log_y=log)
-    fig.update_layout(xaxis_title=html.escape(fx), yaxis_title=html.escape(fy), legend_title_text=html.escape(colour),
-                      coloraxis_colorbar_title_text=html.escape(colour), height=480)
+    fig.update_layout(xaxis_title=ui.label(fx), yaxis_title=ui.label(fy), legend_title_text=ui.label(colour),
+                      coloraxis_colorbar_title_text=ui.label(colour), height=480)
     st.plotly_chart(fig, width="stretch", key="ex_multi_fig")
 
 
@@ -148,8 +147,8 @@ def embeddings() -> None:
     plot = t.assign(case_text=esc(t.case),
                     colour=pd.to_numeric(t[colour], errors="coerce") if numeric_colour else esc(t[colour]))
     fig = px.scatter(plot, x="x", y="y", color="colour", hover_name="case_text")
-    fig.update_layout(xaxis_title=f"{method} 1", yaxis_title=f"{method} 2", legend_title_text=html.escape(colour),
-                      coloraxis_colorbar_title_text=html.escape(colour), height=500)
+    fig.update_layout(xaxis_title=f"{method} 1", yaxis_title=f"{method} 2", legend_title_text=ui.label(colour),
+                      coloraxis_colorbar_title_text=ui.label(colour), height=500)
     st.plotly_chart(fig, width="stretch", key="ex_emb_fig")
 
 

@@ -4,7 +4,6 @@ True and predicted lesion volume per subject over its time points, the growth be
 prediction's relative volume error (:func:`segaudit.analysis.longitudinal_volumes` on the stored volumes).
 """
 
-import html
 
 import plotly.express as px
 import plotly.graph_objects as go
@@ -38,20 +37,20 @@ truth = s.drop_duplicates("case")
 n_tp = truth.timepoint.nunique()
 st.text(f"{subject}: {n_tp} time point(s) in {dataset}; {region} volume in mm³ (mm² on 2D images), "
         f"{len(models)} model(s).")
-fig = go.Figure(go.Scatter(x=[html.escape(str(v)) for v in truth.timepoint], y=truth.true_volume,
+fig = go.Figure(go.Scatter(x=[ui.label(str(v)) for v in truth.timepoint], y=truth.true_volume,
                            mode="lines+markers", name="ground truth", line={"color": "black", "width": 3}))
 for m in models:
     p = s[s.model == m]
-    fig.add_trace(go.Scatter(x=[html.escape(str(v)) for v in p.timepoint], y=p.pred_volume, mode="lines+markers",
-                             name=html.escape(m), line={"dash": "dash"}))
-fig.update_layout(xaxis_title="time point", yaxis_title=f"{html.escape(region)} volume", height=400,
+    fig.add_trace(go.Scatter(x=[ui.label(str(v)) for v in p.timepoint], y=p.pred_volume, mode="lines+markers",
+                             name=ui.label(m), line={"dash": "dash"}))
+fig.update_layout(xaxis_title="time point", yaxis_title=f"{ui.label(region)} volume", height=400,
                   xaxis_type="category")
 st.plotly_chart(fig, width="stretch", key="long_fig")
 
 st.subheader("Relative volume error ((predicted - true) / true)")
 err = s.dropna(subset=["model"])
 if len(err):
-    fig = px.bar(err.assign(tp=[html.escape(str(v)) for v in err.timepoint], model_text=err.model.map(html.escape)),
+    fig = px.bar(err.assign(tp=[ui.label(str(v)) for v in err.timepoint], model_text=err.model.map(ui.label)),
                  x="tp", y="relative_error", color="model_text", barmode="group")
     fig.update_layout(xaxis_title="time point", yaxis_title="relative error", legend_title_text="model", height=340,
                       xaxis_type="category")
