@@ -211,7 +211,7 @@ def test_every_page_in_chromium(stores):
             page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
             shots.append(shot(page, "case-viewer-2d"))
 
-            # Dataset explorer: the count sentence is the store's; one control (the IQR filter) operated.
+            # Dataset explorer: the count sentence is the store's; one control (the ±k SD filter) operated.
             feature = data.feature_name("", "lesion", "metastasis", "volume")
             page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Univariate&feature={quote(feature)}"
                       "&plot=box%20%2B%20points")
@@ -221,10 +221,10 @@ def test_every_page_in_chromium(stores):
                          "\"group\" = 'lesion' AND source = 'metastasis' AND feature = 'volume'").value.to_numpy()
             assert f"{len(x)} of {len(x)} cases with a value shown" in page.inner_text("body")
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Outlier filter").click()
-            page.get_by_role("option", name="IQR", exact=True).click()
-            q1, q3 = np.percentile(x, [25, 75])
-            kept = int(((x >= q1 - 1.5 * (q3 - q1)) & (x <= q3 + 1.5 * (q3 - q1))).sum())
-            settle(page, f"{kept} of {len(x)} cases with a value shown")
+            page.get_by_role("option", name="SD", exact=True).click()
+            kept = int((np.abs(x - x.mean()) <= 1.5 * x.std(ddof=1)).sum())
+            assert kept < len(x)  # the filter removes the largest metastases: the view must change
+            settle(page, f"{kept} of {len(x)} cases with a value shown; the filter removed {len(x) - kept}")
             shots.append(shot(page, "explorer"))
             page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Case%20embeddings&embedding=t-SNE")
             settle(page, "t-SNE of 24 cases")

@@ -47,6 +47,7 @@ def default_feature(names: list[str]) -> str | None:
                                                                      names[0] if names else None))
 
 
+@st.fragment
 def univariate() -> None:
     u1, u2, u3 = st.columns(3)
     with u1:
@@ -101,6 +102,7 @@ def univariate() -> None:
         st.text(f"{highlight}: {ui.fmt(v, 4)}; {int((t.value < v).sum())} of {len(t)} shown cases are lower.")
 
 
+@st.fragment
 def multivariate() -> None:
     m1, m2, m3 = st.columns(3)
     with m1:
@@ -123,6 +125,7 @@ def multivariate() -> None:
     st.plotly_chart(fig, width="stretch", key="ex_multi_fig")
 
 
+@st.fragment
 def embeddings() -> None:
     e1, e2 = st.columns([1, 1])
     with e1:
