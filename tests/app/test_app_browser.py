@@ -226,7 +226,8 @@ def test_every_page_in_chromium(stores):
             assert kept < len(x)  # the filter removes the largest metastases: the view must change
             settle(page, f"{kept} of {len(x)} cases with a value shown; the filter removed {len(x) - kept}")
             shots.append(shot(page, "explorer"))
-            page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Case%20embeddings&embedding=t-SNE")
+            page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Case%20embeddings&embedding=t-SNE"
+                      "&colour=subject")
             settle(page, "t-SNE of 24 cases")
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             shots.append(shot(page, "explorer-embedding"))
