@@ -26,7 +26,7 @@ SSA = ROOT / "tests/data/brats_audit/BraTS2024_SSA"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TARGETS = {"first page ready": 2.0, "page switch": 1.0, "filter change": 0.3, "explorer filter change": 0.3,
-           "viewer slice change": 0.15}
+           "viewer slice change": 0.15, "viewer next-slice button": 0.15}
 #: The explorer's default feature on the imported UCSD table (the first ``:WT:volume`` column).
 EXPLORER_FEATURE = ("BraTS25_1", "WT", "volume")
 
@@ -151,6 +151,8 @@ def main(argv=None) -> int:
                 page.get_by_role("slider").first.focus()
                 results["viewer slice change"].append(timed(
                     page, lambda pg: pg.keyboard.press("ArrowRight"), f"axial slice {61 + i} ("))
+                results["viewer next-slice button"].append(timed(
+                    page, lambda pg: pg.get_by_role("button", name="Next slice").click(), f"axial slice {62 + i} ("))
                 page.close()
             browser.close()
         rss = psutil.Process(proc.pid).memory_info().rss

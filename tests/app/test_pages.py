@@ -154,6 +154,10 @@ def test_case_viewer_image_metrics_and_lesion_jump(store, monkeypatch):
     assert at.slider(key="slice_axial").value == want
     assert want != start or len(les) == 1
     assert at.query_params["slice"] in (str(want), [str(want)])
+    at.button(key="slice_next").click().run()
+    assert at.slider(key="slice_axial").value == want + 1
+    at.button(key="slice_prev").click().run()
+    assert at.slider(key="slice_axial").value == want
     m = at.dataframe[0].value
     raw = sql(run, "SELECT value FROM metrics WHERE dataset = 'BraTS2024_SSA' AND model = 'nnUnet' AND "
                    "metric = 'dice' AND region = 'WT'").value[0]
