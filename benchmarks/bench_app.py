@@ -4,7 +4,8 @@ The store: AUDIT's real BraTS 2024 UCSD table (200 cases, four models; ``segaudi
 replicated under new case ids to ``--rows`` metric rows, plus one scanned and evaluated 3D BraTS case with its
 four sequences (tests/data/brats_audit/BraTS2024_SSA) for the viewer. The app is started with
 ``segaudit.app.launch.start_app`` and driven with Playwright; each timing is from the action to the expected
-text on the page. Prints a table (seconds) and the server's resident memory.
+text on the page (the explorer's IQR filter on the imported table's predicted volumes among them). Prints a
+table (seconds) and the server's resident memory.
 
     PYTHONPATH=src python benchmarks/bench_app.py [--rows 100000] [--out /tmp/bench-app]
 """
@@ -24,7 +25,10 @@ UCSD = ROOT / "tests/data/audit_outputs/metrics/BraTS_2024_by_site/extracted_inf
 SSA = ROOT / "tests/data/brats_audit/BraTS2024_SSA"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-TARGETS = {"first page ready": 2.0, "page switch": 1.0, "filter change": 0.3, "viewer slice change": 0.15}
+TARGETS = {"first page ready": 2.0, "page switch": 1.0, "filter change": 0.3, "explorer filter change": 0.3,
+           "viewer slice change": 0.15, "viewer next-slice button": 0.15}
+#: The explorer's default feature on the imported UCSD table (the first ``:WT:volume`` column).
+EXPLORER_FEATURE = ("BraTS25_1", "WT", "volume")
 
 
 def build(out: Path, rows: int) -> tuple[Path, Path]:
@@ -97,7 +101,13 @@ def main(argv=None) -> int:
     n_rows = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
     n_qc = con.execute("SELECT count(*) FROM qc").fetchone()[0]
     sev = con.execute("SELECT severity, count(*) FROM qc GROUP BY 1 ORDER BY 1").fetchall()
+    vol = con.execute("SELECT value FROM features WHERE dataset = 'UCSD' AND model = ? AND source = ? AND "
+                      "feature = ? AND isfinite(value)", list(EXPLORER_FEATURE)).df().value.to_numpy()
     con.close()
+    import numpy as np
+
+    q1, q3 = np.percentile(vol, [25, 75])
+    iqr_kept = int(((vol >= q1 - 1.5 * (q3 - q1)) & (vol <= q3 + 1.5 * (q3 - q1))).sum())
     print(f"store: {n_rows} metric rows, {n_qc} QC findings (built in {time.perf_counter() - t0:.1f} s)")
     port = free_port()
     proc = start_app(run, project, "127.0.0.1", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,12 +138,21 @@ def main(argv=None) -> int:
                     f"{kept} of {n_qc} findings shown"))
                 results["page switch"].append(timed(
                     page, lambda pg: pg.get_by_role("link", name="Performance").click(), "Best mean"))
+                # Explorer filter change: the IQR outlier filter on the univariate view.
+                page.goto(f"{base}/explorer?dataset=UCSD&view=Univariate")
+                page.get_by_text(f"{len(vol)} of {len(vol)} cases with a value shown").first.wait_for(timeout=60_000)
+                page.locator('[data-testid="stSelectbox"]').filter(has_text="Outlier filter").click()
+                results["explorer filter change"].append(timed(
+                    page, lambda pg: pg.get_by_role("option", name="IQR", exact=True).click(),
+                    f"{iqr_kept} of {len(vol)} cases with a value shown"))
                 page.goto(f"{base}/case_viewer?dataset=BraTS2024_SSA&case=BraTS2024_SSA-00230-000&model=nnUnet"
                           f"&axis=axial&slice={60 + i}")
                 page.get_by_text(f"axial slice {60 + i} (").first.wait_for(timeout=60_000)
                 page.get_by_role("slider").first.focus()
                 results["viewer slice change"].append(timed(
                     page, lambda pg: pg.keyboard.press("ArrowRight"), f"axial slice {61 + i} ("))
+                results["viewer next-slice button"].append(timed(
+                    page, lambda pg: pg.get_by_role("button", name="Next slice").click(), f"axial slice {62 + i} ("))
                 page.close()
             browser.close()
         rss = psutil.Process(proc.pid).memory_info().rss

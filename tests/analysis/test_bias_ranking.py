@@ -112,3 +112,30 @@ def test_bootstrap_rho_ci_equals_a_loop_of_scipy_spearmanr(mets):
     lo, hi = np.quantile(rhos[np.isfinite(rhos)], [0.025, 0.975])
     assert r["ci_low"] == pytest.approx(lo, abs=1e-12)
     assert r["ci_high"] == pytest.approx(hi, abs=1e-12)
+
+
+def test_rank_leader_and_mean_leader_differ_on_ucsd_for_a_reason(tests_data):
+    """On AUDIT's UCSD table BraTS25_1 has the best mean rank but BraTS25_3B the best mean Dice: a genuine
+    disagreement (1 wins 153 of 200 cases by a little, loses a few by a lot), not a rank-direction bug."""
+    from segaudit.analysis.ranking import rank_mean_disagreement
+
+    m = read_audit_metrics(tests_data / UCSD)
+    wide = m[m.metric == "dice"].groupby(["case", "model"]).value.mean().unstack().dropna()
+    ranks, _, _ = rank_models(wide, n_resamples=10)
+    assert ranks.model.iloc[0] == "BraTS25_1"
+    assert wide.mean().idxmax() == "BraTS25_3B"
+    wins = int((wide.BraTS25_1 > wide.BraTS25_3B).sum())
+    assert wins > len(wide) / 2  # the rank leader does beat the mean leader on most cases
+    note = rank_mean_disagreement(wide, True, "dice")
+    assert note.startswith("BraTS25_1 has the best mean rank but BraTS25_3B the best mean dice")
+    assert f"on {wins} of {len(wide)} cases" in note
+    assert rank_mean_disagreement(wide[["BraTS25_1", "BraTS25_2"]], True) == ""  # one leader: nothing to explain
+
+
+def test_rank_direction_follows_the_metric():
+    """Higher Dice ranks first; for a distance (lower is better) the smallest value ranks first."""
+    t = pd.DataFrame({"a": [0.9, 0.8, 0.7], "b": [0.5, 0.4, 0.3], "c": [0.1, 0.2, 0.9]})
+    assert rank_models(t, higher_is_better=True, n_resamples=5).ranks.model.iloc[0] == "a"
+    assert rank_models(t, higher_is_better=False, n_resamples=5).ranks.model.iloc[-1] == "a"
+    hd = pd.DataFrame({"a": [9.0, 8.0, 7.0], "b": [5.0, 4.0, 3.0], "c": [1.0, 2.0, 2.5]})  # mm: c is closest
+    assert list(rank_models(hd, higher_is_better=False, n_resamples=5).ranks.model) == ["c", "b", "a"]

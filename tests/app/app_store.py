@@ -12,8 +12,10 @@ from pathlib import Path
 import yaml
 
 from segaudit.dataset.project import load_project
+from segaudit.features.case import FeatureOptions
 from segaudit.metrics import EvaluationOptions
 from segaudit.pipeline.evaluate import evaluate_project
+from segaudit.pipeline.features import extract_project
 from segaudit.pipeline.scan import scan_project
 
 
@@ -40,8 +42,9 @@ _BUILT: dict[str, tuple[Path, Path]] = {}
 
 
 def built_store(tmp_path_factory) -> tuple[Path, Path]:
-    """(project file, run directory) of the test store: scan (files, QC) and evaluate (metrics, confusion rows,
-    lesions), built on first use and shared by every test module of the session."""
+    """(project file, run directory) of the test store: scan (files, QC), evaluate (metrics, confusion rows,
+    lesions) and features (intensity, lesion, spatial, multimodal; no texture or shape, to stay fast), built on
+    first use and shared by every test module of the session."""
     if "store" not in _BUILT:
         from conftest import DEMO_DATA, TESTS_DATA
 
@@ -50,6 +53,8 @@ def built_store(tmp_path_factory) -> tuple[Path, Path]:
         run = tmp_path_factory.mktemp("app-run") / "run"
         scan_project(project, run, progress=False)
         evaluate_project(project, run, EvaluationOptions(lesion_matching="brats"), progress=False)
+        extract_project(project, run, FeatureOptions(groups=("intensity", "lesion", "spatial", "multimodal"),
+                                                     shape=False, label_texture=False), progress=False)
         _BUILT["store"] = (project_file, run)
     return _BUILT["store"]
 
@@ -68,3 +73,52 @@ def built_audit_store(tmp_path_factory) -> Path:
         import_audit(run, [TESTS_DATA / UCSD])
         _BUILT["audit"] = (None, run)
     return _BUILT["audit"][1]
+
+
+#: Hostile names (HTML, quotes, ``&`` and ``$``), as the report's test uses them: shown literally, never run.
+HOSTILE_DATASET = "<script>alert(1)</script>\"'&$"
+HOSTILE_MODEL = "<script>alert(2)</script>$m$"
+HOSTILE_SUBJECT = "<img src=x onerror=alert(3)>\"'&$"  # no "/": a case id is a folder name here
+HOSTILE_META = "<svg onload=alert(4)>\"'&$"
+
+
+def built_hostile_store(tmp_path_factory) -> tuple[Path, Path]:
+    """(project file, run directory) of the real LUMIERE masks and predictions under hostile names: dataset, one
+    model, the subject of the three time points (so the case ids) and a metadata value; scanned, evaluated and
+    lesion features extracted. Built once per session."""
+    if "hostile" not in _BUILT:
+        import shutil
+
+        from conftest import DEMO_DATA
+
+        root = tmp_path_factory.mktemp("app-hostile")
+        src = DEMO_DATA / "brats_audit" / "LUMIERE"
+        data = root / "data"
+        cases = sorted(p.name for p in (src / "LUMIERE_images").iterdir())
+        new = {c: f"{HOSTILE_SUBJECT}-week-{c.rsplit('-', 1)[1]}" for c in cases}
+        for case, name in new.items():
+            (data / "gt" / name).mkdir(parents=True)
+            shutil.copy(src / "LUMIERE_images" / case / f"{case}_seg.nii.gz", data / "gt" / name / "seg.nii.gz")
+            for model in ("nnUnet", "SegResNet"):
+                (data / model / name).mkdir(parents=True)
+                shutil.copy(src / "LUMIERE_seg" / model / case / f"{case}_pred.nii.gz",
+                            data / model / name / "pred.nii.gz")
+        meta = root / "meta.csv"
+        quoted = [n.replace('"', '""') for n in new.values()]
+        meta.write_text("case,site\n" + "".join(f'"{q}",{HOSTILE_META if i % 2 == 0 else "plain"}\n'
+                                                for i, q in enumerate(quoted)))
+        project_file = root / "segaudit.yaml"
+        project_file.write_text(yaml.safe_dump({"datasets": {HOSTILE_DATASET: {
+            "root": str(data), "ground_truth": "{root}/gt/{case}/seg.nii.gz",
+            "predictions": {HOSTILE_MODEL: "{root}/nnUnet/{case}/pred.nii.gz",
+                            "SegResNet": "{root}/SegResNet/{case}/pred.nii.gz"},
+            "label_convention": "audit", "longitudinal": {"pattern": r"(?P<subject>.+)-week-(?P<timepoint>\d+)"},
+            "metadata": {"path": str(meta), "id_column": "case"}}}}))
+        project = load_project(project_file)
+        run = root / "run"
+        scan_project(project, run, progress=False)
+        evaluate_project(project, run, EvaluationOptions(lesion_matching="none"), progress=False)
+        extract_project(project, run, FeatureOptions(groups=("lesion",), shape=False, label_texture=False),
+                        progress=False)
+        _BUILT["hostile"] = (project_file, run)
+    return _BUILT["hostile"]

@@ -14,13 +14,22 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import duckdb
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from app_store import built_audit_store, built_store
+from app_store import (
+    HOSTILE_DATASET,
+    HOSTILE_META,
+    HOSTILE_MODEL,
+    HOSTILE_SUBJECT,
+    built_audit_store,
+    built_hostile_store,
+    built_store,
+)
 from conftest import CHROMIUM, CHROMIUM_ARGS, chromium_playwright
 from segaudit.analysis import paired_test
 from segaudit.app import data, ui, viewer
@@ -160,6 +169,8 @@ def test_every_page_in_chromium(stores):
             ref = paired_test(raw.BraTS25_1, raw.BraTS25_3A)
             body = page.inner_text("body")
             assert f"ET: {ref['test']}, p = {ui.fmt(ref['p'])}" in body
+            assert "BraTS25_1 has the best mean rank but" in body
+            assert "Spearman rho = " in body
             shots.append(shot(page, "compare"))
 
             # Case viewer: open on the axial slice through a ground-truth voxel of label 2.
@@ -199,6 +210,46 @@ def test_every_page_in_chromium(stores):
             settle(page, "2D image")
             page.locator('[data-testid="stImage"] img').first.wait_for(timeout=60_000)
             shots.append(shot(page, "case-viewer-2d"))
+
+            # Dataset explorer: the count sentence is the store's; one control (the ±k SD filter) operated.
+            feature = data.feature_name("", "lesion", "metastasis", "volume")
+            page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Univariate&feature={quote(feature)}"
+                      "&plot=box%20%2B%20points")
+            settle(page, "cases with a value shown")
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            x = sql(run, "SELECT value FROM features WHERE dataset = 'brainmets_t2w_slices' AND model = '' AND "
+                         "\"group\" = 'lesion' AND source = 'metastasis' AND feature = 'volume'").value.to_numpy()
+            assert f"{len(x)} of {len(x)} cases with a value shown" in page.inner_text("body")
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Outlier filter").click()
+            page.get_by_role("option", name="SD", exact=True).click()
+            kept = int((np.abs(x - x.mean()) <= 1.5 * x.std(ddof=1)).sum())
+            assert kept < len(x)  # the filter removes the largest metastases: the view must change
+            settle(page, f"{kept} of {len(x)} cases with a value shown; the filter removed {len(x) - kept}")
+            shots.append(shot(page, "explorer"))
+            page.goto(f"{base}/explorer?dataset=brainmets_t2w_slices&view=Case%20embeddings&embedding=t-SNE"
+                      "&colour=subject")
+            settle(page, "t-SNE of 24 cases")
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            shots.append(shot(page, "explorer-embedding"))
+            page.goto(f"{base}/explorer?dataset={SSA}&view=One%20case&case={SSA_CASE}")
+            settle(page, f"voxels of {SSA_CASE}")
+            assert page.locator(".js-plotly-plot").count() == 3
+            shots.append(shot(page, "explorer-case"))
+
+            # Longitudinal: the week-000 true WT volume is the stored feature.
+            page.goto(f"{base}/longitudinal?dataset=LUMIERE&region=WT")
+            settle(page, "Patient-002: 3 time point(s)")
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            shots.append(shot(page, "longitudinal"))
+
+            # Subject exploration: the features-against-cohort sentence; the button opens the viewer.
+            case = "BraTS-MET-00233-000_1055"
+            page.goto(f"{base}/subject?dataset=brainmets_t2w_slices&case={case}")
+            settle(page, "features against 24 cases")
+            shots.append(shot(page, "subject"))
+            page.get_by_role("button", name="Open in the case viewer").click()
+            page.wait_for_url("**/case_viewer?**", timeout=60_000)
+            settle(page, f"{case}, image, unet")
             browser.close()
     finally:
         for proc in procs:
@@ -209,3 +260,56 @@ def test_every_page_in_chromium(stores):
     assert outside == []
     for s in shots:
         assert s.stat().st_size < 400_000, (s, s.stat().st_size)
+
+
+def test_hostile_names_stay_text_in_chromium(tmp_path_factory):
+    """A store whose dataset, model, case ids, subject and metadata are HTML, quotes, ``&`` and ``$``: every page
+    shows them literally and no dialog fires (a name rendered as HTML would run its alert)."""
+    project, run = built_hostile_store(tmp_path_factory)
+    case = f"{HOSTILE_SUBJECT}-week-000"
+    pw = chromium_playwright()
+    dialogs: list[str] = []
+    proc, base = serve(run, project)
+    try:
+        with pw.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            def on_dialog(dialog) -> None:
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
+            ds = {"dataset": HOSTILE_DATASET}
+            visits = [
+                ("", {}, "findings shown", []),  # the Overview's names are in its tables (drawn on a canvas)
+                ("explorer", {**ds, "view": "Univariate", "group": "site", "plot": "box + points"},
+                 "cases with a value shown", [HOSTILE_META]),  # a box's group label
+                ("explorer", {**ds, "view": "Multivariate", "colour": "site"}, "cases with both values",
+                 [HOSTILE_META]),  # the legend
+                ("performance", {**ds, "metric": "dice"}, "Best mean dice", [HOSTILE_MODEL]),
+                ("compare", {**ds, "baseline": "SegResNet", "candidate": HOSTILE_MODEL}, "Why this test",
+                 [f"{HOSTILE_MODEL} vs SegResNet"]),
+                ("longitudinal", {**ds, "region": "WT"}, "time point(s)", [f"{HOSTILE_SUBJECT}: 3 time point(s)"]),
+                ("subject", {**ds, "case": case}, "features against", [f"Subject {HOSTILE_SUBJECT}: 3 case(s)"]),
+                ("case_viewer", {**ds, "case": case, "model": HOSTILE_MODEL}, "axial slice",
+                 [f"{case}, no image, {HOSTILE_MODEL}"]),
+            ]
+            for name, params, marker, literal in visits:
+                page.goto(f"{base}/{name}?{urlencode(params)}")
+                settle(page, marker)
+                page.mouse.move(300, 300)
+                body = page.inner_text("body")
+                for text in literal:
+                    assert text in body, (name, text)
+                # Streamlit's own page has one inline script; none may carry a name from the data.
+                injected = page.evaluate("document.querySelectorAll('[onerror], [onload], [onmouseover]').length + "
+                                         "[...document.scripts].filter(e => e.textContent.includes('alert')).length")
+                assert injected == 0, name
+                if name == "explorer" and params.get("group") == "site":
+                    shot(page, "hostile-explorer")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert dialogs == []

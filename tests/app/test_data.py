@@ -66,7 +66,7 @@ def test_qc_filters_select_exactly_the_matching_rows(run):
 
 def test_provenance_lists_each_step_with_its_versions(run):
     prov = data.run_provenance(run)
-    assert list(prov.step) == ["scan", "evaluate"]
+    assert list(prov.step) == ["scan", "evaluate", "features"]
     assert (prov.status == "ok").all()
     assert (prov.seconds >= 0).all()
     assert prov.packages.str.contains("numpy ").all()
@@ -172,3 +172,76 @@ def test_metric_names_put_dice_first_and_hide_bookkeeping(run):
     assert "background->ENH" not in names
     assert data.models(run, "brainmets_t2w_slices") == ["unet"]
     assert data.case_ids(run, "LUMIERE") == ["Patient-002-week-000", "Patient-002-week-003", "Patient-002-week-021"]
+
+
+def test_properties_hold_the_stored_features_and_metadata(run):
+    props = data.properties(run, "brainmets_t2w_slices").set_index("case")
+    raw = sql(run, "SELECT \"case\", value FROM features WHERE dataset = 'brainmets_t2w_slices' AND model = '' "
+                   "AND \"group\" = 'lesion' AND source = 'metastasis' AND feature = 'volume'").set_index("case")
+    col = data.feature_name("", "lesion", "metastasis", "volume")
+    assert props[col].loc[raw.index].to_numpy() == pytest.approx(raw.value.to_numpy())
+    assert "pred_dice_vs_gt" in props.columns  # the metadata table's columns come along
+    kinds = data.property_columns(run, "brainmets_t2w_slices")
+    assert col in kinds.features
+    assert "subject" in kinds.groups  # five patients' slices
+    everything = data.properties(run)
+    assert set(everything.dataset) == {"LUMIERE", "BraTS2024_SSA", "brainmets_t2w_slices"}
+
+
+def test_case_embedding_covers_the_cases_with_every_feature(run):
+    kinds = data.property_columns(run, "brainmets_t2w_slices")
+    cols = tuple(c for c in kinds.features if c.startswith("intensity:image:"))
+    t, emb = data.case_embedding(run, "brainmets_t2w_slices", cols, "PCA")
+    assert not emb.note
+    assert len(t) == 24 - emb.dropped_rows
+    assert np.isfinite(t[["x", "y"]].to_numpy()).all()
+
+
+def test_bias_trend_is_scipys_spearman(audit_run):
+    feature = data.feature_name("BraTS25_1", "lesion", "WT", "volume")
+    pts, trend = data.bias_trend(audit_run, "UCSD", "BraTS25_1", "dice", "ET", feature, n_resamples=100)
+    raw = sql(audit_run, "SELECT m.\"case\", m.value AS dice, f.value AS vol FROM metrics m JOIN features f ON "
+                         "m.\"case\" = f.\"case\" AND m.model = f.model WHERE m.metric = 'dice' AND m.region = 'ET' "
+                         "AND m.model = 'BraTS25_1' AND f.source = 'WT' AND f.feature = 'volume'").dropna()
+    ref = stats.spearmanr(raw.vol, raw.dice)
+    assert trend["n"] == len(raw)
+    assert trend["spearman_rho"] == pytest.approx(ref.statistic)
+    assert trend["p"] == pytest.approx(ref.pvalue)
+    assert len(pts) >= trend["n"]
+
+
+def test_bias_groups_means_are_the_group_means(run):
+    pts, table, test = data.bias_groups(run, "brainmets_t2w_slices", "unet", "dice", "metastasis", "subject",
+                                        n_resamples=100)
+    raw = sql(run, "SELECT m.value, c.subject FROM metrics m JOIN cases c USING (dataset, \"case\") WHERE "
+                   "m.dataset = 'brainmets_t2w_slices' AND m.metric = 'dice' AND m.region = 'metastasis'")
+    means = raw.dropna().groupby("subject").value.mean()
+    got = table.set_index("group")["mean"]
+    assert got.loc[means.index].to_numpy() == pytest.approx(means.to_numpy())
+    assert test["overall_mean"] == pytest.approx(raw.value.dropna().mean())
+
+
+def test_longitudinal_volumes_are_the_stored_ones(run):
+    t = data.longitudinal(run, "LUMIERE", "WT")
+    raw = sql(run, "SELECT \"case\", model, value FROM features WHERE dataset = 'LUMIERE' AND \"group\" = 'lesion' "
+                   "AND source = 'WT' AND feature = 'volume'")
+    truth = raw[raw.model == ""].set_index("case").value
+    assert sorted(t.timepoint.unique()) == ["000", "003", "021"]
+    for r in t.itertuples():
+        assert r.true_volume == pytest.approx(truth[r.case])
+        pred = raw[(raw.model == r.model) & (raw.case == r.case)].value.iloc[0]
+        assert r.pred_volume == pytest.approx(pred)
+        assert r.relative_error == pytest.approx((pred - truth[r.case]) / truth[r.case])
+    assert data.volume_regions(run, "LUMIERE")[0] == "WT"
+    assert data.longitudinal(run, "BraTS2024_SSA").empty  # no subject, no time point
+
+
+def test_case_qc_is_the_cases_rows(run):
+    raw = sql(run, "SELECT dataset, \"case\" FROM qc LIMIT 1")
+    if raw.empty:
+        pytest.skip("no QC finding in the test store")
+    ds, case = raw.iloc[0]
+    got = data.case_qc(run, ds, case)
+    want = sql(run, "SELECT * FROM qc WHERE dataset = ? AND \"case\" = ?", [ds, case])
+    assert len(got) == len(want)
+    assert sorted(got.check) == sorted(want.check)

@@ -69,7 +69,7 @@ def test_overview_counts_and_qc_filter(store, monkeypatch):
     assert len(shown) == int((qc.check == check).sum())
     assert set(shown.check) == {check}
     assert f"{len(shown)} of {len(qc)} findings shown" in texts(at)
-    assert list(at.dataframe[-1].value.step) == ["scan", "evaluate"]  # provenance
+    assert list(at.dataframe[-1].value.step) == ["scan", "evaluate", "features"]  # provenance
 
 
 def test_performance_summary_and_metric_choice(store, monkeypatch):
@@ -154,6 +154,10 @@ def test_case_viewer_image_metrics_and_lesion_jump(store, monkeypatch):
     assert at.slider(key="slice_axial").value == want
     assert want != start or len(les) == 1
     assert at.query_params["slice"] in (str(want), [str(want)])
+    at.button(key="slice_next").click().run()
+    assert at.slider(key="slice_axial").value == want + 1
+    at.button(key="slice_prev").click().run()
+    assert at.slider(key="slice_axial").value == want
     m = at.dataframe[0].value
     raw = sql(run, "SELECT value FROM metrics WHERE dataset = 'BraTS2024_SSA' AND model = 'nnUnet' AND "
                    "metric = 'dice' AND region = 'WT'").value[0]
@@ -187,3 +191,80 @@ def test_main_runs_the_overview_by_default(store, monkeypatch):
     at = AppTest.from_file(str(VIEWS.parent / "main.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Overview"
+
+
+def test_explorer_univariate_filter_and_highlight(store, monkeypatch):
+    _, run = store
+    feature = data.feature_name("", "intensity", "image", "max")
+    at = page("explorer", monkeypatch, run, dataset="brainmets_t2w_slices", view="Univariate", feature=feature)
+    x = sql(run, "SELECT value FROM features WHERE dataset = 'brainmets_t2w_slices' AND model = '' AND "
+                 "\"group\" = 'intensity' AND source = 'image' AND feature = 'max'").value.to_numpy()
+    assert f"{len(x)} of {len(x)} cases with a value shown; the filter removed 0." in texts(at)
+    at.selectbox(key="ex_filter").set_value("IQR").run()
+    q1, q3 = np.percentile(x, [25, 75])
+    kept = int(((x >= q1 - 1.5 * (q3 - q1)) & (x <= q3 + 1.5 * (q3 - q1))).sum())
+    assert any(t.startswith(f"{kept} of {len(x)} cases with a value shown") for t in texts(at))
+    assert at.dataframe[0].value["count"].sum() == kept
+    case = sorted(sql(run, "SELECT \"case\" FROM cases WHERE dataset = 'brainmets_t2w_slices'")["case"])[3]
+    at.selectbox(key="ex_filter").set_value("none").run()
+    at.selectbox(key="ex_highlight").set_value(case).run()
+    assert any(t.startswith(f"{case}: ") for t in texts(at))
+
+
+def test_explorer_embedding_and_one_case(store, monkeypatch):
+    project, run = store
+    at = page("explorer", monkeypatch, run, dataset="brainmets_t2w_slices", view="Case embeddings")
+    line = next(t for t in texts(at) if t.startswith("PCA of "))
+    assert "standardised features" in line
+    assert len(at.get("plotly_chart")) == 1
+    at = page("explorer", monkeypatch, run, project, dataset="BraTS2024_SSA", view="One case")
+    assert len(at.get("plotly_chart")) == 3  # histograms, correlation heatmap, voxel embedding
+    assert any("voxels of BraTS2024_SSA-00230-000" in t for t in texts(at))
+    at = page("explorer", monkeypatch, run, dataset="BraTS2024_SSA", view="One case")
+    assert any("--project" in t for t in texts(at))
+
+
+def test_compare_explains_rank_against_mean_and_shows_bias(audit_run, monkeypatch):
+    at = page("compare", monkeypatch, audit_run, dataset="UCSD", baseline="BraTS25_1", candidate="BraTS25_3B")
+    assert any(t.startswith("BraTS25_1 has the best mean rank but BraTS25_3B the best mean dice") for t in texts(at))
+    assert any("Ranks: 1 = best (higher dice is better)" in t for t in texts(at))
+    spearman = next(t for t in texts(at) if t.startswith("Spearman rho = "))
+    feature = at.selectbox(key="bias_feature").value
+    _, trend = data.bias_trend(audit_run, "UCSD", "BraTS25_3B", "dice", None, feature, n_resamples=1000)
+    assert f"rho = {ui.fmt(trend['spearman_rho'])}" in spearman
+    at.checkbox(key="bias_log").check().run()
+    assert not at.exception
+
+
+def test_longitudinal_page_shows_the_three_weeks(store, monkeypatch):
+    _, run = store
+    at = page("longitudinal", monkeypatch, run, dataset="LUMIERE")
+    assert "Patient-002: 3 time point(s) in LUMIERE" in texts(at)[0]
+    table = at.dataframe[0].value
+    assert set(table.timepoint) == {"000", "003", "021"}
+    assert set(table.model) == {"nnUnet", "SegResNet"}
+    at.selectbox(key="qp_region").set_value("EDE").run()
+    edema = sql(run, "SELECT value FROM features WHERE dataset = 'LUMIERE' AND model = '' AND source = 'EDE' AND "
+                     "feature = 'volume' AND \"case\" = 'Patient-002-week-000'").value[0]
+    t = at.dataframe[0].value
+    assert t[t.case == "Patient-002-week-000"].true_volume.iloc[0] == pytest.approx(edema)
+
+
+def test_subject_page_has_features_metrics_and_viewer_link(store, monkeypatch):
+    _, run = store
+    case = "BraTS-MET-00233-000_1055"
+    at = page("subject", monkeypatch, run, dataset="brainmets_t2w_slices", case=case)
+    line = next(t for t in texts(at) if " features against 24 cases" in t)
+    pos = next(d.value for d in at.dataframe if "outlier" in getattr(d.value, "columns", []))
+    assert line.startswith(f"{len(pos)} features")
+    vol = pos.set_index("feature").loc[data.feature_name("", "lesion", "metastasis", "volume")]
+    raw = sql(run, "SELECT \"case\", value FROM features WHERE dataset = 'brainmets_t2w_slices' AND model = '' AND "
+                   "source = 'metastasis' AND feature = 'volume'").set_index("case").value
+    assert vol.value == pytest.approx(raw[case])
+    assert vol["median"] == pytest.approx(raw.median())
+    dice = sql(run, "SELECT value FROM metrics WHERE dataset = 'brainmets_t2w_slices' AND \"case\" = ? AND "
+                    "metric = 'dice' AND region = 'metastasis'", [case]).value[0]
+    metrics = next(d.value for d in at.dataframe if "unet" in getattr(d.value, "columns", []))
+    got = metrics[(metrics.metric == "dice") & (metrics.region == "metastasis")].unet.iloc[0]
+    assert got == pytest.approx(dice) or (np.isnan(got) and np.isnan(dice))
+    assert at.button(key="subj_open") is not None

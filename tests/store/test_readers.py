@@ -145,9 +145,23 @@ def test_units_and_metric_units(run):
                                          ORDER BY dataset, metric"""))
 
 
+def test_qc_and_row_counts(run):
+    qc = read(run, "qc")
+    assert list(qc.columns) == ["dataset", "case", "role", "key", "check", "severity", "message", "path"]
+    same(qc, sql(run, 'SELECT dataset, "case", role, key, "check", severity, message, path FROM qc '
+                      'ORDER BY dataset, "case", "check"'))
+    assert read(run, "qc", ["no such dataset"]).empty
+    counts = read(run, "row_counts")
+    for table in ("metrics", "features", "qc", "cases", "runs"):
+        assert counts[table] == len(sql(run, f"SELECT * FROM {table}"))
+
+
 def test_readers_on_a_store_without_the_tables(tmp_path):
     with ResultsStore(tmp_path / "empty") as store:
         store.con.execute("DROP TABLE metrics")
         assert list(store.units().columns) == ["dataset", "metric", "unit"]
         assert store.units().empty
         assert store.step_datasets("agree") == set()
+        store.con.execute("DROP TABLE qc")
+        assert store.qc().empty
+        assert "qc" not in store.row_counts()

@@ -26,7 +26,12 @@ from segaudit.analysis.failures import (
     worst_best,
 )
 from segaudit.analysis.flips import read_outcomes, run_flips
-from segaudit.analysis.ranking import nemenyi_critical_difference, rank_models, ranking_table
+from segaudit.analysis.ranking import (
+    nemenyi_critical_difference,
+    rank_mean_disagreement,
+    rank_models,
+    ranking_table,
+)
 from segaudit.analysis.results import FlipTable, Friedman, GroupTest, PairedTest, Ranking, Trend
 from segaudit.analysis.summary import (
     bootstrap_ci,
@@ -43,7 +48,9 @@ __all__ = ["bootstrap_ci", "cluster_bootstrap_ci", "compare_models", "covariate_
            "failure_counts",
            "failure_taxonomy", "flip_table", "holm", "longitudinal_volumes", "lowess", "mcnemar_exact",
            "metric_by_group", "metric_vs_feature", "nemenyi_critical_difference", "paired_test", "quality_band",
-           "rank_models", "read_outcomes", "read_training_log", "run_flips", "split_leakage", "split_overview",
+           "rank_models",
+           "rank_mean_disagreement", "read_outcomes", "read_training_log", "run_flips", "split_leakage",
+           "split_overview",
            "summarize", "training_summary", "with_empty_flags", "worst_best", "MISSING_POLICIES", "coverage",
            "expected_cases", "failure_list", "fill_missing", "set_apart_both_empty", "sign_test", "ranking_table",
            "drop_both_empty", "FlipTable", "Friedman", "GroupTest", "PairedTest", "Ranking", "Trend"]

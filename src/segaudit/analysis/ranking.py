@@ -140,3 +140,33 @@ def ranking_table(metrics: pd.DataFrame, dataset: str, metric: str = "dice", mod
     info = {"policy": filled.describe(), "n_imputed": filled.imputed.groupby("model").n.sum().to_dict(),
             "n_both_empty": int(apart.n_both_empty.sum()) if len(apart) else 0}
     return wide, info
+
+
+def rank_mean_disagreement(table: pd.DataFrame, higher_is_better: bool = True, metric: str = "value") -> str:
+    """A sentence explaining why the best mean rank and the best mean are different models ('' when they agree).
+
+    ``table`` as for :func:`rank_models` (cases × models; incomplete cases dropped). Mean ranks count how often a
+    model beats the others on a case, whatever the margin; a mean weighs the margins, so a model that wins most
+    cases by a little but loses a few by a lot can rank first and still have the lower mean. Both are computed
+    correctly; the sentence gives the head-to-head count and the differences that explain it.
+    """
+    t = table.dropna()
+    if t.shape[0] == 0 or t.shape[1] < 2:
+        return ""
+    values = t.to_numpy(dtype=float)
+    ranks = stats.rankdata(-values if higher_is_better else values, axis=1).mean(axis=0)
+    means = values.mean(axis=0)
+    by_rank = int(np.argmin(ranks))
+    by_mean = int(np.argmax(means) if higher_is_better else np.argmin(means))
+    if by_rank == by_mean:
+        return ""
+    a, b = str(t.columns[by_rank]), str(t.columns[by_mean])
+    sign = 1.0 if higher_is_better else -1.0
+    d = sign * (values[:, by_rank] - values[:, by_mean])  # > 0: the rank leader is better on that case
+    wins, losses = int((d > 0).sum()), int((d < 0).sum())
+    worst = float(d.min())
+    better = "higher" if higher_is_better else "lower"
+    return (f"{a} has the best mean rank but {b} the best mean {metric}: not a contradiction. {a} is better than "
+            f"{b} on {wins} of {len(d)} cases ({losses} worse), by a median of {np.median(d):.3g}, so it ranks first; "
+            f"but where it loses it loses by more (down to {worst:.3g}), so {b}'s mean is {better} "
+            f"({means[by_mean]:.4g} vs {means[by_rank]:.4g}). Ranks count wins per case, means weigh the margins.")

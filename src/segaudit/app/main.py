@@ -11,8 +11,9 @@ import streamlit as st
 
 HERE = Path(__file__).parent
 
-PAGES = (("overview", "Overview"), ("performance", "Performance"), ("error_matrix", "Error matrix"),
-         ("compare", "Compare models"), ("case_viewer", "Case viewer"))
+PAGES = (("overview", "Overview"), ("explorer", "Dataset explorer"), ("performance", "Performance"),
+         ("error_matrix", "Error matrix"), ("compare", "Compare models"), ("longitudinal", "Longitudinal"),
+         ("case_viewer", "Case viewer"), ("subject", "Subject exploration"))
 
 
 def run_page() -> None:

@@ -10,6 +10,7 @@ widget label chosen here, never with ``st.markdown`` or HTML.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 from pathlib import Path
@@ -130,3 +131,10 @@ def fmt(x, digits: int = 3) -> str:
     except (TypeError, ValueError):
         return str(x)
     return "n/a" if f != f else f"{f:.{digits}g}"
+
+
+def label(x) -> str:
+    """A value from the data as a Plotly label: ``<``, ``>`` and ``&`` escaped (Plotly reads a subset of HTML in
+    labels and decodes those entities back), quotes left as they are (Plotly would show ``&quot;`` literally).
+    """
+    return html.escape(str(x), quote=False)

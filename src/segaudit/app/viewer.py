@@ -156,7 +156,9 @@ def take_slice(vol: Volume, axis: str, index: int) -> tuple[np.ndarray, tuple[fl
         return vol.array, (vol.spacing[0], vol.spacing[1])
     a = SLICE_AXIS[axis]
     index = int(np.clip(index, 0, vol.array.shape[a] - 1))
-    s = np.take(vol.array, index, axis=a)  # the two remaining RAS axes, in order
+    # Basic indexing: a view of the two remaining RAS axes, in order (np.take copied through the whole
+    # Fortran-ordered volume, about 0.1 s a slice on a 240 x 240 x 155 scan).
+    s = vol.array[tuple(index if i == a else slice(None) for i in range(3))]
     rest = [i for i in range(3) if i != a]
     # Transposed so rows run along the later RAS axis, both flipped: rows top = anterior (axial) or superior
     # (coronal, sagittal); columns left = patient right (axial, coronal) or anterior (sagittal).

@@ -60,6 +60,7 @@ INPUTS_COLUMNS = ("step", "dataset", "case", "model", "role", "key", "path", "ex
                   "digest")
 CASES_COLUMNS = ("dataset", "case", "subject", "timepoint", "metadata")
 FILES_COLUMNS = tuple(c for c in SCHEMAS["files"] if c != "run_id")
+QC_COLUMNS = ("dataset", "case", "role", "key", "check", "severity", "message", "path")
 RUNS_COLUMNS = tuple(SCHEMAS["runs"])
 _PANDAS_DTYPES = {"DOUBLE": "float64", "INTEGER": "Int32", "BIGINT": "Int64", "BOOLEAN": "boolean"}
 
@@ -353,6 +354,19 @@ class ResultsStore:
         ``labels_present`` (text). ``datasets`` keeps those datasets only.
         """
         return self._typed("files", FILES_COLUMNS, ("dataset", "case", "role", "key", "path"), datasets)
+
+    def qc(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """The QC findings of ``scan``, ordered by dataset, case, check.
+
+        Columns (all text): ``dataset``, ``case``, ``role`` and ``key`` (the file's), ``check``, ``severity``
+        (``error``, ``warning``, ``info``), ``message``, ``path``. ``datasets`` keeps those datasets only.
+        """
+        return self._typed("qc", QC_COLUMNS, ("dataset", "case", "check"), datasets)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table of the store (tables an older or imported store lacks are left out)."""
+        return {t: int(self.con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0])  # type: ignore[index]
+                for t in self.tables()}
 
     def runs(self, step: str | None = None) -> pd.DataFrame:
         """The recorded runs, oldest first (ordered by ``started_at``, then ``run_id``).

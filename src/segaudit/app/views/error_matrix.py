@@ -4,7 +4,6 @@ Voxel confusion matrix of one model, summed over a dataset or of one case, raw o
 confusion rows (never recomputed from files).
 """
 
-import html
 
 import plotly.express as px
 import streamlit as st
@@ -40,8 +39,8 @@ except ValueError as exc:
 st.text(f"Rows: ground truth; columns: prediction. {model} on {dataset}, "
         f"{'all cases' if case == 'all cases' else 'case ' + case}.")
 st.dataframe(mat, width="stretch")
-labels = [html.escape(str(x)) for x in mat.columns]
-fig = px.imshow(mat.to_numpy(), x=labels, y=[html.escape(str(x)) for x in mat.index], text_auto=".3g" if normalise
+labels = [ui.label(str(x)) for x in mat.columns]
+fig = px.imshow(mat.to_numpy(), x=labels, y=[ui.label(str(x)) for x in mat.index], text_auto=".3g" if normalise
                 else True, color_continuous_scale="Blues", aspect="auto",
                 labels={"x": "prediction", "y": "ground truth", "color": "fraction" if normalise else "voxels"})
 st.plotly_chart(fig, width="stretch", key="em_fig")

@@ -4,7 +4,6 @@ Summary with bootstrap CIs per model/region, box and strip plots on the quality 
 case opens in the case viewer.
 """
 
-import html
 
 import plotly.express as px
 import streamlit as st
@@ -41,7 +40,7 @@ if len(best):
 
 values = ui.call("values", dataset, metric)
 kind = st.radio("Plot", ["box + points", "strip"], horizontal=True, key="perf_plot")
-plot = values.assign(case_text=values.case.map(html.escape), model_text=values.model.map(html.escape))
+plot = values.assign(case_text=values.case.map(ui.label), model_text=values.model.map(ui.label))
 if kind == "strip":
     fig = px.strip(plot, x="region", y="value", color="model_text", hover_name="case_text")
 else:
