@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image as PILImage
 from skimage import measure
 
-from segaudit.instruct.language import plural
+from segaudit.instruct.language import plural, singular
 from segaudit.instruct.record import Record
 from segaudit.instruct.rle import decode_rle
 from segaudit.io.atomic import atomic_write
@@ -183,7 +183,8 @@ def _glamm(records: list[Record]) -> list[dict]:
                 span = spans[i]
             else:
                 span = (0, 0)
-                for form in (t.phrase, plural(t.phrase)):  # count/detect answers name the plural
+                # count/detect answers name the countable forms ('1 lung', '2 lungs', '3 regions of edema')
+                for form in (t.phrase, plural(t.phrase), singular(t.phrase)):
                     m = re.search(r"\b" + re.escape(form) + r"\b", caption)
                     if m:
                         span = m.span()

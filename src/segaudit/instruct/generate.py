@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from segaudit.instruct.language import Concept, Ontology, Template, plural
+from segaudit.instruct.language import Concept, Ontology, Template, agreement, is_mass, plural, singular
 from segaudit.instruct.record import Record, Target, View, view_targets
 from segaudit.instruct.rle import encode_rle
 
@@ -76,11 +76,12 @@ def _box_text(boxes: list[list[int]]) -> str:
 
 
 def _count_phrase(n: int, phrase: str) -> str:
-    """'1 lung', '2 lungs'; mass nouns (edema, necrosis) are counted as regions: '3 regions of edema'."""
-    many = plural(phrase)
-    if many == phrase and not phrase.endswith("s"):
+    """'1 lung', '2 lungs' (also from the plural synonym 'lungs'); mass nouns (edema, necrosis) are counted as
+    regions: '3 regions of edema'.
+    """
+    if is_mass(phrase):
         return f"{n} region{'' if n == 1 else 's'} of {phrase}"
-    return f"{n} {phrase if n == 1 else many}"
+    return f"{n} {singular(phrase) if n == 1 else plural(phrase)}"
 
 
 def size_text(t: Target, view: View) -> str:
@@ -100,7 +101,7 @@ def answer_for(task: str, t: Target | None, targets: list[Target], view: View, i
     if t is None:
         raise ValueError(f"unknown task {task!r}")
     if task == "segment":
-        return f"Here is the {t.phrase}: [SEG]."
+        return f"Here {agreement(t.phrase)['is']} the {t.phrase} [SEG]."
     if task == "detect":
         return f"I found {_count_phrase(t.count, t.phrase)}: {_box_text(t.boxes)}."
     if task == "count":
@@ -108,15 +109,18 @@ def answer_for(task: str, t: Target | None, targets: list[Target], view: View, i
         return f"There {verb} {_count_phrase(t.count, t.phrase)} in this {image} (boxes: {_box_text(t.boxes)})."
     if task == "measure":
         where = "in this slice " if view.provenance.slice is not None else ""
+        a = agreement(t.phrase)
+        covers = f"cover{a['s']}"
         if t.unit == "mm":
-            text = (f"The {t.phrase} covers {_fmt(t.area)} mm\u00b2 {where}({t.pixels} pixels); the largest diameter "
-                    f"of its largest part is {_fmt(t.diameter)} mm.")
+            text = (f"The {t.phrase} {covers} {_fmt(t.area)} mm\u00b2 {where}({t.pixels} pixels); the largest "
+                    f"diameter of {a['its']} largest part is {_fmt(t.diameter)} mm.")
         else:
-            text = (f"The {t.phrase} covers {t.pixels} pixels {where}and the largest diameter of its largest part is "
-                    f"{_fmt(t.diameter)} px; the pixel spacing of this image is not known, so sizes are in pixels.")
+            text = (f"The {t.phrase} {covers} {t.pixels} pixels {where}and the largest diameter of {a['its']} largest "
+                    f"part is {_fmt(t.diameter)} px; the pixel spacing of this image is not known, so sizes are in "
+                    f"pixels.")
         if t.volume is not None:
             vol = f"{t.volume / 1000:.2f} mL" if t.unit == "mm" else f"{int(t.volume)} voxels"
-            text += f" Over the whole volume it measures {vol}."
+            text += f" Over the whole volume {'they measure' if a['it'] == 'them' else 'it measures'} {vol}."
         return text
     raise ValueError(f"unknown task {task!r}")
 
@@ -153,8 +157,7 @@ class _ViewGenerator:
             pool = [t for t in templates if self.usage.get(t.id, 0) == low]
             tpl = pool[int(self.rng.integers(len(pool)))]
             p = phrase if phrase is not None else ""
-            text = tpl.text.format(target=p, targets=plural(p) if p else p, modality=self.modality,
-                                   image=self.image)
+            text = tpl.text.format(**agreement(p), modality=self.modality, image=self.image)
             text = text[0].upper() + text[1:]
             para = None
             if self.paraphraser is not None:
@@ -242,7 +245,9 @@ def view_records(view: View, ontology: Ontology, bank: dict[str, list[Template]]
                 continue
             empty = Target(name=name, phrase=phrase, values=list(view.label_map[name]),
                            rle=encode_rle(np.zeros((h, w), bool)), unit="mm" if view.physical else "px")
-            answer = f"There is no {phrase} in this {g.image}: its mask is empty and the count is 0."
+            a = agreement(phrase)
+            answer = (f"There {a['is']} no {phrase} in this {g.image}: {a['its']} mask is empty and the count is "
+                      f"0.")
             records.append(_record(g, len(records), "absent", *made, answer, [empty],
                                    {"class": name, "size": "absent"}, asked_task=asked, negative="absent",
                                    refusal_reason=f"absent: no {name} pixel is annotated in this image"))
@@ -257,7 +262,7 @@ def view_records(view: View, ontology: Ontology, bank: dict[str, list[Template]]
             other = ontology.modalities.get(c.modality, {})
             a_other = f"{other.get('article', 'a')} {c.modality}"
             answer = (f"I cannot find the {phrase} here: this is {own.get('article', 'a')} {view.modality}, not "
-                      f"{a_other}, and the {phrase} is only seen on {a_other}.")
+                      f"{a_other}, and the {phrase} {agreement(phrase)['is']} only seen on {a_other}.")
             records.append(_record(g, len(records), "refuse", *made, answer, [],
                                    {"class": c.name, "size": "other_modality"}, asked_task=asked,
                                    negative="other_modality",

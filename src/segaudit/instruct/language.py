@@ -54,9 +54,27 @@ class Ontology:
         return [c for c in self.concepts.values() if c.modality == modality]
 
 
+class TemplateText(str):
+    """A template's text: ``format`` fills the agreement placeholders a caller does not pass ({is}, {it}, {each},
+    ...) from ``target``, so callers that know only {target}, {targets}, {modality} and {image} keep working.
+
+    >>> TemplateText("Where {is} the {target}?").format(target="lungs", targets="lungs", modality="m", image="i")
+    'Where are the lungs?'
+    """
+
+    __slots__ = ()
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        """``str.format`` with the missing agreement words taken from :func:`agreement` of ``target``."""
+        words = agreement(str(kwargs.get("target", "")))
+        return str.format(str(self), *args, **{**{k: v for k, v in words.items() if k != "targets"}, **kwargs})
+
+
 @dataclass(frozen=True)
 class Template:
-    """One phrasing: a stable id (``<task>-<nn>``), its task, register, form and text with placeholders."""
+    """One phrasing: a stable id (``<task>-<nn>``), its task, register, form and text with placeholders
+    (:func:`agreement` lists them).
+    """
 
     id: str
     task: str
@@ -114,7 +132,8 @@ def load_templates(extra: list[str | Path] | None = None) -> dict[str, list[Temp
     Raises
     ------
     ConfigError
-        An unknown task, register or form, or a placeholder other than {target}, {targets}, {modality}, {image}.
+        An unknown task, register or form, or a placeholder other than {target}, {targets}, {each}, {modality},
+        {image} and the agreement words of :func:`agreement` ({is}, {it}, ...).
     """
     bank: dict[str, list[Template]] = {t: [] for t in TASKS}
     for path in [_package_yaml("instruct_templates.yaml"), *(extra or [])]:
@@ -130,24 +149,90 @@ def load_templates(extra: list[str | Path] | None = None) -> dict[str, list[Temp
                         raise ConfigError(f"{path}: {task}.{register}: unknown form {form!r}")
                     for text in texts or ():
                         try:
-                            str(text).format(target="t", targets="t", modality="m", image="i")
+                            str(text).format(**agreement("t"), modality="m", image="i")
                         except (KeyError, IndexError, ValueError) as exc:
                             raise ConfigError(f"{path}: template {text!r}: bad placeholder {exc}") from exc
                         n = len(bank[task]) + 1
-                        bank[task].append(Template(f"{task}-{n:02d}", task, register, form, str(text)))
+                        bank[task].append(Template(f"{task}-{n:02d}", task, register, form,
+                                                   TemplateText(str(text))))
     return bank
 
 
 _IRREGULAR = {"nucleus": "nuclei", "metastasis": "metastases", "nuclei": "nuclei", "lungs": "lungs",
               "metastases": "metastases", "edema": "edema", "oedema": "oedema", "necrosis": "necrosis",
               "cell": "cells", "deposit": "deposits", "tissue": "tissue"}
+#: Last words that are plural without ending in a plain 's' (or that end in 's' and are plural anyway).
+_PLURAL_WORDS = {"nuclei": "nucleus", "metastases": "metastasis", "cells": "cell", "deposits": "deposit"}
+#: Uncountable last words: singular agreement, counted as "regions of ...".
+MASS_NOUNS = frozenset({"edema", "oedema", "necrosis", "tissue", "swelling", "hyperintensity", "parenchyma", "bed",
+                        "extent"})
+#: Agreement words of the template bank: placeholder -> (singular form, plural form).
+AGREEMENT = {"is": ("is", "are"), "was": ("was", "were"), "has": ("has", "have"), "does": ("does", "do"),
+             "it": ("it", "them"), "its": ("its", "their"), "this": ("this", "these"), "s": ("s", "")}
+
+
+def is_plural(phrase: str) -> bool:
+    """Grammatical number of a noun phrase, from its last word: 'lungs', 'cell nuclei', 'hard exudates' are plural.
+
+    A last word in 's' is plural unless it ends in 'ss', 'us' or 'is' (metastasis, necrosis, the 'mass' nouns).
+
+    >>> [is_plural(p) for p in ("lung", "lungs", "cell nuclei", "necrosis", "hard exudates", "dead tumor tissue")]
+    [False, True, True, False, True, False]
+    """
+    last = phrase.split(" ")[-1].lower()
+    if last in _PLURAL_WORDS:
+        return True
+    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
+
+
+def singular(phrase: str) -> str:
+    """The singular of a noun phrase (its last word): lungs -> lung, cell nuclei -> cell nucleus; singular stays.
+
+    >>> singular("cell nuclei"), singular("hard exudates"), singular("lung field")
+    ('cell nucleus', 'hard exudate', 'lung field')
+    """
+    if not is_plural(phrase):
+        return phrase
+    words = phrase.split(" ")
+    last = words[-1]
+    words[-1] = _PLURAL_WORDS.get(last.lower(), last[:-1])
+    return " ".join(words)
+
+
+def is_mass(phrase: str) -> bool:
+    """True for an uncountable phrase (edema, necrosis, dead tumor tissue): counted as 'regions of ...'."""
+    return phrase.split(" ")[-1].lower() in MASS_NOUNS
+
+
+def agreement(phrase: str) -> dict[str, str]:
+    """Template placeholders for one target phrase, each agreeing in number with it.
+
+    ``target``: the phrase as drawn; ``targets``: its countable plural ('lungs', 'regions of edema');
+    ``each``: its countable singular ('lung', 'region of edema', for "each {each}"); and the words of
+    :data:`AGREEMENT` ({is}: is/are, {it}: it/them, {its}: its/their, {this}: this/these, {has}, {does}, {was},
+    {s}: the verb ending, "cover{s}") in the number of ``target``.
+
+    >>> a = agreement("lungs"); a["is"], a["it"], a["each"], a["targets"]
+    ('are', 'them', 'lung', 'lungs')
+    >>> a = agreement("dead tumor tissue"); a["is"], a["each"], a["targets"]
+    ('is', 'region of dead tumor tissue', 'regions of dead tumor tissue')
+    """
+    many = is_plural(phrase)
+    words = {k: v[int(many)] for k, v in AGREEMENT.items()}
+    if is_mass(phrase):
+        one, more = f"region of {phrase}", f"regions of {phrase}"
+    else:
+        one, more = singular(phrase), plural(phrase)
+    return {"target": phrase, "targets": more, "each": one, **words}
 
 
 def plural(phrase: str) -> str:
     """English plural of a noun phrase (its last word): nucleus -> nuclei, metastasis -> metastases, lung -> lungs.
 
-    A few mass nouns (edema, necrosis, tissue) stay as they are; a phrase that already ends in 's' is kept.
+    A few mass nouns (edema, necrosis, tissue) stay as they are; a phrase that is already plural is kept.
     """
+    if is_plural(phrase):
+        return phrase
     words = phrase.split(" ")
     last = words[-1]
     if last.lower() in _IRREGULAR:
