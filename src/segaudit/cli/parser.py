@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
-``export``, ``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``prompt``, ``compare``, ``flips``, ``report``,
+``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 Option values are checked by the parser (status 2 before anything runs); a step whose every job failed exits 1.
 """
@@ -23,6 +23,7 @@ from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.instruct import cmd_instruct_export
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
+from segaudit.cli.prompt import cmd_prompt
 from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
 from segaudit.dataset.values import ValueCheck, integer, number
 from segaudit.errors import SegauditError
@@ -156,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
     _add_geometry_arguments(s, "masks")
     s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("prompt", help="run LiteMedSAM with prompts simulated from the ground truth; score its "
+                       "masks as models litemedsam/<kind> (extra sam)")
+    _add_step_arguments(s, "re-prompt and re-score cases already in the store")
+    s.add_argument("--model", choices=["litemedsam"], default="litemedsam")
+    s.add_argument("--prompts", help="comma-separated prompt kinds: box, box-all, box-jitter, box-jitter-frac, "
+                   "box-expand, point, points, point-neg, clicks (default box,box-jitter,point,clicks)")
+    s.add_argument("--robustness", help="comma-separated robustness settings re-run on top (prompts table only): "
+                   "filter=area, filter=bilinear-antialias, jitter=5px, jitter=10px, jitter=20px, jitter=10%%, "
+                   "expand=10px, points=3")
+    s.add_argument("--seed", type=_checked(integer(0)), default=0, help="seed of the prompt simulators")
+    s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
+    s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")
+    s.add_argument("--filter", choices=["bilinear", "area"], default="bilinear", help="resize filter (default "
+                   "bilinear: the area filter flips some 2000-px x-rays, see --robustness filter=area)")
+    s.add_argument("--cache-dir", help="weights copy and embedding cache folder (default $SEGAUDIT_CACHE_DIR, "
+                   "else ~/.cache/segaudit)")
+    s.add_argument("--no-embedding-cache", action="store_true", help="do not keep image embeddings on disk")
+    s.add_argument("--no-distances", action="store_true", help="score overlap only (no surface distances)")
+    s.set_defaults(func=cmd_prompt, surface=None, percentile=None, lesion_matching=None, dilation=None,
+                   min_lesion_volume=None, iou_threshold=None, connectivity=None, unknown_labels=None,
+                   empty_both=None, empty_distance=None, penalty=None, tolerance=None)
 
     s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
     s.add_argument("outcomes", help="CSV with one row per item")
