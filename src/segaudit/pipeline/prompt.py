@@ -304,7 +304,8 @@ def _row(job: PromptCaseJob, kind: str, setting: str, rec: PromptRecord, prep: d
             "clicks_dice": json.dumps(rec.clicks_dice) if rec.clicks_dice else None,
             "clicks_to": json.dumps(rec.clicks_to) if rec.clicks_to else None,
             "encode_seconds": rec.encode_seconds, "decode_seconds": rec.decode_seconds,
-            "mask_path": str(mask) if mask is not None else None}
+            "mask_path": str(mask) if mask is not None else None, "image_path": job.image,
+            "ground_truth_path": job.ground_truth}
 
 
 def _robustness_records(model, image: np.ndarray, gt: np.ndarray, job: PromptCaseJob, setting: str

@@ -48,7 +48,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
                 "kind": "VARCHAR", "setting": "VARCHAR", "component": "INTEGER", "prompt": "VARCHAR",
                 "seed": "BIGINT", "preprocessing": "VARCHAR", "predicted_iou": "DOUBLE", "dice": "DOUBLE",
                 "clicks_dice": "VARCHAR", "clicks_to": "VARCHAR", "encode_seconds": "DOUBLE",
-                "decode_seconds": "DOUBLE", "mask_path": "VARCHAR", "run_id": "VARCHAR"},
+                "decode_seconds": "DOUBLE", "mask_path": "VARCHAR", "image_path": "VARCHAR",
+                "ground_truth_path": "VARCHAR", "run_id": "VARCHAR"},
 }
 
 #: Version of the store's tables and columns (the ``schema_version`` row of ``meta``). 1: every store written

@@ -349,7 +349,8 @@ class ResultsStore:
         ``prompt`` (JSON: box, points, labels in original pixel coordinates), ``seed`` (Int64),
         ``preprocessing`` (JSON), ``predicted_iou``, ``dice`` (against the prompt's component), ``clicks_dice``
         (JSON list: Dice after each click, ``clicks`` only), ``clicks_to`` (JSON: clicks to reach each Dice
-        target), ``encode_seconds``, ``decode_seconds``, ``mask_path`` (the kind's mask file of the case).
+        target), ``encode_seconds``, ``decode_seconds``, ``mask_path`` (the kind's mask file of the case; None for
+        robustness settings, which keep no mask), ``image_path`` and ``ground_truth_path`` (the files prompted).
         Empty with these columns in a store written before the table existed (schema version < 3).
         """
         out = self._typed("prompts", PROMPTS_COLUMNS, UNIQUE_KEYS["prompts"], datasets)
