@@ -163,13 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_step_arguments(s, "re-prompt and re-score cases already in the store")
     s.add_argument("--model", choices=["litemedsam"], default="litemedsam")
     s.add_argument("--prompts", help="comma-separated prompt kinds: box, box-all, box-jitter, box-jitter-frac, "
-                   "box-expand, point, points, point-neg, clicks (default box,box-jitter,point,clicks)")
+                   "box-expand, point, points, point-neg, clicks, auto (default box,box-jitter,point,clicks)")
     s.add_argument("--robustness", help="comma-separated robustness settings re-run on top (prompts table only): "
                    "filter=area, filter=bilinear-antialias, jitter=5px, jitter=10px, jitter=20px, jitter=10%%, "
                    "expand=10px, points=3")
     s.add_argument("--seed", type=_checked(integer(0)), default=0, help="seed of the prompt simulators")
     s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
     s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")
+    s.add_argument("--auto-grid", type=_checked(integer(1)), default=4,
+                   help="automatic mode (--prompts auto): an N x N grid of point prompts (default 4)")
+    s.add_argument("--tile", type=_checked(integer(16)),
+                   help="prompt images larger than N pixels tile by tile (N x N windows holding ground truth; "
+                        "e.g. 512 for 4288-px fundus photos)")
     s.add_argument("--filter", choices=["bilinear", "area"], default="bilinear", help="resize filter (default "
                    "bilinear: the area filter flips some 2000-px x-rays, see --robustness filter=area)")
     s.add_argument("--cache-dir", help="weights copy and embedding cache folder (default $SEGAUDIT_CACHE_DIR, "

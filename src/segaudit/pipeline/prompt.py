@@ -119,25 +119,87 @@ def _write_mask(path: Path, mask: np.ndarray) -> Path:
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
+#: Kinds :func:`prompt_image` runs besides the simulators' (:data:`~segaudit.models.prompts.PROMPT_KINDS`).
+EXTRA_KINDS = ("clicks", "auto")
+
+
+def _shift_record(rec: dict[str, Any], x0: int, y0: int, window: tuple[int, int, int, int]) -> dict[str, Any]:
+    out = dict(rec)
+    if out.get("box") is not None:
+        out["box"] = [out["box"][0] + x0, out["box"][1] + y0, out["box"][2] + x0, out["box"][3] + y0]
+    out["points"] = [[x + x0, y + y0] for x, y in out.get("points", [])]
+    out["tile"] = list(window)
+    return out
+
+
+def _tiled_kind(model: PromptableModel, image: np.ndarray, g: np.ndarray, case: str, kind: str, tile: int,
+                seed: int, records: list, simulate_options: dict) -> np.ndarray:
+    """One simulator kind over the tiles of a large image (see :func:`prompt_image`); appends the records."""
+    from segaudit.models.propagate import tile_windows
+
+    mask = np.zeros(g.shape, bool)
+    comp_id = 0
+    for y0, x0, y1, x1 in tile_windows(g.shape, tile):
+        gt_t = g[y0:y1, x0:x1]
+        if not gt_t.any():
+            continue
+        labels_t, _ = ndimage.label(gt_t, structure=ndimage.generate_binary_structure(2, 2))
+        prompts = simulate(gt_t, kind, case_rng(seed, case, kind, f"{y0},{x0}"), **simulate_options)
+        emb = model.encode(np.asarray(image)[y0:y1, x0:x1])
+        for pred in model.decode(emb, prompts):
+            p = pred.prompt
+            mask[y0:y1, x0:x1] |= pred.mask
+            target = gt_t if p.component in (0, None) else labels_t == p.component
+            comp_id += 1
+            records.append(PromptRecord(case=case, kind=kind, component=comp_id,
+                                        prompt=_shift_record(p.record(), x0, y0, (y0, x0, y1, x1)), seed=seed,
+                                        predicted_iou=pred.predicted_iou, encode_seconds=emb.encode_seconds,
+                                        decode_seconds=pred.decode_seconds, dice=overlap_dice(pred.mask, target)))
+    return mask
+
+
 def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case: str, kinds: list[str],
-                 out_dir: str | Path | None = None, seed: int = 0, max_clicks: int = 5,
-                 **simulate_options) -> PromptRun:
+                 out_dir: str | Path | None = None, seed: int = 0, max_clicks: int = 5, auto_grid: int = 4,
+                 tile: int | None = None, **simulate_options) -> PromptRun:
     """Run every prompt kind on one image (module docstring); ``out_dir`` None writes nothing.
 
     Each kind's prompts are drawn from ``case_rng(seed, case, kind)``, so adding a kind never changes another
     kind's prompts. Per-prompt Dice is against the prompt's own component (the whole ground truth for
-    ``box-all``); ``union_dice`` is the per-kind OR of the masks against the whole ground truth.
+    ``box-all``); ``union_dice`` is the per-kind OR of the masks against the whole ground truth. The kind ``auto``
+    runs :func:`~segaudit.models.automatic.automatic_masks` on an ``auto_grid × auto_grid`` point grid (no ground
+    truth) and keeps, per component, the mask that matches it best (oracle choice); its record holds that mask's
+    grid point, predicted IoU and stability score. With ``tile`` and an image whose longest side exceeds it, the
+    simulator kinds run per ``tile × tile`` window holding ground truth (:func:`~segaudit.models.propagate.
+    tile_windows`; prompts simulated from the window's ground truth, a component cut by a window border is prompted
+    in each window), each window encoded on its own; their records say the window (``tile``: y0, x0, y1, x1) and
+    their coordinates are in the whole image; components are numbered over the image, window by window.
     """
     g = np.asarray(gt, bool)
-    unknown = [k for k in kinds if k not in PROMPT_KINDS and k != "clicks"]
+    unknown = [k for k in kinds if k not in PROMPT_KINDS + EXTRA_KINDS]
     if unknown:
-        raise ValueError(f"unknown prompt kinds {unknown}; known: {', '.join(PROMPT_KINDS + ('clicks',))}")
+        raise ValueError(f"unknown prompt kinds {unknown}; known: {', '.join(PROMPT_KINDS + EXTRA_KINDS)}")
     labels, _ = ndimage.label(g, structure=ndimage.generate_binary_structure(2, 2))
     emb = model.encode(image)
     records, union, files = [], {}, {}
     for kind in kinds:
         mask = np.zeros(g.shape, bool)
-        if kind == "clicks":
+        if kind == "auto":
+            from segaudit.models.automatic import automatic_masks, match_to_components
+
+            found = automatic_masks(model, image, grid=auto_grid)
+            for comp, best, dice in match_to_components(found, g):
+                if best is not None:
+                    mask |= best.mask
+                records.append(PromptRecord(
+                    case=case, kind=kind, component=comp,
+                    prompt={"grid": auto_grid, "kept_masks": len(found),
+                            "points": [list(best.point)] if best else [], "labels": [1] if best else [],
+                            "stability": best.stability if best else None},
+                    seed=seed, predicted_iou=best.predicted_iou if best else float("nan"),
+                    encode_seconds=emb.encode_seconds, decode_seconds=float("nan"), dice=dice))
+        elif tile and max(g.shape) > tile and kind in PROMPT_KINDS:
+            mask = _tiled_kind(model, image, g, case, kind, tile, seed, records, simulate_options)
+        elif kind == "clicks":
             for comp in range(1, int(labels.max()) + 1):
                 region = labels == comp
                 last, trace, preds = click_refinement(model, image, region, max_clicks=max_clicks)
@@ -206,6 +268,8 @@ class PromptOptions:
     seed: int = 0
     max_clicks: int = 5
     shift_px: int = 20
+    auto_grid: int = 4
+    tile: int | None = None
     filter: str = "bilinear"
     model: str = "litemedsam"
     cache_dir: str | None = None
@@ -213,17 +277,19 @@ class PromptOptions:
     cache_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
-        unknown = [k for k in self.kinds if k not in PROMPT_KINDS and k != "clicks"]
+        unknown = [k for k in self.kinds if k not in PROMPT_KINDS + EXTRA_KINDS]
         if unknown or not self.kinds:
             raise ValueError(f"unknown prompt kinds {unknown or '(none given)'}; known: "
-                             f"{', '.join(PROMPT_KINDS + ('clicks',))}")
+                             f"{', '.join(PROMPT_KINDS + EXTRA_KINDS)}")
         bad = [r for r in self.robustness if r not in ROBUSTNESS]
         if bad:
             raise ValueError(f"unknown robustness settings {bad}; known: {', '.join(ROBUSTNESS)}")
         if self.model != "litemedsam":
             raise ValueError(f"unknown promptable model {self.model!r}; known: litemedsam")
-        if self.max_clicks < 1 or self.shift_px < 0:
-            raise ValueError("max_clicks must be >= 1 and shift_px >= 0")
+        if self.max_clicks < 1 or self.shift_px < 0 or self.auto_grid < 1:
+            raise ValueError("max_clicks and auto_grid must be >= 1 and shift_px >= 0")
+        if self.tile is not None and self.tile < 16:
+            raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
         if self.filter not in ("bilinear", "area"):
             raise ValueError(f"filter must be 'bilinear' or 'area', got {self.filter!r}")
 
@@ -351,7 +417,7 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
                                           "the models score an empty mask"})
         run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.options.kinds),
                            out_dir=Path(job.out_dir), seed=job.options.seed, max_clicks=job.options.max_clicks,
-                           shift_px=job.options.shift_px)
+                           auto_grid=job.options.auto_grid, tile=job.options.tile, shift_px=job.options.shift_px)
         emb = model.encode(img.array)
         out.encode_seconds, out.embedding_source = emb.encode_seconds, emb.source
         prep = model.preprocessing.record()
