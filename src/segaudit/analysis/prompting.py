@@ -20,8 +20,8 @@ import pandas as pd
 
 from segaudit.analysis.summary import bootstrap_ci
 
-__all__ = ["EQUIVALENT_SETTINGS", "FLIP_DELTA", "click_curve", "prompt_summary", "stability_summary",
-           "stability_table"]
+__all__ = ["EQUIVALENT_SETTINGS", "FLIP_DELTA", "attribution_summary", "click_curve", "prompt_summary",
+           "stability_summary", "stability_table"]
 
 #: A Dice moving by more than this across equivalent settings is a flip (the issue's rule).
 FLIP_DELTA = 0.2
@@ -162,4 +162,30 @@ def stability_summary(prompts: pd.DataFrame) -> pd.DataFrame:
                          "dice_mean": float(pair[setting].mean()), "delta_mean": float(delta.mean()),
                          "delta_ci_low": lo, "delta_ci_high": hi, "worst_drop": float(-delta.min()),
                          "n_moved": int((delta.abs() > FLIP_DELTA).sum())})
+    return pd.DataFrame(rows)
+
+
+def attribution_summary(attributions: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and sequence: the Shapley value and the drop-one loss, mean over cases with bootstrap 95 % CIs.
+
+    Columns: ``dataset``, ``sequence``, ``n_cases``, ``shapley_mean``, ``shapley_ci_low``, ``shapley_ci_high``,
+    ``drop_one_mean``, ``drop_one_ci_low``, ``drop_one_ci_high``, and ``full_dice`` / ``empty_dice`` (mean Dice
+    with every sequence kept / none). Empty without ``attributions`` rows.
+    """
+    if attributions.empty:
+        return pd.DataFrame()
+    rows = []
+    for ds, g in attributions.groupby("dataset", sort=True):
+        sub = g[g.method == "subset"]
+        full = sub.loc[sub.groupby("case").sequences.transform(lambda s: s.str.len().max()) == sub.sequences.str.len()]
+        empty = sub[sub.sequences == ""]
+        for seq in sorted(g[g.method == "shapley"].sequences.unique()):
+            phi = g[(g.method == "shapley") & (g.sequences == seq)].value
+            drop = g[(g.method == "drop_one") & (g.sequences == seq)].value
+            lo, hi = _ci(phi)
+            dlo, dhi = _ci(drop)
+            rows.append({"dataset": ds, "sequence": seq, "n_cases": int(phi.size), "shapley_mean": float(phi.mean()),
+                         "shapley_ci_low": lo, "shapley_ci_high": hi, "drop_one_mean": float(drop.mean()),
+                         "drop_one_ci_low": dlo, "drop_one_ci_high": dhi, "full_dice": float(full.value.mean()),
+                         "empty_dice": float(empty.value.mean())})
     return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``prompt``, ``compare``, ``flips``, ``report``,
-``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``prompt``, ``attribute``, ``compare``, ``flips``,
+``report``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 Option values are checked by the parser (status 2 before anything runs); a step whose every job failed exits 1.
 """
@@ -23,7 +23,7 @@ from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.instruct import cmd_instruct_export
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
-from segaudit.cli.prompt import cmd_prompt
+from segaudit.cli.prompt import cmd_attribute, cmd_prompt
 from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
 from segaudit.dataset.values import ValueCheck, integer, number
 from segaudit.errors import SegauditError
@@ -184,6 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_prompt, surface=None, percentile=None, lesion_matching=None, dilation=None,
                    min_lesion_volume=None, iou_threshold=None, connectivity=None, unknown_labels=None,
                    empty_both=None, empty_distance=None, penalty=None, tolerance=None)
+
+    s = sub.add_parser("attribute", help="which MRI sequences LiteMedSAM's answer relies on: Dice of every subset, "
+                       "exact Shapley values, drop-one (extra sam)")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--sequences", help="up to three comma-separated sequences as the channels (default t1ce,t2,flair "
+                   "when present)")
+    s.add_argument("--fill", choices=["zero", "mean"], default="zero", help="what replaces a removed sequence")
+    s.add_argument("--limit", type=_checked(integer(1)), help="at most N cases per dataset (8 encodings each)")
+    s.add_argument("--cache-dir", help="weights copy folder (default $SEGAUDIT_CACHE_DIR, else ~/.cache/segaudit)")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1)
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto")
+    s.add_argument("--force", action="store_true", help="redo cases already attributed")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_attribute)
 
     s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
     s.add_argument("outcomes", help="CSV with one row per item")

@@ -78,3 +78,28 @@ def cmd_prompt(args) -> int:
         _print_step_errors(res.evaluation.errors, with_model=True)
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}; masks under {Path(args.out) / 'prompt'}")
     return 0 if res.prompted or res.skipped else 1
+
+
+def cmd_attribute(args) -> int:
+    """Run ``segaudit attribute`` (:func:`segaudit.pipeline.attribute.attribute_project`) and print the summary."""
+    from segaudit.analysis.prompting import attribution_summary
+    from segaudit.pipeline.attribute import attribute_project
+    from segaudit.store import ResultsStore
+
+    project = _project_for(args)
+    res = attribute_project(project, args.out, _words(args.sequences) or None, fill=args.fill,
+                            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress,
+                            workers=args.workers, executor=args.executor, argv=sys.argv, limit=args.limit)
+    for note in res.notes:
+        console.print(f"[yellow]{note}[/]", soft_wrap=True)
+    if res.skipped:
+        console.print(f"{len(res.skipped)} case(s) already attributed with these settings were skipped (--force "
+                      "to redo)")
+    with ResultsStore(args.out, read_only=True) as store:
+        table = attribution_summary(store.attributions())
+    if not table.empty:
+        _print_summary(table.round(3), "Modality attribution (LiteMedSAM, one box on the key slice): exact Shapley "
+                                       "value and drop-one Dice loss per sequence, mean [95% CI] over cases")
+    _print_step_errors(res.errors, with_model=False)
+    console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
+    return 0 if res.attributed or res.skipped else 1

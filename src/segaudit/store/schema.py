@@ -50,11 +50,16 @@ SCHEMAS: dict[str, dict[str, str]] = {
                 "clicks_dice": "VARCHAR", "clicks_to": "VARCHAR", "encode_seconds": "DOUBLE",
                 "decode_seconds": "DOUBLE", "mask_path": "VARCHAR", "image_path": "VARCHAR",
                 "ground_truth_path": "VARCHAR", "run_id": "VARCHAR"},
+    # Modality attribution (``segaudit attribute``): per case, ``method`` ``subset`` (the Dice with only the
+    # sequences in ``sequences`` kept, joined by '+', '' for none), ``shapley`` or ``drop_one`` (one sequence).
+    "attributions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                     "method": "VARCHAR", "sequences": "VARCHAR", "value": "DOUBLE", "fill": "VARCHAR",
+                     "slice": "INTEGER", "run_id": "VARCHAR"},
 }
 
 #: Version of the store's tables and columns (the ``schema_version`` row of ``meta``). 1: every store written
 #: before the version was recorded; 2: ``runs.pid``/``runs.host``, the ``inputs`` and ``meta`` tables; 3: the
-#: ``prompts`` table (``segaudit prompt``).
+#: ``prompts`` and ``attributions`` tables (``segaudit prompt``, ``segaudit attribute``).
 SCHEMA_VERSION = 3
 
 # Table names, in creation order.
@@ -68,6 +73,7 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "features": ("dataset", "case", "model", "source", "group", "feature"),
     "inputs": ("step", "dataset", "case", "model", "role", "key"),
     "prompts": ("dataset", "case", "model", "region", "setting", "component"),
+    "attributions": ("dataset", "case", "model", "region", "method", "sequences"),
 }
 
 # Region of the ``metrics`` rows that hold the voxel confusion matrix of a case-model, once per case-model,

@@ -18,6 +18,7 @@ import pandas as pd
 from segaudit.analysis.prompting import (
     EQUIVALENT_SETTINGS,
     FLIP_DELTA,
+    attribution_summary,
     click_curve,
     prompt_summary,
     stability_summary,
@@ -148,11 +149,26 @@ def robustness_html(prompts: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def attribution_html(attributions: pd.DataFrame) -> str:
+    """The modality-attribution table (``segaudit attribute``): Shapley value and drop-one loss per sequence."""
+    s = attribution_summary(attributions)
+    if s.empty:
+        return ""
+    return ("<h3>Modality attribution</h3>" + note_html(
+        "Which sequences the answer relies on: on each case's key slice (largest ground-truth area), a 3-channel "
+        "image of the sequences below, every subset kept in turn (the others replaced by the fill), one box from "
+        "the ground truth. Exact Shapley value of each sequence over all subsets (they sum to the Dice with all "
+        "sequences minus the Dice with none) and the Dice lost when it alone is removed; mean over cases, "
+        "bootstrap 95% CI.") + table_html(s))
+
+
 def render(inputs: ReportInputs) -> str:
     """The section's HTML, or why there is nothing (no ``prompts`` rows: run ``segaudit prompt``)."""
     prompts = inputs.prompts
     if prompts is None or prompts.empty:
-        return why_html("no promptable-model results in this store (segaudit prompt PROJECT.yaml --out RUN)")
+        attribution = attribution_html(inputs.attributions)
+        return attribution or why_html(
+            "no promptable-model results in this store (segaudit prompt PROJECT.yaml --out RUN)")
     prep = json.loads(prompts[prompts.setting == "default"].preprocessing.iloc[0]) \
         if (prompts.setting == "default").any() else {}
     parts = [note_html(
@@ -162,5 +178,6 @@ def render(inputs: ReportInputs) -> str:
         f"component. Preprocessing: resize {prep.get('resize', '?')} to {prep.get('size', '?')} with the "
         f"{prep.get('filter', '?')} filter, {prep.get('scaling', '?')} scaling, {prep.get('padding', '?')} "
         "padding."), table_html(summary_table(prompts, inputs.m))]
-    parts += [clicks_html(prompts), robustness_html(prompts), examples_html(prompts, inputs.m)]
+    parts += [clicks_html(prompts), robustness_html(prompts), attribution_html(inputs.attributions),
+              examples_html(prompts, inputs.m)]
     return "".join(parts)
