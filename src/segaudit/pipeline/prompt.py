@@ -160,7 +160,7 @@ def _tiled_kind(model: PromptableModel, image: np.ndarray, g: np.ndarray, case: 
 
 def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case: str, kinds: list[str],
                  out_dir: str | Path | None = None, seed: int = 0, max_clicks: int = 5, auto_grid: int = 4,
-                 tile: int | None = None, **simulate_options) -> PromptRun:
+                 tile: int | None = None, instances: np.ndarray | None = None, **simulate_options) -> PromptRun:
     """Run every prompt kind on one image (module docstring); ``out_dir`` None writes nothing.
 
     Each kind's prompts are drawn from ``case_rng(seed, case, kind)``, so adding a kind never changes another
@@ -173,12 +173,19 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
     tile_windows`; prompts simulated from the window's ground truth, a component cut by a window border is prompted
     in each window), each window encoded on its own; their records say the window (``tile``: y0, x0, y1, x1) and
     their coordinates are in the whole image; components are numbered over the image, window by window.
+    ``instances`` (an instance map of the image's shape, 0 = background): the objects are its instances instead of
+    the connected components (one prompt per instance, component = instance id; H&E nuclei that touch), for the
+    simulator kinds and ``clicks``.
     """
     g = np.asarray(gt, bool)
     unknown = [k for k in kinds if k not in PROMPT_KINDS + EXTRA_KINDS]
     if unknown:
         raise ValueError(f"unknown prompt kinds {unknown}; known: {', '.join(PROMPT_KINDS + EXTRA_KINDS)}")
-    labels, _ = ndimage.label(g, structure=ndimage.generate_binary_structure(2, 2))
+    if instances is not None:
+        labels = np.where(g, np.asarray(instances), 0).astype(np.int64)
+    else:
+        labels, _ = ndimage.label(g, structure=ndimage.generate_binary_structure(2, 2))
+    ids = [int(v) for v in np.unique(labels) if v != 0]
     emb = model.encode(image)
     records, union, files = [], {}, {}
     for kind in kinds:
@@ -200,7 +207,7 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
         elif tile and max(g.shape) > tile and kind in PROMPT_KINDS:
             mask = _tiled_kind(model, image, g, case, kind, tile, seed, records, simulate_options)
         elif kind == "clicks":
-            for comp in range(1, int(labels.max()) + 1):
+            for comp in ids:
                 region = labels == comp
                 last, trace, preds = click_refinement(model, image, region, max_clicks=max_clicks)
                 mask |= last
@@ -213,7 +220,12 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
                     clicks_dice=list(trace.dice),
                     clicks_to={f"{t:.2f}": trace.clicks_to(t) for t in CLICK_TARGETS}))
         else:
-            prompts = simulate(g, kind, case_rng(seed, case, kind), **simulate_options)
+            if instances is None:
+                prompts = simulate(g, kind, case_rng(seed, case, kind), **simulate_options)
+            else:  # one object per instance id (touching nuclei stay apart), each with its own stream
+                prompts = [replace(q, component=oid) for oid in ids
+                           for q in simulate(labels == oid, kind, case_rng(seed, case, kind, oid), **simulate_options)
+                           [:1]]
             for pred in model.decode(emb, prompts):
                 p = pred.prompt
                 target = g if p.component in (0, None) else labels == p.component
@@ -234,7 +246,7 @@ DEFAULT_KINDS = ("box", "box-jitter", "point", "clicks")
 STEP = "prompt"
 #: The tables whose rows the prompt step owns (per case).
 STEP_TABLES = ("prompts", "errors", "inputs")
-INPUT_ROLES = ("image", "ground_truth")
+INPUT_ROLES = ("image", "ground_truth", "instances")
 #: Robustness settings: name -> (prompt kind, preprocessing changes, simulate options, equivalent). Each re-runs
 #: one prompt kind under a change a user would not expect to matter much; ``equivalent`` settings are those a
 #: user would call the same prompt (a Dice moving by more than :data:`FLIP_DELTA` across them is a flip).
@@ -319,6 +331,7 @@ class PromptCaseJob:
     options: PromptOptions
     inputs: tuple[tuple[str, str, str], ...] = ()
     fingerprint: str = "edge"
+    instances: str | None = None  # the ground-truth instance map: one prompt per instance
 
 
 @dataclass
@@ -415,7 +428,8 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
             out.errors.append({"model": "", "path": job.ground_truth, "severity": "warning",
                                "message": f"{job.ground_truth}: empty ground truth: no prompt can be simulated; "
                                           "the models score an empty mask"})
-        run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.options.kinds),
+        inst = np.asarray(read_mask(job.instances).array) if job.instances else None
+        run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.options.kinds), instances=inst,
                            out_dir=Path(job.out_dir), seed=job.options.seed, max_clicks=job.options.max_clicks,
                            auto_grid=job.options.auto_grid, tile=job.options.tile, shift_px=job.options.shift_px)
         emb = model.encode(img.array)
@@ -565,11 +579,12 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
                 case = str(case)
                 img = rows[(rows.role == "image") & rows.exists.astype(bool)]
                 gt = rows[(rows.role == "ground_truth") & rows.exists.astype(bool)]
+                inst = rows[(rows.role == "instances") & rows.exists.astype(bool)]
                 if img.empty or gt.empty:
                     continue  # scan reports the missing file; evaluate reports the missing prediction
                 job = PromptCaseJob(ds.name, case, str(img.path.iloc[0]), str(gt.path.iloc[0]), ds.mask_encoding,
                                     region, str(folder), options, tuple(by_case.get((ds.name, case), [])),
-                                    fingerprint)
+                                    fingerprint, str(inst.path.iloc[0]) if len(inst) else None)
                 masks_there = all(_mask_path(job, k).is_file() for k in options.kinds)
                 if (ds.name, case) in done and masks_there:
                     skipped.append((ds.name, case))
