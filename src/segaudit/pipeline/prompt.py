@@ -387,15 +387,21 @@ def _row(job: PromptCaseJob, kind: str, setting: str, rec: PromptRecord, prep: d
             "ground_truth_path": job.ground_truth}
 
 
-def _robustness_records(model, image: np.ndarray, gt: np.ndarray, job: PromptCaseJob, setting: str
-                        ) -> tuple[str, list[PromptRecord], dict]:
+def _robustness_records(model, image: np.ndarray, gt: np.ndarray, job: PromptCaseJob, setting: str,
+                        instances: np.ndarray | None = None) -> tuple[str, list[PromptRecord], dict]:
     from segaudit.models.litemedsam import Preprocessing
 
     kind, prep_changes, sim, _ = ROBUSTNESS[setting]
     variant = model.with_preprocessing(replace(model.preprocessing, **prep_changes)) if prep_changes else model
-    labels, _ = ndimage.label(gt, structure=ndimage.generate_binary_structure(2, 2))
     # Seeded by setting, so a setting's prompts never depend on which other settings run.
-    prompts = simulate(gt, kind, case_rng(job.options.seed, job.case, kind, setting), **sim)
+    if instances is None:
+        labels, _ = ndimage.label(gt, structure=ndimage.generate_binary_structure(2, 2))
+        prompts = simulate(gt, kind, case_rng(job.options.seed, job.case, kind, setting), **sim)
+    else:  # the objects of the default run: one per instance
+        labels = np.where(gt, np.asarray(instances), 0).astype(np.int64)
+        prompts = [replace(q, component=oid) for oid in (int(v) for v in np.unique(labels) if v != 0)
+                   for q in simulate(labels == oid, kind, case_rng(job.options.seed, job.case, kind, setting, oid),
+                                     **sim)[:1]]
     emb = variant.encode(image)
     recs = []
     for pred in variant.decode(emb, prompts):
@@ -438,7 +444,7 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
         for rec in run.records:
             out.rows.append(_row(job, rec.kind, "default", rec, prep, run.files.get(rec.kind)))
         for setting in job.options.robustness:
-            kind, recs, vprep = _robustness_records(model, img.array, gt, job, setting)
+            kind, recs, vprep = _robustness_records(model, img.array, gt, job, setting, inst)
             out.rows += [_row(job, kind, setting, r, vprep, None) for r in recs]
     except Exception as exc:  # noqa: BLE001 - any failure is this case's, recorded with its reason
         msg = failure_message(exc)
