@@ -367,5 +367,9 @@ def test_automatic_mode_and_tiles_on_a_bundled_he_tile(torch, model, tmp_path):
     assert [r.component for r in box] == list(range(1, len(box) + 1))
     assert run.union_dice["box"] > 0.5
     assert (tmp_path / "litemedsam" / "box" / "he.png").is_file()
+    inst = np.asarray(Image.open(root / "inst_masks" / f"{name}.png"))
+    per_nucleus = prompt_image(model, image, gt, "he", ["box"], instances=inst)  # the tile's embedding is cached
+    ids = {int(v) for v in np.unique(inst) if v}
+    assert {r.component for r in per_nucleus.records} == ids  # one box per nucleus, touching ones apart
     print(f"\nH&E tile {name}: box per nucleus (128-px tiles) union Dice {run.union_dice['box']:.3f}, mean per "
           f"nucleus {np.mean([r.dice for r in box]):.3f}; auto (4x4 grid, oracle match) {run.union_dice['auto']:.3f}")
