@@ -8,7 +8,8 @@ Robustness (:func:`stability_table`): every setting other than ``default`` re-ra
 (resize filter, box jitter, more points ...). Per object, its Dice under each setting is paired with the same
 object's Dice under the default box; per case (mean over its objects) the spread (max - min over the settings),
 the worst drop from the default box, and a **flip** flag when the Dice moves by more than :data:`FLIP_DELTA` across
-the settings a user would call equivalent (``default`` box, the other resize filters, a 5-pixel jitter).
+the settings a user would call equivalent (``default`` box, the other resize filters, divide-by-255 scaling, a
+5-pixel jitter).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["EQUIVALENT_SETTINGS", "FLIP_DELTA", "attribution_summary", "click_cu
 #: A Dice moving by more than this across equivalent settings is a flip (the issue's rule).
 FLIP_DELTA = 0.2
 #: Settings that give what a user would call the same prompt as the default box.
-EQUIVALENT_SETTINGS = ("default", "filter=area", "filter=bilinear-antialias", "jitter=5px")
+EQUIVALENT_SETTINGS = ("default", "filter=area", "filter=bilinear-antialias", "scaling=divide255", "jitter=5px")
 
 
 def _ci(values: pd.Series) -> tuple[float, float]:

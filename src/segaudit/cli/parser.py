@@ -165,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prompts", help="comma-separated prompt kinds: box, box-all, box-jitter, box-jitter-frac, "
                    "box-expand, point, points, point-neg, clicks, auto (default box,box-jitter,point,clicks)")
     s.add_argument("--robustness", help="comma-separated robustness settings re-run on top (prompts table only): "
-                   "filter=area, filter=bilinear-antialias, jitter=5px, jitter=10px, jitter=20px, jitter=10%%, "
-                   "expand=10px, points=3")
+                   "filter=area, filter=bilinear-antialias, scaling=divide255, jitter=5px, jitter=10px, "
+                   "jitter=20px, jitter=10%%, expand=10px, points=3")
     s.add_argument("--seed", type=_checked(integer(0)), default=0, help="seed of the prompt simulators")
     s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
     s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")

@@ -253,6 +253,7 @@ INPUT_ROLES = ("image", "ground_truth", "instances")
 ROBUSTNESS: dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]] = {
     "filter=area": ("box", {"filter": "area"}, {}, True),
     "filter=bilinear-antialias": ("box", {"antialias": True}, {}, True),
+    "scaling=divide255": ("box", {"scaling": "divide255"}, {}, True),
     "jitter=5px": ("box-jitter", {}, {"shift_px": 5}, True),
     "jitter=10px": ("box-jitter", {}, {"shift_px": 10}, False),
     "jitter=20px": ("box-jitter", {}, {"shift_px": 20}, False),
