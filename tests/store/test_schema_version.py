@@ -99,3 +99,30 @@ def test_typed_readers_return_the_documented_columns_in_key_order(tmp_path, test
         assert store.metrics(step="evaluate").empty  # imported rows belong to no evaluate run
         assert list(store.features().columns) == list(FEATURES_COLUMNS)
         assert list(store.lesions().columns) == list(LESIONS_COLUMNS)
+
+
+def test_version_2_store_gains_the_prompts_table_and_its_reader_is_typed(tmp_path):
+    """Schema 3 added ``prompts``: a version-2 store reads it as empty (typed columns) and a writer adds it."""
+    from segaudit.store.store import PROMPTS_COLUMNS
+
+    run = tmp_path / "run"
+    with ResultsStore(run) as store:
+        store.con.execute("DROP TABLE prompts")
+        store.con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with pytest.warns(StoreVersionWarning, match="schema version 2 is older"):
+        store = ResultsStore(run, read_only=True)
+    with store:
+        p = store.prompts()
+        assert p.empty
+        assert list(p.columns) == list(PROMPTS_COLUMNS)
+        assert str(p.component.dtype) == "Int32"
+        assert str(p.dice.dtype) == "float64"
+    row = {"dataset": "x", "case": "a", "model": "litemedsam/box", "region": "lung", "kind": "box",
+           "setting": "default", "component": 1, "prompt": '{"box": [1, 2, 3, 4]}', "seed": 0, "dice": 0.9}
+    with ResultsStore(run) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        store.replace("prompts", pd.DataFrame([row, {**row, "setting": "filter=area", "dice": 0.4}]))
+        with pytest.raises(SegauditError, match="stored twice|share their key"):
+            store.replace("prompts", pd.DataFrame([row]))
+        assert list(store.prompts(setting="filter=area").dice) == [0.4]
+        assert list(store.prompts().setting) == ["default", "filter=area"]

@@ -1,7 +1,7 @@
 """The ``segaudit`` command line: a thin shell over the Python API.
 
-Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``compare``, ``flips``, ``report``, ``metrics``,
-``export``, ``import-audit``, ``slices``, ``demo``, ``ask``, ``ask-eval``.
+Verbs: ``init``, ``scan``, ``evaluate``, ``agree``, ``features``, ``prompt``, ``attribute``, ``compare``, ``flips``,
+``report``, ``metrics``, ``export``, ``import-audit``, ``slices``, ``demo``, ``ask``, ``ask-eval``.
 Errors print as one line (``segaudit: error: ...``) and exit with status 2; ``--debug`` shows the traceback instead.
 Option values are checked by the parser (status 2 before anything runs); a step whose every job failed exits 1.
 """
@@ -24,6 +24,7 @@ from segaudit.cli.demo import cmd_demo
 from segaudit.cli.export import cmd_export, cmd_import_audit, cmd_report
 from segaudit.cli.instruct import cmd_instruct_export
 from segaudit.cli.project import cmd_init, cmd_scan, cmd_slices
+from segaudit.cli.prompt import cmd_attribute, cmd_prompt
 from segaudit.cli.steps import cmd_agree, cmd_evaluate, cmd_features
 from segaudit.dataset.values import ValueCheck, integer, number
 from segaudit.errors import SegauditError
@@ -168,6 +169,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-shape", action="store_true", help="skip mesh shape descriptors of labels")
     _add_geometry_arguments(s, "masks")
     s.set_defaults(func=cmd_features)
+
+    s = sub.add_parser("prompt", help="run LiteMedSAM with prompts simulated from the ground truth; score its "
+                       "masks as models litemedsam/<kind> (extra sam)")
+    _add_step_arguments(s, "re-prompt and re-score cases already in the store")
+    s.add_argument("--model", choices=["litemedsam"], default="litemedsam")
+    s.add_argument("--prompts", help="comma-separated prompt kinds: box, box-all, box-jitter, box-jitter-frac, "
+                   "box-expand, point, points, point-neg, clicks, auto (default box,box-jitter,point,clicks)")
+    s.add_argument("--robustness", help="comma-separated robustness settings re-run on top (prompts table only): "
+                   "filter=area, filter=bilinear-antialias, scaling=divide255, jitter=5px, jitter=10px, "
+                   "jitter=20px, jitter=10%%, expand=10px, points=3")
+    s.add_argument("--seed", type=_checked(integer(0)), default=0, help="seed of the prompt simulators")
+    s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
+    s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")
+    s.add_argument("--auto-grid", type=_checked(integer(1)), default=4,
+                   help="automatic mode (--prompts auto): an N x N grid of point prompts (default 4)")
+    s.add_argument("--tile", type=_checked(integer(16)),
+                   help="prompt images larger than N pixels tile by tile (N x N windows holding ground truth; "
+                        "e.g. 512 for 4288-px fundus photos)")
+    s.add_argument("--filter", choices=["bilinear", "area"], default="bilinear", help="resize filter (default "
+                   "bilinear: the area filter flips some 2000-px x-rays, see --robustness filter=area)")
+    s.add_argument("--cache-dir", help="weights copy and embedding cache folder (default $SEGAUDIT_CACHE_DIR, "
+                   "else ~/.cache/segaudit)")
+    s.add_argument("--no-embedding-cache", action="store_true", help="do not keep image embeddings on disk")
+    s.add_argument("--no-distances", action="store_true", help="score overlap only (no surface distances)")
+    s.set_defaults(func=cmd_prompt, surface=None, percentile=None, lesion_matching=None, dilation=None,
+                   min_lesion_volume=None, iou_threshold=None, connectivity=None, unknown_labels=None,
+                   empty_both=None, empty_distance=None, penalty=None, tolerance=None)
+
+    s = sub.add_parser("attribute", help="which MRI sequences LiteMedSAM's answer relies on: Dice of every subset, "
+                       "exact Shapley values, drop-one (extra sam)")
+    s.add_argument("target", help="project file (.yaml) or a data folder")
+    s.add_argument("--out", required=True, help="results directory (DuckDB store)")
+    s.add_argument("--sequences", help="up to three comma-separated sequences as the channels (default t1ce,t2,flair "
+                   "when present)")
+    s.add_argument("--fill", choices=["zero", "mean"], default="zero", help="what replaces a removed sequence")
+    s.add_argument("--limit", type=_checked(integer(1)), help="at most N cases per dataset (8 encodings each)")
+    s.add_argument("--cache-dir", help="weights copy folder (default $SEGAUDIT_CACHE_DIR, else ~/.cache/segaudit)")
+    s.add_argument("--workers", type=_checked(integer(1)), default=1)
+    s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto")
+    s.add_argument("--force", action="store_true", help="redo cases already attributed")
+    s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_attribute)
 
     s = sub.add_parser("flips", help="flip analysis of two predictors' per-item outcomes (any CSV)")
     s.add_argument("outcomes", help="CSV with one row per item")

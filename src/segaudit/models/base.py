@@ -67,7 +67,9 @@ class ImageEmbedding:
 
     ``original_size`` is (H, W) of the input image; ``input_size`` the (h, w) of the resized image inside the
     model's padded input; ``key`` identifies image content + preprocessing (the cache key); ``encode_seconds`` the
-    wall time of the encoder call that produced it (a cache hit returns the same object, time unchanged).
+    wall time of the encoder call that produced it (a cache hit returns the same object, time unchanged; an
+    embedding read from a disk cache keeps the time of the call that computed it); ``source`` says where it came
+    from: ``"encoder"`` or ``"disk"`` (read from a :class:`~segaudit.models.cache.DiskEmbeddingCache`).
     """
 
     embedding: Any
@@ -76,6 +78,7 @@ class ImageEmbedding:
     key: str
     encode_seconds: float
     preprocessing: dict[str, Any]
+    source: str = "encoder"
 
 
 @dataclass

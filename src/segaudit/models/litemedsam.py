@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from segaudit.models._timm_compat import timm_shim
 from segaudit.models.base import Box, ImageEmbedding, Prediction, Prompt
+from segaudit.models.cache import DiskEmbeddingCache
 
 __all__ = ["LiteMedSAM", "ModelUnavailable", "Preprocessing", "default_cache_dir", "image_key", "load_network",
            "preprocess_image"]
@@ -194,13 +195,16 @@ class LiteMedSAM:
         Prompts decoded per mask-decoder call.
     network:
         An already loaded network (to share one between preprocessing variants); loaded when None.
+    disk_cache:
+        A :class:`~segaudit.models.cache.DiskEmbeddingCache` consulted after the in-memory cache and filled by
+        every encoder call (its key adds the checkpoint's SHA-256 and the torch version to the memory key).
     """
 
     name = "litemedsam"
 
     def __init__(self, preprocessing: Preprocessing | None = None, cache_dir: str | Path | None = None,
                  device: str = "cpu", cache_size: int = 32, batch_size: int = 16, network: Any = None,
-                 network_record: dict[str, Any] | None = None) -> None:
+                 network_record: dict[str, Any] | None = None, disk_cache: DiskEmbeddingCache | None = None) -> None:
         self.preprocessing = preprocessing or Preprocessing()
         if network is None:
             network, network_record = load_network(cache_dir, device)
@@ -211,11 +215,13 @@ class LiteMedSAM:
         self.batch_size = batch_size
         self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
         self.encoder_calls = 0
+        self.disk_cache = disk_cache
 
     def with_preprocessing(self, preprocessing: Preprocessing) -> LiteMedSAM:
         """The same network (no reload) with other preprocessing and its own cache."""
         return LiteMedSAM(preprocessing, device=self.device, cache_size=self.cache_size,
-                          batch_size=self.batch_size, network=self.net, network_record=self.network_record)
+                          batch_size=self.batch_size, network=self.net, network_record=self.network_record,
+                          disk_cache=self.disk_cache)
 
     def run_record(self) -> dict[str, Any]:
         """Model, weights, library versions, threads and preprocessing: stored once per run."""
@@ -233,19 +239,35 @@ class LiteMedSAM:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        arr = np.asarray(image)
+        size = (int(arr.shape[0]), int(arr.shape[1]))
+        disk_key = f"{key}|{self.network_record.get('checkpoint_sha256', '')}|torch {torch.__version__}"
+        hit = self.disk_cache.get(disk_key) if self.disk_cache is not None else None
+        if hit is not None:
+            emb_arr, rec = hit
+            out = ImageEmbedding(embedding=torch.from_numpy(emb_arr).to(self.device), original_size=size,
+                                 input_size=cast(tuple[int, int], tuple(rec["input_size"])), key=key,
+                                 encode_seconds=float(rec["encode_seconds"]),
+                                 preprocessing=self.preprocessing.record(), source="disk")
+            return self._remember(key, out)
         x, new = self.input_tensor(image)
         start = time.perf_counter()
         with torch.inference_mode():
             emb = self.net.image_encoder(x.to(self.device))
         seconds = time.perf_counter() - start
         self.encoder_calls += 1
-        arr = np.asarray(image)
-        out = ImageEmbedding(embedding=emb, original_size=(int(arr.shape[0]), int(arr.shape[1])), input_size=new,
-                             key=key, encode_seconds=seconds, preprocessing=self.preprocessing.record())
-        self._cache[key] = out
+        out = ImageEmbedding(embedding=emb, original_size=size, input_size=new, key=key, encode_seconds=seconds,
+                             preprocessing=self.preprocessing.record())
+        if self.disk_cache is not None:
+            self.disk_cache.put(disk_key, emb.cpu().numpy(), {"input_size": list(new), "encode_seconds": seconds,
+                                                                "original_size": list(size)})
+        return self._remember(key, out)
+
+    def _remember(self, key: str, emb: ImageEmbedding) -> ImageEmbedding:
+        self._cache[key] = emb
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return out
+        return emb
 
     def clear_cache(self) -> None:
         self._cache.clear()

@@ -59,6 +59,10 @@ class ReportInputs:
         (baseline, candidate) pairs to compare; None for the default pairs.
     region : str or None
         The region the image panels show; None for each dataset's worst.
+    prompts : pandas.DataFrame
+        The ``prompts`` table (``segaudit prompt``; :meth:`ResultsStore.prompts`), empty when there are none.
+    attributions : pandas.DataFrame
+        The ``attributions`` table (``segaudit attribute``), empty when there are none.
     """
 
     run_dir: Path
@@ -82,6 +86,8 @@ class ReportInputs:
     training_logs: dict[str, str | Path] | None = None
     compare: list[tuple[str, str]] | None = None
     region: str | None = None
+    prompts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    attributions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def has_dice(self) -> bool:
@@ -109,6 +115,8 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
         penalties = penalty_notes(store.read("runs")) if "runs" in tables else {}
         imported = imported_datasets(store)
         imported_features = not store.runs("import-audit").empty
+        prompts = store.prompts()
+        attributions = store.attributions()
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     agreement = agreement_metrics(m)
     m = m.drop(agreement.index)  # model-vs-model rows (segaudit agree) never enter the ground-truth sections
@@ -119,7 +127,8 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
                         qc=qc, features=feats, lesions=lesions, errors=errors, meta=meta, cov=cov,
                         expected=expected, units=units, penalties=penalties, imported=imported,
                         imported_features=imported_features, project=project, training_logs=training_logs,
-                        compare=compare, region=region)
+                        compare=compare, region=region, prompts=prompts,
+                        attributions=attributions)
 
 
 def stored_units(store: ResultsStore) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from segaudit.report.sections import (
     outliers,
     overview,
     per_case,
+    prompting,
     ranking,
     splits,
     strips,
@@ -50,12 +51,14 @@ def report_sections(inputs: ReportInputs) -> list[Section]:
     """The sections of a store's report, in page order.
 
     Datasets and splits first; then the ground-truth sections, or the single 'Metrics' section saying why there
-    are none; the agreement section only when the store has agreement rows; then the data sections.
+    are none; the agreement section only when the store has agreement rows; the promptable-model section (which
+    says how to fill it when the store has no ``prompts`` rows); then the data sections.
     """
     out: list[Section] = [overview, splits]
     out += list(GROUND_TRUTH_SECTIONS) if not inputs.m.empty else [no_metrics]
     if not inputs.agreement.empty:
         out.append(agreement)
+    out.append(prompting)  # says how to get it when the store has no prompts rows
     out += list(DATA_SECTIONS)
     return out
 

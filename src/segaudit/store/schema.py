@@ -40,11 +40,27 @@ SCHEMAS: dict[str, dict[str, str]] = {
                "key": "VARCHAR", "path": "VARCHAR", "exists": "BOOLEAN", "size_bytes": "BIGINT",
                "mtime_ns": "BIGINT", "digest": "VARCHAR", "run_id": "VARCHAR"},
     "meta": {"key": "VARCHAR", "value": "VARCHAR"},
+    # One row per prompt given to a promptable model (``segaudit prompt``): ``component`` is the ground-truth
+    # connected component the prompt was simulated from (0: all of them), ``setting`` the preprocessing/prompt
+    # variant (``default``, or a robustness variant such as ``filter=area``), ``prompt`` the exact prompt as JSON
+    # (original pixel coordinates), ``preprocessing`` the model's recorded preprocessing as JSON.
+    "prompts": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                "kind": "VARCHAR", "setting": "VARCHAR", "component": "INTEGER", "prompt": "VARCHAR",
+                "seed": "BIGINT", "preprocessing": "VARCHAR", "predicted_iou": "DOUBLE", "dice": "DOUBLE",
+                "clicks_dice": "VARCHAR", "clicks_to": "VARCHAR", "encode_seconds": "DOUBLE",
+                "decode_seconds": "DOUBLE", "mask_path": "VARCHAR", "image_path": "VARCHAR",
+                "ground_truth_path": "VARCHAR", "run_id": "VARCHAR"},
+    # Modality attribution (``segaudit attribute``): per case, ``method`` ``subset`` (the Dice with only the
+    # sequences in ``sequences`` kept, joined by '+', '' for none), ``shapley`` or ``drop_one`` (one sequence).
+    "attributions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
+                     "method": "VARCHAR", "sequences": "VARCHAR", "value": "DOUBLE", "fill": "VARCHAR",
+                     "slice": "INTEGER", "run_id": "VARCHAR"},
 }
 
 #: Version of the store's tables and columns (the ``schema_version`` row of ``meta``). 1: every store written
-#: before the version was recorded; 2: ``runs.pid``/``runs.host``, the ``inputs`` and ``meta`` tables.
-SCHEMA_VERSION = 2
+#: before the version was recorded; 2: ``runs.pid``/``runs.host``, the ``inputs`` and ``meta`` tables; 3: the
+#: ``prompts`` and ``attributions`` tables (``segaudit prompt``, ``segaudit attribute``).
+SCHEMA_VERSION = 3
 
 # Table names, in creation order.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
@@ -56,6 +72,8 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "lesions": ("dataset", "case", "model", "region", "source", "lesion_id"),
     "features": ("dataset", "case", "model", "source", "group", "feature"),
     "inputs": ("step", "dataset", "case", "model", "role", "key"),
+    "prompts": ("dataset", "case", "model", "region", "setting", "component"),
+    "attributions": ("dataset", "case", "model", "region", "method", "sequences"),
 }
 
 # Region of the ``metrics`` rows that hold the voxel confusion matrix of a case-model, once per case-model,

@@ -15,6 +15,11 @@ Tables (created on first use, columns fixed here so every stage writes the same 
 ``inputs``    the fingerprint of every input file of each stored job (step, dataset, case, model, role, key, path,
               exists, size_bytes, mtime_ns, digest): a re-run re-does a job whose files changed since
               (:mod:`segaudit.pipeline.resume`)
+``prompts``   one row per prompt a promptable model was given (``segaudit prompt``): dataset, case, model
+              (``litemedsam/<kind>``), region, kind, setting, component, the prompt as JSON, seed, preprocessing,
+              predicted IoU, Dice against its component, encoder and decoder seconds, the mask file
+``attributions`` modality attribution (``segaudit attribute``): Dice per kept subset of sequences, exact
+              Shapley values and drop-one losses per sequence, per case
 ``meta``      key/value facts about the store itself; ``schema_version`` (:data:`SCHEMA_VERSION`)
 
 The store's schema has a version (:data:`SCHEMA_VERSION`, in ``meta``): written when the store is created,
@@ -58,6 +63,8 @@ LESIONS_COLUMNS = ("dataset", "case", "model", "region", "source", "lesion_id", 
 ERRORS_COLUMNS = ("step", "dataset", "case", "model", "path", "message", "severity")
 INPUTS_COLUMNS = ("step", "dataset", "case", "model", "role", "key", "path", "exists", "size_bytes", "mtime_ns",
                   "digest")
+PROMPTS_COLUMNS = tuple(c for c in SCHEMAS["prompts"] if c != "run_id")
+ATTRIBUTIONS_COLUMNS = tuple(c for c in SCHEMAS["attributions"] if c != "run_id")
 CASES_COLUMNS = ("dataset", "case", "subject", "timepoint", "metadata")
 FILES_COLUMNS = tuple(c for c in SCHEMAS["files"] if c != "run_id")
 QC_COLUMNS = ("dataset", "case", "role", "key", "check", "severity", "message", "path")
@@ -336,6 +343,33 @@ class ResultsStore:
         ``mtime_ns``, ``digest``.
         """
         return self._typed("inputs", INPUTS_COLUMNS, UNIQUE_KEYS["inputs"], datasets, step)
+
+    def prompts(self, datasets: list[str] | None = None, setting: str | None = None) -> pd.DataFrame:
+        """The prompts given to promptable models (``segaudit prompt``), ordered by their key.
+
+        Columns: ``dataset``, ``case``, ``model`` (``litemedsam/<kind>``), ``region``, ``kind`` (``box``,
+        ``box-jitter``, ``point``, ``clicks``...), ``setting`` (``default``, or the robustness variant, e.g.
+        ``filter=area``), ``component`` (Int32: the ground-truth component prompted, 0 for all of them),
+        ``prompt`` (JSON: box, points, labels in original pixel coordinates), ``seed`` (Int64),
+        ``preprocessing`` (JSON), ``predicted_iou``, ``dice`` (against the prompt's component), ``clicks_dice``
+        (JSON list: Dice after each click, ``clicks`` only), ``clicks_to`` (JSON: clicks to reach each Dice
+        target), ``encode_seconds``, ``decode_seconds``, ``mask_path`` (the kind's mask file of the case; None for
+        robustness settings, which keep no mask), ``image_path`` and ``ground_truth_path`` (the files prompted).
+        Empty with these columns in a store written before the table existed (schema version < 3).
+        """
+        out = self._typed("prompts", PROMPTS_COLUMNS, UNIQUE_KEYS["prompts"], datasets)
+        return out if setting is None else out[out.setting == setting].reset_index(drop=True)
+
+    def attributions(self, datasets: list[str] | None = None) -> pd.DataFrame:
+        """Modality attribution rows (``segaudit attribute``), ordered by their key.
+
+        Columns: ``dataset``, ``case``, ``model``, ``region``, ``method`` (``subset``: the Dice with only
+        ``sequences`` kept; ``shapley``: the exact Shapley value of the one sequence in ``sequences``;
+        ``drop_one``: the Dice lost when it alone is removed), ``sequences`` (names joined by ``+``; ``''`` is
+        the empty subset), ``value``, ``fill`` (what replaced a removed sequence), ``slice`` (Int32: the slice
+        index along the last axis). Empty with these columns in a store written before the table existed.
+        """
+        return self._typed("attributions", ATTRIBUTIONS_COLUMNS, UNIQUE_KEYS["attributions"], datasets)
 
     def cases(self, datasets: list[str] | None = None, ordered: bool = True) -> pd.DataFrame:
         """The scanned cases, ordered by dataset and case (in stored order with ``ordered=False``).

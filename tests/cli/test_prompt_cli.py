@@ -1,0 +1,78 @@
+"""``segaudit prompt``: options checked before anything runs; one real x-ray end to end (real weights)."""
+
+from __future__ import annotations
+
+import pytest
+
+from segaudit.cli.parser import main
+from tests.conftest import TESTS_DATA
+from tests.pipeline.test_prompt_project import _require_sam
+
+XRAYS = TESTS_DATA / "chest_xray_lungs"
+
+
+@pytest.fixture
+def project(tmp_path):
+    path = tmp_path / "project.yaml"
+    path.write_text(f"datasets:\n  xray:\n    root: {XRAYS}\n"
+                    "    images: '{root}/images/41182_2020_203_{case}.jpg'\n"
+                    "    ground_truth: '{root}/masks_lung/41182_2020_203_{case}.png'\n    labels: {lung: 1}\n"
+                    "    mask_encoding: {kind: binary, threshold: 127}\n")
+    return path
+
+
+@pytest.mark.parametrize(("flags", "message"), [(["--prompts", "box,lasso"], "unknown prompt kinds"),
+                                            (["--robustness", "filter=nearest"], "unknown robustness settings")])
+def test_unknown_prompt_kind_or_setting_is_refused_before_anything_runs(project, tmp_path, capsys, flags, message):
+    assert main(["prompt", str(project), "--out", str(tmp_path / "run"), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_prompt_verb_prints_dice_per_kind_and_the_robustness_table(project, tmp_path, capsys):
+    _require_sam()
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["prompt", str(project), "--out", str(tmp_path / "run"), "--prompts", "box",
+                     "--robustness", "jitter=5px", "--no-distances", "--no-progress", "--dataset", "xray",
+                     "--cache-dir", str(tmp_path / "cache")])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "litemedsam/box" in out
+    assert "jitter=5px" in out
+    assert "2 case(s) prompted" in out
+
+
+@pytest.mark.slow  # 8 encodings of one BraTS slice
+def test_attribute_verb_stores_subsets_shapley_and_drop_one(tmp_path, capsys):
+    _require_sam()
+    from segaudit.store import ResultsStore
+
+    root = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"
+    project = tmp_path / "brats.yaml"
+    project.write_text(f"datasets:\n  SSA:\n    root: {root}\n"
+                       "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
+                       "    sequences: [t1, t1ce, t2, flair]\n"
+                       "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
+                       "    label_convention: audit\n")
+    args = ["attribute", str(project), "--out", str(tmp_path / "run"), "--no-progress",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Modality attribution" in out
+    assert "flair" in out
+    with ResultsStore(tmp_path / "run", read_only=True) as store:
+        a = store.attributions()
+    assert sorted(a.method.value_counts().items()) == [("drop_one", 3), ("shapley", 3), ("subset", 8)]
+    assert set(a[a.method == "shapley"].sequences) == {"t1ce", "t2", "flair"}
+    assert (a.region == "WT").all()
+    sub = a[a.method == "subset"].set_index("sequences").value
+    phi = a[a.method == "shapley"].value.sum()
+    assert phi == pytest.approx(sub["t1ce+t2+flair"] - sub[""], abs=1e-9)  # efficiency
+    assert main(args) == 0  # a re-run skips the case
+    assert "1 case(s) already attributed" in capsys.readouterr().out
