@@ -17,6 +17,7 @@ from segaudit.report.markup import load_css, note_html, why_html
 from segaudit.report.sections import (
     Section,
     agreement,
+    ask_eval,
     bias,
     comparison,
     coverage,
@@ -57,6 +58,8 @@ def report_sections(inputs: ReportInputs) -> list[Section]:
     if not inputs.agreement.empty:
         out.append(agreement)
     out += list(DATA_SECTIONS)
+    if ask_eval.has_rows(inputs):
+        out.append(ask_eval)
     return out
 
 

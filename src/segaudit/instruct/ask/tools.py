@@ -243,6 +243,9 @@ class NucleusClassifier:
     A nucleus farther from its nearest centroid than that class's ``radius`` (the 90th percentile of the training
     nuclei's distances to it) is left unclassified (0): a tile without a class then counts none of it, instead of
     giving it the nuclei that resemble nothing.
+
+    ``min_count`` (per class, default 1): fewer nuclei of a class than this on one tile are read as look-alikes,
+    not as the class being present (see :func:`calibrate_min_counts`); :meth:`count_filter` applies it.
     """
 
     classes: np.ndarray
@@ -250,6 +253,13 @@ class NucleusClassifier:
     mean: np.ndarray
     scale: np.ndarray
     radius: np.ndarray
+    min_count: np.ndarray | None = None
+
+    def threshold(self, value: int) -> int:
+        """The calibrated minimum per-tile count of class ``value`` (1 when uncalibrated or unknown)."""
+        if self.min_count is None or value not in self.classes:
+            return 1
+        return int(self.min_count[int(np.flatnonzero(self.classes == value)[0])])
 
     @classmethod
     def fit(cls, features: np.ndarray, classes: np.ndarray) -> NucleusClassifier:
@@ -271,6 +281,33 @@ class NucleusClassifier:
         out = self.classes[best].astype(np.int64)
         out[d[np.arange(len(best)), best] > self.radius[best]] = 0
         return out
+
+
+def calibrate_min_counts(tiles: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                         quantile: float = 0.9) -> np.ndarray:
+    """Per-class minimum per-tile count, by leave-one-tile-out over the reference tiles.
+
+    ``tiles``: per reference tile (training features, their classes, features of the segmenter's instances, their
+    true classes by majority). For each tile the classifier is refitted without it and predicts its segmented
+    nuclei; on the tiles where a class is truly absent, the counts it still gets are false; the threshold of a
+    class is one more than the ``quantile`` of those false counts (1 when the class is never absent), so at most
+    ~10 % of class-free tiles report it. Classes follow ``np.unique`` of all training classes (> 0).
+    """
+    all_cls = np.concatenate([t[1] for t in tiles]) if tiles else np.zeros(0, np.int64)
+    values = np.unique(all_cls[all_cls > 0])
+    false: dict[int, list[int]] = {int(v): [] for v in values}
+    for i, (_, _, seg_f, seg_c) in enumerate(tiles):
+        rest_f = [t[0][t[1] > 0] for j, t in enumerate(tiles) if j != i]
+        rest_c = [t[1][t[1] > 0] for j, t in enumerate(tiles) if j != i]
+        if not rest_f or not sum(len(c) for c in rest_c):
+            continue
+        clf = NucleusClassifier.fit(np.concatenate(rest_f), np.concatenate(rest_c))
+        pred = clf.predict(seg_f) if len(seg_f) else np.zeros(0, np.int64)
+        for v in values:
+            if not (seg_c == v).any():  # the class is absent from this tile: what is counted is false
+                false[int(v)].append(int((pred == v).sum()))
+    return np.array([1 + int(np.ceil(np.quantile(false[int(v)], quantile))) if false[int(v)] else 1
+                     for v in values], np.int64)
 
 
 def instance_boxes(instances: np.ndarray) -> list[list[int]]:
