@@ -43,6 +43,7 @@ def eval_table(metrics: pd.DataFrame) -> pd.DataFrame:
     wide = rows.pivot_table(index="metric", columns="case", values="value", aggfunc="first", sort=False)
     cols = ["all", *sorted(c for c in wide.columns if c != "all")] if "all" in wide.columns else sorted(wide.columns)
     wide = wide[cols].reset_index()
+    wide.columns.name = None  # no "case" header row above the metric column
     target, met = [], []
     for metric, value in zip(wide["metric"], wide[cols[0]], strict=True):
         op, goal = TARGETS.get(metric, ("", float("nan")))
