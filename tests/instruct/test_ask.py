@@ -55,6 +55,36 @@ def test_unknown_target_is_not_matched_and_offtask_is_recognised(understander):
     assert understander.understand("is this lesion malignant?").task == "offtask"
 
 
+@pytest.mark.parametrize("text", [
+    "is this cancer curable?",  # names a known target (cancer ~ tumour) yet asks for a prognosis
+    "roughly how many years does she have left to live",
+    "what CPT code do I bill for this?", "could the hospital be sued over this read",
+    "should we give radiotherapy to the enhancing tumour", "does this patient have metastases, i.e. cancer?",
+])
+def test_offtask_intent_wins_over_a_known_target(understander, text):
+    req = understander.understand(text)
+    assert req.task == "offtask", req
+    assert req.intent is not None
+
+
+@pytest.mark.parametrize("text", ["segment the surgical cavity", "count the inflammatory nuclei",
+                                  "outline the lungs", "measure the metastasis"])
+def test_target_requests_have_no_offtask_intent(understander, text):
+    req = understander.understand(text)
+    assert req.task != "offtask", req
+    assert req.intent is None
+
+
+def test_fast_embedder_matches_the_reference_minilm(understander):
+    from segaudit.instruct import embed as embed_module
+
+    texts = ["outline the lungs", "count the inflammatory cells on this tile, please", "x"]
+    fast = understander.embed
+    np.testing.assert_allclose(fast._compute(texts), embed_module._MODEL.embed(texts), atol=1e-5)
+    assert fast(["outline the lungs"]) is not None
+    assert "outline the lungs" in fast._vectors
+
+
 def _images():
     out = [(p, "chest X-ray") for p in sorted((TESTS_DATA / "chest_xray_lungs" / "images").iterdir())]
     out += [(p, "H&E histology") for p in sorted((CONSEP / "images").iterdir())[:6]]
@@ -178,10 +208,19 @@ def test_ask_refuses_wrong_modality_offtask_and_clarifies_unknown(consep_index):
     assert "nucleus" in unknown.reason
 
 
+def test_nucleus_class_acceptance_is_calibrated(consep_index):
+    clf = consep_index[0].nuclei.classifier
+    assert clf.min_count is not None
+    assert len(clf.min_count) == len(clf.classes)
+    assert (clf.min_count >= 1).all()
+    assert clf.threshold(-7) == 1  # a class the classifier never saw: no floor
+
+
 def test_index_round_trip_and_content_key(consep_index, tmp_path):
     index, tmp, cases = consep_index
     save_index(index, tmp_path / "idx")
     again = load_index(tmp_path / "idx", embed=index.understander.embed)
+    np.testing.assert_array_equal(again.nuclei.classifier.min_count, index.nuclei.classifier.min_count)
     image = CONSEP / "images" / "test_9_015.jpg"
     assert ask(image, "count the nuclei", again).count == ask(image, "count the nuclei", index).count
     assert index_key(tmp / "p.yaml", cases) == index.key

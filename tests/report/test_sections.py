@@ -37,7 +37,7 @@ MODELS = {"unet_t32": 32, "unet_t64": 64, "unet_t120": 120}  # the green channel
 MISSING = "BraTS-MET-00230-000_1057"  # its unet_t120 prediction file is removed
 #: Sections of this store that draw nothing and say why (and the words of the reason).
 WHY = {"longitudinal": "whole-tumour (WT) volumes", "no_metrics": "no metric in this store",
-       "prompting": "no promptable-model results in this store"}
+       "prompting": "no promptable-model results in this store", "ask_eval": "no ask-eval rows"}
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,9 @@ def test_sections_show_this_stores_content(rendered):
 def test_the_page_is_its_sections_in_order(inputs, rendered, page):
     shown = report_sections(inputs)
     names = [s.__name__.rsplit(".", 1)[1] for s in shown]
-    # Every module is wired into the page; 'Metrics' only replaces the ground-truth sections of a store without.
-    assert sorted(names) == [n for n in _section_names() if n != "no_metrics"]
+    # Every module is wired into the page; 'Metrics' only replaces the ground-truth sections of a store without,
+    # 'ask-eval' only shows in a store that segaudit ask-eval wrote (tests/report/test_ask_eval_section.py).
+    assert sorted(names) == [n for n in _section_names() if n not in ("no_metrics", "ask_eval")]
     assert re.findall(r'<h2 id="s\d+">([^<]+)</h2>', page) == [html.escape(s.TITLE) for s in shown]
     # Each section's own rendering, verbatim under its heading (rendering is deterministic: seeded bootstraps).
     for i, (s, name) in enumerate(zip(shown, names, strict=True)):

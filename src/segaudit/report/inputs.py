@@ -16,6 +16,7 @@ from segaudit.analysis.agreement import agreement_metrics
 from segaudit.analysis.cohorts import cases_with_metadata
 from segaudit.analysis.coverage import coverage, expected_cases
 from segaudit.metrics.evaluate import CONFUSION_REGION
+from segaudit.pipeline.ask import EVAL_DATASET as ASK_EVAL_DATASET
 from segaudit.store.store import ResultsStore
 
 
@@ -120,6 +121,8 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     agreement = agreement_metrics(m)
     m = m.drop(agreement.index)  # model-vs-model rows (segaudit agree) never enter the ground-truth sections
+    if not m.empty:  # nor do segaudit ask-eval's scores (its own report section reads them from ``metrics``)
+        m = m[m["dataset"] != ASK_EVAL_DATASET]
     cov = coverage(m, errors, files) if not m.empty else pd.DataFrame()
     expected = expected_cases(m, errors, files) if not m.empty else None
     meta = cases_with_metadata(cases) if not cases.empty else cases  # metadata JSON parsed once for all sections

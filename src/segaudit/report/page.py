@@ -17,6 +17,7 @@ from segaudit.report.markup import load_css, note_html, why_html
 from segaudit.report.sections import (
     Section,
     agreement,
+    ask_eval,
     bias,
     comparison,
     coverage,
@@ -60,6 +61,8 @@ def report_sections(inputs: ReportInputs) -> list[Section]:
         out.append(agreement)
     out.append(prompting)  # says how to get it when the store has no prompts rows
     out += list(DATA_SECTIONS)
+    if ask_eval.has_rows(inputs):
+        out.append(ask_eval)
     return out
 
 

