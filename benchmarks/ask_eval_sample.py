@@ -1,6 +1,6 @@
 """``segaudit ask-eval`` on the public sample set: writes the project file and runs the evaluation.
 
-    SEGAUDIT_SAMPLE_DATA=/work/shared/data python benchmarks/ask_eval_sample.py --out /tmp/ask-eval [--holdout 0.3]
+    SEGAUDIT_SAMPLE_DATA=/path/to/sample/data python benchmarks/ask_eval_sample.py --out /tmp/ask-eval [--holdout 0.3]
 
 Chest x-rays (lungs), IDRiD fundus photos (hard exudates), brain-metastasis T2w slices and the CoNSeP H&E tiles.
 """

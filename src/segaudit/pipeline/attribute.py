@@ -24,7 +24,7 @@ from segaudit.io.masks import MaskEncoding, read_mask
 from segaudit.io.readers import read_image
 from segaudit.pipeline.parallel import run_step
 from segaudit.pipeline.prompt import _region_name
-from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, stale_jobs
+from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, replace_case_rows, stale_jobs
 from segaudit.store.store import ResultsStore
 
 __all__ = ["DEFAULT_SEQUENCES", "AttributeResult", "attribute_case", "attribute_project", "chosen_sequences"]
@@ -116,15 +116,7 @@ def attribute_case(job: AttributeJob) -> AttributeOutput:
 
 
 def _write(store: ResultsStore, res: AttributeOutput, run_id: str) -> None:
-    keys = pd.DataFrame([(res.dataset, res.case)], columns=["dataset", "case"])
-    rows = pd.DataFrame(res.rows)
-    if len(rows):
-        rows["run_id"] = run_id
-    errors = pd.DataFrame([{"step": STEP, "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
-                           for e in res.errors])
-    inputs = inputs_frame([{"step": STEP, "dataset": res.dataset, "case": res.case, "model": "", **i,
-                            "run_id": run_id} for i in res.inputs])
-    store.replace_keyed({"attributions": rows, "errors": errors, "inputs": inputs}, keys, step=STEP)
+    replace_case_rows(store, "attributions", STEP, res.dataset, res.case, res.rows, res.errors, res.inputs, run_id)
 
 
 @dataclass

@@ -52,8 +52,8 @@ from segaudit.pipeline.resume import (
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
-    inputs_frame,
     present_cases,
+    replace_case_rows,
     resume_lines,
     stale_jobs,
     vanished_cases,
@@ -456,15 +456,7 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
 
 
 def _write_case(store: ResultsStore, res: PromptCaseOutput, run_id: str) -> None:
-    keys = pd.DataFrame([(res.dataset, res.case)], columns=["dataset", "case"])
-    rows = pd.DataFrame(res.rows)
-    if len(rows):
-        rows["run_id"] = run_id
-    errors = pd.DataFrame([{"step": STEP, "dataset": res.dataset, "case": res.case, **e, "run_id": run_id}
-                           for e in res.errors])
-    inputs = inputs_frame([{"step": STEP, "dataset": res.dataset, "case": res.case, "model": "", **i,
-                            "run_id": run_id} for i in res.inputs])
-    store.replace_keyed({"prompts": rows, "errors": errors, "inputs": inputs}, keys, step=STEP)
+    replace_case_rows(store, "prompts", STEP, res.dataset, res.case, res.rows, res.errors, res.inputs, run_id)
 
 
 def _region_name(ds: DatasetConfig) -> tuple[str, str | None]:

@@ -278,3 +278,20 @@ def plan_resume(store: ResultsStore, step: str, key_columns: list[str], tables: 
     stale = stale_jobs(store, step, key_columns, current, fingerprint)
     gone, notes = vanished_cases(store, step, list(tables), present_cases(files, datasets))
     return ResumePlan(step, tuple(tables), stale.changed, gone, notes)
+
+
+def replace_case_rows(store: ResultsStore, table: str, step: str, dataset: str, case: str, rows: list[dict],
+                      errors: list[dict], inputs: list[dict], run_id: str) -> None:
+    """Replace one case's rows of ``table``, its ``errors`` and its ``inputs`` for ``step`` in one transaction.
+
+    The shape of a per-case step's write: every row, error and input row gets the run id; error and input rows
+    also get the step, dataset and case (inputs with an empty model, as steps without models record them).
+    """
+    keys = pd.DataFrame([(dataset, case)], columns=["dataset", "case"])
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["run_id"] = run_id
+    errs = pd.DataFrame([{"step": step, "dataset": dataset, "case": case, **e, "run_id": run_id} for e in errors])
+    ins = inputs_frame([{"step": step, "dataset": dataset, "case": case, "model": "", **i, "run_id": run_id}
+                        for i in inputs])
+    store.replace_keyed({table: frame, "errors": errs, "inputs": ins}, keys, step=step)
