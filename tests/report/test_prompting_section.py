@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from conftest import XRAYS, write_xray_project
 from segaudit.base.masks import overlap_dice
 from segaudit.dataset.project import load_project
 from segaudit.models.prompts import simulate
@@ -24,7 +25,6 @@ from segaudit.pipeline.evaluate import evaluate_project
 from segaudit.report.inputs import read_inputs
 from segaudit.report.sections import prompting
 from segaudit.store import ResultsStore
-from tests.pipeline.test_prompt_project import XRAYS, write_project
 
 CASES = ("Fig3_HTML", "Fig5_HTML")
 
@@ -32,7 +32,7 @@ CASES = ("Fig3_HTML", "Fig5_HTML")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("section")
-    project = load_project(write_project(root))
+    project = load_project(write_xray_project(root))
     run = root / "run"
     rows, masks = [], {}
     for i, case in enumerate(CASES):
