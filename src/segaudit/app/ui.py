@@ -124,6 +124,19 @@ def select(label: str, options: list, name: str, default=None, **kw):
     return value
 
 
+def pick_case(dataset_column, case_column) -> tuple[str, str]:
+    """The dataset and case selectboxes (kept in the URL) in two columns; stops the page while either is empty."""
+    with dataset_column:
+        dataset = select("Dataset", call("datasets"), "dataset")
+    if dataset is None:
+        st.stop()
+    with case_column:
+        case = select("Case", call("case_ids", dataset), "case")
+    if case is None:
+        st.stop()
+    return dataset, case
+
+
 def fmt(x, digits: int = 3) -> str:
     """A number as text (``n/a`` for NaN or None)."""
     try:

@@ -43,7 +43,7 @@ from segaudit.metrics.evaluate import EvaluationOptions
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.evaluate import METRIC_COLUMNS
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
+from segaudit.pipeline.resume import case_inputs, inputs_frame, plan_resume, run_recorded
 from segaudit.store.store import ResultsStore
 
 STEP = "agree"
@@ -158,10 +158,7 @@ def agree_case(job: AgreeJob) -> AgreeOutput:
 
 def agree_case_recorded(job: AgreeJob) -> AgreeOutput:
     """:func:`agree_case`, with the fingerprints of the job's files taken just before they are read."""
-    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
-    out = agree_case(job)
-    out.inputs = inputs
-    return out
+    return run_recorded(agree_case, job)
 
 
 def build_agree_jobs(project: ProjectConfig, options: EvaluationOptions, consensus: str = "majority",

@@ -31,7 +31,7 @@ from segaudit.metrics.evaluate import EvaluationOptions, evaluate_pair, instance
 from segaudit.metrics.policy import image_diagonal
 from segaudit.metrics.units import length_unit, metric_unit
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
+from segaudit.pipeline.resume import case_inputs, inputs_frame, plan_resume, run_recorded
 from segaudit.store.store import ResultsStore
 
 KEY = ["dataset", "case", "model"]
@@ -312,10 +312,7 @@ def evaluate_case(job: CaseJob) -> CaseOutput:
 
 def evaluate_case_recorded(job: CaseJob) -> CaseOutput:
     """:func:`evaluate_case`, with the fingerprints of the job's files taken just before they are read."""
-    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
-    out = evaluate_case(job)
-    out.inputs = inputs
-    return out
+    return run_recorded(evaluate_case, job)
 
 
 def region_only(array: np.ndarray, ds: DatasetConfig, region: str, is_region_mask: bool) -> np.ndarray:

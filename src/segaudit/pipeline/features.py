@@ -35,7 +35,7 @@ from segaudit.io.geometry import GridTolerance, align_to
 from segaudit.io.masks import read_mask, read_probability, threshold_probability
 from segaudit.io.readers import Image, read_image
 from segaudit.pipeline.parallel import run_step
-from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, inputs_frame, plan_resume
+from segaudit.pipeline.resume import case_inputs, inputs_frame, plan_resume, run_recorded
 from segaudit.store.store import ResultsStore
 
 FEATURE_COLUMNS = ["dataset", "case", "model", "source", "group", "feature", "value"]
@@ -202,10 +202,7 @@ def extract_case(job: FeatureJob) -> FeatureOutput:
 
 def extract_case_recorded(job: FeatureJob) -> FeatureOutput:
     """:func:`extract_case`, with the fingerprints of the job's files taken just before they are read."""
-    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
-    out = extract_case(job)
-    out.inputs = inputs
-    return out
+    return run_recorded(extract_case, job)
 
 
 def _on_grid(mask: Image, ref: Image | None, job: FeatureJob, what: str, note, missing: str,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -36,6 +37,18 @@ def fingerprint_inputs(inputs: Iterable[Input], mode: str = "edge") -> list[dict
     """One row per input file with its fingerprint (the columns of :data:`FINGERPRINT_COLUMNS`)."""
     return [{"role": role, "key": key, "path": path, **asdict(file_fingerprint(path, mode))}
             for role, key, path in inputs]
+
+
+def run_recorded(case_step: Callable[[Any], Any], job: Any) -> Any:
+    """``case_step(job)`` with ``job.inputs`` fingerprinted (``job.fingerprint`` mode) just *before* they are read.
+
+    The fingerprints go to the output's ``inputs``: a file replaced while the case ran is then seen as changed
+    on the next run instead of being recorded with its new content under the old results.
+    """
+    inputs = fingerprint_inputs(job.inputs, job.fingerprint)
+    out = case_step(job)
+    out.inputs = inputs
+    return out
 
 
 def inputs_frame(rows: list[dict]) -> pd.DataFrame:

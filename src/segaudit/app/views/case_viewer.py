@@ -20,14 +20,7 @@ from segaudit.app import ui, viewer
 run = ui.run_dir()
 st.title("Case viewer")
 c1, c2, c3 = st.columns(3)
-with c1:
-    dataset = ui.select("Dataset", ui.call("datasets"), "dataset")
-if dataset is None:
-    st.stop()
-with c2:
-    case = ui.select("Case", ui.call("case_ids", dataset), "case")
-if case is None:
-    st.stop()
+dataset, case = ui.pick_case(c1, c2)
 with c3:
     model = ui.select("Model", ["(none)"] + ui.call("models", dataset), "model",
                       default=(ui.call("models", dataset) or ["(none)"])[0])

@@ -12,14 +12,7 @@ from segaudit.app import explore, ui
 run = ui.run_dir()
 st.title("Subject exploration")
 c1, c2 = st.columns(2)
-with c1:
-    dataset = ui.select("Dataset", ui.call("datasets"), "dataset")
-if dataset is None:
-    st.stop()
-with c2:
-    case = ui.select("Case", ui.call("case_ids", dataset), "case")
-if case is None:
-    st.stop()
+dataset, case = ui.pick_case(c1, c2)
 props = ui.call("properties", dataset)
 cols = ui.call("property_columns", dataset)
 row = props[props.case.astype(str) == case]
