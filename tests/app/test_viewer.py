@@ -107,6 +107,18 @@ def test_outline_and_agreement_colours():
     assert tuple(half[5, 5]) == tuple(int(round(0.5 * grey + 0.5 * c)) for c in viewer.LABEL_COLOURS[1])
 
 
+def test_legend_names_each_declared_label_with_the_colour_it_is_drawn_in():
+    gt = np.array([[1, 2, 3]], np.uint8)
+    rgb = viewer.compose(None, gt, None, viewer.Overlay("fill", "off", 1.0))
+    legend = viewer.label_legend({"ENH": 3, "NEC": 1, "EDE": 2})
+    assert legend == "NEC (1) red, EDE (2) green, ENH (3) yellow"
+    named = dict(zip(viewer.LABEL_COLOUR_NAMES, viewer.LABEL_COLOURS, strict=True))
+    for i, part in enumerate(legend.split(", ")):
+        assert tuple(rgb[0, i]) == named[part.rsplit(" ", 1)[1]]
+    assert viewer.label_legend({"metastasis": 1}) == "metastasis (1) red"  # one label: one colour, not four
+    assert viewer.label_legend({}) == "1 red, 2 green, 3 yellow, 4 blue"
+
+
 def test_one_pixel_lesion_survives_a_4288_pixel_image_and_crop():
     img = np.full((2848, 4288), 50, np.uint8)
     gt = np.zeros(img.shape, np.uint8)

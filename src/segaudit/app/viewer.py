@@ -44,6 +44,8 @@ PERCENTILES: dict[str, tuple[float, float]] = {"auto (1-99 %)": (1.0, 99.0), "au
 
 #: Ground-truth label colours (RGB), by label value 1, 2, 3...; cycled for more labels.
 LABEL_COLOURS = ((255, 64, 64), (64, 200, 64), (255, 210, 0), (64, 128, 255), (255, 64, 255), (0, 220, 220))
+#: Names of :data:`LABEL_COLOURS`, in the same order, for the legend under the image.
+LABEL_COLOUR_NAMES = ("red", "green", "yellow", "blue", "magenta", "teal")
 PREDICTION_COLOUR = (0, 255, 255)
 #: Agreement colouring of one label or region: true positive, false positive, false negative.
 TP_COLOUR, FP_COLOUR, FN_COLOUR = (0, 210, 0), (255, 0, 0), (40, 110, 255)
@@ -281,6 +283,25 @@ def _paint(rgb: np.ndarray, mask: np.ndarray, colour, style: str, opacity: float
     rgb[mask] = (1 - opacity) * rgb[mask] + opacity * c
 
 
+def label_colour(value: int) -> tuple[int, int, int]:
+    """The RGB colour of ground-truth label ``value`` (1, 2, 3...; cycled over :data:`LABEL_COLOURS`)."""
+    return LABEL_COLOURS[(int(value) - 1) % len(LABEL_COLOURS)]
+
+
+def label_legend(labels: dict[str, int]) -> str:
+    """The colour of each declared label in words, by value: ``"NEC (1) red, EDE (2) green"``.
+
+    Without declared labels (no project file) the first four colours are listed by value.
+
+    >>> label_legend({"EDE": 2, "NEC": 1})
+    'NEC (1) red, EDE (2) green'
+    """
+    if not labels:
+        return ", ".join(f"{v} {LABEL_COLOUR_NAMES[v - 1]}" for v in range(1, 5))
+    return ", ".join(f"{name} ({v}) {LABEL_COLOUR_NAMES[(v - 1) % len(LABEL_COLOUR_NAMES)]}"
+                     for name, v in sorted(labels.items(), key=lambda kv: kv[1]) if v > 0)
+
+
 def compose(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | None, overlay: Overlay,
             window: tuple[float, float] | None = None) -> np.ndarray:
     """Grey (or colour) image with the ground truth and prediction drawn on it, as an RGB uint8 array at the
@@ -305,8 +326,7 @@ def compose(image: np.ndarray | None, gt: np.ndarray | None, pred: np.ndarray | 
         if gt is not None:
             for v in np.unique(gt):
                 if v != 0:
-                    _paint(rgb, gt == v, LABEL_COLOURS[(int(v) - 1) % len(LABEL_COLOURS)], overlay.gt,
-                           overlay.opacity)
+                    _paint(rgb, gt == v, label_colour(int(v)), overlay.gt, overlay.opacity)
         if pred is not None:
             _paint(rgb, pred != 0, PREDICTION_COLOUR, overlay.prediction, overlay.opacity)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)

@@ -170,7 +170,7 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
         where = f"{axis} slice {index} (slices 0 to {n - 1})" if base.ndim == 3 else "2D image"
         st.text(f"{case}, {seq or 'no image'}, {model}: {where}" + (" (zoomed to the lesions)" if box else ""))
         st.text("Colours: " + ("green true positive, red false positive, blue false negative" if agreement else
-                               "ground truth by label (1 red, 2 green, 3 yellow, 4 blue), prediction cyan"))
+                               f"ground truth by label ({viewer.label_legend(disp.labels)}), prediction cyan"))
 
 
 with left:
@@ -192,7 +192,7 @@ with right:
         t = lesions[lesions.model == model] if model != "(none)" else lesions
         st.dataframe(t.drop(columns=["centroid"]), hide_index=True, width="stretch", key="case_lesions")
     st.subheader("Files")
-    named = [*((f"image {k}", v) for k, v in files.images.items()),
+    named = [*((f"image {k}" if k != "image" else "image", v) for k, v in files.images.items()),
              *((["ground truth", files.ground_truth],) if files.ground_truth else ()),
              *((f"prediction {k}", v) for k, v in files.predictions.items())]
     if not named:
