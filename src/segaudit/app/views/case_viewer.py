@@ -120,7 +120,7 @@ def image_panel(dataset: str, case: str, model: str, files, disp, lesions) -> No
                 key = slice_key(axis)
                 st.session_state[key] = int(np.clip(st.session_state[key] + delta, 0, n - 1))
 
-            s1, s2, _ = st.columns([1, 1, 4])
+            s1, s2, _ = st.columns([1, 1, 1])
             # Buttons as well as the slider: one click is one slice, sent at once (no drag to settle).
             s1.button("Previous slice", key="slice_prev", on_click=step, args=(-1,))
             s2.button("Next slice", key="slice_next", on_click=step, args=(1,))

@@ -224,8 +224,16 @@ def one_case() -> None:
     fig.update_layout(height=360)
     st.plotly_chart(fig, width="stretch", key="ex_corr_fig")
     st.subheader(f"Voxel embedding ({method} of each voxel's sequence intensities)")
-    labels = sample.label.map(lambda v: "background" if v == 0 else f"label {v}")
-    fig = px.scatter(sample.assign(label_text=labels), x="x", y="y", color="label_text", opacity=0.6)
+    disp = ui.display(dataset)
+    by_value = {int(v): name for name, v in disp.labels.items()} if disp is not None else {}
+
+    def label_name(v: int) -> str:
+        return "background" if v == 0 else ui.label(f"{by_value[v]} ({v})" if v in by_value else f"label {v}")
+
+    order = [label_name(int(v)) for v in sorted(sample.label.unique())]
+    labels = sample.label.map(lambda v: label_name(int(v)))
+    fig = px.scatter(sample.assign(label_text=labels), x="x", y="y", color="label_text", opacity=0.6,
+                     category_orders={"label_text": order})
     fig.update_traces(marker={"size": 4})
     fig.update_layout(xaxis_title=f"{method} 1", yaxis_title=f"{method} 2", legend_title_text="ground truth",
                       height=480)

@@ -69,7 +69,7 @@ if qc.empty:
 else:
     st.dataframe(qc, hide_index=True, width="stretch", key="subj_qc")
 if errors.empty:
-    st.text("No step recorded an error or warning for this case.")
+    st.text("No pipeline step (evaluate, features, agree...) recorded an error or warning for this case.")
 else:
     st.dataframe(errors, hide_index=True, width="stretch", key="subj_errors")
 
