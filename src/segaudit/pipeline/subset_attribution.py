@@ -178,6 +178,7 @@ def _attribute_model(job: SubsetCaseJob, m: SubsetScoring, out: SubsetCaseOutput
     players = spec.sequences
     full = frozenset(players)
     base = {"dataset": job.dataset, "case": job.case, "model": spec.model, "source": SOURCE}
+    shapley_missing: dict[str, list[str]] = {}
     for region in sorted({r for r, _ in dice}):
         scores = {s: v for (r, s), v in dice.items() if r == region}
         for subset, v in sorted(scores.items(), key=lambda kv: (len(kv[0]), spec.name(kv[0]))):
@@ -212,8 +213,10 @@ def _attribute_model(job: SubsetCaseJob, m: SubsetScoring, out: SubsetCaseOutput
             out.rows.append({**base, "region": region, "method": "drop_one", "sequences": seq, "value": drop,
                              "note": note})
         if why:
-            out.errors.append({"model": spec.model, "path": "", "severity": "warning",
-                               "message": f"{job.dataset}/{job.case} {spec.model} {region}: {why}"})
+            shapley_missing.setdefault(why, []).append(region)
+    for why, regions in shapley_missing.items():
+        out.errors.append({"model": spec.model, "path": "", "severity": "warning",
+                           "message": f"{why} (region(s) {', '.join(regions)})"})
 
 
 @dataclass
