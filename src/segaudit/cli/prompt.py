@@ -80,7 +80,7 @@ def cmd_prompt(args) -> int:
     return 0 if res.prompted or res.skipped else 1
 
 
-def attribution_table(summary, source: str):
+def _attribution_table(summary, source: str):
     """The attribution summary of one source as printed: Shapley and drop-one with their CIs, n, left out."""
     import pandas as pd
 
@@ -149,7 +149,7 @@ def cmd_attribute(args) -> int:
     with ResultsStore(args.out, read_only=True) as store:
         summary = attribution_summary(store.attributions())
     if not summary.empty and (summary.source == source).any():
-        _print_summary(attribution_table(summary, source), title)
+        _print_summary(_attribution_table(summary, source), title)
         _print_left_out(summary[summary.source == source])
     _print_step_errors(res.errors, with_model=source == "declared")
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")

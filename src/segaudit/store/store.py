@@ -271,6 +271,8 @@ class ResultsStore:
                 clauses.append("t.run_id IN (SELECT run_id FROM runs WHERE step = ?)")
             params.append(step)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # An older store lacks some key columns (read as NULL): order by those it has.
+        order = tuple(c for c in order if c in have)
         orderby = f" ORDER BY {', '.join(f't.{_quote(c)}' for c in order)}" if order else ""
         return self.con.execute(f"SELECT {select} FROM {_quote(table)} t{where}{orderby}", params).df()
 
