@@ -206,6 +206,14 @@ def test_a_project_without_declarations_says_what_to_declare(tmp_path):
         attribute_predictions_project(load_project(path), tmp_path / "run", progress=False)
 
 
+def test_live_settings_are_refused_with_from_predictions(tmp_path, capsys):
+    path = write_subset_project(tmp_path)
+    args = ["attribute", str(path), "--out", str(tmp_path / "run"), "--from-predictions", "--sequences", "t2"]
+    assert main(args) == 2
+    assert "settings of the live removal" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_version_3_store_reads_its_attributions_as_live(tmp_path):
     """Schema 4 added ``attributions.source`` and ``note``: an older store's rows are the live ones."""
     run = tmp_path / "run"

@@ -28,11 +28,13 @@ UCSD = "audit_outputs/metrics/BraTS_2024_by_site/extracted_information_UCSD.csv"
 SECTIONS = ("Datasets and QC", "Splits", "Metric summary", "Failed and missing predictions",
             "Per-case Dice with quality bands", "Per-case table",
             "Failure taxonomy", "Segmentation error matrices", "Pairwise comparison", "Model ranking",
-            "Bias: lesion size and subgroups", "Image intensities by sequence and site", "Feature outliers",
+            "Bias: lesion size and subgroups", "Promptable model (simulated prompts)",
+            "Image intensities by sequence and site", "Feature outliers",
             "Longitudinal volumes", "Training curves", "Worst and best cases")
 #: Sections of the fixture's report that have nothing to draw and say why (every model complete: no failure
-#: list; two models: no ranking; lesion features only: no intensities).
-WHY_ONLY = ("Failed and missing predictions", "Model ranking", "Image intensities by sequence and site")
+#: list; two models: no ranking; no segaudit prompt run; lesion features only: no intensities).
+WHY_ONLY = ("Failed and missing predictions", "Model ranking", "Promptable model (simulated prompts)",
+            "Image intensities by sequence and site")
 
 
 @pytest.fixture(scope="module")

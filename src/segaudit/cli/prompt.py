@@ -120,6 +120,9 @@ def cmd_attribute(args) -> int:
     from segaudit.analysis.prompting import attribution_summary
     from segaudit.store import ResultsStore
 
+    if args.from_predictions and (args.sequences or args.limit or args.fill != "zero"):
+        raise ConfigError("--sequences, --fill and --limit are settings of the live removal; --from-predictions "
+                          "attributes every case from the subsets the project file declares")
     project = _project_for(args)
     if args.from_predictions:
         from segaudit.pipeline.subset_attribution import attribute_predictions_project
