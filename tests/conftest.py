@@ -152,3 +152,65 @@ def write_xray_project(folder: Path) -> Path:
     path = folder / "project.yaml"
     path.write_text(text)
     return path
+
+
+SSA_CASE = "BraTS2024_SSA-00230-000"
+SSA_ROOT = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"
+#: The sequences of the subset-prediction fixture, in channel order.
+SUBSET_SEQUENCES = ("t1ce", "t2", "flair")
+
+
+def degrade_for_subset(pred, kept: frozenset[str]):
+    """A documented, deterministic stand-in for a modality-dropout model's prediction with only ``kept`` sequences.
+
+    From nnUnet's real label map (AUDIT labels: 1 ENH, 2 NEC, 3 EDE), for each sequence *not* kept, in this order:
+    no ``t1ce`` -> the enhancing tumour (1) is not seen (set to 0); no ``t2`` -> the whole tumour is eroded by one
+    voxel (6-connected); no ``flair`` -> the edema (3) is eroded by two voxels. The empty set is not written.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    out = np.asarray(pred).astype(np.uint8).copy()
+    if "t1ce" not in kept:
+        out[out == 1] = 0
+    if "t2" not in kept:
+        out[~ndimage.binary_erosion(out > 0)] = 0
+    if "flair" not in kept:
+        ede = out == 3
+        out[ede & ~ndimage.binary_erosion(ede, iterations=2)] = 0
+    return out
+
+
+def write_subset_project(folder: Path, drop: tuple[str, ...] = (), extra: str = "") -> Path:
+    """A project over the bundled SSA case whose ``subset_predictions`` are :func:`degrade_for_subset` files.
+
+    Every non-empty subset of :data:`SUBSET_SEQUENCES` is declared as ``{folder}/subsets/<name>/{case}.nii.gz``
+    (name: the sequences joined by ``_``); the subsets named in ``drop`` are declared but their file is not
+    written. ``extra`` is appended to the dataset's entry (indented YAML lines).
+    """
+    from itertools import combinations
+
+    import nibabel as nib
+    import numpy as np
+
+    gt = nib.load(SSA_ROOT / "BraTS2024_SSA_images" / SSA_CASE / f"{SSA_CASE}_seg.nii.gz")
+    pred = np.asarray(nib.load(SSA_ROOT / "BraTS2024_SSA_seg" / "nnUnet" / SSA_CASE / f"{SSA_CASE}_pred.nii.gz"
+                               ).dataobj)
+    lines = []
+    for r in range(1, len(SUBSET_SEQUENCES) + 1):
+        for c in combinations(SUBSET_SEQUENCES, r):
+            name, tag = "+".join(c), "_".join(c)
+            path = folder / "subsets" / tag / f"{SSA_CASE}.nii.gz"
+            lines.append(f"        \"{name}\": \"{folder}/subsets/{tag}/{{case}}.nii.gz\"")
+            if name not in drop:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nib.save(nib.Nifti1Image(degrade_for_subset(pred, frozenset(c)), gt.affine, gt.header), path)
+    text = (f"datasets:\n  SSA:\n    root: {SSA_ROOT}\n"
+            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
+            "    sequences: [t1, t1ce, t2, flair]\n"
+            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
+            "    label_convention: audit\n"
+            "    subset_predictions:\n      model: dropout\n      subsets:\n" + "\n".join(lines) + "\n" + extra)
+    path = folder / "subsets.yaml"
+    path.write_text(text)
+    return path

@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from segaudit.dataset import load_project
-from segaudit.dataset.project import DATASET_KEYS, METADATA_KEYS, PROJECT_KEYS, TOP_KEYS, project_keys_markdown
+from segaudit.dataset.project import (
+    DATASET_KEYS,
+    METADATA_KEYS,
+    PROJECT_KEYS,
+    SUBSET_PREDICTION_KEYS,
+    TOP_KEYS,
+    project_keys_markdown,
+)
 from segaudit.errors import ConfigError
 from segaudit.features.case import FeatureOptions
 from segaudit.metrics import EmptyPolicy, EvaluationOptions
@@ -28,7 +35,8 @@ def test_readme_table_is_the_generated_one():
 def test_every_accepted_key_is_documented_and_nothing_else():
     keys = {k.key for k in PROJECT_KEYS}
     expected = set(TOP_KEYS) | {f"<dataset>.{k}" for k in DATASET_KEYS} | {
-        f"<dataset>.metadata.{k}" for k in METADATA_KEYS}
+        f"<dataset>.metadata.{k}" for k in METADATA_KEYS} | {
+        f"<dataset>.subset_predictions.{k}" for k in SUBSET_PREDICTION_KEYS}
     expected |= {f"qc.{k}" for k in QCOptions.__dataclass_fields__}
     expected |= {f"evaluate.{k}" for k in EvaluationOptions.__dataclass_fields__}
     expected |= {f"evaluate.{k}" for k in EmptyPolicy.__dataclass_fields__}

@@ -120,7 +120,7 @@ def test_version_2_store_gains_the_prompts_table_and_its_reader_is_typed(tmp_pat
     row = {"dataset": "x", "case": "a", "model": "litemedsam/box", "region": "lung", "kind": "box",
            "setting": "default", "component": 1, "prompt": '{"box": [1, 2, 3, 4]}', "seed": 0, "dice": 0.9}
     with ResultsStore(run) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION  # upgraded in place to the current version
         store.replace("prompts", pd.DataFrame([row, {**row, "setting": "filter=area", "dice": 0.4}]))
         with pytest.raises(SegauditError, match="stored twice|share their key"):
             store.replace("prompts", pd.DataFrame([row]))

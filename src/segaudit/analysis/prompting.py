@@ -167,26 +167,61 @@ def stability_summary(prompts: pd.DataFrame) -> pd.DataFrame:
 
 
 def attribution_summary(attributions: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset and sequence: the Shapley value and the drop-one loss, mean over cases with bootstrap 95 % CIs.
+    """Per dataset, source, model, region and sequence: Shapley value and drop-one loss, mean over cases, 95 % CIs.
 
-    Columns: ``dataset``, ``sequence``, ``n_cases``, ``shapley_mean``, ``shapley_ci_low``, ``shapley_ci_high``,
-    ``drop_one_mean``, ``drop_one_ci_low``, ``drop_one_ci_high``, and ``full_dice`` / ``empty_dice`` (mean Dice
-    with every sequence kept / none). Empty without ``attributions`` rows.
+    Columns: ``dataset``, ``source`` (``live``: sequences removed from the model's input; ``declared``: the
+    project file's subset predictions), ``model``, ``region``, ``sequence``, ``n_cases`` (cases whose Shapley
+    value is used), ``shapley_mean``, ``shapley_ci_low``, ``shapley_ci_high`` (bootstrap; NaN below 10 cases),
+    ``n_drop_one``, ``drop_one_mean``, ``drop_one_ci_low``, ``drop_one_ci_high`` (drop-one is defined in cases where
+    Shapley is not, when only other subsets are missing), ``full_dice`` / ``empty_dice`` (mean Dice with every
+    sequence kept / none, over the ``n_cases`` cases), ``n_left_out`` and ``left_out`` (``case: reason; ...``: the
+    cases whose Shapley value is NaN or carries a ``note``, e.g. missing subsets or an empty ground truth). A row
+    with a ``note`` is left out of the means. Empty without ``attributions`` rows.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"dataset": "d", "case": ["a", "b", "c"], "source": "declared", "model": "m",
+    ...                   "region": "WT", "method": "shapley", "sequences": "t2", "value": [0.2, 0.4, np.nan],
+    ...                   "note": [None, None, "Shapley not computable: subset(s) '' not scored"]})
+    >>> s = attribution_summary(a).iloc[0]
+    >>> round(float(s.shapley_mean), 3), int(s.n_cases), s.left_out
+    (0.3, 2, "c: Shapley not computable: subset(s) '' not scored")
     """
     if attributions.empty:
         return pd.DataFrame()
+    a = attributions.copy()
+    for col, default in (("source", "live"), ("note", None), ("model", ""), ("region", "")):
+        if col not in a:
+            a[col] = default
+    a["source"] = a["source"].fillna("live")
+    keep = a.note.isna() & np.isfinite(a.value.astype(float))
     rows = []
-    for ds, g in attributions.groupby("dataset", sort=True):
+    for (ds, source, model, region), g in a.groupby(["dataset", "source", "model", "region"], sort=True,
+                                                    dropna=False):
+        k = keep[g.index]
+        phis = g[g.method == "shapley"]
+        players = list(dict.fromkeys(phis.sequences))
         sub = g[g.method == "subset"]
-        full = sub.loc[sub.groupby("case").sequences.transform(lambda s: s.str.len().max()) == sub.sequences.str.len()]
-        empty = sub[sub.sequences == ""]
-        for seq in sorted(g[g.method == "shapley"].sequences.unique()):
-            phi = g[(g.method == "shapley") & (g.sequences == seq)].value
-            drop = g[(g.method == "drop_one") & (g.sequences == seq)].value
-            lo, hi = _ci(phi)
-            dlo, dhi = _ci(drop)
-            rows.append({"dataset": ds, "sequence": seq, "n_cases": int(phi.size), "shapley_mean": float(phi.mean()),
-                         "shapley_ci_low": lo, "shapley_ci_high": hi, "drop_one_mean": float(drop.mean()),
-                         "drop_one_ci_low": dlo, "drop_one_ci_high": dhi, "full_dice": float(full.value.mean()),
-                         "empty_dice": float(empty.value.mean())})
+        for seq in sorted(players):
+            ph = phis[phis.sequences == seq]
+            used = ph[k[ph.index]]
+            out = ph[~k[ph.index]]
+            drop = g[(g.method == "drop_one") & (g.sequences == seq)]
+            drop = drop[k[drop.index]]
+            cases = set(used.case)
+            is_full = [frozenset(t.split("+")) == frozenset(players) if t else not players for t in sub.sequences]
+            full = sub[sub.case.isin(cases) & pd.Series(is_full, index=sub.index, dtype=bool)]
+            empty = sub[sub.case.isin(cases) & (sub.sequences == "")]
+            lo, hi = _ci(used.value)
+            dlo, dhi = _ci(drop.value)
+            why = [f"{c}: {n if isinstance(n, str) else 'value undefined'}" for c, n in zip(out.case, out.note,
+                                                                                         strict=True)]
+            rows.append({"dataset": ds, "source": source, "model": model, "region": region, "sequence": seq,
+                         "n_cases": len(used), "shapley_mean": float(used.value.mean()) if len(used) else np.nan,
+                         "shapley_ci_low": lo, "shapley_ci_high": hi, "n_drop_one": len(drop),
+                         "drop_one_mean": float(drop.value.mean()) if len(drop) else np.nan,
+                         "drop_one_ci_low": dlo, "drop_one_ci_high": dhi,
+                         "full_dice": float(full.value.mean()) if len(full) else np.nan,
+                         "empty_dice": float(empty.value.mean()) if len(empty) else np.nan,
+                         "n_left_out": len(out), "left_out": "; ".join(why)})
     return pd.DataFrame(rows)

@@ -58,7 +58,11 @@ def _print_findings(qc, limit: int, show_info: bool = False) -> None:
 
 
 def _print_step_errors(errors, with_model: bool) -> None:
+    from rich.markup import escape
+
     for _, e in errors.iterrows():
         colour = "red" if e.severity == "error" else "yellow"
         model = f" {e.model}" if with_model and e.model else ""
-        console.print(f"  [{colour}]{e.severity:7}[/] {e.dataset}/{e.case}{model}: {e.message}", soft_wrap=True)
+        # Names and messages are data: a model named 'dropout[t2+flair]' must not be read as markup.
+        console.print(f"  [{colour}]{e.severity:7}[/] " + escape(f"{e.dataset}/{e.case}{model}: {e.message}"),
+                      soft_wrap=True)

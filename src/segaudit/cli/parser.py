@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    min_lesion_volume=None, iou_threshold=None, connectivity=None, unknown_labels=None,
                    empty_both=None, empty_distance=None, penalty=None, tolerance=None)
 
-    s = sub.add_parser("attribute", help="which MRI sequences LiteMedSAM's answer relies on: Dice of every subset, "
-                       "exact Shapley values, drop-one (extra sam)")
+    s = sub.add_parser("attribute", help="which MRI sequences an answer relies on: Dice of every subset, exact "
+                       "Shapley values, drop-one (LiteMedSAM live, extra sam; or --from-predictions)")
     s.add_argument("target", help="project file (.yaml) or a data folder")
     s.add_argument("--out", required=True, help="results directory (DuckDB store)")
     s.add_argument("--sequences", help="up to three comma-separated sequences as the channels (default t1ce,t2,flair "
@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_checked(integer(1)), default=1)
     s.add_argument("--executor", choices=["auto", "processes", "dask"], default="auto")
     s.add_argument("--force", action="store_true", help="redo cases already attributed")
+    s.add_argument("--from-predictions", action="store_true",
+                   help="attribute from the project file's subset_predictions (one prediction per subset of the "
+                   "sequences, scored by evaluate) instead of removing sequences from LiteMedSAM's input")
     s.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_attribute)

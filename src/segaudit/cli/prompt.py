@@ -80,26 +80,80 @@ def cmd_prompt(args) -> int:
     return 0 if res.prompted or res.skipped else 1
 
 
+def _attribution_table(summary, source: str):
+    """The attribution summary of one source as printed: Shapley and drop-one with their CIs, n, left out."""
+    import pandas as pd
+
+    t = summary[summary.source == source]
+    return pd.DataFrame({
+        "dataset": t.dataset, "model": t.model, "region": t.region, "sequence": t.sequence,
+        "shapley [95% CI]": [_ci_text(m, lo, hi) for m, lo, hi in zip(t.shapley_mean, t.shapley_ci_low,
+                                                                     t.shapley_ci_high, strict=True)],
+        "drop-one [95% CI]": [_ci_text(m, lo, hi) for m, lo, hi in zip(t.drop_one_mean, t.drop_one_ci_low,
+                                                                      t.drop_one_ci_high, strict=True)],
+        "n cases": t.n_cases, "n drop-one": t.n_drop_one, "full dice": t.full_dice.round(3),
+        "empty dice": t.empty_dice.round(3), "left out": t.n_left_out})
+
+
+def _print_left_out(summary, limit: int = 5) -> None:
+    """The cases left out of each dataset's model, with the reason and the regions it applies to."""
+    from rich.markup import escape
+
+    for (ds, model), g in summary[summary.n_left_out > 0].groupby(["dataset", "model"], sort=True):
+        regions: dict[str, list[str]] = {}
+        for region, text in zip(g.region, g.left_out, strict=True):
+            for reason in (r for r in text.split("; ") if r):
+                if region not in regions.setdefault(reason, []):
+                    regions[reason].append(region)
+        lines = [f"{reason} ({', '.join(rs)})" for reason, rs in regions.items()]
+        console.print(escape(f"  left out of {ds} {model}: " + "; ".join(lines[:limit])
+                             + (f" ... {len(lines) - limit} more" if len(lines) > limit else "")), soft_wrap=True)
+
+
 def cmd_attribute(args) -> int:
-    """Run ``segaudit attribute`` (:func:`segaudit.pipeline.attribute.attribute_project`) and print the summary."""
+    """Run ``segaudit attribute`` and print the per-sequence table.
+
+    Live (:func:`segaudit.pipeline.attribute.attribute_project`: LiteMedSAM with sequences removed) or, with
+    ``--from-predictions``, from the project file's ``subset_predictions``
+    (:func:`segaudit.pipeline.subset_attribution.attribute_predictions_project`).
+    """
     from segaudit.analysis.prompting import attribution_summary
-    from segaudit.pipeline.attribute import attribute_project
     from segaudit.store import ResultsStore
 
+    if args.from_predictions and (args.sequences or args.limit or args.fill != "zero"):
+        raise ConfigError("--sequences, --fill and --limit are settings of the live removal; --from-predictions "
+                          "attributes every case from the subsets the project file declares")
     project = _project_for(args)
-    res = attribute_project(project, args.out, _words(args.sequences) or None, fill=args.fill,
-                            cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress,
-                            workers=args.workers, executor=args.executor, argv=sys.argv, limit=args.limit)
+    if args.from_predictions:
+        from segaudit.pipeline.subset_attribution import attribute_predictions_project
+
+        res = attribute_predictions_project(project, args.out, force=args.force, progress=not args.no_progress,
+                                            workers=args.workers, executor=args.executor, argv=sys.argv)
+        source, title = "declared", ("Modality attribution from the declared subset predictions (each scored by "
+                                     "evaluate): exact Shapley value and drop-one Dice loss per sequence, mean "
+                                     "[95% CI] over cases")
+    else:
+        from segaudit.pipeline.attribute import attribute_project
+
+        res = attribute_project(project, args.out, _words(args.sequences) or None, fill=args.fill,  # type: ignore[assignment]
+                                cache_dir=args.cache_dir, force=args.force, progress=not args.no_progress,
+                                workers=args.workers, executor=args.executor, argv=sys.argv, limit=args.limit)
+        source, title = "live", ("Modality attribution (LiteMedSAM, one box on the key slice): exact Shapley "
+                                 "value and drop-one Dice loss per sequence, mean [95% CI] over cases")
+        declared = [ds.name for ds in project.datasets if ds.subset_predictions]
+        if declared:
+            console.print(f"{', '.join(declared)} declare(s) subset_predictions: segaudit attribute "
+                          "--from-predictions attributes from them", soft_wrap=True)
     for note in res.notes:
         console.print(f"[yellow]{note}[/]", soft_wrap=True)
     if res.skipped:
         console.print(f"{len(res.skipped)} case(s) already attributed with these settings were skipped (--force "
                       "to redo)")
     with ResultsStore(args.out, read_only=True) as store:
-        table = attribution_summary(store.attributions())
-    if not table.empty:
-        _print_summary(table.round(3), "Modality attribution (LiteMedSAM, one box on the key slice): exact Shapley "
-                                       "value and drop-one Dice loss per sequence, mean [95% CI] over cases")
-    _print_step_errors(res.errors, with_model=False)
+        summary = attribution_summary(store.attributions())
+    if not summary.empty and (summary.source == source).any():
+        _print_summary(_attribution_table(summary, source), title)
+        _print_left_out(summary[summary.source == source])
+    _print_step_errors(res.errors, with_model=source == "declared")
     console.print(f"Results store: {Path(args.out) / 'segaudit.duckdb'}")
     return 0 if res.attributed or res.skipped else 1

@@ -45,11 +45,14 @@ from segaudit.io.masks import MaskEncoding
 DATASET_KEYS = {
     "root", "images", "sequences", "ground_truth", "instances", "predictions", "models", "labels",
     "label_convention", "regions", "mask_encoding", "prediction_encoding", "spacing", "metadata",
-    "longitudinal", "description", "ground_truth_region", "prediction_region", "geometry",
+    "longitudinal", "description", "ground_truth_region", "prediction_region", "geometry", "subset_predictions",
 }
 TOP_KEYS = {"datasets", "version", "name", "qc", "evaluate", "features"}
 METADATA_KEYS = {"path", "id_column", "sheet", "split_column", "covariates"}
 LONGITUDINAL_KEYS = {"pattern"}
+#: Keys of one ``subset_predictions`` entry (predictions made with subsets of the sequences, see
+#: :class:`SubsetPredictions`).
+SUBSET_PREDICTION_KEYS = {"model", "subsets", "sequences", "encoding"}
 #: The project-file format this segaudit reads and ``segaudit init`` writes (``version: 1``).
 PROJECT_FILE_VERSION = 1
 #: The option sections of the project file; their keys and values are checked against :data:`PROJECT_KEYS`.
@@ -131,6 +134,20 @@ PROJECT_KEYS: tuple[ProjectKey, ...] = (
     ProjectKey("<dataset>.longitudinal", "mapping or regex", "none",
                "longitudinal: {pattern: \"(?P<subject>.+)-week-(?P<timepoint>\\\\d+)\"}",
                "regex on case ids with groups `subject` and `timepoint`"),
+    ProjectKey("<dataset>.subset_predictions", "mapping or list of mappings", "none",
+               "subset_predictions: {model: dropout, subsets: {\"t1ce+flair\": \"{root}/tf/{case}.nii.gz\"}}",
+               "one model's predictions made with subsets of the sequences (modality dropout): `segaudit "
+               "attribute --from-predictions` scores them and gives exact Shapley values per sequence"),
+    ProjectKey("<dataset>.subset_predictions.model", "name", "required", "model: dropout",
+               "the model's name (stored as the attributions' model)"),
+    ProjectKey("<dataset>.subset_predictions.subsets", "mapping", "required",
+               "subsets: {\"t1ce+flair\": \"{root}/tf/{case}.nii.gz\", flair: \"{root}/f/{case}.nii.gz\"}",
+               "subset (declared sequences joined by `+`; `\"\"` the empty set) -> prediction template; an "
+               "undeclared empty set predicts nothing"),
+    ProjectKey("<dataset>.subset_predictions.sequences", "list", "the sequences the subsets name",
+               "sequences: [t1ce, t2, flair]", "the sequences attributed (Shapley needs all 2^k subsets of them)"),
+    ProjectKey("<dataset>.subset_predictions.encoding", "mapping", "the model's prediction encoding",
+               "encoding: {kind: probability, threshold: 0.5}", "how these prediction files are stored"),
     ProjectKey("qc.spacing_tol", "number", "0.001", "qc: {spacing_tol: 0.01}", "relative spacing tolerance",
                check=number(0)),
     ProjectKey("qc.origin_tol", "number", "0.01", "qc: {origin_tol: 0.5}", "origin tolerance in mm",
@@ -224,6 +241,26 @@ class MetadataSpec:
 
 
 @dataclass
+class SubsetPredictions:
+    """One model's predictions made with subsets of a dataset's sequences (``subset_predictions:``).
+
+    As a model trained with modality dropout produces them: one prediction per case for each declared subset.
+    ``sequences`` are the players of the attribution (the declared ``sequences:``, else every sequence a subset
+    names), in the dataset's order; ``subsets`` maps each subset (a frozenset of them) to its prediction template.
+    The empty set needs no file: undeclared, it is the empty prediction (see :mod:`segaudit.pipeline.attribute`).
+    """
+
+    model: str
+    sequences: list[str]
+    subsets: dict[frozenset[str], str]
+    encoding: MaskEncoding | None = None
+
+    def name(self, subset: frozenset[str]) -> str:
+        """A subset's name: its sequences in :attr:`sequences` order joined by ``+`` (``''`` for the empty set)."""
+        return "+".join(s for s in self.sequences if s in subset)
+
+
+@dataclass
 class DatasetConfig:
     """One dataset of a project.
 
@@ -253,6 +290,8 @@ class DatasetConfig:
     ground_truth_region: str | None = None
     #: Model -> region whose binary mask that model's prediction is ("*" for every model).
     prediction_regions: dict[str, str] = field(default_factory=dict)
+    #: Predictions made with subsets of the sequences (``subset_predictions:``), one entry per model.
+    subset_predictions: list[SubsetPredictions] = field(default_factory=list)
 
     def prediction_region(self, model: str) -> str | None:
         """The region a model's prediction is a binary mask of, or None (a label map)."""
@@ -448,6 +487,8 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
                               "(?P<timepoint>...)")
         ds.longitudinal = rx
 
+    ds.subset_predictions = _parse_subset_predictions(ds, data.get("subset_predictions"), where)
+
     geometry = data.get("geometry", "strict")
     if geometry not in GEOMETRY_MODES:
         raise ConfigError(f"{where}: geometry must be one of {', '.join(GEOMETRY_MODES)}, not {geometry!r}")
@@ -456,6 +497,80 @@ def parse_dataset(name: str, data: dict, base_dir: Path, where_file: Path | None
     if not (ds.images or ds.ground_truth or ds.predictions or ds.instances):
         raise ConfigError(f"{where}: declares no files (give images, ground_truth or predictions)")
     return ds
+
+
+def _parse_subset_predictions(ds: DatasetConfig, value, where: str) -> list[SubsetPredictions]:
+    """``subset_predictions``: one mapping (or a list of them) ``{model, subsets, sequences?, encoding?}``.
+
+    Every subset is a set of the dataset's declared sequences written joined by ``+`` (``"t1ce+flair"``; the
+    order does not matter; ``""`` is the empty set); an unknown sequence, a subset given twice (in another
+    order) or a template without ``{case}`` is a :class:`ConfigError` naming the file, the dataset and the key.
+    """
+    if value is None:
+        return []
+    entries = value if isinstance(value, list) else [value]
+    out: list[SubsetPredictions] = []
+    for i, entry in enumerate(entries):
+        at = f"{where}: subset_predictions" + (f"[{i}]" if isinstance(value, list) else "")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{at}: must be a mapping {{model: NAME, subsets: {{SUBSET: TEMPLATE}}}}")
+        check_keys(entry, SUBSET_PREDICTION_KEYS, at)
+        model = entry.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError(f"{at}: 'model' (the model's name) is required")
+        if any(m.model == model for m in out):
+            raise ConfigError(f"{at}: model {model!r} is declared twice")
+        if not ds.sequences:
+            raise ConfigError(f"{at}: the dataset declares no sequences, so no subset of them can be named")
+        subsets = entry.get("subsets")
+        if not isinstance(subsets, dict) or not subsets:
+            raise ConfigError(f"{at}: 'subsets' must map subsets of the sequences (joined by '+') to prediction "
+                              "templates")
+        parsed: dict[frozenset[str], tuple[str, str]] = {}
+        for name, tpl in subsets.items():
+            text = "" if name is None else str(name)
+            parts = [p.strip() for p in text.split("+")] if text.strip() else []
+            if any(not p for p in parts):
+                raise ConfigError(f"{at}: subsets: {text!r} has an empty sequence name (write names joined by '+')")
+            unknown = [p for p in parts if p not in ds.sequences]
+            if unknown:
+                raise ConfigError(f"{at}: subsets: {text!r} names unknown sequence(s) {', '.join(unknown)} (the "
+                                  f"dataset's sequences: {', '.join(ds.sequences)})")
+            if len(set(parts)) != len(parts):
+                raise ConfigError(f"{at}: subsets: {text!r} names a sequence twice")
+            key = frozenset(parts)
+            if key in parsed:
+                raise ConfigError(f"{at}: subsets {parsed[key][0]!r} and {text!r} are the same set")
+            validate_template(tpl, f"{at}: subsets.{text or chr(34) * 2}")
+            parsed[key] = (text, str(tpl))
+        named = set().union(*parsed)
+        seqs = entry.get("sequences")
+        if seqs is None:
+            players = [s for s in ds.sequences if s in named]
+        else:
+            if not isinstance(seqs, list) or not all(isinstance(s, str) for s in seqs):
+                raise ConfigError(f"{at}: sequences must be a list of the dataset's sequences")
+            unknown = [s for s in seqs if s not in ds.sequences]
+            if unknown:
+                raise ConfigError(f"{at}: sequences: unknown sequence(s) {', '.join(unknown)} (the dataset's "
+                                  f"sequences: {', '.join(ds.sequences)})")
+            outside = sorted(named - set(seqs))
+            if outside:
+                raise ConfigError(f"{at}: subsets name sequence(s) {', '.join(outside)} outside 'sequences'")
+            players = [s for s in ds.sequences if s in seqs]
+        if not players:
+            raise ConfigError(f"{at}: no sequence to attribute (every subset is empty)")
+        enc = None
+        if entry.get("encoding") is not None:
+            if not isinstance(entry["encoding"], dict):
+                raise ConfigError(f"{at}: encoding must be a mapping (as prediction_encoding)")
+            check_keys(entry["encoding"], set(MaskEncoding.__dataclass_fields__), f"{at}: encoding")
+            try:
+                enc = MaskEncoding.from_dict(entry["encoding"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{at}: encoding: {exc}") from exc
+        out.append(SubsetPredictions(model.strip(), players, {k: t for k, (_, t) in parsed.items()}, enc))
+    return out
 
 
 def _parse_region_masks(ds: DatasetConfig, data: dict, where: str) -> None:

@@ -103,7 +103,7 @@ def attribute_case(job: AttributeJob) -> AttributeOutput:
             slices[seq] = arr[:, :, z].astype(np.float32)
         scores, phi, drop = sequence_slice_attribution(model, slices, gt[:, :, z], fill=job.fill)  # type: ignore[arg-type]
         base = {"dataset": job.dataset, "case": job.case, "model": MODEL, "region": job.region, "fill": job.fill,
-                "slice": int(z)}
+                "slice": int(z), "source": "live"}
         for subset, v in scores.items():
             out.rows.append({**base, "method": "subset", "sequences": "+".join(s for s in slices if s in subset),
                              "value": v})

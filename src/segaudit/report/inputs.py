@@ -15,6 +15,7 @@ import pandas as pd
 from segaudit.analysis.agreement import agreement_metrics
 from segaudit.analysis.cohorts import cases_with_metadata
 from segaudit.analysis.coverage import coverage, expected_cases
+from segaudit.io.masks import MaskEncoding
 from segaudit.metrics.evaluate import CONFUSION_REGION
 from segaudit.pipeline.ask import EVAL_DATASET as ASK_EVAL_DATASET
 from segaudit.store.store import ResultsStore
@@ -64,6 +65,10 @@ class ReportInputs:
         The ``prompts`` table (``segaudit prompt``; :meth:`ResultsStore.prompts`), empty when there are none.
     attributions : pandas.DataFrame
         The ``attributions`` table (``segaudit attribute``), empty when there are none.
+    mask_encodings : dict of str to MaskEncoding
+        Dataset -> how its ground-truth files are encoded (``mask_encoding:``), to read them as the steps did:
+        from ``project`` when given, else from the project file recorded by the latest ``prompt`` run
+        (:func:`recorded_mask_encodings`). A dataset absent here is read with the default encoding.
     """
 
     run_dir: Path
@@ -89,6 +94,7 @@ class ReportInputs:
     region: str | None = None
     prompts: pd.DataFrame = field(default_factory=pd.DataFrame)
     attributions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mask_encodings: dict[str, MaskEncoding] = field(default_factory=dict)
 
     @property
     def has_dice(self) -> bool:
@@ -118,6 +124,9 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
         imported_features = not store.runs("import-audit").empty
         prompts = store.prompts()
         attributions = store.attributions()
+        encodings = recorded_mask_encodings(store.runs("prompt")) if len(prompts) else {}
+    for ds in getattr(project, "datasets", None) or []:
+        encodings[ds.name] = ds.mask_encoding
     m = metrics[metrics.region != CONFUSION_REGION] if not metrics.empty else metrics
     agreement = agreement_metrics(m)
     m = m.drop(agreement.index)  # model-vs-model rows (segaudit agree) never enter the ground-truth sections
@@ -131,7 +140,27 @@ def read_inputs(run_dir: str | Path, project=None, training_logs: dict[str, str 
                         expected=expected, units=units, penalties=penalties, imported=imported,
                         imported_features=imported_features, project=project, training_logs=training_logs,
                         compare=compare, region=region, prompts=prompts,
-                        attributions=attributions)
+                        attributions=attributions, mask_encodings=encodings)
+
+
+def recorded_mask_encodings(runs: pd.DataFrame) -> dict[str, MaskEncoding]:
+    """Dataset -> ground-truth :class:`MaskEncoding` from the project files recorded in ``runs.config``.
+
+    Runs in order, so the latest run's declaration wins; a config that is not JSON, or an entry that is not a
+    valid encoding, is passed over (that dataset is then read with the default encoding).
+    """
+    out: dict[str, MaskEncoding] = {}
+    for text in runs.get("config", pd.Series(dtype=object)).dropna():
+        try:
+            datasets = (json.loads(text).get("project") or {}).get("datasets") or {}
+        except (ValueError, AttributeError):
+            continue
+        for name, entry in datasets.items() if isinstance(datasets, dict) else []:
+            try:
+                out[str(name)] = MaskEncoding.from_dict((entry or {}).get("mask_encoding"))
+            except (TypeError, ValueError, AttributeError):
+                continue
+    return out
 
 
 def stored_units(store: ResultsStore) -> pd.DataFrame:

@@ -51,16 +51,20 @@ SCHEMAS: dict[str, dict[str, str]] = {
                 "decode_seconds": "DOUBLE", "mask_path": "VARCHAR", "image_path": "VARCHAR",
                 "ground_truth_path": "VARCHAR", "run_id": "VARCHAR"},
     # Modality attribution (``segaudit attribute``): per case, ``method`` ``subset`` (the Dice with only the
-    # sequences in ``sequences`` kept, joined by '+', '' for none), ``shapley`` or ``drop_one`` (one sequence).
+    # sequences in ``sequences`` kept, joined by '+', '' for none), ``shapley`` or ``drop_one`` (one sequence);
+    # ``source`` ``live`` (sequences removed from the model's input) or ``declared`` (the project file's
+    # predictions made with subsets); ``note`` why a value is NaN or left out of the aggregates (else NULL).
     "attributions": {"dataset": "VARCHAR", "case": "VARCHAR", "model": "VARCHAR", "region": "VARCHAR",
                      "method": "VARCHAR", "sequences": "VARCHAR", "value": "DOUBLE", "fill": "VARCHAR",
-                     "slice": "INTEGER", "run_id": "VARCHAR"},
+                     "slice": "INTEGER", "source": "VARCHAR", "note": "VARCHAR", "run_id": "VARCHAR"},
 }
 
 #: Version of the store's tables and columns (the ``schema_version`` row of ``meta``). 1: every store written
 #: before the version was recorded; 2: ``runs.pid``/``runs.host``, the ``inputs`` and ``meta`` tables; 3: the
-#: ``prompts`` and ``attributions`` tables (``segaudit prompt``, ``segaudit attribute``).
-SCHEMA_VERSION = 3
+#: ``prompts`` and ``attributions`` tables (``segaudit prompt``, ``segaudit attribute``); 4: ``attributions.source``
+#: (``live`` or ``declared``; the rows of older stores are ``live``, set so by the upgrade) and
+#: ``attributions.note``, ``source`` in the table's key.
+SCHEMA_VERSION = 4
 
 # Table names, in creation order.
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
@@ -73,7 +77,7 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "features": ("dataset", "case", "model", "source", "group", "feature"),
     "inputs": ("step", "dataset", "case", "model", "role", "key"),
     "prompts": ("dataset", "case", "model", "region", "setting", "component"),
-    "attributions": ("dataset", "case", "model", "region", "method", "sequences"),
+    "attributions": ("dataset", "case", "source", "model", "region", "method", "sequences"),
 }
 
 # Region of the ``metrics`` rows that hold the voxel confusion matrix of a case-model, once per case-model,

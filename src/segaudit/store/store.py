@@ -19,7 +19,8 @@ Tables (created on first use, columns fixed here so every stage writes the same 
               (``litemedsam/<kind>``), region, kind, setting, component, the prompt as JSON, seed, preprocessing,
               predicted IoU, Dice against its component, encoder and decoder seconds, the mask file
 ``attributions`` modality attribution (``segaudit attribute``): Dice per kept subset of sequences, exact
-              Shapley values and drop-one losses per sequence, per case
+              Shapley values and drop-one losses per sequence, per case; ``source`` live (removal) or declared
+              (the project file's subset predictions)
 ``meta``      key/value facts about the store itself; ``schema_version`` (:data:`SCHEMA_VERSION`)
 
 The store's schema has a version (:data:`SCHEMA_VERSION`, in ``meta``): written when the store is created,
@@ -127,6 +128,9 @@ class ResultsStore:
             if not read_only:
                 for table in SCHEMAS:
                     self._ensure(table)
+                if self.schema_version < 4:
+                    # Before version 4 every attribution was the live one (segaudit attribute's removal).
+                    self.con.execute("UPDATE attributions SET source = 'live' WHERE source IS NULL")
                 self._set_meta("schema_version", str(SCHEMA_VERSION))
                 self.schema_version = SCHEMA_VERSION
                 self.orphaned_runs = self._close_orphaned_runs()
@@ -267,6 +271,8 @@ class ResultsStore:
                 clauses.append("t.run_id IN (SELECT run_id FROM runs WHERE step = ?)")
             params.append(step)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # An older store lacks some key columns (read as NULL): order by those it has.
+        order = tuple(c for c in order if c in have)
         orderby = f" ORDER BY {', '.join(f't.{_quote(c)}' for c in order)}" if order else ""
         return self.con.execute(f"SELECT {select} FROM {_quote(table)} t{where}{orderby}", params).df()
 
@@ -367,9 +373,16 @@ class ResultsStore:
         ``sequences`` kept; ``shapley``: the exact Shapley value of the one sequence in ``sequences``;
         ``drop_one``: the Dice lost when it alone is removed), ``sequences`` (names joined by ``+``; ``''`` is
         the empty subset), ``value``, ``fill`` (what replaced a removed sequence), ``slice`` (Int32: the slice
-        index along the last axis). Empty with these columns in a store written before the table existed.
+        index along the last axis; NULL for ``declared`` rows), ``source`` (``live``: sequences removed from the
+        model's input by ``segaudit attribute``; ``declared``: the project file's ``subset_predictions`` scored by
+        ``segaudit attribute --from-predictions``), ``note`` (why a value is NaN or left out of the aggregates,
+        e.g. the subsets missing for Shapley; None otherwise). Empty with these columns in a store written before
+        the table existed; rows of a store older than schema version 4 read as ``source`` ``live``.
         """
-        return self._typed("attributions", ATTRIBUTIONS_COLUMNS, UNIQUE_KEYS["attributions"], datasets)
+        out = self._typed("attributions", ATTRIBUTIONS_COLUMNS, UNIQUE_KEYS["attributions"], datasets)
+        if len(out):
+            out["source"] = out["source"].fillna("live")
+        return out
 
     def cases(self, datasets: list[str] | None = None, ordered: bool = True) -> pd.DataFrame:
         """The scanned cases, ordered by dataset and case (in stored order with ``ordered=False``).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -75,9 +76,15 @@ def overlay_figure(image: np.ndarray, gt: np.ndarray, mask: np.ndarray, prompts:
     return fig
 
 
-def examples_html(prompts: pd.DataFrame, m: pd.DataFrame, max_kinds: int = 6) -> str:
-    """Best and worst image per prompt kind (by the image's evaluate Dice), prompts drawn; reasons when not."""
-    from segaudit.io.masks import read_mask
+def examples_html(prompts: pd.DataFrame, m: pd.DataFrame, max_kinds: int = 6,
+                  encodings: dict | None = None) -> str:
+    """Best and worst image per prompt kind (by the image's evaluate Dice), prompts drawn; reasons when not.
+
+    ``encodings``: dataset -> the ground truth's declared :class:`~segaudit.io.masks.MaskEncoding` (a binary
+    mask drawn with a threshold, a colour channel...), so the panel's ground truth is the one that was scored;
+    the masks written by ``segaudit prompt`` are 0/255 PNGs (binary, threshold 127).
+    """
+    from segaudit.io.masks import MaskEncoding, read_mask
     from segaudit.io.readers import read_image
 
     p = prompts[(prompts.setting == "default") & prompts.mask_path.notna()]
@@ -94,8 +101,8 @@ def examples_html(prompts: pd.DataFrame, m: pd.DataFrame, max_kinds: int = 6) ->
             r = rows.iloc[0]
             try:
                 image = read_image(r.image_path).array
-                gt = read_mask(r.ground_truth_path).array != 0
-                mask = read_mask(r.mask_path).array != 0
+                gt = read_mask(r.ground_truth_path, (encodings or {}).get(ds)).array != 0
+                mask = read_mask(r.mask_path, MaskEncoding(kind="binary", threshold=127)).array != 0
             except Exception as exc:  # noqa: BLE001 - a moved or deleted file costs one panel, said so
                 missing.append(f"{ds}/{case} {model}: {exc}")
                 continue
@@ -143,23 +150,92 @@ def robustness_html(prompts: pd.DataFrame) -> str:
     parts.append(note_html(f"{len(flips)} of {len(t)} case(s) flip." if len(flips) else
                            f"No case of {len(t)} flips."))
     worst = t.sort_values("worst_drop", ascending=False).head(10).drop(columns=["equivalent_spread"])
-    parts.append(note_html("The cases with the largest drop from the default box (Dice per setting: mean over the "
-                           "case's objects)."))
-    parts.append(table_html(worst))
+    parts.append(note_html("The cases with the largest drop from the default box (one column per setting: the "
+                           "Dice under it, mean over the case's objects)."))
+    parts.append(fitted_table_html(worst.rename(columns=stability_column)))
     return "".join(parts)
 
 
+def stability_column(name: str) -> str:
+    """A stability-table column as the report heads it.
+
+    ``dice[filter=area]`` -> ``filter=area`` (the note says the columns are Dice), ``n_objects`` -> ``objects``,
+    ``worst_drop`` -> ``worst drop``.
+    """
+    if name.startswith("dice[") and name.endswith("]"):
+        return name[5:-1]
+    return {"n_objects": "objects", "worst_drop": "worst drop"}.get(name, name)
+
+
+def fitted_table_html(df: pd.DataFrame) -> str:
+    """:func:`table_html` of a table with many columns whose headers may break after ``=`` and ``-``.
+
+    A header such as ``filter=bilinear-antialias`` has no space to break at, so without this each column is as
+    wide as its header and ten settings make the table wider than the page; a ``<wbr>`` (a break opportunity,
+    nothing drawn) after each ``=`` and ``-`` of the header cells lets them wrap there (``filter=`` /
+    ``bilinear-`` / ``antialias``). The table is marked with the class ``fit`` (report.css).
+    """
+    out = table_html(df).replace('<table class="dataframe"', '<table class="dataframe fit"', 1)
+    head, sep, body = out.partition("</thead>")
+    head = re.sub(r"(<th>)(.*?)(</th>)", lambda m: m.group(1) + re.sub(r"([=-])", r"\1<wbr>", m.group(2))
+                  + m.group(3), head)
+    return head + sep + body
+
+
+#: What each attribution source measured, as the report says it.
+ATTRIBUTION_NOTES = {
+    "live": ("Live removal (segaudit attribute): on each case's key slice (largest ground-truth area), a 3-channel "
+             "image of the sequences below, every subset kept in turn (the others replaced by the fill), one box "
+             "from the ground truth, LiteMedSAM's answer scored against that slice."),
+    "declared": ("Declared subset predictions (segaudit attribute --from-predictions): the project file's "
+                 "subset_predictions, one prediction per subset of the sequences (as a model trained with modality "
+                 "dropout makes them), each scored by evaluate per region; an undeclared empty set predicts "
+                 "nothing (Dice 0 where the ground truth is not empty). Cases whose region has an empty ground "
+                 "truth, or lacks a subset, are left out of the means and listed."),
+}
+
+
+def attribution_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One source's attribution summary as shown: Shapley and drop-one with their CIs, cases used and left out."""
+    return pd.DataFrame({
+        "dataset": summary.dataset, "model": summary.model, "region": summary.region, "sequence": summary.sequence,
+        "Shapley [95% CI]": [_ci_text(a, b, c) for a, b, c in zip(summary.shapley_mean, summary.shapley_ci_low,
+                                                                  summary.shapley_ci_high, strict=True)],
+        "drop-one [95% CI]": [_ci_text(a, b, c) for a, b, c in zip(summary.drop_one_mean, summary.drop_one_ci_low,
+                                                                   summary.drop_one_ci_high, strict=True)],
+        "cases": summary.n_cases, "full Dice": summary.full_dice, "empty Dice": summary.empty_dice,
+        "left out": summary.n_left_out})
+
+
 def attribution_html(attributions: pd.DataFrame) -> str:
-    """The modality-attribution table (``segaudit attribute``): Shapley value and drop-one loss per sequence."""
+    """The modality-attribution tables, one per source (live removal, declared subset predictions), labelled.
+
+    Exact Shapley value of each sequence over all subsets (they sum to the Dice with all sequences minus the Dice
+    with none) and the Dice lost when it alone is removed; mean over cases, bootstrap 95% CI.
+    """
     s = attribution_summary(attributions)
     if s.empty:
         return ""
-    return ("<h3>Modality attribution</h3>" + note_html(
-        "Which sequences the answer relies on: on each case's key slice (largest ground-truth area), a 3-channel "
-        "image of the sequences below, every subset kept in turn (the others replaced by the fill), one box from "
-        "the ground truth. Exact Shapley value of each sequence over all subsets (they sum to the Dice with all "
-        "sequences minus the Dice with none) and the Dice lost when it alone is removed; mean over cases, "
-        "bootstrap 95% CI.") + table_html(s))
+    parts = ["<h3>Modality attribution</h3>", note_html(
+        "Which sequences the answer relies on: the exact Shapley value of each sequence over all subsets (they "
+        "sum to the Dice with all sequences minus the Dice with none) and the Dice lost when it alone is removed; "
+        "mean over cases, bootstrap 95% CI (none below 10 cases).")]
+    for source, label in (("live", "Live removal (LiteMedSAM)"), ("declared", "Declared subset predictions")):
+        t = s[s.source == source]
+        if t.empty:
+            continue
+        parts += [f"<h4>{html.escape(label)}</h4>", note_html(ATTRIBUTION_NOTES[source]),
+                  table_html(attribution_table(t))]
+        out = t[t.n_left_out > 0]
+        if len(out):
+            reasons: dict[str, list[str]] = {}
+            for model, region, text in zip(out.model, out.region, out.left_out, strict=True):
+                for r in (x for x in text.split("; ") if x):
+                    where = f"{model} {region}"
+                    if where not in reasons.setdefault(r, []):
+                        reasons[r].append(where)
+            parts.append(note_html("Left out: " + "; ".join(f"{r} ({', '.join(w)})" for r, w in reasons.items())))
+    return "".join(parts)
 
 
 def render(inputs: ReportInputs) -> str:
@@ -179,5 +255,5 @@ def render(inputs: ReportInputs) -> str:
         f"{prep.get('filter', '?')} filter, {prep.get('scaling', '?')} scaling, {prep.get('padding', '?')} "
         "padding."), table_html(summary_table(prompts, inputs.m))]
     parts += [clicks_html(prompts), robustness_html(prompts), attribution_html(inputs.attributions),
-              examples_html(prompts, inputs.m)]
+              examples_html(prompts, inputs.m, encodings=inputs.mask_encodings)]
     return "".join(parts)
