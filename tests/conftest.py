@@ -137,3 +137,40 @@ def write_xray_project(folder: Path) -> Path:
     path = folder / "project.yaml"
     path.write_text(text)
     return path
+
+
+BRATS_CASE = "BraTS2024_SSA-00230-000"
+BRATS_SSA = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"
+BRATS_SEQUENCES = ("t1", "t1ce", "t2", "flair")
+
+
+def write_brats_project(folder: Path, slab: int | None = None) -> Path:
+    """A project over the bundled BraTS2024_SSA case (four sequences, AUDIT labels); returns its file.
+
+    ``slab``: instead, a copy of the case cut to the ``slab`` axial slices (last array axis) centred on the whole
+    tumour's largest slice, written under ``folder`` with the affine moved to the cut's first slice (real voxels,
+    fewer slices: each slice is one LiteMedSAM encoding).
+    """
+    root = BRATS_SSA
+    if slab is not None:
+        import nibabel as nib
+        import numpy as np
+
+        prefix = BRATS_SSA / "BraTS2024_SSA_images" / BRATS_CASE / f"{BRATS_CASE}_"
+        seg = nib.load(f"{prefix}seg.nii.gz")
+        area = (np.asarray(seg.dataobj) > 0).sum(axis=(0, 1))
+        z0 = int(np.argmax(area)) - slab // 2
+        root = folder / "BraTS2024_SSA_slab"
+        out = root / "BraTS2024_SSA_images" / BRATS_CASE
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (*BRATS_SEQUENCES, "seg"):
+            img = nib.load(f"{prefix}{name}.nii.gz")
+            nib.save(img.slicer[:, :, z0:z0 + slab], out / f"{BRATS_CASE}_{name}.nii.gz")
+    text = (f"datasets:\n  SSA:\n    root: {root}\n"
+            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
+            f"    sequences: [{', '.join(BRATS_SEQUENCES)}]\n"
+            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
+            "    label_convention: audit\n")
+    path = folder / "brats.yaml"
+    path.write_text(text)
+    return path
