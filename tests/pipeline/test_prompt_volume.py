@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import BRATS_CASE, BRATS_SSA, require_sam, tree_digest, write_brats_project
+from conftest import BRATS_CASE, BRATS_SSA, require_sam, tree_digest, write_brats_project, write_xray_project
 from segaudit.base.masks import overlap_dice
 from segaudit.dataset.project import load_project
 from segaudit.models.prompts import mask_box
@@ -32,7 +32,11 @@ def volume_runs(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("prompt3d")
-    project = load_project(write_brats_project(root, slab=SLAB))
+    # a mixed project: the 3D slab and the two 2D x-rays (each dataset runs the kinds of its dimension)
+    path = write_brats_project(root, slab=SLAB)
+    xray = write_xray_project(root).read_text().split("\n", 1)[1]
+    path.write_text(path.read_text() + xray)
+    project = load_project(path)
     data = root / "BraTS2024_SSA_slab"
     before = tree_digest(data)
     opts = PromptOptions(kinds=("box", "box-3d"), cache_dir=str(root / "cache"), embedding_cache=False)
@@ -58,7 +62,7 @@ def test_box_propagation_writes_a_nifti_on_the_ground_truths_grid_and_scores_it(
     from segaudit.store import ResultsStore
 
     first = volume_runs["first"]
-    assert first.prompted == 1
+    assert first.prompted == 3  # the volume and two x-rays
     assert first.errors.empty
     assert first.evaluation is not None
     assert first.evaluation.errors.empty
@@ -79,12 +83,15 @@ def test_box_propagation_writes_a_nifti_on_the_ground_truths_grid_and_scores_it(
         dice = store.metric_values(["dice"])
         prompts = store.prompts()
     d = dice[dice.model == "litemedsam/box-3d"]
+    assert set(dice[dice.dataset == "xray"].model) == {"litemedsam/box"}
     assert list(d.region) == ["WT"]
     expected = overlap_dice(mask > 0, gt)
     assert d.value.iloc[0] == pytest.approx(expected, abs=1e-9)
     print(f"\nBraTS2024_SSA-00230-000, {SLAB}-slice slab, FLAIR, box-3d: whole-tumour Dice {expected:.4f}")
     assert expected > 0.85  # measured 0.931
-    assert sorted(prompts.model.unique()) == ["litemedsam/box-3d"]  # a 2D kind is not run on volumes
+    # a 2D kind is not run on volumes, nor box-3d on 2D images
+    assert sorted(prompts[prompts.dataset == "SSA"].model.unique()) == ["litemedsam/box-3d"]
+    assert sorted(prompts[prompts.dataset == "xray"].model.unique()) == ["litemedsam/box"]
     assert tree_digest(volume_runs["data"]) == volume_runs["before"]  # inputs untouched
 
 
@@ -94,7 +101,7 @@ def test_one_prompts_row_per_case_with_the_key_box_and_every_slice(volume_runs):
 
     _, gt = _gt(volume_runs["data"])
     with ResultsStore(volume_runs["root"] / "run", read_only=True) as store:
-        prompts = store.prompts()
+        prompts = store.prompts(["SSA"])
     assert len(prompts) == 1
     row = prompts.iloc[0]
     assert (row.kind, row.setting, int(row.component), row.region) == ("box-3d", "default", 0, "WT")
@@ -119,7 +126,7 @@ def test_the_report_draws_the_volumes_key_slice(volume_runs):
     from segaudit.store import ResultsStore
 
     with ResultsStore(volume_runs["root"] / "run", read_only=True) as store:
-        html = examples_html(store.prompts(), store.metric_values(["dice"]))
+        html = examples_html(store.prompts(["SSA"]), store.metric_values(["dice"]))
     assert html.count("<img") == 1  # one case: the worst is the best; a 3D array would have raised
     assert "not drawn" not in html
 
@@ -128,9 +135,10 @@ def test_the_report_draws_the_volumes_key_slice(volume_runs):
 def test_a_rerun_skips_the_volume_case(volume_runs):
     again = volume_runs["again"]
     assert again.prompted == 0
-    assert again.skipped == [("SSA", BRATS_CASE)]
+    assert ("SSA", BRATS_CASE) in again.skipped
+    assert len(again.skipped) == 3
     assert again.evaluation is not None
-    assert len(again.evaluation.skipped) == 1
+    assert len(again.evaluation.skipped) == 3
 
 
 def test_volume_datasets_kinds_and_sequence_choice(tmp_path):
