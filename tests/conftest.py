@@ -214,3 +214,38 @@ def write_subset_project(folder: Path, drop: tuple[str, ...] = (), extra: str = 
     path = folder / "subsets.yaml"
     path.write_text(text)
     return path
+
+
+BRATS_SEQUENCES = ("t1", "t1ce", "t2", "flair")
+
+
+def write_brats_project(folder: Path, slab: int | None = None) -> Path:
+    """A project over the bundled BraTS2024_SSA case (four sequences, AUDIT labels); returns its file.
+
+    ``slab``: instead, a copy of the case cut to the ``slab`` axial slices (last array axis) centred on the whole
+    tumour's largest slice, written under ``folder`` with the affine moved to the cut's first slice (real voxels,
+    fewer slices: each slice is one LiteMedSAM encoding).
+    """
+    root = SSA_ROOT
+    if slab is not None:
+        import nibabel as nib
+        import numpy as np
+
+        prefix = SSA_ROOT / "BraTS2024_SSA_images" / SSA_CASE / f"{SSA_CASE}_"
+        seg = nib.load(f"{prefix}seg.nii.gz")
+        area = (np.asarray(seg.dataobj) > 0).sum(axis=(0, 1))
+        z0 = int(np.argmax(area)) - slab // 2
+        root = folder / "BraTS2024_SSA_slab"
+        out = root / "BraTS2024_SSA_images" / SSA_CASE
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (*BRATS_SEQUENCES, "seg"):
+            img = nib.load(f"{prefix}{name}.nii.gz")
+            nib.save(img.slicer[:, :, z0:z0 + slab], out / f"{SSA_CASE}_{name}.nii.gz")
+    text = (f"datasets:\n  SSA:\n    root: {root}\n"
+            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
+            f"    sequences: [{', '.join(BRATS_SEQUENCES)}]\n"
+            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
+            "    label_convention: audit\n")
+    path = folder / "brats.yaml"
+    path.write_text(text)
+    return path

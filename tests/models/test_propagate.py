@@ -22,6 +22,7 @@ class BoxThreshold:
     calls: int = 0
 
     def encode(self, image):
+        self.calls += 1
         return ImageEmbedding(embedding=np.asarray(image), original_size=image.shape[:2], input_size=image.shape[:2],
                               key="", encode_seconds=0.0, preprocessing={})
 
@@ -37,7 +38,6 @@ class BoxThreshold:
         return out
 
     def predict(self, image, prompts):
-        self.calls += 1
         return self.decode(self.encode(image), prompts)
 
     def run_record(self):
@@ -150,3 +150,22 @@ def test_prompt_requires_something_and_consistent_points():
         Prompt(points=((1.0, 2.0),), labels=(2,))
     with pytest.raises(ValueError):
         Prompt(box=(5.0, 0.0, 1.0, 3.0))
+
+
+def test_normalise_mr_clips_to_the_percentiles_of_the_nonzero_voxels_and_keeps_zeros():
+    from segaudit.models.propagate import normalise_mr
+
+    rng = np.random.default_rng(3)
+    vol = np.zeros((6, 20, 20), np.float32)
+    vol[1:5, 4:16, 4:16] = rng.uniform(100, 200, (4, 12, 12))
+    vol[2, 8, 8] = 10_000.0                     # one bright outlier: clipped, not the new maximum
+    out = normalise_mr(vol)
+    assert out.dtype == np.uint8
+    assert (out[vol == 0] == 0).all()
+    inside = vol[vol != 0]
+    lo, hi = np.percentile(inside, [0.5, 99.5])
+    assert out[2, 8, 8] == 255
+    expected = np.rint((np.clip(inside, lo, hi) - lo) / (hi - lo) * 255)
+    np.testing.assert_array_equal(out[vol != 0], expected)
+    assert np.median(out[vol != 0]) > 100      # the outlier did not squash the contrast
+    assert not normalise_mr(np.zeros((2, 3, 3))).any()

@@ -170,15 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_geometry_arguments(s, "masks")
     s.set_defaults(func=cmd_features)
 
-    s = sub.add_parser("prompt", help="run LiteMedSAM with prompts simulated from the ground truth; score its "
-                       "masks as models litemedsam/<kind> (extra sam)")
+    s = sub.add_parser("prompt", help="run LiteMedSAM with prompts simulated from the ground truth (2D images; 3D "
+                       "multi-sequence volumes by box propagation); score its masks as models litemedsam/<kind> "
+                       "(extra sam)")
     _add_step_arguments(s, "re-prompt and re-score cases already in the store")
     s.add_argument("--model", choices=["litemedsam"], default="litemedsam")
-    s.add_argument("--prompts", help="comma-separated prompt kinds: box, box-all, box-jitter, box-jitter-frac, "
-                   "box-expand, point, points, point-neg, clicks, auto (default box,box-jitter,point,clicks)")
-    s.add_argument("--robustness", help="comma-separated robustness settings re-run on top (prompts table only): "
-                   "filter=area, filter=bilinear-antialias, scaling=divide255, jitter=5px, jitter=10px, "
-                   "jitter=20px, jitter=10%%, expand=10px, points=3")
+    s.add_argument("--prompts", help="comma-separated prompt kinds: on 2D images box, box-all, box-jitter, "
+                   "box-jitter-frac, box-expand, point, points, point-neg, clicks, auto; on 3D multi-sequence volumes "
+                   "box-3d (the ground truth's box on its largest slice, propagated slice by slice over its extent) "
+                   "(default box,box-jitter,point,clicks,box-3d)")
+    s.add_argument("--sequences", help="3D datasets: up to three comma-separated sequences stacked as the channels "
+                   "(default flair when present, else the first sequence)")
+    s.add_argument("--robustness", help="comma-separated robustness settings re-run on 2D images on top (prompts "
+                   "table only): filter=area, filter=bilinear-antialias, scaling=divide255, jitter=5px, jitter=10px, "
+                   "jitter=20px, jitter=10%%, expand=10px, points=3, noise=F (the default box on the image plus "
+                   "Gaussian noise of F times its intensity range, e.g. noise=0.05 or noise=5%%; seeded per case)")
     s.add_argument("--seed", type=_checked(integer(0)), default=0, help="seed of the prompt simulators")
     s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
     s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")

@@ -48,7 +48,7 @@ def cmd_prompt(args) -> int:
                                 seed=args.seed, max_clicks=args.max_clicks, shift_px=args.shift_px,
                                 auto_grid=args.auto_grid, tile=args.tile,
                                 filter=args.filter, model=args.model, cache_dir=args.cache_dir,
-                                embedding_cache=not args.no_embedding_cache)
+                                embedding_cache=not args.no_embedding_cache, sequences=_words(args.sequences))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     res = prompt_project(project, args.out, options, evaluation_options(args, project), workers=args.workers,

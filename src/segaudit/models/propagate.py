@@ -6,7 +6,11 @@ slice prompted with the box of the previous slice's predicted mask grown by ``bb
 256-pixel model frame (``get_bbox256``), within the ground truth's extent along the axis. When a slice comes back
 empty the next one falls back to the last box used (``fallback="last"``); upstream falls back to the key slice's
 box (``fallback="key"``). Our key slice is the slice with the largest ground-truth area (upstream: the middle of
-the 3D box's z range; ``key="middle"``).
+the 3D box's z range; ``key="middle"``). Slices outside the ground truth's extent are not prompted (their mask is
+empty), as upstream: the z range is part of the prompt.
+
+:func:`normalise_mr` is the per-volume MR intensity normalisation of MedSAM's ``pre_MR.py`` (the preprocessing
+behind LiteMedSAM's 3D training and challenge data).
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import numpy as np
 from segaudit.models.base import Box, Prompt, PromptableModel
 from segaudit.models.prompts import expand_box, mask_box, simulate
 
-__all__ = ["PropagationResult", "TiledResult", "key_slice", "predict_tiled", "propagate_3d", "tile_windows"]
+__all__ = ["PropagationResult", "TiledResult", "key_slice", "normalise_mr", "predict_tiled", "propagate_3d",
+           "tile_windows"]
 
 
 @dataclass
 class PropagationResult:
     """A 3D mask from slice propagation and, per slice index, the box used, where it came from (``"key"``,
-    ``"previous"`` for the previous slice's mask box, ``"fallback"``) and the model's predicted IoU.
+    ``"previous"`` for the previous slice's mask box, ``"fallback"``), the model's predicted IoU, the encoder and
+    decoder seconds and where the slice's embedding came from (``"encoder"`` or ``"disk"``).
     """
 
     mask: np.ndarray
@@ -34,6 +40,9 @@ class PropagationResult:
     boxes: dict[int, Box] = field(default_factory=dict)
     source: dict[int, str] = field(default_factory=dict)
     predicted_iou: dict[int, float] = field(default_factory=dict)
+    encode_seconds: dict[int, float] = field(default_factory=dict)
+    decode_seconds: dict[int, float] = field(default_factory=dict)
+    embedding_source: dict[int, str] = field(default_factory=dict)
 
 
 def key_slice(gt: np.ndarray, axis: int = 0, rule: Literal["largest", "middle"] = "largest") -> int | None:
@@ -93,9 +102,12 @@ def propagate_3d(model: PromptableModel, volume: np.ndarray, gt: np.ndarray, axi
     res = PropagationResult(mask=out, key_slice=z0)
 
     def run(z: int, box: Box, source: str) -> None:
-        pred = model.predict(slice_image(vol, z), [Prompt(box=box, kind="box-3d")])[0]
+        emb = model.encode(slice_image(vol, z))
+        pred = model.decode(emb, [Prompt(box=box, kind="box-3d")])[0]
         out[z] = pred.mask
         res.boxes[z], res.source[z], res.predicted_iou[z] = box, source, pred.predicted_iou
+        res.encode_seconds[z], res.decode_seconds[z] = emb.encode_seconds, pred.decode_seconds
+        res.embedding_source[z] = emb.source
 
     run(z0, first, "key")
     for direction, stop in ((1, hi), (-1, lo)):
@@ -110,6 +122,23 @@ def propagate_3d(model: PromptableModel, volume: np.ndarray, gt: np.ndarray, axi
             last = box
     res.mask = np.moveaxis(out, 0, axis)
     return res
+
+
+def normalise_mr(volume: np.ndarray, lower: float = 0.5, upper: float = 99.5) -> np.ndarray:
+    """An MR volume as uint8 0..255, as MedSAM's ``pre_MR.py``: clip to the ``lower``/``upper`` percentiles of the
+    non-zero voxels, scale to 0..255, round, and keep the zero (outside the head) voxels 0.
+
+    A volume without non-zero voxels comes back all zeros; a constant non-zero volume comes back 0 inside too (no
+    contrast to scale). Values are percentiles (0..100), not fractions.
+    """
+    v = np.asarray(volume, dtype=np.float64)
+    inside = v[v != 0]
+    if inside.size == 0:
+        return np.zeros(v.shape, np.uint8)
+    lo, hi = np.percentile(inside, [lower, upper])
+    out = (np.clip(v, lo, hi) - lo) / max(float(hi - lo), 1e-8) * 255.0
+    out[v == 0] = 0
+    return np.rint(out).astype(np.uint8)
 
 
 def tile_windows(shape: tuple[int, int], tile: int, overlap: int = 0) -> list[tuple[int, int, int, int]]:

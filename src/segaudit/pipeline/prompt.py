@@ -20,14 +20,28 @@ their ``prompts`` rows (setting ``filter=area``, ``jitter=5px`` ...), from which
 :func:`segaudit.analysis.prompting.stability_table` is computed. A re-run skips cases prompted before with the
 same settings whose image and ground-truth files are unchanged (:mod:`segaudit.pipeline.resume`) and whose masks
 are still there.
+
+Multi-sequence 3D datasets (MRI) run the kind ``box-3d`` (:data:`VOLUME_KINDS`) instead: per case, the chosen
+sequences (``PromptOptions.sequences``, default FLAIR; up to three stacked as the three channels) are normalised
+per volume (:func:`segaudit.models.propagate.normalise_mr`) and LiteMedSAM segments the dataset's whole
+foreground (its region holding every label, e.g. WT) by slice propagation along the last array axis
+(:func:`segaudit.models.propagate.propagate_3d`: the ground truth's box on its largest slice, then up and down
+with the previous slice's mask box, over the ground truth's extent along that axis only). The volume is written
+as ``RUN/prompt/<dataset>/<model>/box-3d/<case>.nii.gz`` (0/1 uint8, the ground truth's affine and header) and
+scored by ``evaluate`` as the model ``<model>/box-3d``. Its ``prompts`` row is one per case (component 0): the
+key slice's box in ``box``, and per propagated slice its box, where the box came from, predicted IoU and Dice in
+the prompt's ``slices`` list; ``predicted_iou`` is the mean over those slices, the times are their sums, and
+``dice`` is the whole volume's. Robustness settings run on 2D cases only.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,9 +74,10 @@ from segaudit.pipeline.resume import (
 )
 from segaudit.store.store import ResultsStore
 
-__all__ = ["CLICK_TARGETS", "DEFAULT_KINDS", "ROBUSTNESS", "PromptCaseJob", "PromptOptions", "PromptProjectResult",
-           "PromptRecord", "PromptRun", "click_refinement", "prompt_case", "prompt_image", "prompt_project",
-           "release_models", "scoring_project"]
+__all__ = ["CLICK_TARGETS", "DEFAULT_KINDS", "DEFAULT_VOLUME_SEQUENCES", "ROBUSTNESS", "VOLUME_AXIS", "VOLUME_KINDS",
+           "PromptCaseJob", "PromptOptions", "PromptProjectResult", "PromptRecord", "PromptRun", "click_refinement",
+           "noisy_image", "noise_fraction", "prompt_case", "prompt_image", "prompt_project", "release_models",
+           "scoring_project", "volume_sequences"]
 
 #: Dice targets reported as "clicks to reach" (NoC@85, NoC@90).
 CLICK_TARGETS = (0.85, 0.90)
@@ -241,8 +256,16 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
 
 
 # ---------------------------------------------------------------------------------------------------- project
-#: Prompt kinds run by default: the box per component, its jittered version, the centre point, the clicks.
-DEFAULT_KINDS = ("box", "box-jitter", "point", "clicks")
+#: Kinds run on 3D (multi-sequence) datasets: box prompts propagated slice by slice.
+VOLUME_KINDS = ("box-3d",)
+#: Prompt kinds run by default: on 2D images the box per component, its jittered version, the centre point, the
+#: clicks; on 3D volumes the propagated box.
+DEFAULT_KINDS = ("box", "box-jitter", "point", "clicks", "box-3d")
+#: Sequences stacked as the channels of a 3D case's slices by default: the first of these present, alone (FLAIR
+#: shows the whole tumour; MedSAM's published brain-MRI anchor is FLAIR), else the dataset's first sequence.
+DEFAULT_VOLUME_SEQUENCES = ("flair",)
+#: The array axis 3D volumes are sliced along (the last: axial for BraTS-style NIfTI).
+VOLUME_AXIS = 2
 STEP = "prompt"
 #: The tables whose rows the prompt step owns (per case).
 STEP_TABLES = ("prompts", "errors", "inputs")
@@ -261,6 +284,44 @@ ROBUSTNESS: dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]] = {
     "expand=10px": ("box-expand", {}, {"expand_px": 10.0}, False),
     "points=3": ("points", {}, {"n_points": 3}, False),
 }
+#: ``noise=<f>`` (or ``noise=<p>%``): the default box on the image plus Gaussian noise of standard deviation ``f``
+#: times the image's intensity range (:func:`noisy_image`), ``0 < f <= 1``; not an equivalent setting.
+NOISE_SETTING = re.compile(r"^noise=(\d+(?:\.\d*)?|\.\d+)(%?)$")
+
+
+def noise_fraction(setting: str) -> float | None:
+    """The noise level of a ``noise=...`` robustness setting (``noise=0.05`` and ``noise=5%`` give 0.05), else None.
+
+    Raises ValueError for a ``noise=`` setting outside ``(0, 1]``.
+    """
+    m = NOISE_SETTING.match(setting)
+    if not m:
+        return None
+    f = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+    if not 0 < f <= 1:
+        raise ValueError(f"{setting}: the noise level must lie in (0, 1] (a fraction of the intensity range)")
+    return f
+
+
+def noisy_image(image: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """``image`` plus Gaussian noise, and the noise's standard deviation in intensity units.
+
+    The standard deviation is ``fraction * (max - min)`` of the whole image (every channel together); the noise is
+    drawn independently per pixel and channel from ``rng``, added in float32 and not clipped (the model's min-max
+    scaling then sees the noisy range). A constant image gets no noise (zero range).
+    """
+    arr = np.asarray(image, dtype=np.float32)
+    sigma = float(fraction) * float(arr.max() - arr.min()) if arr.size else 0.0
+    noise = rng.standard_normal(arr.shape, dtype=np.float32) * np.float32(sigma)
+    return arr + noise, sigma
+
+
+def _setting(name: str) -> tuple[str, dict[str, Any], dict[str, Any], bool]:
+    if name in ROBUSTNESS:
+        return ROBUSTNESS[name]
+    if noise_fraction(name) is not None:
+        return "box", {}, {}, False
+    raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -273,7 +334,8 @@ class PromptOptions:
     per object for ``clicks``; ``shift_px``: the ``box-jitter`` shift; ``filter``: the default resize filter;
     ``cache_dir``: where the weights are copied and the disk embedding cache lives (default: segaudit's cache
     folder, never the working or data folder); ``embedding_cache``: keep embeddings on disk (bounded by
-    ``cache_bytes``) so that a second run does not re-encode.
+    ``cache_bytes``) so that a second run does not re-encode. ``sequences``: the (up to three) sequences stacked as
+    the channels of 3D cases (default :data:`DEFAULT_VOLUME_SEQUENCES`; see :func:`volume_sequences`).
     """
 
     kinds: tuple[str, ...] = DEFAULT_KINDS
@@ -288,15 +350,19 @@ class PromptOptions:
     cache_dir: str | None = None
     embedding_cache: bool = True
     cache_bytes: int = 1 << 30
+    sequences: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = [k for k in self.kinds if k not in PROMPT_KINDS + EXTRA_KINDS]
+        known = PROMPT_KINDS + EXTRA_KINDS + VOLUME_KINDS
+        unknown = [k for k in self.kinds if k not in known]
         if unknown or not self.kinds:
-            raise ValueError(f"unknown prompt kinds {unknown or '(none given)'}; known: "
-                             f"{', '.join(PROMPT_KINDS + EXTRA_KINDS)}")
-        bad = [r for r in self.robustness if r not in ROBUSTNESS]
+            raise ValueError(f"unknown prompt kinds {unknown or '(none given)'}; known: {', '.join(known)}")
+        bad = [r for r in self.robustness if r not in ROBUSTNESS and noise_fraction(r) is None]
         if bad:
-            raise ValueError(f"unknown robustness settings {bad}; known: {', '.join(ROBUSTNESS)}")
+            raise ValueError(f"unknown robustness settings {bad}; known: {', '.join(ROBUSTNESS)}, noise=<fraction "
+                             "of the intensity range, e.g. 0.05 or 5%>")
+        if len(self.sequences) > 3:
+            raise ValueError(f"at most three sequences make a 3-channel slice, got {len(self.sequences)}")
         if self.model != "litemedsam":
             raise ValueError(f"unknown promptable model {self.model!r}; known: litemedsam")
         if self.max_clicks < 1 or self.shift_px < 0 or self.auto_grid < 1:
@@ -313,9 +379,16 @@ class PromptOptions:
             d.pop(k)
         return d
 
-    def model_names(self) -> list[str]:
-        """The store's model names of the scored kinds: ``<model>/<kind>``."""
-        return [f"{self.model}/{k}" for k in self.kinds]
+    def kinds_for(self, volume: bool) -> tuple[str, ...]:
+        """The kinds run on a 3D (``volume``) or a 2D dataset, in the order given."""
+        return tuple(k for k in self.kinds if (k in VOLUME_KINDS) == volume)
+
+    def model_names(self, volume: bool | None = None) -> list[str]:
+        """The store's model names of the scored kinds: ``<model>/<kind>`` (of 2D or 3D datasets only when
+        ``volume`` is given).
+        """
+        kinds = self.kinds if volume is None else self.kinds_for(volume)
+        return [f"{self.model}/{k}" for k in kinds]
 
 
 @dataclass
@@ -333,6 +406,13 @@ class PromptCaseJob:
     inputs: tuple[tuple[str, str, str], ...] = ()
     fingerprint: str = "edge"
     instances: str | None = None  # the ground-truth instance map: one prompt per instance
+    kinds: tuple[str, ...] = ()  # the kinds run on this case (default: the options' 2D kinds)
+    sequences: tuple[tuple[str, str], ...] = ()  # 3D cases: (sequence, path) stacked as the channels
+    volume: bool = False  # a 3D case: box prompts propagated slice by slice
+
+    @property
+    def run_kinds(self) -> tuple[str, ...]:
+        return self.kinds or self.options.kinds_for(self.volume)
 
 
 @dataclass
@@ -373,7 +453,23 @@ def release_models() -> int:
 
 
 def _mask_path(job: PromptCaseJob, kind: str) -> Path:
-    return Path(job.out_dir) / job.options.model / kind / f"{safe_component(job.case)}.png"
+    suffix = ".nii.gz" if job.volume else ".png"
+    return Path(job.out_dir) / job.options.model / kind / f"{safe_component(job.case)}{suffix}"
+
+
+def _write_nifti_mask(path: Path, mask: np.ndarray, reference: str) -> Path:
+    """A 0/1 uint8 NIfTI with the reference file's affine and header (data type and scaling excepted), written
+    atomically and gzip-compressed without a time stamp (the same mask gives the same bytes).
+    """
+    import nibabel as nib
+
+    ref = cast("nib.Nifti1Image", nib.load(reference))  # a .nii(.gz) loads as a Nifti1Image (Nifti2 subclasses it)
+    header = ref.header.copy()
+    header.set_data_dtype(np.uint8)
+    header.set_slope_inter(1.0, 0.0)
+    img = type(ref)(np.asarray(mask, bool).astype(np.uint8), ref.affine, header)
+    data = gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _row(job: PromptCaseJob, kind: str, setting: str, rec: PromptRecord, prep: dict, mask: Path | None) -> dict:
@@ -392,17 +488,26 @@ def _robustness_records(model, image: np.ndarray, gt: np.ndarray, job: PromptCas
                         instances: np.ndarray | None = None) -> tuple[str, list[PromptRecord], dict]:
     from segaudit.models.litemedsam import Preprocessing
 
-    kind, prep_changes, sim, _ = ROBUSTNESS[setting]
+    kind, prep_changes, sim, _ = _setting(setting)
     variant = model.with_preprocessing(replace(model.preprocessing, **prep_changes)) if prep_changes else model
+    noise = noise_fraction(setting)
+    noise_record: dict[str, Any] = {}
+    if noise is not None:  # the same prompts as the default box (same stream), on a noisy image
+        image, sigma = noisy_image(image, noise, case_rng(job.options.seed, job.case, "noise", setting))
+        noise_record = {"noise": {"kind": "additive gaussian, per pixel and channel, float32, not clipped",
+                                  "sigma_fraction_of_range": noise, "sigma": sigma,
+                                  "rng": f"case_rng(seed, case, 'noise', {setting!r})"}}
     # Seeded by setting, so a setting's prompts never depend on which other settings run.
     if instances is None:
         labels, _ = ndimage.label(gt, structure=ndimage.generate_binary_structure(2, 2))
-        prompts = simulate(gt, kind, case_rng(job.options.seed, job.case, kind, setting), **sim)
+        keys = (kind,) if noise is not None else (kind, setting)
+        prompts = simulate(gt, kind, case_rng(job.options.seed, job.case, *keys), **sim)
     else:  # the objects of the default run: one per instance
         labels = np.where(gt, np.asarray(instances), 0).astype(np.int64)
         prompts = [replace(q, component=oid) for oid in (int(v) for v in np.unique(labels) if v != 0)
-                   for q in simulate(labels == oid, kind, case_rng(job.options.seed, job.case, kind, setting, oid),
-                                     **sim)[:1]]
+                   for q in simulate(labels == oid, kind,
+                                     case_rng(job.options.seed, job.case, kind,
+                                              *(() if noise is not None else (setting,)), oid), **sim)[:1]]
     emb = variant.encode(image)
     recs = []
     for pred in variant.decode(emb, prompts):
@@ -413,7 +518,66 @@ def _robustness_records(model, image: np.ndarray, gt: np.ndarray, job: PromptCas
                                  encode_seconds=emb.encode_seconds, decode_seconds=pred.decode_seconds,
                                  dice=overlap_dice(pred.mask, target)))
     assert isinstance(variant.preprocessing, Preprocessing)
-    return kind, recs, variant.preprocessing.record()
+    return kind, recs, {**variant.preprocessing.record(), **noise_record}
+
+
+def _volume(job: PromptCaseJob, shape: tuple[int, ...]) -> np.ndarray:
+    """The chosen sequences, each normalised per volume, as (H, W, D) for one or (H, W, D, 3) for two or three
+    (a missing third channel is zeros).
+    """
+    from segaudit.models.propagate import normalise_mr
+
+    chans = []
+    for _, path in job.sequences:
+        arr = np.asarray(read_image(path).array)
+        if arr.shape != shape:
+            raise SegauditError(f"{path}: shape {arr.shape} differs from the ground truth's {shape}")
+        chans.append(normalise_mr(arr))
+    if len(chans) == 1:
+        return chans[0]
+    return np.stack(chans + [np.zeros(shape, np.uint8)] * (3 - len(chans)), axis=-1)
+
+
+def _prompt_volume(job: PromptCaseJob, model, out: PromptCaseOutput) -> None:
+    """One 3D case: box propagation over the ground truth's extent, the mask written as NIfTI (module docstring)."""
+    from segaudit.models.propagate import propagate_3d
+
+    gt = np.asarray(read_mask(job.ground_truth, job.mask_encoding).array) != 0
+    if gt.ndim != 3:
+        raise SegauditError(f"{job.ground_truth}: a {gt.ndim}D mask; box-3d propagates over 3D volumes")
+    if not gt.any():
+        out.errors.append({"model": "", "path": job.ground_truth, "severity": "warning",
+                           "message": f"{job.ground_truth}: empty ground truth: no prompt can be simulated; "
+                                      "the models score an empty mask"})
+    vol = _volume(job, gt.shape)
+    res = propagate_3d(model, vol, gt, axis=VOLUME_AXIS)
+    seqs = [s for s, _ in job.sequences]
+    prep = {**model.preprocessing.record(),
+            "volume": {"sequences": seqs, "channels": "one sequence: grey repeated to 3" if len(seqs) == 1 else
+                       "the sequences in order" + (", a zero third channel" if len(seqs) == 2 else ""),
+                       "normalisation": "per sequence volume: clip to the 0.5 and 99.5 percentiles of the non-zero "
+                                        "voxels, scale to 0..255, round to uint8, zero voxels stay 0 (MedSAM "
+                                        "pre_MR.py)", "axis": VOLUME_AXIS}}
+    slices = [{"z": int(z), "box": [float(v) for v in res.boxes[z]], "source": res.source[z],
+               "predicted_iou": res.predicted_iou[z],
+               "dice": overlap_dice(np.take(res.mask, z, axis=VOLUME_AXIS), np.take(gt, z, axis=VOLUME_AXIS))}
+              for z in sorted(res.boxes)]
+    key_box = res.boxes.get(res.key_slice)
+    prompt = {"kind": "box-3d", "component": 0, "box": None if key_box is None else [float(v) for v in key_box],
+              "points": [], "labels": [], "mask_prompt": False, "axis": VOLUME_AXIS, "key_slice": res.key_slice,
+              "key_rule": "largest", "fallback": "last", "bbox_shift": 3.0, "shift_frame": 256,
+              "slice_range": [slices[0]["z"], slices[-1]["z"]] if slices else [], "sequences": seqs,
+              "slices": slices}
+    enc = float(sum(res.encode_seconds.values()))
+    rec = PromptRecord(case=job.case, kind="box-3d", component=0, prompt=prompt, seed=job.options.seed,
+                       predicted_iou=float(np.mean(list(res.predicted_iou.values()))) if slices else float("nan"),
+                       encode_seconds=enc, decode_seconds=float(sum(res.decode_seconds.values())),
+                       dice=overlap_dice(res.mask, gt))
+    path = _write_nifti_mask(_mask_path(job, "box-3d"), res.mask, job.ground_truth)
+    out.rows.append(_row(job, "box-3d", "default", rec, prep, path))
+    out.encode_seconds = enc
+    srcs = set(res.embedding_source.values())
+    out.embedding_source = "disk" if srcs == {"disk"} else "encoder"
 
 
 def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
@@ -422,11 +586,15 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
     out.inputs = fingerprint_inputs(job.inputs, job.fingerprint)
     try:
         model = _model(job.options)
+        if job.volume:
+            _prompt_volume(job, model, out)
+            return out
         img = read_image(job.image)
         gt_img = read_mask(job.ground_truth, job.mask_encoding)
         if img.array.ndim - (1 if img.is_color else 0) != 2 or gt_img.array.ndim != 2:
-            raise SegauditError(f"{job.image}: a {img.array.ndim}D image; segaudit prompt runs 2D images (3D "
-                                "volumes: segaudit.models.propagate.propagate_3d)")
+            raise SegauditError(f"{job.image}: a {img.array.ndim}D image in a single-image dataset; segaudit "
+                                "prompt propagates box prompts over 3D volumes of multi-sequence datasets only "
+                                "(declare its sequences)")
         gt = np.asarray(gt_img.array) != 0
         if gt.shape != img.array.shape[:2]:
             raise SegauditError(f"{job.ground_truth}: ground truth {gt.shape} and image {img.array.shape[:2]} "
@@ -436,7 +604,7 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
                                "message": f"{job.ground_truth}: empty ground truth: no prompt can be simulated; "
                                           "the models score an empty mask"})
         inst = np.asarray(read_mask(job.instances).array) if job.instances else None
-        run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.options.kinds), instances=inst,
+        run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.run_kinds), instances=inst,
                            out_dir=Path(job.out_dir), seed=job.options.seed, max_clicks=job.options.max_clicks,
                            auto_grid=job.options.auto_grid, tile=job.options.tile, shift_px=job.options.shift_px)
         emb = model.encode(img.array)
@@ -472,23 +640,52 @@ def _region_name(ds: DatasetConfig) -> tuple[str, str | None]:
                         f"({', '.join(labels)}): declare one (regions: {{foreground: [...]}})")
 
 
-def prompt_datasets(project: ProjectConfig) -> tuple[list[DatasetConfig], list[str]]:
-    """The datasets ``prompt`` runs (2D images and ground truth) and why each other one is left out."""
+def is_volume_dataset(ds: DatasetConfig) -> bool:
+    """Whether a dataset's cases are 3D volumes for ``prompt``: it declares sequences (multi-sequence MRI)."""
+    return len(ds.sequences) > 1 or "*" in ds.images
+
+
+def volume_sequences(ds: DatasetConfig, wanted: tuple[str, ...] = ()) -> list[str]:
+    """The sequences stacked as the channels of a 3D dataset's slices.
+
+    ``wanted`` (1 to 3, each declared by the dataset) if given, else the first of :data:`DEFAULT_VOLUME_SEQUENCES`
+    present, else the dataset's first sequence. Raises SegauditError for an undeclared sequence.
+    """
+    if wanted:
+        missing = [s for s in wanted if s not in ds.sequences]
+        if missing:
+            raise SegauditError(f"{ds.name}: no sequence(s) {', '.join(missing)} (has {', '.join(ds.sequences)})")
+        return list(wanted)
+    have = [s for s in DEFAULT_VOLUME_SEQUENCES if s in ds.sequences]
+    return have[:1] or ds.sequences[:1]
+
+
+def prompt_datasets(project: ProjectConfig, options: PromptOptions | None = None
+                    ) -> tuple[list[DatasetConfig], list[str]]:
+    """The datasets ``prompt`` runs (images and ground truth, and a kind for their dimension) and why each other
+    one is left out.
+    """
+    options = options or PromptOptions()
     keep, notes = [], []
     for ds in project.datasets:
+        volume = is_volume_dataset(ds)
         if not ds.images or not ds.ground_truth:
             notes.append(f"{ds.name}: needs images and ground truth (prompts are simulated from it); left out")
-        elif len(ds.sequences) > 1 or "*" in ds.images:
-            notes.append(f"{ds.name}: multi-sequence (3D MRI) dataset; segaudit prompt runs 2D images (3D: "
-                         "segaudit.models.propagate.propagate_3d); left out")
+        elif not options.kinds_for(volume):
+            which = (f"3D (multi-sequence) dataset: its kinds are {', '.join(VOLUME_KINDS)}" if volume else
+                     "2D dataset: box-3d runs on 3D volumes only")
+            notes.append(f"{ds.name}: {which}, none of them asked for (--prompts); left out")
         else:
+            if volume and options.robustness:
+                notes.append(f"{ds.name}: 3D dataset: the robustness settings run on 2D cases only")
             keep.append(ds)
     return keep, notes
 
 
 def scoring_project(project: ProjectConfig, run_dir: str | Path, options: PromptOptions,
                     datasets: list[DatasetConfig]) -> ProjectConfig:
-    """The project whose only predictions are the prompt masks, as models ``<model>/<kind>`` (0/255 PNGs).
+    """The project whose only predictions are the prompt masks, as models ``<model>/<kind>`` (0/255 PNGs; 0/1
+    NIfTI volumes for 3D datasets).
 
     ``evaluate`` scores it like any project; its settings hash differs from the user's project, so the two
     never skip or re-score each other's models.
@@ -498,14 +695,15 @@ def scoring_project(project: ProjectConfig, run_dir: str | Path, options: Prompt
     for ds in datasets:
         _, only = _region_name(ds)
         folder = base / safe_component(ds.name) / options.model
+        volume = is_volume_dataset(ds)
+        names, kinds = options.model_names(volume), options.kinds_for(volume)
+        suffix, threshold = (".nii.gz", 0.0) if volume else (".png", 127.0)  # 0/1 NIfTI, 0/255 PNG
         # The template's {case} is the case id as discovery matched it; a case whose id is not a safe file-name
         # component is written under its safe name, and is an error row of the prompt step.
-        preds = [(m, str(folder / k / "{case}.png")) for m, k in zip(options.model_names(), options.kinds,
-                                                                        strict=True)]
-        enc = {m: MaskEncoding(kind="binary", threshold=127) for m in options.model_names()}
-        out.append(replace(ds, predictions=preds, models=options.model_names(), model_encodings=enc,
-                           prediction_encoding=None,
-                           prediction_regions={m: only for m in options.model_names()} if only else {}))
+        preds = [(m, str(folder / k / ("{case}" + suffix))) for m, k in zip(names, kinds, strict=True)]
+        enc = {m: MaskEncoding(kind="binary", threshold=threshold) for m in names}
+        out.append(replace(ds, predictions=preds, models=names, model_encodings=enc, prediction_encoding=None,
+                           prediction_regions={m: only for m in names} if only else {}))
     raw = {**(project.raw or {}), "prompt": {"run": str(base), **options.resume_key()}}
     return ProjectConfig(datasets=out, path=project.path, raw=raw, name=project.name)
 
@@ -530,13 +728,14 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
                    force: bool = False, progress: bool = True, executor: Executor = "auto",
                    argv: list[str] | None = None, fingerprint: str = "edge", score: bool = True
                    ) -> PromptProjectResult:
-    """Run a promptable model with simulated prompts over every 2D case, store the prompts, score the masks.
+    """Run a promptable model with simulated prompts over every case, store the prompts, score the masks.
 
     Parameters
     ----------
     project:
-        The project; datasets without images and ground truth, and multi-sequence ones, are left out (a note
-        says why).
+        The project; datasets without images and ground truth, or without a kind asked for their dimension (2D:
+        the simulators' kinds, ``clicks``, ``auto``; 3D multi-sequence: ``box-3d``), are left out (a note says
+        why).
     out_dir:
         Run directory of the results store; the masks go under ``out_dir/prompt/`` (never beside the inputs).
     options:
@@ -553,7 +752,7 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
         Score the masks with ``evaluate`` afterwards (models ``<model>/<kind>``).
     """
     options = options or PromptOptions()
-    datasets, notes = prompt_datasets(project)
+    datasets, notes = prompt_datasets(project, options)
     if not datasets:
         raise SegauditError("nothing to prompt: " + "; ".join(notes))
     sub = ProjectConfig(datasets=datasets, path=project.path, raw=project.raw, name=project.name)
@@ -563,8 +762,12 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
     run_dir = Path(out_dir)
     jobs: list[PromptCaseJob] = []
     skipped: list[tuple[str, str]] = []
+    seqs = {ds.name: volume_sequences(ds, options.sequences) for ds in datasets if is_volume_dataset(ds)}
     with ResultsStore(run_dir) as store:
         by_case = case_inputs(files, INPUT_ROLES)
+        for key in by_case:  # a 3D case depends on its chosen sequences only
+            if key[0] in seqs:
+                by_case[key] = [i for i in by_case[key] if i[0] != "image" or i[1] in seqs[key[0]]]
         done = set() if force else store.completed("prompts", STEP, ohash, ["dataset", "case"])
         stale = stale_jobs(store, STEP, ["dataset", "case"], {k: by_case[k] for k in done if k in by_case},
                            fingerprint)
@@ -579,12 +782,22 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
                 img = rows[(rows.role == "image") & rows.exists.astype(bool)]
                 gt = rows[(rows.role == "ground_truth") & rows.exists.astype(bool)]
                 inst = rows[(rows.role == "instances") & rows.exists.astype(bool)]
+                volume = ds.name in seqs
+                if volume:
+                    by_seq = {str(r.key): str(r.path) for r in img.itertuples()}
+                    img = img[img.key.isin(seqs[ds.name])]
+                    if len(img) < len(seqs[ds.name]):
+                        img = img.iloc[:0]  # a chosen sequence is missing: scan reports it
                 if img.empty or gt.empty:
                     continue  # scan reports the missing file; evaluate reports the missing prediction
                 job = PromptCaseJob(ds.name, case, str(img.path.iloc[0]), str(gt.path.iloc[0]), ds.mask_encoding,
                                     region, str(folder), options, tuple(by_case.get((ds.name, case), [])),
-                                    fingerprint, str(inst.path.iloc[0]) if len(inst) else None)
-                masks_there = all(_mask_path(job, k).is_file() for k in options.kinds)
+                                    fingerprint, str(inst.path.iloc[0]) if len(inst) else None,
+                                    kinds=options.kinds_for(volume), volume=volume,
+                                    sequences=tuple((q, by_seq[q]) for q in seqs[ds.name]) if volume else ())
+                if volume:
+                    job.image = job.sequences[0][1]
+                masks_there = all(_mask_path(job, k).is_file() for k in job.run_kinds)
                 if (ds.name, case) in done and masks_there:
                     skipped.append((ds.name, case))
                     continue
@@ -608,7 +821,7 @@ def prompt_project(project: ProjectConfig, out_dir: str | Path, options: PromptO
     for case in sorted({c for _, c in skipped} | {j.case for j in jobs}):
         if safe_component(case) != case:
             notes.append(f"case {case!r}: its id is not a safe file name; its masks are named "
-                         f"{safe_component(case)}.png and evaluate cannot find them")
+                         f"{safe_component(case)} (.png or .nii.gz) and evaluate cannot find them")
     result = PromptProjectResult(run_id, len(jobs), skipped, errors, None, notes,
                                  resume_lines("case(s)", stale.changed, gone, "re-prompted") + vnotes,
                                  int(stats["disk"]), stats["seconds"])

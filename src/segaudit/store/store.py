@@ -361,6 +361,9 @@ class ResultsStore:
         (JSON list: Dice after each click, ``clicks`` only), ``clicks_to`` (JSON: clicks to reach each Dice
         target), ``encode_seconds``, ``decode_seconds``, ``mask_path`` (the kind's mask file of the case; None for
         robustness settings, which keep no mask), ``image_path`` and ``ground_truth_path`` (the files prompted).
+        Kind ``box-3d`` (3D volumes) has one row per case, component 0: the key slice's box, and per propagated
+        slice its box, source, predicted IoU and Dice under ``slices`` in ``prompt``; ``predicted_iou`` is their
+        mean, the seconds their sums, ``dice`` the whole volume's, ``image_path`` the first chosen sequence.
         Empty with these columns in a store written before the table existed (schema version < 3).
         """
         out = self._typed("prompts", PROMPTS_COLUMNS, UNIQUE_KEYS["prompts"], datasets)

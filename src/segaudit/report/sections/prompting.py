@@ -106,8 +106,16 @@ def examples_html(prompts: pd.DataFrame, m: pd.DataFrame, max_kinds: int = 6,
             except Exception as exc:  # noqa: BLE001 - a moved or deleted file costs one panel, said so
                 missing.append(f"{ds}/{case} {model}: {exc}")
                 continue
+            marks = [json.loads(x) for x in rows.prompt]
             title = f"{label}: {case} (Dice {d[case]:.3f})"
-            figs.append(png_html(overlay_figure(image, gt, mask, [json.loads(x) for x in rows.prompt], title)))
+            if gt.ndim == 3:  # a propagated volume (box-3d): its key slice, with the key slice's box
+                z, axis = int(marks[0].get("key_slice", -1)), int(marks[0].get("axis", 2))
+                if z < 0 or image.shape[:3] != gt.shape or mask.shape != gt.shape:
+                    missing.append(f"{ds}/{case} {model}: no key slice to draw")
+                    continue
+                image, gt, mask = (np.take(a, z, axis=axis) for a in (image, gt, mask))
+                title = f"{label}: {case}, slice {z} (volume Dice {d[case]:.3f})"
+            figs.append(png_html(overlay_figure(image, gt, mask, marks, title)))
         if figs:
             parts.append(f"<h3>{html.escape(ds)} / {html.escape(model)}</h3><div class='panels'>{''.join(figs)}"
                          "</div>")
