@@ -156,6 +156,16 @@ def write_xray_project(folder: Path) -> Path:
 
 SSA_CASE = "BraTS2024_SSA-00230-000"
 SSA_ROOT = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"
+BRATS_SEQUENCES = ("t1", "t1ce", "t2", "flair")
+
+
+def ssa_dataset_yaml(root: Path) -> str:
+    """The project text of one dataset ``SSA`` over a BraTS2024_SSA folder (four sequences, AUDIT labels)."""
+    return (f"datasets:\n  SSA:\n    root: {root}\n"
+            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
+            f"    sequences: [{', '.join(BRATS_SEQUENCES)}]\n"
+            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
+            "    label_convention: audit\n")
 #: The sequences of the subset-prediction fixture, in channel order.
 SUBSET_SEQUENCES = ("t1ce", "t2", "flair")
 
@@ -205,18 +215,11 @@ def write_subset_project(folder: Path, drop: tuple[str, ...] = (), extra: str = 
             if name not in drop:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 nib.save(nib.Nifti1Image(degrade_for_subset(pred, frozenset(c)), gt.affine, gt.header), path)
-    text = (f"datasets:\n  SSA:\n    root: {SSA_ROOT}\n"
-            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
-            "    sequences: [t1, t1ce, t2, flair]\n"
-            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
-            "    label_convention: audit\n"
-            "    subset_predictions:\n      model: dropout\n      subsets:\n" + "\n".join(lines) + "\n" + extra)
+    text = (ssa_dataset_yaml(SSA_ROOT) + "    subset_predictions:\n      model: dropout\n      subsets:\n"
+            + "\n".join(lines) + "\n" + extra)
     path = folder / "subsets.yaml"
     path.write_text(text)
     return path
-
-
-BRATS_SEQUENCES = ("t1", "t1ce", "t2", "flair")
 
 
 def write_brats_project(folder: Path, slab: int | None = None) -> Path:
@@ -241,11 +244,7 @@ def write_brats_project(folder: Path, slab: int | None = None) -> Path:
         for name in (*BRATS_SEQUENCES, "seg"):
             img = nib.load(f"{prefix}{name}.nii.gz")
             nib.save(img.slicer[:, :, z0:z0 + slab], out / f"{SSA_CASE}_{name}.nii.gz")
-    text = (f"datasets:\n  SSA:\n    root: {root}\n"
-            "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
-            f"    sequences: [{', '.join(BRATS_SEQUENCES)}]\n"
-            "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
-            "    label_convention: audit\n")
+    text = ssa_dataset_yaml(root)
     path = folder / "brats.yaml"
     path.write_text(text)
     return path
