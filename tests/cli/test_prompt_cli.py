@@ -21,7 +21,8 @@ def project(tmp_path):
 @pytest.mark.parametrize(("flags", "message"), [(["--prompts", "box,lasso"], "unknown prompt kinds"),
                                             (["--robustness", "filter=nearest"], "unknown robustness settings"),
                                             (["--robustness", "noise=2"], "noise level must lie in (0, 1]"),
-                                            (["--sequences", "t1,t1ce,t2,flair"], "at most three sequences")])
+                                            (["--sequences", "t1,t1ce,t2,flair"], "at most three sequences"),
+                                            (["--auto-iou", "1.5"], "must lie in [0, 1]")])
 def test_unknown_prompt_kind_or_setting_is_refused_before_anything_runs(project, tmp_path, capsys, flags, message):
     assert main(["prompt", str(project), "--out", str(tmp_path / "run"), *flags]) == 2
     assert message in capsys.readouterr().err

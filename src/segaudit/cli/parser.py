@@ -189,7 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-clicks", type=_checked(integer(1)), default=5, help="refinement clicks per object")
     s.add_argument("--shift-px", type=_checked(integer(0)), default=20, help="box-jitter shift in pixels")
     s.add_argument("--auto-grid", type=_checked(integer(1)), default=4,
-                   help="automatic mode (--prompts auto): an N x N grid of point prompts (default 4)")
+                   help="automatic mode (--prompts auto): the grid's size, N windows or points per side (default 4)")
+    s.add_argument("--auto-prompts", choices=["boxes", "points"], default="boxes",
+                   help="automatic mode: a multi-scale grid of boxes (default; LiteMedSAM was trained with boxes) "
+                        "or an N x N grid of positive points (SAM's automatic mask generator)")
+    s.add_argument("--auto-iou", type=float, default=0.8,
+                   help="automatic mode: the predicted IoU a grid mask needs to be kept (default 0.8; 0 keeps all)")
+    s.add_argument("--auto-stability", type=float, default=0.9,
+                   help="automatic mode: the stability score a grid mask needs to be kept (default 0.9; 0 keeps all)")
     s.add_argument("--tile", type=_checked(integer(16)),
                    help="prompt images larger than N pixels tile by tile (N x N windows holding ground truth; "
                         "e.g. 512 for 4288-px fundus photos)")

@@ -46,7 +46,8 @@ def cmd_prompt(args) -> int:
     try:
         options = PromptOptions(kinds=_words(args.prompts) or DEFAULT_KINDS, robustness=_words(args.robustness),
                                 seed=args.seed, max_clicks=args.max_clicks, shift_px=args.shift_px,
-                                auto_grid=args.auto_grid, tile=args.tile,
+                                auto_grid=args.auto_grid, auto_prompts=args.auto_prompts,
+                                auto_iou=args.auto_iou, auto_stability=args.auto_stability, tile=args.tile,
                                 filter=args.filter, model=args.model, cache_dir=args.cache_dir,
                                 embedding_cache=not args.no_embedding_cache, sequences=_words(args.sequences))
     except ValueError as exc:

@@ -58,6 +58,7 @@ from segaudit.io.masks import MaskEncoding, read_mask
 from segaudit.io.paths import safe_component
 from segaudit.io.readers import read_image
 from segaudit.metrics.evaluate import EvaluationOptions
+from segaudit.models.automatic import AUTO_PROMPTS
 from segaudit.models.base import Prompt, PromptableModel
 from segaudit.models.prompts import PROMPT_KINDS, case_rng, refinement_clicks, simulate
 from segaudit.pipeline.evaluate import EvaluateResult, evaluate_project
@@ -175,15 +176,20 @@ def _tiled_kind(model: PromptableModel, image: np.ndarray, g: np.ndarray, case: 
 
 def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case: str, kinds: list[str],
                  out_dir: str | Path | None = None, seed: int = 0, max_clicks: int = 5, auto_grid: int = 4,
-                 tile: int | None = None, instances: np.ndarray | None = None, **simulate_options) -> PromptRun:
+                 tile: int | None = None, instances: np.ndarray | None = None, auto_prompts: str = "boxes",
+                 auto_filters: tuple[float, float] = (0.8, 0.9), **simulate_options) -> PromptRun:
     """Run every prompt kind on one image (module docstring); ``out_dir`` None writes nothing.
 
     Each kind's prompts are drawn from ``case_rng(seed, case, kind)``, so adding a kind never changes another
     kind's prompts. Per-prompt Dice is against the prompt's own component (the whole ground truth for
     ``box-all``); ``union_dice`` is the per-kind OR of the masks against the whole ground truth. The kind ``auto``
-    runs :func:`~segaudit.models.automatic.automatic_masks` on an ``auto_grid × auto_grid`` point grid (no ground
-    truth) and keeps, per component, the mask that matches it best (oracle choice); its record holds that mask's
-    grid point, predicted IoU and stability score. With ``tile`` and an image whose longest side exceeds it, the
+    runs :func:`~segaudit.models.automatic.automatic_masks` on a grid of ``auto_prompts`` (``"boxes"``: the
+    multi-scale :func:`~segaudit.models.automatic.box_grid` up to ``auto_grid`` windows per side, the default for
+    the box-trained LiteMedSAM; ``"points"``: an ``auto_grid × auto_grid`` point grid), without ground truth, and
+    keeps, per component, the mask that matches it best (oracle choice); its record holds that mask's grid prompt,
+    predicted IoU and stability score. ``auto_filters``: the (predicted IoU, stability) a grid mask needs to be
+    kept (SAM's filters; LiteMedSAM's predicted IoU sits at 0.7-0.83 for any box on the x-rays, so ``(0, 0)``
+    keeps every grid mask left after NMS). With ``tile`` and an image whose longest side exceeds it, the
     simulator kinds run per ``tile × tile`` window holding ground truth (:func:`~segaudit.models.propagate.
     tile_windows`; prompts simulated from the window's ground truth, a component cut by a window border is prompted
     in each window), each window encoded on its own; their records say the window (``tile``: y0, x0, y1, x1) and
@@ -208,14 +214,16 @@ def prompt_image(model: PromptableModel, image: np.ndarray, gt: np.ndarray, case
         if kind == "auto":
             from segaudit.models.automatic import automatic_masks, match_to_components
 
-            found = automatic_masks(model, image, grid=auto_grid)
+            found = automatic_masks(model, image, grid=auto_grid, prompts=auto_prompts,
+                                    iou_threshold=auto_filters[0], stability_threshold=auto_filters[1])
             for comp, best, dice in match_to_components(found, g):
                 if best is not None:
                     mask |= best.mask
                 records.append(PromptRecord(
                     case=case, kind=kind, component=comp,
-                    prompt={"grid": auto_grid, "kept_masks": len(found),
-                            "points": [list(best.point)] if best else [], "labels": [1] if best else [],
+                    prompt={"grid": auto_grid, "grid_prompts": auto_prompts, "kept_masks": len(found),
+                            "min_predicted_iou": auto_filters[0], "min_stability": auto_filters[1],
+                            **(best.prompt_record() if best else {"points": [], "labels": []}),
                             "stability": best.stability if best else None},
                     seed=seed, predicted_iou=best.predicted_iou if best else float("nan"),
                     encode_seconds=emb.encode_seconds, decode_seconds=float("nan"), dice=dice))
@@ -344,6 +352,9 @@ class PromptOptions:
     max_clicks: int = 5
     shift_px: int = 20
     auto_grid: int = 4
+    auto_prompts: str = "boxes"
+    auto_iou: float = 0.8
+    auto_stability: float = 0.9
     tile: int | None = None
     filter: str = "bilinear"
     model: str = "litemedsam"
@@ -367,6 +378,10 @@ class PromptOptions:
             raise ValueError(f"unknown promptable model {self.model!r}; known: litemedsam")
         if self.max_clicks < 1 or self.shift_px < 0 or self.auto_grid < 1:
             raise ValueError("max_clicks and auto_grid must be >= 1 and shift_px >= 0")
+        if self.auto_prompts not in AUTO_PROMPTS:
+            raise ValueError(f"unknown automatic-mode prompts {self.auto_prompts!r}; known: {', '.join(AUTO_PROMPTS)}")
+        if not (0 <= self.auto_iou <= 1 and 0 <= self.auto_stability <= 1):
+            raise ValueError("auto_iou and auto_stability must lie in [0, 1]")
         if self.tile is not None and self.tile < 16:
             raise ValueError(f"tile must be >= 16 pixels, got {self.tile}")
         if self.filter not in ("bilinear", "area"):
@@ -606,7 +621,9 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
         inst = np.asarray(read_mask(job.instances).array) if job.instances else None
         run = prompt_image(model, img.array, gt, safe_component(job.case), list(job.run_kinds), instances=inst,
                            out_dir=Path(job.out_dir), seed=job.options.seed, max_clicks=job.options.max_clicks,
-                           auto_grid=job.options.auto_grid, tile=job.options.tile, shift_px=job.options.shift_px)
+                           auto_grid=job.options.auto_grid, tile=job.options.tile, shift_px=job.options.shift_px,
+                           auto_prompts=job.options.auto_prompts,
+                           auto_filters=(job.options.auto_iou, job.options.auto_stability))
         emb = model.encode(img.array)
         out.encode_seconds, out.embedding_source = emb.encode_seconds, emb.source
         prep = model.preprocessing.record()
