@@ -60,7 +60,8 @@ def test_understanding_finds_task_and_target(understander, text, task, target):
 def test_common_phrasings_of_each_target_are_synonyms(understander, text, target):
     """Everyday names (immune cells, lymphocytes, fibroblasts...) reach the concept, not ``clarify``."""
     req = understander.understand(text)
-    assert req.target == target and req.target_similarity == 1.0, req
+    assert req.target == target, req
+    assert req.target_similarity == 1.0, req
 
 
 def test_unknown_target_is_not_matched_and_offtask_is_recognised(understander):
