@@ -45,6 +45,25 @@ def test_understanding_finds_task_and_target(understander, text, task, target):
     assert (req.task, req.target) == (task, target), req
 
 
+@pytest.mark.parametrize(("text", "target"), [
+    ("how many immune cells do you see", "inflammatory nucleus"),
+    ("count the lymphocytes", "inflammatory nucleus"),
+    ("count the white blood cells", "inflammatory nucleus"),
+    ("count the tumour cells", "epithelial nucleus"),
+    ("how many fibroblasts are there", "spindle-shaped nucleus"),
+    ("count the stromal cells", "spindle-shaped nucleus"),
+    ("how many cells are on this tile", "nucleus"),
+    ("outline the lung parenchyma", "lung"),
+    ("segment the brain mets", "metastasis"),
+    ("colour in the exudate spots", "exudate"),
+])
+def test_common_phrasings_of_each_target_are_synonyms(understander, text, target):
+    """Everyday names (immune cells, lymphocytes, fibroblasts...) reach the concept, not ``clarify``."""
+    req = understander.understand(text)
+    assert req.target == target, req
+    assert req.target_similarity == 1.0, req
+
+
 def test_unknown_target_is_not_matched_and_offtask_is_recognised(understander):
     req = understander.understand("segment the giraffe")
     assert req.target is None
