@@ -160,12 +160,13 @@ def load_templates(extra: list[str | Path] | None = None) -> dict[str, list[Temp
 
 _IRREGULAR = {"nucleus": "nuclei", "metastasis": "metastases", "nuclei": "nuclei", "lungs": "lungs",
               "metastases": "metastases", "edema": "edema", "oedema": "oedema", "necrosis": "necrosis",
-              "cell": "cells", "deposit": "deposits", "tissue": "tissue"}
+              "cell": "cells", "deposit": "deposits", "tissue": "tissue", "focus": "foci", "foci": "foci"}
 #: Last words that are plural without ending in a plain 's' (or that end in 's' and are plural anyway).
-_PLURAL_WORDS = {"nuclei": "nucleus", "metastases": "metastasis", "cells": "cell", "deposits": "deposit"}
+_PLURAL_WORDS = {"nuclei": "nucleus", "metastases": "metastasis", "cells": "cell", "deposits": "deposit",
+                 "foci": "focus"}
 #: Uncountable last words: singular agreement, counted as "regions of ...".
 MASS_NOUNS = frozenset({"edema", "oedema", "necrosis", "tissue", "swelling", "hyperintensity", "parenchyma", "bed",
-                        "extent"})
+                        "extent", "epithelium"})
 #: Agreement words of the template bank: placeholder -> (singular form, plural form).
 AGREEMENT = {"is": ("is", "are"), "was": ("was", "were"), "has": ("has", "have"), "does": ("does", "do"),
              "it": ("it", "them"), "its": ("its", "their"), "this": ("this", "these"), "s": ("s", "")}
@@ -188,8 +189,8 @@ def is_plural(phrase: str) -> bool:
 def singular(phrase: str) -> str:
     """The singular of a noun phrase (its last word): lungs -> lung, cell nuclei -> cell nucleus; singular stays.
 
-    >>> singular("cell nuclei"), singular("hard exudates"), singular("lung field")
-    ('cell nucleus', 'hard exudate', 'lung field')
+    >>> singular("cell nuclei"), singular("hard exudates"), singular("lung field"), singular("metastatic foci")
+    ('cell nucleus', 'hard exudate', 'lung field', 'metastatic focus')
     """
     if not is_plural(phrase):
         return phrase
