@@ -248,3 +248,18 @@ def write_brats_project(folder: Path, slab: int | None = None) -> Path:
     path = folder / "brats.yaml"
     path.write_text(text)
     return path
+
+
+def shapley_brute_force(players, scores):
+    """The Shapley value by its definition: the mean marginal contribution over every ordering of the players
+    (``scores``: frozenset of players -> score); an independent reference for the tests."""
+    from itertools import permutations
+
+    out = dict.fromkeys(players, 0.0)
+    orders = list(permutations(players))
+    for order in orders:
+        have: frozenset[str] = frozenset()
+        for p in order:
+            out[p] += scores[have | {p}] - scores[have]
+            have = have | {p}
+    return {p: v / len(orders) for p, v in out.items()}

@@ -3,28 +3,17 @@ and the live attribution of LiteMedSAM on a bundled BraTS slice (real weights)."
 
 from __future__ import annotations
 
-from itertools import combinations, permutations
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import require_sam
+from conftest import require_sam, shapley_brute_force
 from segaudit.models.attribution import drop_one, sequence_slice_attribution, shapley_values, subset_scores
 
 SEQS = ["t1", "t1ce", "t2", "flair"]
 
-
-def brute_force(players, scores):
-    """The Shapley value's definition: the mean marginal contribution over every ordering of the players."""
-    out = dict.fromkeys(players, 0.0)
-    orders = list(permutations(players))
-    for order in orders:
-        have: frozenset[str] = frozenset()
-        for p in order:
-            out[p] += scores[have | {p}] - scores[have]
-            have = have | {p}
-    return {p: v / len(orders) for p, v in out.items()}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -32,7 +21,7 @@ def test_shapley_equals_the_brute_force_and_is_efficient(seed):
     rng = np.random.default_rng(seed)
     scores = {frozenset(c): float(rng.random()) for r in range(5) for c in combinations(SEQS, r)}
     phi = shapley_values(SEQS, scores)
-    ref = brute_force(SEQS, scores)
+    ref = shapley_brute_force(SEQS, scores)
     for p in SEQS:
         assert phi[p] == pytest.approx(ref[p], abs=1e-12)
     assert sum(phi.values()) == pytest.approx(scores[frozenset(SEQS)] - scores[frozenset()], abs=1e-12)

@@ -9,14 +9,12 @@ numpy from the same files; efficiency, the null player, drop-one; and the error 
 
 from __future__ import annotations
 
-from itertools import permutations
-
 import duckdb
 import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import SSA_CASE, SSA_ROOT, SUBSET_SEQUENCES, write_subset_project
+from conftest import SSA_CASE, SSA_ROOT, SUBSET_SEQUENCES, shapley_brute_force, write_subset_project
 from segaudit.analysis.prompting import attribution_summary
 from segaudit.cli.parser import main
 from segaudit.dataset.project import load_project
@@ -32,17 +30,6 @@ AUDIT_REGIONS = {"ENH": (1,), "NEC": (2,), "EDE": (3,), "WT": (1, 2, 3), "TC": (
 def _subset_key(name: str) -> frozenset[str]:
     return frozenset(name.split("+")) if name else frozenset()
 
-
-def brute_force(players, scores):
-    """The Shapley value by its definition: the mean marginal contribution over every ordering of the players."""
-    out = dict.fromkeys(players, 0.0)
-    orders = list(permutations(players))
-    for order in orders:
-        have: frozenset[str] = frozenset()
-        for p in order:
-            out[p] += scores[have | {p}] - scores[have]
-            have = have | {p}
-    return {p: v / len(orders) for p, v in out.items()}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +63,7 @@ def test_stored_shapley_is_the_brute_force_of_the_stored_subset_dice(complete):
         scores = {_subset_key(s): v for s, v in zip(sub.sequences, sub.value, strict=True)}
         assert scores[frozenset()] == 0.0  # the empty set predicts nothing; every region's ground truth is non-empty
         phi = g[g.method == "shapley"].set_index("sequences").value
-        ref = brute_force(SUBSET_SEQUENCES, scores)
+        ref = shapley_brute_force(SUBSET_SEQUENCES, scores)
         for seq in SUBSET_SEQUENCES:
             assert phi[seq] == pytest.approx(ref[seq], abs=1e-12), (region, seq)
         assert phi.sum() == pytest.approx(scores[full] - scores[frozenset()], abs=1e-12)  # efficiency

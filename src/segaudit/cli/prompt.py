@@ -82,18 +82,10 @@ def cmd_prompt(args) -> int:
 
 
 def _attribution_table(summary, source: str):
-    """The attribution summary of one source as printed: Shapley and drop-one with their CIs, n, left out."""
-    import pandas as pd
+    """The attribution summary of one source as printed: the report's table (Shapley and drop-one with CIs)."""
+    from segaudit.report.sections.prompting import attribution_table
 
-    t = summary[summary.source == source]
-    return pd.DataFrame({
-        "dataset": t.dataset, "model": t.model, "region": t.region, "sequence": t.sequence,
-        "shapley [95% CI]": [_ci_text(m, lo, hi) for m, lo, hi in zip(t.shapley_mean, t.shapley_ci_low,
-                                                                     t.shapley_ci_high, strict=True)],
-        "drop-one [95% CI]": [_ci_text(m, lo, hi) for m, lo, hi in zip(t.drop_one_mean, t.drop_one_ci_low,
-                                                                      t.drop_one_ci_high, strict=True)],
-        "n cases": t.n_cases, "n drop-one": t.n_drop_one, "full dice": t.full_dice.round(3),
-        "empty dice": t.empty_dice.round(3), "left out": t.n_left_out})
+    return attribution_table(summary[summary.source == source])
 
 
 def _print_left_out(summary, limit: int = 5) -> None:
