@@ -10,7 +10,7 @@ settings whose files are unchanged (:mod:`segaudit.pipeline.resume`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from segaudit.io.masks import MaskEncoding, read_mask
 from segaudit.io.readers import read_image
 from segaudit.pipeline.parallel import run_step
 from segaudit.pipeline.prompt import _region_name
-from segaudit.pipeline.resume import case_inputs, fingerprint_inputs, replace_case_rows, stale_jobs
+from segaudit.pipeline.resume import CaseRows, case_inputs, fingerprint_inputs, stale_jobs
 from segaudit.store.store import ResultsStore
 
 __all__ = ["DEFAULT_SEQUENCES", "AttributeResult", "attribute_case", "attribute_project", "chosen_sequences"]
@@ -65,12 +65,8 @@ class AttributeJob:
 
 
 @dataclass
-class AttributeOutput:
-    dataset: str
-    case: str
-    rows: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    inputs: list[dict] = field(default_factory=list)
+class AttributeOutput(CaseRows):
+    """One case of the live attribution step (rows of ``attributions``)."""
 
 
 _MODEL: dict[str, object] = {}
@@ -116,7 +112,7 @@ def attribute_case(job: AttributeJob) -> AttributeOutput:
 
 
 def _write(store: ResultsStore, res: AttributeOutput, run_id: str) -> None:
-    replace_case_rows(store, "attributions", STEP, res.dataset, res.case, res.rows, res.errors, res.inputs, run_id)
+    res.write(store, "attributions", STEP, run_id)
 
 
 @dataclass

@@ -64,11 +64,11 @@ from segaudit.models.prompts import PROMPT_KINDS, case_rng, refinement_clicks, s
 from segaudit.pipeline.evaluate import EvaluateResult, evaluate_project
 from segaudit.pipeline.parallel import run_step
 from segaudit.pipeline.resume import (
+    CaseRows,
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
     present_cases,
-    replace_case_rows,
     resume_lines,
     stale_jobs,
     vanished_cases,
@@ -431,12 +431,9 @@ class PromptCaseJob:
 
 
 @dataclass
-class PromptCaseOutput:
-    dataset: str
-    case: str
-    rows: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    inputs: list[dict] = field(default_factory=list)
+class PromptCaseOutput(CaseRows):
+    """One case of the prompt step (rows of ``prompts``), with its encoder time and where its embedding came from."""
+
     encode_seconds: float = 0.0
     embedding_source: str = ""
 
@@ -641,7 +638,7 @@ def prompt_case(job: PromptCaseJob) -> PromptCaseOutput:
 
 
 def _write_case(store: ResultsStore, res: PromptCaseOutput, run_id: str) -> None:
-    replace_case_rows(store, "prompts", STEP, res.dataset, res.case, res.rows, res.errors, res.inputs, run_id)
+    res.write(store, "prompts", STEP, run_id)
 
 
 def _region_name(ds: DatasetConfig) -> tuple[str, str | None]:

@@ -293,6 +293,24 @@ def plan_resume(store: ResultsStore, step: str, key_columns: list[str], tables: 
     return ResumePlan(step, tuple(tables), stale.changed, gone, notes)
 
 
+@dataclass
+class CaseRows:
+    """One case's output of a per-case step (prompt, attribute): rows, error rows and input fingerprints.
+
+    ``rows`` are the step's table rows; :meth:`write` replaces all three in one transaction.
+    """
+
+    dataset: str
+    case: str
+    rows: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+
+    def write(self, store: ResultsStore, table: str, step: str, run_id: str) -> None:
+        """Replace this case's rows of ``table``, errors and inputs for ``step`` (:func:`replace_case_rows`)."""
+        replace_case_rows(store, table, step, self.dataset, self.case, self.rows, self.errors, self.inputs, run_id)
+
+
 def replace_case_rows(store: ResultsStore, table: str, step: str, dataset: str, case: str, rows: list[dict],
                       errors: list[dict], inputs: list[dict], run_id: str) -> None:
     """Replace one case's rows of ``table``, its ``errors`` and its ``inputs`` for ``step`` in one transaction.

@@ -30,7 +30,7 @@ whose files are unchanged (:mod:`segaudit.pipeline.resume`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 
@@ -47,11 +47,11 @@ from segaudit.models.attribution import shapley_values
 from segaudit.pipeline.evaluate import CaseJob, build_jobs, evaluate_case
 from segaudit.pipeline.parallel import run_step
 from segaudit.pipeline.resume import (
+    CaseRows,
     case_inputs,
     drop_vanished,
     fingerprint_inputs,
     present_cases,
-    replace_case_rows,
     stale_jobs,
     vanished_cases,
 )
@@ -125,12 +125,8 @@ class SubsetCaseJob:
 
 
 @dataclass
-class SubsetCaseOutput:
-    dataset: str
-    case: str
-    rows: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    inputs: list[dict] = field(default_factory=list)
+class SubsetCaseOutput(CaseRows):
+    """One case of the declared-subset attribution step (rows of ``attributions``)."""
 
 
 def _subset_of(spec: SubsetPredictions, model: str) -> frozenset[str] | None:
@@ -231,7 +227,7 @@ class SubsetAttributeResult:
 
 
 def _write(store: ResultsStore, res: SubsetCaseOutput, run_id: str) -> None:
-    replace_case_rows(store, "attributions", STEP, res.dataset, res.case, res.rows, res.errors, res.inputs, run_id)
+    res.write(store, "attributions", STEP, run_id)
 
 
 def attribute_predictions_project(project: ProjectConfig, out_dir: str | Path,
