@@ -129,28 +129,40 @@ def _big_store(run: Path, rows: int = 800_000) -> None:
                           "random(), NULL, 'mm' FROM range(?) t(i)", [rows])
 
 
+def _kill_export_while_it_writes_metrics(run: Path, out: Path) -> list[str]:
+    """Start `segaudit export`, SIGKILL it the moment its metrics temporary appears; return what it left."""
+    p = _segaudit("export", str(run), "--out", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    # Kill on sight of the hidden temporary (not after a fixed sleep): on a loaded machine a sleep let the whole
+    # export finish before the kill, and the test then had nothing partial to look at.
+    while time.monotonic() < deadline and p.poll() is None and not any(
+            n.startswith(".segaudit-tmp.") and "metrics" in n for n in os.listdir(out)):
+        time.sleep(0.002)
+    assert p.poll() is None, "the export finished before it could be killed"
+    p.kill()
+    p.wait(timeout=30)
+    return sorted(os.listdir(out))
+
+
 @posix_only
 def test_killed_export_leaves_no_visible_partial_file_and_the_next_run_cleans_up(tmp_path):
     run, out = tmp_path / "run", tmp_path / "export"
     _big_store(run)
     out.mkdir()
-    p = _segaudit("export", str(run), "--out", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and p.poll() is None and not any("metrics" in n for n in os.listdir(out)):
-        time.sleep(0.005)
-    time.sleep(0.2)
-    assert p.poll() is None, "the export finished before it could be killed"
-    p.kill()
-    p.wait(timeout=30)
-    left = sorted(os.listdir(out))
-    visible = [n for n in left if not n.startswith(".")]
-    assert not [n for n in visible if n.startswith("tmp_")], left  # no partial result in sight
-    if "metrics.csv" in visible:  # the kill came after its atomic rename (a loaded machine): it must be whole
-        assert len(pd.read_csv(out / "metrics.csv")) == 800_000
-    for n in visible:  # whatever is visible is a whole table
-        assert n.endswith(".csv")
-        assert pd.read_csv(out / n) is not None
-    hidden = [n for n in left if n.startswith(".")]
+    for _attempt in range(3):  # the rename can still win the race between our look and the kill: try again
+        left = _kill_export_while_it_writes_metrics(run, out)
+        visible = [n for n in left if not n.startswith(".")]
+        assert not [n for n in visible if n.startswith("tmp_")], left  # no partial result in sight
+        if "metrics.csv" in visible:  # the kill came after its atomic rename: it must be whole
+            assert len(pd.read_csv(out / "metrics.csv")) == 800_000
+        for n in visible:  # whatever is visible is a whole table
+            assert n.endswith(".csv")
+            assert pd.read_csv(out / n) is not None
+        hidden = [n for n in left if n.startswith(".")]
+        if hidden:
+            break
+        for n in visible:  # a clean slate for the next attempt
+            (out / n).unlink()
     assert hidden, left
     assert all(n.startswith(".segaudit-tmp.") for n in hidden), left
     # The next export (a new process) removes the dead writer's temporary files and writes every table.
