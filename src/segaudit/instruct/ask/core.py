@@ -26,8 +26,14 @@ import numpy as np
 from segaudit.errors import SegauditError
 from segaudit.instruct.ask.index import AskIndex, content_hash, default_model, encode_one_thread, one_thread
 from segaudit.instruct.ask.modality import OTHER, ModalityGuess, as_rgb, image_features
-from segaudit.instruct.ask.plausibility import Plausibility, mask_statistics
-from segaudit.instruct.ask.tools import instance_boxes, nucleus_features, prototype_segment, segment_nuclei
+from segaudit.instruct.ask.plausibility import Plausibility, mask_statistics, object_statistics, stat_step
+from segaudit.instruct.ask.tools import (
+    instance_boxes,
+    nucleus_features,
+    prototype_segment,
+    segment_nuclei,
+    segment_specks,
+)
 from segaudit.instruct.ask.understand import Request
 from segaudit.instruct.language import plural
 from segaudit.io import read_image
@@ -35,12 +41,6 @@ from segaudit.io.atomic import atomic_write
 from segaudit.io.paths import output_path
 
 VERDICTS = ("answered", "refused", "clarify")
-#: A target whose reference masks hold more separate components than this (in one image) is beyond prototype
-#: prompting (one box + points decode a few objects, not a scatter of specks): the request is refused as beyond the
-#: tool, before a 6 s encode whose mask the plausibility check would reject anyway. The sample's fundus exudates:
-#: up to 168 components; lungs 2, metastases 3. (The prototype's in-sample grid Dice does not separate them:
-#: exudates 0.41, metastases 0.40-0.71 depending on the split, although metastasis answers reach Dice 0.55.)
-SCATTERED_COMPONENTS = 20
 
 
 @dataclass
@@ -268,7 +268,7 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
          timings: dict[str, float]) -> AskResult:
     info = index.targets[target]
     # statistics on at most ~1024 pixels a side: a 4288x2848 fundus photo costs what a radiograph does
-    step = max(1, max(rgb.shape[:2]) // 1024)
+    step = stat_step(rgb.shape)
     grey = rgb[::step, ::step].mean(axis=2)
     names = plural(target)
     if info.tool == "nuclei":
@@ -304,17 +304,24 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
         boxes = instance_boxes(inst)
         array: np.ndarray = inst
         extra: dict[str, Any] = {}
+    elif info.tool == "specks":
+        sm = index.specks.get(target)
+        if sm is None:
+            raise SegauditError(f"the index has no speck detector for {target}")
+        from scipy import ndimage
+
+        mask = segment_specks(rgb, sm)
+        lab, count = ndimage.label(mask)
+        boxes = instance_boxes(lab)
+        array = mask
+        tool = (f"speck detector ({'white' if sm.polarity >= 0 else 'black'} top-hat of the {sm.channel} channel, "
+                f"radius {sm.radius}, threshold {sm.threshold:g} robust z; reference Dice {sm.dice:.2f})")
+        extra = {}
     else:
         proto = index.prototypes.get(target)
         if proto is None:
             return AskResult("refused", f"no prototype for {target}: its reference masks are too small for the "
                              "encoder's grid", task, target, "", 0.0, {}, tool="prototype prompts + LiteMedSAM")
-        if proto.max_components > SCATTERED_COMPONENTS:
-            return AskResult("refused", f"this tool cannot segment {target} reliably: the project's {target} masks "
-                             f"are scattered specks (up to {proto.max_components} separate components in one image, "
-                             f"smallest {proto.min_area_fraction * 100:.4f} % of it), beyond what prototype box/point "
-                             "prompts resolve; no mask is returned", task, target, "", 0.0, {},
-                             tool="prototype prompts + LiteMedSAM")
         m = model or default_model()
         t = time.perf_counter()
         emb = encode_one_thread(m, arr)
@@ -331,7 +338,10 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
         extra = {"prompts": pr.prompts, "max_score": round(pr.max_score, 4), "score_threshold": proto.threshold,
                  "predicted_iou": pr.predicted_iou}
     ref = index.references.get(target)
-    stats = mask_statistics(np.asarray(mask)[::step, ::step], grey)
+    if ref is not None and ref.kind == "objects":
+        stats = object_statistics(np.asarray(array)[::step, ::step], grey)
+    else:
+        stats = mask_statistics(np.asarray(mask)[::step, ::step], grey)
     plaus: Plausibility | None = ref.score(stats) if ref is not None else None
     pdict = None if plaus is None else {"p_value": plaus.p_value, "plausible": plaus.plausible,
                                         "worst": plaus.worst, "detail": plaus.message, "z": plaus.z, **extra}

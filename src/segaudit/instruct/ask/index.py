@@ -3,10 +3,13 @@
 Built from the project's 2D annotated images (3D volumes are not indexed: ``ask`` answers on 2D images):
 
 * the **targets**: every label and region of a 2D dataset, named by its ontology concept, with the dataset's
-  modality and site, and the tool that answers it (``nuclei`` for H&E nucleus classes, ``prototype`` otherwise);
+  modality and site, and the tool that answers it (``nuclei`` for H&E nucleus classes, ``specks`` for targets
+  whose reference masks are scatters of more than :data:`~.tools.SCATTERED_COMPONENTS` spots, ``prototype``
+  otherwise);
 * the **modality classifier** (:mod:`.modality`) trained on the images' colour/texture statistics;
 * per target, the **reference distribution** of mask statistics (:mod:`.plausibility`) and, for prototype targets,
-  the LiteMedSAM **prototype** (:mod:`.tools`); for nuclei, the calibrated segmenter and the class classifier;
+  the LiteMedSAM **prototype** (:mod:`.tools`); for specks, the calibrated top-hat detector; for nuclei, the
+  calibrated segmenter and the class classifier;
 * the **language side**: MiniLM embeddings of the template bank's phrasings and of every concept's synonyms.
 
 The cache key is a hash of the index version, the project file's text, the chosen cases and the fingerprint
@@ -34,18 +37,23 @@ from segaudit.dataset import ProjectConfig, discover, load_project
 from segaudit.errors import SegauditError
 from segaudit.instruct.ask.fastembed import FastMiniLM
 from segaudit.instruct.ask.modality import ModalityClassifier, as_rgb, image_features, leave_one_out_accuracy
-from segaudit.instruct.ask.plausibility import STAT_NAMES, Reference, mask_statistics
+from segaudit.instruct.ask.plausibility import KINDS, Reference, mask_statistics, object_statistics, stat_step
 from segaudit.instruct.ask.tools import (
+    SCATTERED_COMPONENTS,
     NucleusClassifier,
     Prototype,
+    SpeckModel,
     calibrate_min_counts,
     calibrate_nuclei,
+    calibrate_specks,
     embedding_grid,
     fit_prototype,
     majority_class,
     mask_to_grid,
     nucleus_features,
     segment_nuclei,
+    speck_truth,
+    speck_working,
 )
 from segaudit.instruct.ask.understand import Understander, task_exemplars, task_vocabulary
 from segaudit.instruct.language import Ontology, load_ontology, load_templates
@@ -54,7 +62,7 @@ from segaudit.io import read_image
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.io.fingerprint import file_fingerprint
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 #: Extra off-task phrasings beside the template bank's (requests an image and its annotations cannot answer).
 OFFTASK_EXEMPLARS = ("What is the diagnosis?", "Does this patient have cancer?", "Recommend a treatment.",
@@ -110,6 +118,7 @@ class AskIndex:
     modalities: dict[str, dict[str, str]]
     build_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    specks: dict[str, SpeckModel] = field(default_factory=dict)
 
     def target_names(self) -> list[str]:
         return sorted(self.targets)
@@ -166,8 +175,22 @@ def index_key(project: ProjectConfig | str | Path, cases: set[tuple[str, str]] |
     return h.hexdigest()[:24]
 
 
-def _tool(concept_name: str, parent: str, has_instances: bool) -> str:
-    return "nuclei" if has_instances and (concept_name == "nucleus" or parent == "nucleus") else "prototype"
+def _tool(concept_name: str, parent: str, has_instances: bool, scattered: bool = False) -> str:
+    if has_instances and (concept_name == "nucleus" or parent == "nucleus"):
+        return "nuclei"
+    return "specks" if scattered else "prototype"
+
+
+def _scattered(views, ontology: Ontology) -> set[str]:
+    """Concept names whose reference masks hold more than SCATTERED_COMPONENTS components in some image."""
+    out = set()
+    for v in views:
+        for label, values in v.label_map.items():
+            concept = ontology.lookup(label)
+            name = concept.name if concept else label
+            if name not in out and ndimage.label(np.isin(v.labels, values))[1] > SCATTERED_COMPONENTS:
+                out.add(name)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -250,6 +273,31 @@ def _picture(path: str) -> np.ndarray:
     return arr
 
 
+def _nuclei_model(nuclei_tiles: list, nuclei_feats: list, nuclei_cls: list, nuclei_labels: list,
+                  targets: dict[str, TargetInfo]) -> NucleiModel | None:
+    """The calibrated nuclei segmenter and class classifier of the reference tiles (None without tiles)."""
+    if not nuclei_tiles:
+        return None
+    factor, md, score = calibrate_nuclei(nuclei_tiles)
+    classifier, names = None, {}
+    if nuclei_feats:
+        f_all, c_all = np.concatenate(nuclei_feats), np.concatenate(nuclei_cls)
+        keep = c_all > 0
+        if keep.any():
+            classifier = NucleusClassifier.fit(f_all[keep], c_all[keep])
+            # per-class acceptance: the segmenter's nuclei of each tile, classified leave-one-tile-out
+            cal = []
+            for (image, lab), f, c in zip(nuclei_labels, nuclei_feats, nuclei_cls, strict=True):
+                inst = segment_nuclei(image, factor, md)
+                sid, sf = nucleus_features(image, inst)
+                cal.append((f, c, sf, majority_class(inst, lab, sid)))
+            classifier.min_count = calibrate_min_counts(cal)
+    for name, t in targets.items():
+        if t.tool == "nuclei" and len(t.values) == 1:
+            names[int(t.values[0])] = name
+    return NucleiModel(factor, md, score, classifier, names)
+
+
 def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]] | None = None,
                 model=None, embed: Callable[[list[str]], np.ndarray] | None = None,
                 progress: Callable[[str], None] | None = None) -> AskIndex:
@@ -275,6 +323,8 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
     nuclei_feats: list[np.ndarray] = []
     nuclei_labels: list[tuple[np.ndarray, np.ndarray]] = []
     nuclei_cls: list[np.ndarray] = []
+    scattered = _scattered(views, ontology)
+    speck_images: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for v in views:
         ds = by_ds[v.dataset]
         modality = dataset_modality(ds, ontology) or v.dataset
@@ -287,10 +337,12 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
         if progress:
             progress(f"{v.dataset}/{v.case}")
         emb_grid = None
+        small = None
+        step = stat_step(grey.shape)
         for label, values in v.label_map.items():
             concept = ontology.lookup(label)
             name = concept.name if concept else label
-            tool = _tool(name, concept.parent if concept else "", v.instances is not None)
+            tool = _tool(name, concept.parent if concept else "", v.instances is not None, name in scattered)
             info = targets.setdefault(name, TargetInfo(name, label, v.dataset, modality,
                                                        concept.site if concept else "", tool, list(values)))
             mask = np.isin(v.labels, values)
@@ -298,11 +350,17 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
                 continue
             info.n_images += 1
             info.n_present += bool(mask.any())
-            st = mask_statistics(mask, grey)
+            if tool == "nuclei" and v.instances is not None:
+                st = object_statistics(np.where(mask, v.instances, 0)[::step, ::step], grey[::step, ::step])
+            else:
+                st = mask_statistics(mask[::step, ::step], grey[::step, ::step])
             if st is not None:
                 ref_stats.setdefault(name, []).append(st)
                 sizes = np.bincount(ndimage.label(mask)[0].ravel())[1:]
                 comps.setdefault(name, []).append((len(sizes), float(sizes.min()) / mask.size))
+            if tool == "specks":
+                small = speck_working(rgb) if small is None else small
+                speck_images.setdefault(name, []).append((small, speck_truth(mask)))
             if tool == "prototype":
                 if emb_grid is None:
                     emb = encode_one_thread(model or default_model(), image)
@@ -317,8 +375,17 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
                 nuclei_labels.append((image, v.labels))
     x = np.stack(feats)
     clf = ModalityClassifier.fit(x, mods)
-    references = {n: Reference(n, np.stack(ref_stats[n]) if n in ref_stats else np.zeros((0, len(STAT_NAMES))),
-                               t.n_present / max(t.n_images, 1), t.n_images) for n, t in targets.items()}
+    references = {}
+    for n, t in targets.items():
+        kind = "objects" if t.tool == "nuclei" else "union"
+        references[n] = Reference(n, np.stack(ref_stats[n]) if n in ref_stats else np.zeros((0, len(KINDS[kind][0]))),
+                                  t.n_present / max(t.n_images, 1), t.n_images, kind)
+    specks = {}
+    for name, pairs in speck_images.items():
+        contrast = references[name].stats[:, -1]
+        # polarity from the references: bright spots (exudates) or dark ones (microaneurysms)
+        polarity = -1 if len(contrast) and float(contrast.mean()) < 0 else 1
+        specks[name] = calibrate_specks(pairs, polarity)
     prototypes = {}
     notes = []
     for name, g in grids.items():
@@ -330,31 +397,12 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
                 p.max_components = max(c for c, _ in comps[name])
                 p.min_area_fraction = min(a for _, a in comps[name])
             prototypes[name] = p
-    nuclei = None
-    if nuclei_tiles:
-        factor, md, score = calibrate_nuclei(nuclei_tiles)
-        classifier, names = None, {}
-        if nuclei_feats:
-            f_all, c_all = np.concatenate(nuclei_feats), np.concatenate(nuclei_cls)
-            keep = c_all > 0
-            if keep.any():
-                classifier = NucleusClassifier.fit(f_all[keep], c_all[keep])
-                # per-class acceptance: the segmenter's nuclei of each tile, classified leave-one-tile-out
-                cal = []
-                for (image, lab), f, c in zip(nuclei_labels, nuclei_feats, nuclei_cls, strict=True):
-                    inst = segment_nuclei(image, factor, md)
-                    sid, sf = nucleus_features(image, inst)
-                    cal.append((f, c, sf, majority_class(inst, lab, sid)))
-                classifier.min_count = calibrate_min_counts(cal)
-        for name, t in targets.items():
-            if t.tool == "nuclei" and len(t.values) == 1:
-                names[int(t.values[0])] = name
-        nuclei = NucleiModel(factor, md, score, classifier, names)
+    nuclei = _nuclei_model(nuclei_tiles, nuclei_feats, nuclei_cls, nuclei_labels, targets)
     understander = build_understander(ontology, embed or default_embedder())
     key = index_key(cfg, cases)
     return AskIndex(str(getattr(cfg, "path", "") or cfg.name), key, targets, clf, leave_one_out_accuracy(x, mods),
                     {m: mods.count(m) for m in sorted(set(mods))}, references, prototypes, nuclei, understander,
-                    images, dict(ontology.modalities), time.perf_counter() - start, notes)
+                    images, dict(ontology.modalities), time.perf_counter() - start, notes, specks)
 
 
 # ------------------------------------------------------------------------------------------------ cache
@@ -378,7 +426,8 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
         "version": INDEX_VERSION, "project": index.project, "key": index.key,
         "targets": {n: asdict(t) for n, t in index.targets.items()}, "modality_classes": index.modality.classes,
         "modality_loo_accuracy": index.modality_loo_accuracy, "modality_counts": index.modality_counts,
-        "references": [[n, r.present_share, r.n_images] for n, r in sorted(index.references.items())],
+        "references": [[n, r.present_share, r.n_images, r.kind] for n, r in sorted(index.references.items())],
+        "specks": {n: asdict(m) for n, m in index.specks.items()},
         "prototypes": [[n, p.threshold, p.grid_dice, p.max_components, p.min_area_fraction]
                        for n, p in sorted(index.prototypes.items())],
         "nuclei": None if nuc is None else {"factor": nuc.factor, "min_distance": nuc.min_distance,
@@ -405,7 +454,8 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
         raise SegauditError(f"{folder}: cannot read the ask index ({exc})") from exc
     if meta.get("version") != INDEX_VERSION:
         raise SegauditError(f"{folder}: ask index version {meta.get('version')} is not {INDEX_VERSION}: rebuild it")
-    refs = {n: Reference(n, arrays[f"ref{i}"], share, n_img) for i, (n, share, n_img) in enumerate(meta["references"])}
+    refs = {n: Reference(n, arrays[f"ref{i}"], share, n_img, kind)
+            for i, (n, share, n_img, kind) in enumerate(meta["references"])}
     protos = {n: Prototype(arrays[f"proto{i}_t"], arrays[f"proto{i}_b"], t, d, int(mc), float(ma))
               for i, (n, t, d, mc, ma) in enumerate(meta["prototypes"])}
     nuc = None
@@ -422,7 +472,7 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
     return AskIndex(meta["project"], meta["key"], {n: TargetInfo(**t) for n, t in meta["targets"].items()},
                     ModalityClassifier.from_arrays(meta["modality_classes"], arrays), meta["modality_loo_accuracy"],
                     meta["modality_counts"], refs, protos, nuc, u, meta["images"], meta["modalities"],
-                    meta["build_seconds"], meta["notes"])
+                    meta["build_seconds"], meta["notes"], {n: SpeckModel(**m) for n, m in meta["specks"].items()})
 
 
 def cached_index(project: ProjectConfig | str | Path, cache_dir: str | Path | None = None,

@@ -5,6 +5,15 @@ connected components (log), solidity (area / convex-hull area of the union), ecc
 second-moment ellipse, centroid row and column (fractions of the image), and the brightness contrast inside vs
 outside (difference of mean grey, in image standard deviations).
 
+Counted objects (nuclei) are judged per object instead (:func:`object_statistics`): how many a tile holds varies
+tenfold between tiles, so the union's area says little, but each nucleus's size and shape do. The statistics are
+the median object area (log10 fraction of the image), median eccentricity and median solidity of the objects, and
+the contrast of their union.
+
+Statistics are computed on the image subsampled to at most :data:`STAT_SIDE` pixels a side
+(:func:`stat_step`), for the references and the answers alike (a 4288-pixel fundus photo and its specks are
+counted on the same grid as the answer's).
+
 Reference (:class:`Reference`): per target, the statistics of every non-empty reference mask of the project, plus
 the share of reference images where the target is present. The score of a candidate mask
 (:meth:`Reference.score`) is calibrated as a p-value: each statistic's z-score against the reference mean and a
@@ -26,6 +35,17 @@ STAT_NAMES = ("log_area_fraction", "log_components", "solidity", "eccentricity",
               "contrast")
 #: Floor of each statistic's standard deviation (same order as STAT_NAMES).
 SD_FLOOR = np.array([0.15, 0.35, 0.08, 0.08, 0.08, 0.08, 0.35])
+OBJECT_STAT_NAMES = ("log_object_area_fraction", "object_eccentricity", "object_solidity", "contrast")
+OBJECT_SD_FLOOR = np.array([0.1, 0.05, 0.03, 0.35])
+#: The kinds of statistics a :class:`Reference` holds: names and standard-deviation floors.
+KINDS = {"union": (STAT_NAMES, SD_FLOOR), "objects": (OBJECT_STAT_NAMES, OBJECT_SD_FLOOR)}
+#: Longest side of the grid the statistics are computed on.
+STAT_SIDE = 1024
+
+
+def stat_step(shape: tuple[int, ...]) -> int:
+    """The subsampling stride that brings an image's longest side to about :data:`STAT_SIDE` (1 for smaller)."""
+    return max(1, max(shape[:2]) // STAT_SIDE)
 #: Bonferroni-corrected p-value below which a mask is implausible.
 PLAUSIBLE_P = 0.01
 
@@ -63,17 +83,35 @@ def mask_statistics(mask: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     _, n = ndimage.label(m)
     solidity, ecc = _solidity_eccentricity(m)
     rows, cols = np.nonzero(m)
-    g = np.asarray(grey, dtype=np.float64)
-    sd = g.std() or 1.0
-    outside = g[~m]
-    contrast = (g[m].mean() - (outside.mean() if outside.size else g.mean())) / sd
+    contrast = _contrast(m, grey)
     return np.array([math.log10(max(area, 1e-6)), math.log(n), solidity, ecc, rows.mean() / h, cols.mean() / w,
                      contrast], dtype=np.float64)
 
 
+def _contrast(m: np.ndarray, grey: np.ndarray) -> float:
+    g = np.asarray(grey, dtype=np.float64)
+    sd = g.std() or 1.0
+    outside = g[~m]
+    return float((g[m].mean() - (outside.mean() if outside.size else g.mean())) / sd)
+
+
+def object_statistics(instances: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
+    """The :data:`OBJECT_STAT_NAMES` of an instance map (0 = background) on its grey image; None when empty."""
+    from skimage.measure import regionprops
+
+    inst = np.asarray(instances).astype(np.int32)
+    props = regionprops(inst)
+    if not props:
+        return None
+    area = np.median([p.area for p in props]) / inst.size
+    ecc = float(np.median([p.eccentricity for p in props]))
+    sol = float(np.median([p.solidity for p in props]))
+    return np.array([math.log10(max(area, 1e-7)), ecc, sol, _contrast(inst > 0, grey)], dtype=np.float64)
+
+
 def describe_statistic(name: str, value: float) -> str:
     """A reader's rendering of one statistic (area as a percentage, components as a count)."""
-    if name == "log_area_fraction":
+    if name in ("log_area_fraction", "log_object_area_fraction"):
         return f"{100 * 10 ** value:.2g} % of the image"
     if name == "log_components":
         return f"{math.exp(value):.0f}"
@@ -82,7 +120,8 @@ def describe_statistic(name: str, value: float) -> str:
 
 _LABELS = {"log_area_fraction": "area", "log_components": "components", "solidity": "solidity",
            "eccentricity": "eccentricity", "centroid_row": "vertical position", "centroid_col": "horizontal position",
-           "contrast": "contrast inside vs outside"}
+           "contrast": "contrast inside vs outside", "log_object_area_fraction": "median object area",
+           "object_eccentricity": "median object eccentricity", "object_solidity": "median object solidity"}
 
 
 @dataclass(frozen=True)
@@ -101,9 +140,10 @@ class Reference:
     """Reference distribution of one target's mask statistics (module docstring)."""
 
     target: str
-    stats: np.ndarray  # (n, len(STAT_NAMES)) of the non-empty reference masks
+    stats: np.ndarray  # (n, number of statistics of its kind) of the non-empty reference masks
     present_share: float
     n_images: int
+    kind: str = "union"  # a key of KINDS: "union" (mask_statistics) or "objects" (object_statistics)
 
     def band(self, j: int) -> tuple[float, float]:
         col = self.stats[:, j]
@@ -123,18 +163,19 @@ class Reference:
             return Plausibility(round(max(p, 0.0), 6), ok, "present", msg, {})
         if not len(self.stats):
             return Plausibility(0.0, False, "present", f"the project's references never show a {name}", {})
+        names, floor = KINDS[self.kind]
         mean = self.stats.mean(axis=0)
-        sd = np.sqrt(self.stats.var(axis=0) + SD_FLOOR ** 2)
+        sd = np.sqrt(self.stats.var(axis=0) + floor ** 2)
         z = (stats - mean) / sd
         j = int(np.argmax(np.abs(z)))
         p_one = math.erfc(abs(float(z[j])) / math.sqrt(2))
-        p = min(1.0, p_one * len(STAT_NAMES))
+        p = min(1.0, p_one * len(names))
         lo, hi = self.band(j)
-        stat = STAT_NAMES[j]
+        stat = names[j]
         msg = (f"{_LABELS[stat]} {describe_statistic(stat, float(stats[j]))}, expected "
                f"{describe_statistic(stat, lo)} to {describe_statistic(stat, hi)}")
-        if stat == "log_area_fraction":
-            msg = (f"area {100 * 10 ** float(stats[j]):.2g} % of the image, expected {100 * 10 ** lo:.2g}-"
+        if stat in ("log_area_fraction", "log_object_area_fraction"):
+            msg = (f"{_LABELS[stat]} {100 * 10 ** float(stats[j]):.2g} % of the image, expected {100 * 10 ** lo:.2g}-"
                    f"{100 * 10 ** hi:.2g} %")
         return Plausibility(round(p, 6), p >= PLAUSIBLE_P, stat, msg,
-                            {s: round(float(v), 3) for s, v in zip(STAT_NAMES, z, strict=True)})
+                            {s: round(float(v), 3) for s, v in zip(names, z, strict=True)})
