@@ -109,13 +109,14 @@ def test_killing_evaluate_kills_its_process_workers(tmp_path, demo_data):
     assert p.poll() is None, "the run finished before it could be killed"
     p.kill()
     assert p.wait(timeout=30) == -signal.SIGKILL
-    deadline = time.monotonic() + 5
+    # 0.2 s on a quiet machine; the limit is generous because a starved worker checks for its parent late
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(_gone(w) for w in workers):
         time.sleep(0.05)
     alive = [w.pid for w in workers if not _gone(w)]
     for pid in alive:  # do not leave them behind whatever the outcome
         os.kill(pid, signal.SIGKILL)
-    assert alive == [], f"workers {alive} outlived their killed parent by 5 s"
+    assert alive == [], f"workers {alive} outlived their killed parent by 30 s"
     # And the run the killed process left `running` is `interrupted` once the store is opened again.
     with ResultsStore(run) as store:
         runs = store.read("runs")
@@ -129,8 +130,9 @@ def _big_store(run: Path, rows: int = 800_000) -> None:
                           "random(), NULL, 'mm' FROM range(?) t(i)", [rows])
 
 
-def _kill_export_while_it_writes_metrics(run: Path, out: Path) -> list[str]:
-    """Start `segaudit export`, SIGKILL it the moment its metrics temporary appears; return what it left."""
+def _kill_export_while_it_writes_metrics(run: Path, out: Path) -> list[str] | None:
+    """Start `segaudit export`, SIGKILL it the moment its metrics temporary appears; return what it left (None:
+    it finished before it could be killed)."""
     p = _segaudit("export", str(run), "--out", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     # Kill on sight of the hidden temporary (not after a fixed sleep): on a loaded machine a sleep let the whole
@@ -138,7 +140,8 @@ def _kill_export_while_it_writes_metrics(run: Path, out: Path) -> list[str]:
     while time.monotonic() < deadline and p.poll() is None and not any(
             n.startswith(".segaudit-tmp.") and "metrics" in n for n in os.listdir(out)):
         time.sleep(0.002)
-    assert p.poll() is None, "the export finished before it could be killed"
+    if p.poll() is not None:
+        return None
     p.kill()
     p.wait(timeout=30)
     return sorted(os.listdir(out))
@@ -149,8 +152,10 @@ def test_killed_export_leaves_no_visible_partial_file_and_the_next_run_cleans_up
     run, out = tmp_path / "run", tmp_path / "export"
     _big_store(run)
     out.mkdir()
-    for _attempt in range(3):  # the rename can still win the race between our look and the kill: try again
-        left = _kill_export_while_it_writes_metrics(run, out)
+    left: list[str] = []
+    for _attempt in range(5):  # the export or its rename can still win the race against the kill: try again
+        got = _kill_export_while_it_writes_metrics(run, out)
+        left = sorted(os.listdir(out)) if got is None else got
         visible = [n for n in left if not n.startswith(".")]
         assert not [n for n in visible if n.startswith("tmp_")], left  # no partial result in sight
         if "metrics.csv" in visible:  # the kill came after its atomic rename: it must be whole

@@ -208,6 +208,9 @@ class LiteMedSAM:
         self.preprocessing = preprocessing or Preprocessing()
         if network is None:
             network, network_record = load_network(cache_dir, device)
+        # The encoder in channels-last layout: 25 % faster on CPU (1.66 -> 1.21 s for one 256x256 encode on one
+        # thread, measured on the 2-core machine), same embedding to 4e-6 (of values up to 0.86).
+        network.image_encoder.to(memory_format=torch.channels_last)
         self.net = network
         self.network_record = dict(network_record or {})
         self.device = device
@@ -253,7 +256,8 @@ class LiteMedSAM:
         x, new = self.input_tensor(image)
         start = time.perf_counter()
         with torch.inference_mode():
-            emb = self.net.image_encoder(x.to(self.device))
+            emb = self.net.image_encoder(x.to(self.device).contiguous(memory_format=torch.channels_last))
+            emb = emb.contiguous()
         seconds = time.perf_counter() - start
         self.encoder_calls += 1
         out = ImageEmbedding(embedding=emb, original_size=size, input_size=new, key=key, encode_seconds=seconds,
