@@ -115,6 +115,7 @@ def test_every_page_in_chromium(stores):
         with pw.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(90_000)  # a loaded 2-core CI machine: Playwright's 30 s is too short
             page.on("request", lambda r: requests.append(r.url))
             page.on("websocket", lambda ws: requests.append(ws.url))
 
@@ -233,7 +234,9 @@ def test_every_page_in_chromium(stores):
             shots.append(shot(page, "explorer-embedding"))
             page.goto(f"{base}/explorer?dataset={SSA}&view=One%20case&case={SSA_CASE}")
             settle(page, f"voxels of {SSA_CASE}")
-            assert page.locator(".js-plotly-plot").count() == 3
+            plots = page.locator(".js-plotly-plot")
+            plots.nth(2).wait_for(timeout=60_000)  # Plotly draws its charts after Streamlit settles
+            assert plots.count() == 3
             shots.append(shot(page, "explorer-case"))
 
             # Longitudinal: the week-000 true WT volume is the stored feature.
