@@ -39,6 +39,8 @@ OBJECT_STAT_NAMES = ("log_object_area_fraction", "object_eccentricity", "object_
 OBJECT_SD_FLOOR = np.array([0.1, 0.05, 0.03, 0.35])
 #: The kinds of statistics a :class:`Reference` holds: names and standard-deviation floors.
 KINDS = {"union": (STAT_NAMES, SD_FLOOR), "objects": (OBJECT_STAT_NAMES, OBJECT_SD_FLOOR)}
+#: Bonferroni-corrected p-value below which a mask is implausible.
+PLAUSIBLE_P = 0.01
 #: Longest side of the grid the statistics are computed on.
 STAT_SIDE = 1024
 
@@ -46,8 +48,6 @@ STAT_SIDE = 1024
 def stat_step(shape: tuple[int, ...]) -> int:
     """The subsampling stride that brings an image's longest side to about :data:`STAT_SIDE` (1 for smaller)."""
     return max(1, max(shape[:2]) // STAT_SIDE)
-#: Bonferroni-corrected p-value below which a mask is implausible.
-PLAUSIBLE_P = 0.01
 
 
 def _solidity_eccentricity(mask: np.ndarray) -> tuple[float, float]:
