@@ -90,6 +90,7 @@ def cmd_ask_eval(args) -> int:
     _print_summary(pd.DataFrame(shown).T.reset_index().rename(columns={"index": "metric"}).pipe(
         lambda d: d.set_axis(["metric", *table["modality"]], axis=1).iloc[1:]), "ask-eval (holdout "
         f"{args.holdout}, seed {args.seed})")
-    console.print(f"{len(res.pairs)} pair(s) in {res.seconds:.0f} s; table stored in {res.out_dir}/segaudit.duckdb "
+    console.print(f"{len(res.pairs)} pair(s) in {res.seconds:.0f} s (request times exclude one untimed warm-up "
+                  f"request of {res.warmup_seconds:.1f} s); table stored in {res.out_dir}/segaudit.duckdb "
                   f"(dataset ask-eval), pairs in {res.out_dir}/ask_eval_pairs.jsonl", soft_wrap=True)
     return 0

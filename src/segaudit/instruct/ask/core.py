@@ -269,7 +269,7 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
     info = index.targets[target]
     # statistics on at most ~1024 pixels a side: a 4288x2848 fundus photo costs what a radiograph does
     step = stat_step(rgb.shape)
-    grey = rgb[::step, ::step].mean(axis=2)
+    small = rgb[::step, ::step]
     names = plural(target)
     if info.tool == "nuclei":
         nuc = index.nuclei
@@ -285,7 +285,8 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
                              f"cannot tell one apart (learned classes: "
                              f"{', '.join(nuc.class_names.get(c, str(c)) for c in classes) or 'none'})",
                              task, target, "", 0.0, {}, tool=tool)
-        inst = segment_nuclei(pix, nuc.factor, nuc.min_distance)
+        seg = nuc.calibration
+        inst = segment_nuclei(pix, seg.factor, seg.height, seg.sigma)
         if len(info.values) == 1 and nuc.classifier is not None and int(info.values[0]) in nuc.class_names:
             ids, feats = nucleus_features(pix, inst)
             cls = nuc.classifier.predict(feats)
@@ -339,10 +340,10 @@ def _act(arr: np.ndarray, rgb: np.ndarray, task: str, target: str, index: AskInd
                  "predicted_iou": pr.predicted_iou}
     ref = index.references.get(target)
     if ref is not None and ref.kind == "objects":
-        stats = object_statistics(np.asarray(array)[::step, ::step], grey)
+        stats = object_statistics(np.asarray(array)[::step, ::step], small)
     else:
-        stats = mask_statistics(np.asarray(mask)[::step, ::step], grey)
-    plaus: Plausibility | None = ref.score(stats) if ref is not None else None
+        stats = mask_statistics(np.asarray(mask)[::step, ::step], small)
+    plaus: Plausibility | None = ref.score(stats, count) if ref is not None else None
     pdict = None if plaus is None else {"p_value": plaus.p_value, "plausible": plaus.plausible,
                                         "worst": plaus.worst, "detail": plaus.message, "z": plaus.z, **extra}
     meas = _measure(mask, count)

