@@ -296,8 +296,9 @@ def nucleus_features(rgb: np.ndarray, instances: np.ndarray) -> tuple[np.ndarray
 
     The stain columns (:data:`STAIN_COLUMNS`) are minus their median over the tile's instances: staining varies
     from slide to slide more than between nucleus classes, so a nucleus is described by how much darker or bluer
-    it is than its neighbours. (Leave-one-tile-out nearest-centroid accuracy on the 10 CoNSeP tiles of the sample,
-    on the true instances: 0.45 with absolute colour, 0.51 relative.)
+    it is than its neighbours. (Leave-one-tile-out on the 10 CoNSeP tiles of the sample: nearest-centroid accuracy
+    on the true instances 0.45 with absolute colour, 0.51 relative; relative error of the per-class counts on the
+    segmenter's nuclei, classes with at least 5 nuclei on a tile, 0.72 absolute, 0.45 relative.)
     """
     from skimage.measure import regionprops
 
