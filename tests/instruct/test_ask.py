@@ -16,10 +16,13 @@ from segaudit.instruct.ask.index import build_understander, default_embedder
 from segaudit.instruct.ask.modality import OTHER, ModalityClassifier, image_features, leave_one_out_accuracy
 from segaudit.instruct.ask.plausibility import Reference, mask_statistics, object_spread, object_statistics
 from segaudit.instruct.ask.tools import (
+    FILL_RANGE,
     NUCLEI_FACTORS,
+    Prototype,
     SpeckModel,
     calibrate_nuclei,
     calibrate_specks,
+    prompt_components,
     segment_nuclei,
     segment_specks,
     speck_truth,
@@ -169,6 +172,28 @@ def test_plausibility_accepts_a_real_lung_and_refuses_a_speck():
     assert not verdict.plausible
     assert "expected" in verdict.message
     assert not ref.score(None).plausible  # every reference shows lungs: "none found" is implausible
+
+
+def test_prompt_components_look_again_for_a_missing_part_of_an_organ():
+    """Two lungs in every reference, one found: a lower threshold finds the fainter one; specks are never added."""
+    s = np.full((64, 64), -0.2, np.float32)
+    s[10:40, 5:25] = 0.30  # the clear lung
+    s[10:40, 35:55] = 0.12  # the faint one: below the calibrated 0.15
+    s[60:62, 60:62] = 0.5  # a bright speck of 4 cells: a tenth of the largest mass at most
+    lungs = Prototype(np.zeros(256, np.float32), np.zeros(256, np.float32), 0.15, 0.8, max_components=2,
+                      typical_components=2)
+    lab, order, t = prompt_components(s, lungs)
+    assert len(order) == 2
+    # 0.13: not above; 0.11: above, but under a tenth of the clear lung's score mass; 0.09: a second lung
+    assert t == pytest.approx(0.09)
+    assert {int(lab[20, 10]), int(lab[20, 45])} == set(order)
+    one = Prototype(lungs.target, lungs.background, 0.15, 0.8, max_components=2, typical_components=1)
+    assert len(prompt_components(s, one)[1]) == 1  # references with one part: no second look
+    none = np.full((64, 64), -0.2, np.float32)
+    assert prompt_components(none, lungs)[1] == []  # absent stays absent, however low it could look
+    far = s.copy()
+    far[10:40, 35:55] = 0.15 - FILL_RANGE - 0.01  # beyond the search range
+    assert len(prompt_components(far, lungs)[1]) == 1
 
 
 def _consep(name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -71,7 +71,7 @@ from segaudit.io import read_image
 from segaudit.io.atomic import atomic_write, atomic_write_text
 from segaudit.io.fingerprint import file_fingerprint
 
-INDEX_VERSION = 5
+INDEX_VERSION = 6
 
 #: Extra off-task phrasings beside the template bank's (requests an image and its annotations cannot answer).
 OFFTASK_EXEMPLARS = ("What is the diagnosis?", "Does this patient have cancer?", "Recommend a treatment.",
@@ -410,6 +410,7 @@ def build_index(project: ProjectConfig | str | Path, cases: set[tuple[str, str]]
             if comps.get(name):
                 p.max_components = max(c for c, _ in comps[name])
                 p.min_area_fraction = min(a for _, a in comps[name])
+                p.typical_components = int(np.median([c for c, _ in comps[name]]))
             prototypes[name] = p
     nuclei = _nuclei_model(nuclei_tiles, nuclei_feats, nuclei_cls, nuclei_labels, targets)
     understander = build_understander(ontology, embed or default_embedder())
@@ -444,7 +445,7 @@ def save_index(index: AskIndex, folder: str | Path) -> Path:
         "modality_loo_accuracy": index.modality_loo_accuracy, "modality_counts": index.modality_counts,
         "references": [[n, r.present_share, r.n_images, r.kind] for n, r in sorted(index.references.items())],
         "specks": {n: asdict(m) for n, m in index.specks.items()},
-        "prototypes": [[n, p.threshold, p.grid_dice, p.max_components, p.min_area_fraction]
+        "prototypes": [[n, p.threshold, p.grid_dice, p.max_components, p.min_area_fraction, p.typical_components]
                        for n, p in sorted(index.prototypes.items())],
         "nuclei": None if nuc is None else {"calibration": asdict(nuc.calibration),
                                             "class_names": {str(k): v for k, v in nuc.class_names.items()},
@@ -471,8 +472,8 @@ def load_index(folder: str | Path, embed: Callable[[list[str]], np.ndarray] | No
         raise SegauditError(f"{folder}: ask index version {meta.get('version')} is not {INDEX_VERSION}: rebuild it")
     refs = {n: Reference(n, arrays[f"ref{i}"], share, n_img, kind, arrays.get(f"ref{i}_osd"))
             for i, (n, share, n_img, kind) in enumerate(meta["references"])}
-    protos = {n: Prototype(arrays[f"proto{i}_t"], arrays[f"proto{i}_b"], t, d, int(mc), float(ma))
-              for i, (n, t, d, mc, ma) in enumerate(meta["prototypes"])}
+    protos = {n: Prototype(arrays[f"proto{i}_t"], arrays[f"proto{i}_b"], t, d, int(mc), float(ma), int(tc))
+              for i, (n, t, d, mc, ma, tc) in enumerate(meta["prototypes"])}
     nuc = None
     if meta["nuclei"] is not None:
         m = meta["nuclei"]
